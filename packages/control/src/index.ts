@@ -1,0 +1,151 @@
+/**
+ * @phalanx/control — the NATS control plane: telemetry, membership, chaos commands, checkpoints,
+ * a replicated log for the SMR baseline, and the operations endpoints. It imports no other
+ * @phalanx package; what it needs from them (the coordinate-wise median) is passed in.
+ * Nothing here makes training wait for NATS: the connection dials in the background, telemetry is
+ * fire-and-forget with a bounded outage buffer, and the chaos listener subscribes when it can.
+ *
+ * @example
+ * ```ts
+ * import { pino } from 'pino'
+ * import { Registry } from 'prom-client'
+ * import {
+ *   connectControl, createChaosListener, createMembershipStore, createMembershipView, createMetrics,
+ *   createTelemetry, startOpsServer,
+ * } from '@phalanx/control'
+ *
+ * const log = pino()
+ * const registry = new Registry()
+ * const metrics = createMetrics(registry)
+ * await startOpsServer({ port: 9464, host: '0.0.0.0', registry, ready: () => round > 0 || 'no round yet' })
+ * const conn = connectControl({ servers: process.env.PHALANX_NATS_URL!, cluster: 'demo', name: 's0', log, metrics: metrics.sink })
+ * const telemetry = createTelemetry({ conn, nodeId: 's0', role: 'server', metrics })
+ * createChaosListener({ conn, nodeId: 's0', enabled: false, onCommand: (command) => node.chaos(command) })
+ * const view = createMembershipView({ members: configMembers, round: 0 })
+ * const store = await createMembershipStore({ conn })
+ * await store.watchMembers((change) => view.stage(change))
+ * // at every round boundary:
+ * const members = view.advanceTo(round)
+ * telemetry.publish({ round, drift, quorumWaitSeconds, rejected: { wrong_dimension: 1 } }) // never blocks
+ * ```
+ */
+
+export type { ChaosListener, ChaosListenerInit, SendChaosInit } from './chaos.js'
+export { createChaosListener, sendChaosCommand } from './chaos.js'
+export type {
+  AgreedCheckpoint,
+  AgreementOptions,
+  AgreementResult,
+  CheckpointInfo,
+  CheckpointInput,
+  CheckpointStore,
+  CheckpointStoreInit,
+  ChooseAgreedInit,
+  ExcludedCheckpoint,
+  ExclusionReason,
+  MedianFn,
+} from './checkpoints.js'
+export {
+  checkpointObjectName,
+  chooseAgreedCheckpoint,
+  createCheckpointStore,
+  decodeModel,
+  encodeModel,
+  sha256Hex,
+} from './checkpoints.js'
+export type {
+  ConnectionState,
+  ControlConnection,
+  ControlConnectionInit,
+  ControlMetricsSink,
+  ParsedServers,
+  PublishOutcome,
+  RetryOptions,
+} from './connection.js'
+export {
+  connectControl,
+  connectedWithin,
+  createLogOnce,
+  parseNatsServers,
+  untilConnected,
+  withRetries,
+} from './connection.js'
+export {
+  ChaosCommandFailedError,
+  ChaosDisabledError,
+  ChaosNoResponderError,
+  ChaosRefusedError,
+  ChaosTimeoutError,
+  CheckpointQuorumError,
+  InvalidCheckpointError,
+  InvalidMemberError,
+  InvalidPayloadError,
+  InvalidSubjectTokenError,
+  LogEntryCorruptError,
+  MedianResultError,
+  NotConnectedError,
+  OpsServerListenError,
+  PayloadTooLargeError,
+  RoundRegressionError,
+} from './errors.js'
+export type {
+  MemberChange,
+  MembershipStore,
+  MembershipStoreInit,
+  MembershipView,
+  MembershipViewInit,
+  MembersWatch,
+} from './membership.js'
+export { createMembershipStore, createMembershipView } from './membership.js'
+export type { CreateMetricsOptions, NodeMetrics, OpsServer, OpsServerInit } from './ops.js'
+export { createMetrics, observeRound, startOpsServer } from './ops.js'
+export type {
+  FollowInit,
+  LogEntry,
+  LogFollower,
+  ReplicatedLog,
+  ReplicatedLogInfo,
+  ReplicatedLogInit,
+} from './replicated-log.js'
+export { createReplicatedLog } from './replicated-log.js'
+export type {
+  ChaosCommand,
+  ChaosCommandKind,
+  ChaosReply,
+  CheckpointAnnouncement,
+  ClusterSubjects,
+  DecodeResult,
+  Member,
+  MembershipChange,
+  PayloadInput,
+  PayloadKind,
+  PayloadOf,
+  Role,
+  Suspicion,
+  TelemetryEvent,
+} from './subjects.js'
+export {
+  ChaosCommandSchema,
+  ChaosReplySchema,
+  CheckpointAnnouncementSchema,
+  clusterSubjects,
+  decode,
+  encode,
+  MemberSchema,
+  MembershipChangeSchema,
+  payloadSchemas,
+  RoleSchema,
+  SUBJECT_CATALOG,
+  SuspicionSchema,
+  TelemetryEventSchema,
+} from './subjects.js'
+export type {
+  RenderTableOptions,
+  RoundReport,
+  TelemetryInit,
+  TelemetryPublisher,
+  TelemetryStats,
+  TelemetryWatch,
+  WatchTelemetryInit,
+} from './telemetry.js'
+export { createTelemetry, renderClusterTable, watchTelemetry } from './telemetry.js'

@@ -1,0 +1,305 @@
+/**
+ * Per-round telemetry. Publishing never waits and never throws, because a training round must not
+ * depend on the control plane: while NATS is away events go to a bounded buffer (oldest dropped and
+ * counted), the outage is logged once, and the buffer is flushed in order when NATS returns.
+ */
+import type { Subscription } from '@nats-io/transport-node'
+import type { ControlConnection } from './connection.js'
+import type { NodeMetrics } from './ops.js'
+import { observeRound } from './ops.js'
+import type { Role, Suspicion, TelemetryEvent } from './subjects.js'
+
+/** What a node knows at the end of a round; identity and timestamp are filled in by the publisher. */
+export interface RoundReport {
+  round: number
+  accuracy?: number
+  loss?: number
+  drift?: number
+  roundDurationSeconds?: number
+  /** Total time this round spent waiting for quorums (published in telemetry). */
+  quorumWaitSeconds?: number
+  /** The same wait split by what was awaited (recorded in `phalanx_quorum_wait_seconds{input}`). */
+  quorumWaitByInputSeconds?: Readonly<Partial<Record<'models' | 'gradients', number>>>
+  rejected?: Readonly<Record<string, number>>
+  suspicions?: readonly Suspicion[]
+}
+
+export interface TelemetryStats {
+  /** Events handed to the NATS client (including flushed ones). */
+  published: number
+  /** Events currently waiting in the outage buffer. */
+  buffered: number
+  /** Events lost because the buffer was full (oldest first). */
+  dropped: number
+  /** Events rejected by the schema (a caller bug; counted by the connection too). */
+  invalid: number
+  /** Outages seen by this publisher (each logged once). */
+  outages: number
+}
+
+export interface TelemetryPublisher {
+  publish(report: RoundReport): void
+  stats(): TelemetryStats
+  close(): void
+}
+
+export interface TelemetryWatch extends AsyncIterable<TelemetryEvent> {
+  /** The newest event of every node seen so far (highest round, then newest timestamp). */
+  latest(): TelemetryEvent[]
+  stop(): void
+}
+
+export interface WatchTelemetryInit {
+  conn: ControlConnection
+  onEvent?: (event: TelemetryEvent) => void
+  /** Only this node's events (default: every node of the cluster). */
+  nodeId?: string
+  queueLimit?: number
+}
+
+export interface RenderTableOptions {
+  /** When given, an AGE_S column shows how long ago each node reported. */
+  nowMs?: number
+}
+
+export interface TelemetryInit {
+  conn: ControlConnection
+  nodeId: string
+  role: Role
+  /** When given, every published report is also recorded in these Prometheus metrics. */
+  metrics?: NodeMetrics
+  bufferLimit?: number
+  now?: () => number
+}
+
+const TELEMETRY_DEFAULTS = {
+  // ~1 KiB per event, so at most ~1 MiB of memory; at one round per second that is 17 minutes of
+  // history, longer than any NATS restart, while a dead NATS cannot grow the heap without bound.
+  bufferLimit: 1024,
+  now: () => Date.now(),
+} as const
+
+export function createTelemetry(init: TelemetryInit): TelemetryPublisher {
+  const bufferLimit = init.bufferLimit ?? TELEMETRY_DEFAULTS.bufferLimit
+  const now = init.now ?? TELEMETRY_DEFAULTS.now
+  const { conn } = init
+  const log = conn.log.child({ component: 'telemetry', nodeId: init.nodeId })
+  const subject = conn.subjects.telemetry(init.nodeId)
+  const buffer: TelemetryEvent[] = []
+  const stats: TelemetryStats = { published: 0, buffered: 0, dropped: 0, invalid: 0, outages: 0 }
+  let inOutage = false
+  let droppedThisOutage = 0
+
+  const bufferEvent = (event: TelemetryEvent): void => {
+    if (!inOutage) {
+      inOutage = true
+      droppedThisOutage = 0
+      stats.outages += 1
+      log.warn(
+        { bufferLimit, state: conn.state() },
+        'NATS unavailable: buffering telemetry (oldest dropped beyond the limit); training continues',
+      )
+    }
+    buffer.push(event)
+    if (buffer.length > bufferLimit) {
+      buffer.shift()
+      stats.dropped += 1
+      droppedThisOutage += 1
+      conn.metrics?.telemetryDropped(1)
+    }
+  }
+
+  /** Sends what was buffered, oldest first; stops at the first event the client does not take. */
+  const flush = (): void => {
+    let flushed = 0
+    while (buffer.length > 0) {
+      const outcome = conn.publish('telemetry', subject, buffer[0]!)
+      if (outcome === 'not-connected' || outcome === 'failed') break
+      buffer.shift()
+      if (outcome === 'sent') {
+        stats.published += 1
+        flushed += 1
+      } else {
+        stats.invalid += 1
+      }
+    }
+    if (inOutage && buffer.length === 0) {
+      inOutage = false
+      log.info({ flushed, dropped: droppedThisOutage }, 'NATS back: telemetry buffer flushed')
+    }
+  }
+
+  const unsubscribe = conn.onStateChange((state) => {
+    if (state === 'connected') flush()
+  })
+
+  return {
+    publish(report) {
+      if (init.metrics !== undefined) observeRound(init.metrics, report)
+      const event: TelemetryEvent = {
+        nodeId: init.nodeId,
+        role: init.role,
+        timestampMs: Math.round(now()),
+        quorumWaitSeconds: 0,
+        ...definedFields(withoutLocalFields(report)),
+        round: report.round,
+        rejected: { ...(report.rejected ?? {}) },
+        suspicions: [...(report.suspicions ?? [])],
+      }
+      if (buffer.length > 0 && conn.state() === 'connected') flush()
+      if (buffer.length > 0) {
+        bufferEvent(event)
+        return
+      }
+      const outcome = conn.publish('telemetry', subject, event)
+      if (outcome === 'sent') stats.published += 1
+      else if (outcome === 'not-connected' || outcome === 'failed') bufferEvent(event)
+      else stats.invalid += 1
+    },
+    stats: () => ({ ...stats, buffered: buffer.length }),
+    close() {
+      unsubscribe()
+    },
+  }
+}
+
+/** Fields that feed local metrics only, not the telemetry schema. */
+function withoutLocalFields(report: RoundReport): Omit<RoundReport, 'quorumWaitByInputSeconds'> {
+  const { quorumWaitByInputSeconds: _, ...rest } = report
+  return rest
+}
+
+function definedFields<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+const WATCH_DEFAULTS = {
+  // An iterator nobody drains must not grow without bound; the table only needs the latest events.
+  queueLimit: 10_000,
+} as const
+
+/** Subscribes to telemetry; resolves once the subscription is registered on the server. */
+export async function watchTelemetry(init: WatchTelemetryInit): Promise<TelemetryWatch> {
+  const { conn } = init
+  const queueLimit = init.queueLimit ?? WATCH_DEFAULTS.queueLimit
+  const nc = await conn.connected()
+  const latestByNode = new Map<string, TelemetryEvent>()
+  const queue: TelemetryEvent[] = []
+  let wake: (() => void) | undefined
+  let stopped = false
+  const subject =
+    init.nodeId === undefined ? conn.subjects.telemetryAll : conn.subjects.telemetry(init.nodeId)
+  const sub: Subscription = nc.subscribe(subject, {
+    callback: (error, msg) => {
+      if (error !== null) return
+      const event = conn.decode('telemetry', msg.data)
+      if (event === undefined) return
+      const previous = latestByNode.get(event.nodeId)
+      if (previous === undefined || isNewer(event, previous)) latestByNode.set(event.nodeId, event)
+      init.onEvent?.(event)
+      queue.push(event)
+      if (queue.length > queueLimit) queue.shift()
+      wake?.()
+    },
+  })
+  await nc.flush()
+  return {
+    latest: () => [...latestByNode.values()],
+    stop() {
+      stopped = true
+      sub.unsubscribe()
+      wake?.()
+    },
+    async *[Symbol.asyncIterator]() {
+      while (true) {
+        const next = queue.shift()
+        if (next !== undefined) {
+          yield next
+          continue
+        }
+        if (stopped || sub.isClosed()) return
+        await new Promise<void>((resolve) => {
+          wake = resolve
+        })
+        wake = undefined
+      }
+    },
+  }
+}
+
+function isNewer(a: TelemetryEvent, b: TelemetryEvent): boolean {
+  return a.round > b.round || (a.round === b.round && a.timestampMs >= b.timestampMs)
+}
+
+/** Plain-text table of the latest event per node: servers first, then workers, by node id. */
+export function renderClusterTable(
+  events: Iterable<TelemetryEvent>,
+  options: RenderTableOptions = {},
+): string {
+  const latest = new Map<string, TelemetryEvent>()
+  for (const event of events) {
+    const previous = latest.get(event.nodeId)
+    if (previous === undefined || isNewer(event, previous)) latest.set(event.nodeId, event)
+  }
+  if (latest.size === 0) return 'no telemetry yet'
+  const rows = [...latest.values()].sort((a, b) =>
+    a.role === b.role
+      ? a.nodeId < b.nodeId
+        ? -1
+        : a.nodeId > b.nodeId
+          ? 1
+          : 0
+      : a.role === 'server'
+        ? -1
+        : 1,
+  )
+  const header = [
+    'NODE',
+    'ROLE',
+    'ROUND',
+    'ACCURACY',
+    'LOSS',
+    'DRIFT',
+    'QUORUM_WAIT_S',
+    'REJECTED',
+    'SUSPECTS',
+  ]
+  if (options.nowMs !== undefined) header.push('AGE_S')
+  const body = rows.map((event) => {
+    const cells = [
+      event.nodeId,
+      event.role,
+      String(event.round),
+      event.accuracy === undefined ? '-' : `${(event.accuracy * 100).toFixed(1)}%`,
+      formatNumber(event.loss),
+      formatNumber(event.drift),
+      event.quorumWaitSeconds.toFixed(3),
+      formatRejected(event.rejected),
+      event.suspicions.length === 0 ? '-' : event.suspicions.map((s) => `${s.suspect}:${s.reason}`).join(','),
+    ]
+    if (options.nowMs !== undefined) cells.push(((options.nowMs - event.timestampMs) / 1000).toFixed(1))
+    return cells
+  })
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...body.map((cells) => cells[column]!.length)),
+  )
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join('  ')
+      .trimEnd()
+  return [line(header), ...body.map(line)].join('\n')
+}
+
+function formatNumber(value: number | undefined): string {
+  return value === undefined ? '-' : String(Number(value.toPrecision(4)))
+}
+
+function formatRejected(rejected: Readonly<Record<string, number>>): string {
+  const reasons = Object.entries(rejected)
+    .filter(([, count]) => count > 0)
+    .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1))
+  if (reasons.length === 0) return '0'
+  const total = reasons.reduce((sum, [, count]) => sum + count, 0)
+  return `${total} (${reasons.map(([reason, count]) => `${reason}:${count}`).join(',')})`
+}

@@ -1,0 +1,78 @@
+import { Registry } from 'prom-client'
+import { describe, expect, it } from 'vitest'
+import type { RoundReport } from '../src/index.js'
+import { createMetrics, observeRound } from '../src/index.js'
+
+async function values(registry: Registry, name: string) {
+  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name)
+  return metric?.values.map((v) => ({
+    labels: v.labels,
+    value: v.value,
+    // Histograms report _bucket/_sum/_count samples with their own names.
+    metricName: (v as { metricName?: string }).metricName,
+  }))
+}
+
+describe('createMetrics', () => {
+  it('names every metric with a unit suffix', async () => {
+    const registry = new Registry()
+    createMetrics(registry, { defaultMetrics: false })
+    const names = (await registry.getMetricsAsJSON()).map((m) => m.name)
+    expect(names.length).toBeGreaterThanOrEqual(10)
+    expect(names.filter((name) => !/_(total|seconds|bytes|ratio)$/.test(name))).toEqual([])
+  })
+
+  it.each<{ report: RoundReport; metric: string; expected: { labels: object; value: number }[] }>([
+    { report: { round: 1 }, metric: 'phalanx_rounds_total', expected: [{ labels: {}, value: 1 }] },
+    {
+      report: { round: 1, rejected: { dimension: 2, 'non-finite': 0, equivocation: 1 } },
+      metric: 'phalanx_rejected_messages_total',
+      expected: [
+        { labels: { reason: 'dimension' }, value: 2 },
+        { labels: { reason: 'equivocation' }, value: 1 },
+      ],
+    },
+    {
+      report: {
+        round: 1,
+        suspicions: [
+          { suspect: 'a', reason: 'equivocation', round: 1, evidence: {} },
+          { suspect: 'b', reason: 'equivocation', round: 1, evidence: {} },
+        ],
+      },
+      metric: 'phalanx_suspicions_total',
+      expected: [{ labels: { reason: 'equivocation' }, value: 2 }],
+    },
+    {
+      report: { round: 1, accuracy: 0.875 },
+      metric: 'phalanx_accuracy_ratio',
+      expected: [{ labels: {}, value: 0.875 }],
+    },
+  ])('observeRound records $metric', async ({ report, metric, expected }) => {
+    const registry = new Registry()
+    observeRound(createMetrics(registry, { defaultMetrics: false }), report)
+    expect((await values(registry, metric))?.map(({ labels, value }) => ({ labels, value }))).toEqual(
+      expected,
+    )
+  })
+
+  it('observeRound feeds the duration histograms, the quorum wait by input', async () => {
+    const registry = new Registry()
+    observeRound(createMetrics(registry, { defaultMetrics: false }), {
+      round: 1,
+      roundDurationSeconds: 0.3,
+      quorumWaitSeconds: 0.05,
+      quorumWaitByInputSeconds: { models: 0.02, gradients: 0.03 },
+    })
+    const duration = await values(registry, 'phalanx_round_duration_seconds')
+    expect(duration?.find((s) => s.metricName === 'phalanx_round_duration_seconds_sum')?.value).toBeCloseTo(
+      0.3,
+    )
+    const quorum = await values(registry, 'phalanx_quorum_wait_seconds')
+    const sums = quorum?.filter((s) => s.metricName === 'phalanx_quorum_wait_seconds_sum')
+    expect(sums?.map((s) => [s.labels.input, s.value])).toEqual([
+      ['models', 0.02],
+      ['gradients', 0.03],
+    ])
+  })
+})

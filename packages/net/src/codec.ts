@@ -1,0 +1,200 @@
+/**
+ * Conversions between the application's shapes and the protobuf wire messages
+ * (`wire/phalanx.proto`). Decoding never throws: it returns `undefined` for bytes that are not a
+ * well-formed message, and the validation pipeline counts that as `malformed`.
+ */
+import { createHash } from 'node:crypto'
+import { endianness } from 'node:os'
+import type { MemberRole, VectorKind } from './types.js'
+import {
+  MemberAnnouncement,
+  PayloadRequest,
+  PayloadResponseHeader,
+  PayloadStatus,
+  Role,
+  VectorMessage,
+  VectorKind as WireKind,
+} from './wire/phalanx.generated.js'
+
+/** Float32 payloads travel little-endian; a big-endian host would need a byte swap we don't ship. */
+const littleEndianHost = endianness() === 'LE'
+
+/** A vector message as the validators see it: numbers instead of bigints, names instead of enums. */
+export interface VectorHeader {
+  cluster: string
+  round: number
+  sender: string
+  role: MemberRole | undefined
+  kind: VectorKind | undefined
+  dimension: number
+  size: number
+  hash: Uint8Array
+  /** Inline payload, or an empty array when the payload is announced for a direct fetch. */
+  payload: Uint8Array
+}
+
+const roleToWire: Record<MemberRole, Role> = { server: Role.SERVER, worker: Role.WORKER }
+const kindToWire: Record<VectorKind, WireKind> = { model: WireKind.MODEL, gradient: WireKind.GRADIENT }
+
+function roleFromWire(role: Role): MemberRole | undefined {
+  if (role === Role.SERVER) return 'server'
+  if (role === Role.WORKER) return 'worker'
+  return undefined
+}
+
+function kindFromWire(kind: WireKind): VectorKind | undefined {
+  if (kind === WireKind.MODEL) return 'model'
+  if (kind === WireKind.GRADIENT) return 'gradient'
+  return undefined
+}
+
+export function encodeVectorMessage(header: VectorHeader): Uint8Array {
+  return VectorMessage.encode({
+    cluster: header.cluster,
+    round: BigInt(header.round),
+    sender: header.sender,
+    role: header.role === undefined ? Role.ROLE_UNSPECIFIED : roleToWire[header.role],
+    kind: header.kind === undefined ? WireKind.KIND_UNSPECIFIED : kindToWire[header.kind],
+    dimension: header.dimension,
+    size: BigInt(header.size),
+    hash: header.hash,
+    payload: header.payload,
+  })
+}
+
+export function decodeVectorMessage(bytes: Uint8Array): VectorHeader | undefined {
+  let wire: VectorMessage
+  try {
+    // Length fields cannot over-allocate: protons checks them against the bytes actually present,
+    // and gossip frames are bounded by `gossipMaxInboundDataLength`.
+    wire = VectorMessage.decode(bytes)
+  } catch {
+    return undefined
+  }
+  if (wire.round > BigInt(Number.MAX_SAFE_INTEGER) || wire.size > BigInt(Number.MAX_SAFE_INTEGER)) {
+    return undefined
+  }
+  return {
+    cluster: wire.cluster,
+    round: Number(wire.round),
+    sender: wire.sender,
+    role: roleFromWire(wire.role),
+    kind: kindFromWire(wire.kind),
+    dimension: wire.dimension,
+    size: Number(wire.size),
+    hash: wire.hash,
+    payload: wire.payload,
+  }
+}
+
+export interface MemberHello {
+  cluster: string
+  sender: string
+  role: MemberRole | undefined
+  multiaddrs: Uint8Array[]
+  round: number
+}
+
+export function encodeMemberAnnouncement(hello: MemberHello): Uint8Array {
+  return MemberAnnouncement.encode({
+    cluster: hello.cluster,
+    sender: hello.sender,
+    role: hello.role === undefined ? Role.ROLE_UNSPECIFIED : roleToWire[hello.role],
+    multiaddrs: hello.multiaddrs,
+    round: BigInt(hello.round),
+  })
+}
+
+export function decodeMemberAnnouncement(bytes: Uint8Array): MemberHello | undefined {
+  try {
+    const wire = MemberAnnouncement.decode(bytes, { limits: { multiaddrs: 32 } })
+    if (wire.round > BigInt(Number.MAX_SAFE_INTEGER)) return undefined
+    return {
+      cluster: wire.cluster,
+      sender: wire.sender,
+      role: roleFromWire(wire.role),
+      multiaddrs: wire.multiaddrs,
+      round: Number(wire.round),
+    }
+  } catch {
+    return undefined
+  }
+}
+
+export function encodePayloadRequest(request: {
+  cluster: string
+  round: number
+  hash: Uint8Array
+}): Uint8Array {
+  return PayloadRequest.encode({ cluster: request.cluster, round: BigInt(request.round), hash: request.hash })
+}
+
+export function decodePayloadRequest(
+  bytes: Uint8Array,
+): { cluster: string; round: number; hash: Uint8Array } | undefined {
+  try {
+    const wire = PayloadRequest.decode(bytes)
+    if (wire.round > BigInt(Number.MAX_SAFE_INTEGER)) return undefined
+    return { cluster: wire.cluster, round: Number(wire.round), hash: wire.hash }
+  } catch {
+    return undefined
+  }
+}
+
+export function encodePayloadHeader(found: boolean, size: number): Uint8Array {
+  return PayloadResponseHeader.encode({
+    status: found ? PayloadStatus.OK : PayloadStatus.NOT_FOUND,
+    size: BigInt(size),
+  })
+}
+
+export function decodePayloadHeader(bytes: Uint8Array): { found: boolean; size: number } | undefined {
+  try {
+    const wire = PayloadResponseHeader.decode(bytes)
+    if (wire.size > BigInt(Number.MAX_SAFE_INTEGER)) return undefined
+    return { found: wire.status === PayloadStatus.OK, size: Number(wire.size) }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The little-endian bytes of a vector, as a copy: the caller may reuse its array after
+ * publishing, while the bytes must keep matching the signed hash.
+ */
+export function vectorToBytes(vector: Float32Array): Uint8Array {
+  if (!littleEndianHost) throw new Error('big-endian hosts are not supported')
+  return new Uint8Array(vector.buffer.slice(vector.byteOffset, vector.byteOffset + vector.byteLength))
+}
+
+/**
+ * A Float32Array over the payload bytes, copying only when they are not 4-byte aligned
+ * (protobuf fields and stream chunks can start anywhere).
+ */
+export function bytesToVector(bytes: Uint8Array): Float32Array {
+  if (bytes.byteLength % 4 !== 0) throw new RangeError(`payload of ${bytes.byteLength} bytes is not float32`)
+  if (bytes.byteOffset % 4 === 0)
+    return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+  // Copy into a fresh buffer: `slice` on a Node Buffer would return a view of the shared pool.
+  const aligned = new Uint8Array(bytes.byteLength)
+  aligned.set(bytes)
+  return new Float32Array(aligned.buffer)
+}
+
+export function sha256(bytes: Uint8Array): Uint8Array {
+  return createHash('sha256').update(bytes).digest()
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+}
+
+/** Index of the first NaN or ±Infinity, or −1. */
+export function firstNonFinite(vector: Float32Array): number {
+  for (let i = 0; i < vector.length; i++) {
+    // v − v is 0 for finite v and NaN for NaN and ±Infinity: one branch per coordinate.
+    const v = vector[i]!
+    if (v - v !== 0) return i
+  }
+  return -1
+}

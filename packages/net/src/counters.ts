@@ -1,0 +1,52 @@
+import { type RejectReason, rejectReasons } from './types.js'
+
+/**
+ * Monotonic counters of one node, readable by other packages (the control plane exports them as
+ * metrics). Names end in their unit.
+ */
+export interface NetCounters {
+  /** Vector messages that reached the validation pipeline. */
+  readonly messages_received_total: number
+  readonly messages_delivered_total: number
+  /** Rejections by reason; every reason is present, zero when it never happened. */
+  readonly messages_rejected_total: Readonly<Record<RejectReason, number>>
+  readonly equivocations_total: number
+  /** Connections the gater refused because the peer is not a member of a closed set. */
+  readonly connections_refused_total: number
+  readonly payload_fetched_bytes_total: number
+  readonly payload_served_bytes_total: number
+}
+
+export class MutableNetCounters implements NetCounters {
+  messages_received_total = 0
+  messages_delivered_total = 0
+  readonly messages_rejected_total: Record<RejectReason, number>
+  equivocations_total = 0
+  connections_refused_total = 0
+  payload_fetched_bytes_total = 0
+  payload_served_bytes_total = 0
+
+  constructor() {
+    this.messages_rejected_total = Object.fromEntries(rejectReasons.map((reason) => [reason, 0])) as Record<
+      RejectReason,
+      number
+    >
+  }
+
+  reject(reason: RejectReason): void {
+    this.messages_rejected_total[reason]++
+  }
+
+  /** A plain-object copy, safe to serialise or compare. */
+  snapshot(): NetCounters {
+    return {
+      messages_received_total: this.messages_received_total,
+      messages_delivered_total: this.messages_delivered_total,
+      messages_rejected_total: { ...this.messages_rejected_total },
+      equivocations_total: this.equivocations_total,
+      connections_refused_total: this.connections_refused_total,
+      payload_fetched_bytes_total: this.payload_fetched_bytes_total,
+      payload_served_bytes_total: this.payload_served_bytes_total,
+    }
+  }
+}

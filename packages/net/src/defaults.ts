@@ -1,0 +1,64 @@
+/**
+ * Every default of the data plane, in one place, with the reason for each non-obvious one.
+ */
+
+const KiB = 1024
+const MiB = 1024 * KiB
+
+export const netDefaults = {
+  /** Loopback and an OS-chosen port: tests and local clusters never collide on a port. */
+  listen: ['/ip4/127.0.0.1/tcp/0'] as readonly string[],
+  bootstrap: [] as readonly string[],
+  /** mDNS floods the LAN with queries; only useful on a laptop cluster, so opt-in. */
+  mdns: false,
+  /**
+   * Rounds accepted ahead of the current one: a worker that finished round r may publish r+1
+   * while a slower server is still at r. Two absorbs one slow step without letting a Byzantine
+   * node fill memory with far-future rounds.
+   */
+  roundWindowAhead: 2,
+  /**
+   * Largest payload accepted: d = 10⁷ float32 is 40 MiB, the top of the supported range, plus
+   * headroom. Anything bigger is refused from the signed announcement, before a byte of it moves.
+   */
+  maxPayloadBytes: 64 * MiB,
+  /**
+   * Payloads up to this size ride inside the gossip message (d ≤ 16384): one round trip less,
+   * and far below gossipsub's frame limit. Larger ones are announced and fetched over a direct
+   * stream, because gossipsub moved ~30 MB/s here and a frame over its inbound limit silently
+   * cuts the sender off.
+   */
+  inlineMaxBytes: 64 * KiB,
+  /**
+   * Gossipsub's inbound frame limit. Only announcements and inline payloads travel in frames,
+   * so the 4 MiB default of gossipsub stays: a frame over it can only come from a peer that
+   * ignores this protocol.
+   */
+  gossipMaxInboundDataLength: 4 * MiB,
+  /** A 40 MiB payload at the measured ~100 MB/s worst case takes ~0.4 s; 30 s covers a loaded host. */
+  payloadFetchTimeoutMs: 30_000,
+  /** Recent payloads kept to serve peers that pull from us: a few rounds of the largest vector. */
+  payloadCacheBytes: 256 * MiB,
+  /**
+   * Yamux flow-control window. The default 256 KiB window caps a stream at window/RTT; a
+   * 16 MiB window lets one stream fill the link for the largest payloads.
+   */
+  yamuxMaxStreamWindowBytes: 16 * MiB,
+  /** Concurrent payload streams a node serves; a full round with 16 receivers needs 16. */
+  maxPayloadStreams: 64,
+  /**
+   * Application score per invalid message (gossipsub graylists a peer below −80 by default):
+   * nine invalid messages and the peer's gossip is ignored.
+   */
+  invalidMessagePenalty: -10,
+  /** Half-life of the invalid-message count, so a peer that stops misbehaving recovers. */
+  invalidMessageHalfLifeMs: 60_000,
+  /**
+   * Gossipsub's default inbound connection threshold counts all peers of one IP together;
+   * a local cluster or a pod network NAT puts dozens of peers behind one address.
+   */
+  maxConnections: 300,
+  inboundConnectionThreshold: 100,
+} as const
+
+export type NetDefaults = typeof netDefaults

@@ -1,0 +1,785 @@
+import './polyfill.js'
+import { type GossipSub, type GossipsubMessage, gossipsub } from '@chainsafe/libp2p-gossipsub'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { identify } from '@libp2p/identify'
+import {
+  type Libp2p,
+  type Message,
+  type PeerId,
+  type PrivateKey,
+  TopicValidatorResult,
+} from '@libp2p/interface'
+import { mdns } from '@libp2p/mdns'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2pOptions } from 'libp2p'
+import type { Logger } from 'pino'
+import {
+  decodeMemberAnnouncement,
+  encodeMemberAnnouncement,
+  encodeVectorMessage,
+  sha256,
+  toHex,
+  vectorToBytes,
+} from './codec.js'
+import { MutableNetCounters, type NetCounters } from './counters.js'
+import { netDefaults } from './defaults.js'
+import {
+  DimensionMismatchError,
+  NetConfigError,
+  NodeNotStartedError,
+  PayloadTooLargeError,
+} from './errors.js'
+import { loadOrCreatePeerKey } from './keys.js'
+import { fetchPayload, PayloadStore, payloadProtocol, servePayload } from './payload.js'
+import { collectQuorum } from './quorum.js'
+import { InvalidMessageScore } from './score.js'
+import { type ClusterTopics, topicOf, topicsFor } from './topics.js'
+import {
+  type CollectOptions,
+  type DeliveredVector,
+  type EquivocationEvidence,
+  type MemberRole,
+  type Membership,
+  publisherRoleOf,
+  type RejectedMessage,
+  type RejectReason,
+  type VectorKind,
+} from './types.js'
+import {
+  type Accepted,
+  checkPayload,
+  type IncomingMessage,
+  isSignerFault,
+  RoundLedger,
+  type ValidationContext,
+  validateVectorMessage,
+} from './validation.js'
+
+export interface NetNodeInit {
+  /** Cluster id: names the topics and must match in every message. */
+  cluster: string
+  role: MemberRole
+  /** Number of float32 coordinates of every model and gradient. */
+  dimension: number
+  membership: Membership
+  logger: Logger
+  /** Multiaddrs to listen on (default loopback, port 0). */
+  listen?: readonly string[]
+  /** Peers to dial at start; `/dns4/…` names work. With `/p2p/<id>`: also fed to libp2p bootstrap. */
+  bootstrap?: readonly string[]
+  mdns?: boolean
+  /** Peer key file: loaded, or generated and written with mode 0600. */
+  keyFile?: string
+  /** An explicit key (wins over `keyFile`). */
+  privateKey?: PrivateKey
+  /**
+   * Kinds this node receives. Default by role: servers take models (for the median) and
+   * gradients; workers take models only, so gradients are never pushed or pulled to them.
+   */
+  subscribe?: readonly VectorKind[]
+  /** Round the validation window starts at (default 0). */
+  round?: number
+  roundWindowAhead?: number
+  maxPayloadBytes?: number
+  inlineMaxBytes?: number
+  gossipMaxInboundDataLength?: number
+  payloadFetchTimeoutMs?: number
+  payloadCacheBytes?: number
+  yamuxMaxStreamWindowBytes?: number
+  maxPayloadStreams?: number
+  invalidMessagePenalty?: number
+  invalidMessageHalfLifeMs?: number
+  maxConnections?: number
+  inboundConnectionThreshold?: number
+}
+
+export interface PublishReceipt {
+  round: number
+  /** sha256 of the payload, hex. */
+  hash: string
+  /** Peers the announcement was sent to directly. */
+  recipients: number
+  inline: boolean
+}
+
+export interface NetEvents {
+  vector: DeliveredVector
+  equivocation: EquivocationEvidence
+  rejected: RejectedMessage
+  member: { peerId: string; role: MemberRole | undefined; multiaddrs: string[]; round: number }
+  /** The connection gater refused a peer outside a closed member set. */
+  refused: { peerId: string; direction: 'inbound' | 'outbound' }
+}
+
+/** The data plane of one node. */
+export interface NetNode {
+  readonly peerId: string
+  readonly counters: NetCounters
+  readonly membership: Membership
+  readonly topics: ClusterTopics
+  readonly round: number
+  /** The underlying libp2p node (escape hatch for tests and Byzantine roles). */
+  readonly libp2p: Libp2p<{ pubsub: GossipSub }>
+  multiaddrs(): string[]
+  start(): Promise<void>
+  stop(): Promise<void>
+  dial(address: string): Promise<void>
+  /** Moves the round window to [round − 1, round + W] and forgets older rounds. */
+  setRound(round: number): void
+  publish(kind: VectorKind, round: number, vector: Float32Array): Promise<PublishReceipt>
+  /**
+   * Announces again what this node published for `kind` and `round` (a new gossip message with
+   * the same signed content): peers that missed it — late joiners, a lost frame — get it;
+   * peers that have it count a harmless `duplicate`. Returns false when nothing was published.
+   */
+  republish(kind: VectorKind, round: number): Promise<boolean>
+  /** Makes a payload available to peers that pull it by hash (Byzantine roles craft their own announcements). */
+  offerPayload(bytes: Uint8Array): string
+  /** Vectors of `kind` for `round` delivered so far (own included). */
+  received(kind: VectorKind, round: number): readonly DeliveredVector[]
+  collect(kind: VectorKind, round: number, options: CollectOptions): Promise<DeliveredVector[]>
+  isEquivocator(kind: VectorKind, round: number, sender: string): boolean
+  evidence(): readonly EquivocationEvidence[]
+  /** Rejections so far by reason (only reasons that occurred). */
+  rejected(): Partial<Record<RejectReason, number>>
+  /** Resolves once `count` peers subscribe to the topic of `kind` (or the membership topic). */
+  waitForSubscribers(
+    kind: VectorKind | 'membership',
+    count: number,
+    options?: { signal?: AbortSignal },
+  ): Promise<void>
+  /** Publishes "I am here" on the membership topic. */
+  announce(): Promise<void>
+  on<E extends keyof NetEvents>(event: E, listener: (detail: NetEvents[E]) => void): () => void
+}
+
+type Listeners = { [E in keyof NetEvents]: Set<(detail: NetEvents[E]) => void> }
+
+class Libp2pNetNode implements NetNode {
+  readonly counters = new MutableNetCounters()
+  readonly membership: Membership
+  readonly topics: ClusterTopics
+  readonly libp2p: Libp2p<{ pubsub: GossipSub }>
+  readonly #init: NetNodeInit & typeof netDefaults
+  readonly #log: Logger
+  readonly #ctx: ValidationContext
+  readonly #ledger = new RoundLedger()
+  readonly #store: PayloadStore
+  readonly #score: InvalidMessageScore
+  readonly #accepted = new WeakMap<Message, Accepted>()
+  readonly #received = new Map<string, DeliveredVector[]>()
+  readonly #listeners: Listeners = {
+    vector: new Set(),
+    equivocation: new Set(),
+    rejected: new Set(),
+    member: new Set(),
+    refused: new Set(),
+  }
+  /** Our own recent announcements, kept so a stalled round can be announced again. */
+  readonly #published = new Map<string, Uint8Array>()
+  #started = false
+  #unsubscribeMembership: (() => void) | undefined
+
+  constructor(
+    libp2p: Libp2p<{ pubsub: GossipSub }>,
+    init: NetNodeInit & typeof netDefaults,
+    score: InvalidMessageScore,
+    counters: MutableNetCounters,
+  ) {
+    this.libp2p = libp2p
+    this.#init = init
+    this.counters = counters
+    this.membership = init.membership
+    this.topics = topicsFor(init.cluster)
+    this.#log = init.logger.child({ component: 'net', peer: libp2p.peerId.toString() })
+    this.#store = new PayloadStore(init.payloadCacheBytes)
+    this.#score = score
+    this.#ctx = {
+      cluster: init.cluster,
+      dimension: init.dimension,
+      maxPayloadBytes: init.maxPayloadBytes,
+      currentRound: init.round ?? 0,
+      roundWindowAhead: init.roundWindowAhead,
+      membership: init.membership,
+    }
+  }
+
+  get peerId(): string {
+    return this.libp2p.peerId.toString()
+  }
+
+  get round(): number {
+    return this.#ctx.currentRound
+  }
+
+  multiaddrs(): string[] {
+    return this.libp2p.getMultiaddrs().map((address) => address.toString())
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return
+    const pubsub = this.libp2p.services.pubsub
+    const kinds = this.#init.subscribe ?? (this.#init.role === 'server' ? ['model', 'gradient'] : ['model'])
+    for (const kind of kinds) {
+      const topic = topicOf(this.topics, kind)
+      pubsub.topicValidators.set(topic, (_peer, message) => this.#validate(kind, message))
+      pubsub.subscribe(topic)
+    }
+    pubsub.topicValidators.set(this.topics.membership, (_peer, message) => this.#validateMember(message))
+    pubsub.subscribe(this.topics.membership)
+    pubsub.addEventListener('gossipsub:message', (event) => {
+      this.#onGossip(event.detail).catch((error: unknown) => {
+        // A bug here must cost one message, not the process.
+        this.#log.error({ err: error, topic: event.detail.msg.topic }, 'message handling failed')
+        pubsub.reportMessageValidationResult(
+          event.detail.msgId,
+          event.detail.propagationSource.toString(),
+          TopicValidatorResult.Ignore,
+        )
+      })
+    })
+    await this.libp2p.handle(
+      payloadProtocol,
+      ({ stream, connection }) => {
+        void servePayload(stream, connection.remotePeer, {
+          cluster: this.#init.cluster,
+          store: this.#store,
+          log: this.#log,
+          onServed: (bytes) => {
+            this.counters.payload_served_bytes_total += bytes
+          },
+        })
+      },
+      { maxInboundStreams: this.#init.maxPayloadStreams, maxOutboundStreams: this.#init.maxPayloadStreams },
+    )
+    // A member removed from a closed set loses its connections, not just its future dials.
+    this.#unsubscribeMembership = this.membership.onChange(() => {
+      if (!this.membership.closed) return
+      for (const connection of this.libp2p.getConnections()) {
+        if (!this.membership.has(connection.remotePeer.toString())) {
+          void connection.close().catch(() => undefined)
+        }
+      }
+    })
+    this.#started = true
+    await Promise.all(
+      this.#init.bootstrap.map((address) =>
+        this.dial(address).catch((error: unknown) => {
+          this.#log.warn({ address, err: error }, 'bootstrap dial failed')
+        }),
+      ),
+    )
+    this.#log.info(
+      { addrs: this.multiaddrs(), cluster: this.#init.cluster, role: this.#init.role },
+      'net started',
+    )
+  }
+
+  async stop(): Promise<void> {
+    this.#unsubscribeMembership?.()
+    this.#started = false
+    await this.libp2p.stop()
+  }
+
+  async dial(address: string): Promise<void> {
+    await this.libp2p.dial(multiaddr(address))
+  }
+
+  setRound(round: number): void {
+    this.#ctx.currentRound = round
+    this.#ledger.prune(round - 1)
+    for (const [key, vectors] of this.#received) {
+      if ((vectors[0]?.round ?? round) < round - 1) this.#received.delete(key)
+    }
+  }
+
+  async republish(kind: VectorKind, round: number): Promise<boolean> {
+    const data = this.#published.get(`${kind}/${round}`)
+    if (data === undefined) return false
+    await this.libp2p.services.pubsub.publish(topicOf(this.topics, kind), data)
+    this.#log.debug({ kind, round }, 'republished')
+    return true
+  }
+
+  async publish(kind: VectorKind, round: number, vector: Float32Array): Promise<PublishReceipt> {
+    if (!this.#started)
+      throw new NodeNotStartedError('publish needs a started node', { operation: 'publish' })
+    if (vector.length !== this.#init.dimension) {
+      throw new DimensionMismatchError(
+        `vector of dimension ${vector.length}, cluster uses ${this.#init.dimension}`,
+        {
+          dimension: vector.length,
+          expected: this.#init.dimension,
+        },
+      )
+    }
+    const bytes = vectorToBytes(vector)
+    if (bytes.byteLength > this.#init.maxPayloadBytes) {
+      throw new PayloadTooLargeError(`${bytes.byteLength} bytes exceed maxPayloadBytes`, {
+        bytes: bytes.byteLength,
+        maxPayloadBytes: this.#init.maxPayloadBytes,
+      })
+    }
+    const hash = sha256(bytes)
+    const hashHex = toHex(hash)
+    const inline = bytes.byteLength <= this.#init.inlineMaxBytes
+    if (!inline) this.#store.put(hashHex, bytes)
+    const data = encodeVectorMessage({
+      cluster: this.#init.cluster,
+      round,
+      sender: this.peerId,
+      role: this.#init.role,
+      kind,
+      dimension: vector.length,
+      size: bytes.byteLength,
+      hash,
+      payload: inline ? bytes : new Uint8Array(0),
+    })
+    const result = await this.libp2p.services.pubsub.publish(topicOf(this.topics, kind), data)
+    this.#published.set(`${kind}/${round}`, data)
+    for (const key of this.#published.keys()) {
+      if (Number(key.split('/')[1]) < round - 2) this.#published.delete(key)
+    }
+    const own: DeliveredVector = {
+      kind,
+      round,
+      sender: this.peerId,
+      role: this.#init.role,
+      // The caller's own array: the bytes we serve to peers stay a private copy.
+      vector,
+      hash: hashHex,
+      self: true,
+    }
+    this.#deliver(own)
+    this.#log.debug(
+      { kind, round, bytes: bytes.byteLength, recipients: result.recipients.length },
+      'published',
+    )
+    return { round, hash: hashHex, recipients: result.recipients.length, inline }
+  }
+
+  offerPayload(bytes: Uint8Array): string {
+    const hash = toHex(sha256(bytes))
+    this.#store.put(hash, bytes)
+    return hash
+  }
+
+  received(kind: VectorKind, round: number): readonly DeliveredVector[] {
+    return this.#received.get(`${kind}/${round}`) ?? []
+  }
+
+  collect(kind: VectorKind, round: number, options: CollectOptions): Promise<DeliveredVector[]> {
+    return collectQuorum(
+      {
+        received: (k, r) => this.received(k, r),
+        onVector: (listener) => this.on('vector', listener),
+        onEquivocation: (listener) => this.on('equivocation', listener),
+        isEquivocator: (k, r, s) => this.#ledger.isEquivocator(k, r, s),
+      },
+      kind,
+      round,
+      options,
+    )
+  }
+
+  isEquivocator(kind: VectorKind, round: number, sender: string): boolean {
+    return this.#ledger.isEquivocator(kind, round, sender)
+  }
+
+  evidence(): readonly EquivocationEvidence[] {
+    return this.#ledger.evidence()
+  }
+
+  rejected(): Partial<Record<RejectReason, number>> {
+    return Object.fromEntries(Object.entries(this.counters.messages_rejected_total).filter(([, n]) => n > 0))
+  }
+
+  waitForSubscribers(
+    kind: VectorKind | 'membership',
+    count: number,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const topic = kind === 'membership' ? this.topics.membership : topicOf(this.topics, kind)
+    const pubsub = this.libp2p.services.pubsub
+    // A peer's subscription can arrive before our outbound gossip stream to it is open, and a
+    // publish in that gap silently skips the peer: count only peers we can actually send to.
+    const enough = (): boolean =>
+      pubsub.getSubscribers(topic).filter((peer) => pubsub.streamsOutbound.has(peer.toString())).length >=
+      count
+    if (enough()) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (!enough()) return
+        cleanup()
+        resolve()
+      }
+      const onAbort = (): void => {
+        cleanup()
+        reject(options.signal?.reason)
+      }
+      const cleanup = (): void => {
+        pubsub.removeEventListener('subscription-change', check)
+        pubsub.removeEventListener('gossipsub:heartbeat', check)
+        options.signal?.removeEventListener('abort', onAbort)
+      }
+      pubsub.addEventListener('subscription-change', check)
+      // The outbound stream opening has no event of its own; the next heartbeat re-checks.
+      pubsub.addEventListener('gossipsub:heartbeat', check)
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      if (options.signal?.aborted) onAbort()
+    })
+  }
+
+  async announce(): Promise<void> {
+    const data = encodeMemberAnnouncement({
+      cluster: this.#init.cluster,
+      sender: this.peerId,
+      role: this.#init.role,
+      multiaddrs: this.libp2p.getMultiaddrs().map((address) => address.bytes),
+      round: this.round,
+    })
+    await this.libp2p.services.pubsub.publish(this.topics.membership, data)
+  }
+
+  on<E extends keyof NetEvents>(event: E, listener: (detail: NetEvents[E]) => void): () => void {
+    const set = this.#listeners[event] as Set<(detail: NetEvents[E]) => void>
+    set.add(listener)
+    return () => set.delete(listener)
+  }
+
+  /** Called by the connection gater, which exists before the node object does. */
+  refused(peerId: string, direction: 'inbound' | 'outbound'): void {
+    this.#log.info({ peer: peerId, direction }, 'connection refused: not a member')
+    this.#emit('refused', { peerId, direction })
+  }
+
+  #emit<E extends keyof NetEvents>(event: E, detail: NetEvents[E]): void {
+    for (const listener of this.#listeners[event] as Set<(detail: NetEvents[E]) => void>) {
+      try {
+        listener(detail)
+      } catch (error) {
+        this.#log.error({ event, err: error }, 'event listener threw')
+      }
+    }
+  }
+
+  #deliver(vector: DeliveredVector): void {
+    const key = `${vector.kind}/${vector.round}`
+    const list = this.#received.get(key)
+    if (list === undefined) this.#received.set(key, [vector])
+    else list.push(vector)
+    if (!vector.self) this.counters.messages_delivered_total++
+    this.#emit('vector', vector)
+  }
+
+  #reject(
+    reason: RejectReason,
+    detail: string,
+    topic: string,
+    from: string | undefined,
+    round: number | undefined,
+  ): void {
+    this.counters.reject(reason)
+    if (from !== undefined && isSignerFault(reason)) this.#score.penalize(from)
+    const fields = { reason, peer: from, round, topic, detail }
+    // Duplicates are normal under re-publication; the rest is worth an operator's attention.
+    if (reason === 'duplicate') this.#log.debug(fields, 'message rejected')
+    else this.#log.warn(fields, 'message rejected')
+    this.#emit('rejected', { reason, topic, from, round, detail })
+  }
+
+  #validate(kind: VectorKind, message: Message): TopicValidatorResult {
+    this.counters.messages_received_total++
+    const incoming: IncomingMessage =
+      message.type === 'signed'
+        ? {
+            topic: message.topic,
+            from: message.from.toString(),
+            data: message.data,
+            sequenceNumber: message.sequenceNumber,
+            signature: message.signature,
+          }
+        : { topic: message.topic, from: undefined, data: message.data }
+    const verdict = validateVectorMessage(incoming, kind, this.#ctx, this.#ledger)
+    if (!verdict.ok) {
+      if (verdict.equivocation !== undefined) {
+        this.counters.equivocations_total++
+        this.#log.warn(
+          { kind, round: verdict.equivocation.round, sender: verdict.equivocation.sender },
+          'equivocation detected',
+        )
+        this.#emit('equivocation', verdict.equivocation)
+      }
+      this.#reject(verdict.reason, verdict.detail, message.topic, incoming.from, verdict.header?.round)
+      return verdict.reason === 'duplicate' || verdict.reason === 'stale_round'
+        ? TopicValidatorResult.Ignore
+        : TopicValidatorResult.Reject
+    }
+    this.#accepted.set(message, verdict)
+    return TopicValidatorResult.Accept
+  }
+
+  #validateMember(message: Message): TopicValidatorResult {
+    const hello = decodeMemberAnnouncement(message.data)
+    const from = message.type === 'signed' ? message.from.toString() : undefined
+    if (hello === undefined || hello.cluster !== this.#init.cluster || hello.sender !== from) {
+      return TopicValidatorResult.Reject
+    }
+    return TopicValidatorResult.Accept
+  }
+
+  async #onGossip({ propagationSource, msgId, msg }: GossipsubMessage): Promise<void> {
+    const pubsub = this.libp2p.services.pubsub
+    if (msg.topic === this.topics.membership) {
+      pubsub.reportMessageValidationResult(msgId, propagationSource.toString(), TopicValidatorResult.Accept)
+      const hello = decodeMemberAnnouncement(msg.data)
+      if (hello !== undefined) {
+        const multiaddrs = hello.multiaddrs.flatMap((bytes) => {
+          try {
+            return [multiaddr(bytes).toString()]
+          } catch {
+            return []
+          }
+        })
+        this.#emit('member', { peerId: hello.sender, role: hello.role, multiaddrs, round: hello.round })
+      }
+      return
+    }
+    const accepted = this.#accepted.get(msg)
+    if (accepted === undefined) {
+      pubsub.reportMessageValidationResult(msgId, propagationSource.toString(), TopicValidatorResult.Ignore)
+      return
+    }
+    const { header } = accepted
+    let vector = accepted.vector
+    if (vector === undefined) {
+      const outcome = await this.#fetch(accepted, propagationSource)
+      if (!outcome.ok) {
+        pubsub.reportMessageValidationResult(
+          msgId,
+          propagationSource.toString(),
+          outcome.reason === 'payload_unavailable'
+            ? TopicValidatorResult.Ignore
+            : TopicValidatorResult.Reject,
+        )
+        this.#reject(outcome.reason, outcome.detail, msg.topic, header.sender, header.round)
+        return
+      }
+      vector = outcome.vector
+    }
+    // Forward only now: a relay forwards what it can also serve.
+    pubsub.reportMessageValidationResult(msgId, propagationSource.toString(), TopicValidatorResult.Accept)
+    if (this.#ledger.isEquivocator(accepted.kind, header.round, header.sender)) return
+    this.#deliver({
+      kind: accepted.kind,
+      round: header.round,
+      sender: header.sender,
+      role: publisherRoleOf[accepted.kind],
+      // A copy: the received bytes are also what this node relays (inline in the cached gossip
+      // message, or from the payload store), and an application writing into its vector must not
+      // make this node serve bytes that fail the signed hash.
+      vector: vector.slice(),
+      hash: accepted.hash,
+      self: false,
+    })
+  }
+
+  /**
+   * Pulls an announced payload from the peer that relayed the announcement (it validated, so it
+   * holds the bytes), then from the announcer. A peer serving bytes that do not match the signed
+   * hash is penalised and the next one is tried; a payload that matches the hash but is not finite
+   * is the signer's fault and ends the attempt.
+   */
+  async #fetch(
+    accepted: Accepted,
+    relay: PeerId,
+  ): Promise<{ ok: true; vector: Float32Array } | { ok: false; reason: RejectReason; detail: string }> {
+    const { header } = accepted
+    const candidates: PeerId[] = [relay]
+    const announcer = this.libp2p
+      .getConnections()
+      .find((c) => c.remotePeer.toString() === header.sender)?.remotePeer
+    if (announcer !== undefined && !announcer.equals(relay)) candidates.push(announcer)
+    const signal = AbortSignal.timeout(this.#init.payloadFetchTimeoutMs)
+    const startedAt = performance.now()
+    let last: { reason: RejectReason; detail: string } = {
+      reason: 'payload_unavailable',
+      detail: 'no peer to fetch from',
+    }
+    for (const peer of candidates) {
+      const result = await fetchPayload(
+        this.libp2p,
+        peer,
+        { cluster: this.#init.cluster, round: header.round, hash: header.hash, size: header.size },
+        signal,
+      )
+      if (!result.ok) {
+        last = { reason: 'payload_unavailable', detail: `${peer.toString()}: ${result.detail}` }
+        continue
+      }
+      this.counters.payload_fetched_bytes_total += result.bytes.byteLength
+      const fetchedAt = performance.now()
+      const problem = checkPayload(header, result.bytes)
+      // Where a delivery's time goes, for the benchmark's reading (debug level only).
+      this.#log.debug(
+        {
+          round: header.round,
+          sender: header.sender,
+          from: peer.toString(),
+          bytes: header.size,
+          fetchMs: Math.round(fetchedAt - startedAt),
+          checkMs: Math.round(performance.now() - fetchedAt),
+        },
+        'payload fetched',
+      )
+      if (problem === undefined) {
+        this.#store.put(accepted.hash, result.bytes)
+        return { ok: true, vector: new Float32Array(result.bytes.buffer, 0, header.dimension) }
+      }
+      last = problem
+      if (problem.reason === 'non_finite') break
+      this.#score.penalize(peer.toString())
+    }
+    return { ok: false, ...last }
+  }
+}
+
+function validateInit(init: NetNodeInit & typeof netDefaults): void {
+  const positiveIntegers = [
+    'dimension',
+    'maxPayloadBytes',
+    'inlineMaxBytes',
+    'payloadFetchTimeoutMs',
+  ] as const
+  for (const field of positiveIntegers) {
+    const value = init[field]
+    if (!Number.isSafeInteger(value) || value <= 0) {
+      throw new NetConfigError(`${field} must be a positive integer, got ${value}`, { field, value })
+    }
+  }
+  if (!Number.isSafeInteger(init.roundWindowAhead) || init.roundWindowAhead < 0) {
+    throw new NetConfigError(`roundWindowAhead must be ≥ 0, got ${init.roundWindowAhead}`, {
+      field: 'roundWindowAhead',
+      value: init.roundWindowAhead,
+    })
+  }
+  if (init.dimension * 4 > init.maxPayloadBytes) {
+    throw new NetConfigError(
+      `dimension ${init.dimension} needs ${init.dimension * 4} bytes > maxPayloadBytes`,
+      {
+        field: 'dimension',
+        value: init.dimension,
+      },
+    )
+  }
+  if (init.inlineMaxBytes >= init.gossipMaxInboundDataLength) {
+    throw new NetConfigError(
+      'inlineMaxBytes must stay below the gossip frame limit, or inline vectors cut peers off',
+      {
+        field: 'inlineMaxBytes',
+        value: init.inlineMaxBytes,
+      },
+    )
+  }
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(init.cluster)) {
+    throw new NetConfigError(
+      `cluster id must be 1–64 of [A-Za-z0-9._-], got ${JSON.stringify(init.cluster)}`,
+      {
+        field: 'cluster',
+        value: init.cluster,
+      },
+    )
+  }
+}
+
+/**
+ * Creates (but does not start) a data-plane node: libp2p over TCP with Noise and Yamux,
+ * identify, ping, gossipsub (StrictSign, topic validators, application score) and the payload
+ * stream protocol. Call `start()` to subscribe and dial the bootstrap list.
+ */
+export async function createNetNode(options: NetNodeInit): Promise<NetNode> {
+  const init = { ...netDefaults, ...stripUndefined(options) } as NetNodeInit & typeof netDefaults
+  validateInit(init)
+  const privateKey =
+    init.privateKey ??
+    (init.keyFile === undefined ? undefined : (await loadOrCreatePeerKey(init.keyFile)).key)
+  const score = new InvalidMessageScore(init.invalidMessagePenalty, init.invalidMessageHalfLifeMs)
+  const counters = new MutableNetCounters()
+  const membership = init.membership
+  let node: Libp2pNetNode | undefined
+  const refuse = (peerId: PeerId, direction: 'inbound' | 'outbound'): boolean => {
+    if (!membership.closed || membership.has(peerId.toString())) return false
+    counters.connections_refused_total++
+    node?.refused(peerId.toString(), direction)
+    return true
+  }
+  const withPeerIds = init.bootstrap.filter((address) => address.includes('/p2p/'))
+  const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
+  if (withPeerIds.length > 0) peerDiscovery.push(bootstrap({ list: [...withPeerIds], timeout: 0 }) as never)
+  if (init.mdns) peerDiscovery.push(mdns() as never)
+  const libp2p = await createLibp2p({
+    ...(privateKey === undefined ? {} : { privateKey }),
+    start: false,
+    addresses: { listen: [...init.listen] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [
+      yamux({
+        maxStreamWindowSize: init.yamuxMaxStreamWindowBytes,
+        // Start big too: a payload stream is short-lived and would spend its life growing a small window.
+        initialStreamWindowSize: Math.min(init.yamuxMaxStreamWindowBytes, 4 * 1024 * 1024),
+        // One Yamux frame (12-byte header + data) per Noise frame (at most 65 519 plaintext
+        // bytes): with Yamux's 64 KiB default every frame is split into a full Noise frame and a
+        // 17-byte one, doubling the per-frame cipher setup and socket writes.
+        maxMessageSize: noiseMaxPlaintextBytes,
+      }),
+    ],
+    peerDiscovery,
+    connectionGater: {
+      // Loopback and private addresses are where test and pod networks live.
+      denyDialMultiaddr: () => false,
+      denyInboundEncryptedConnection: (peerId) => refuse(peerId, 'inbound'),
+      denyOutboundEncryptedConnection: (peerId) => refuse(peerId, 'outbound'),
+    },
+    connectionManager: {
+      maxConnections: init.maxConnections,
+      inboundConnectionThreshold: init.inboundConnectionThreshold,
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        globalSignaturePolicy: 'StrictSign',
+        emitSelf: false,
+        // Forward only after our own checks, including the payload fetch for announced vectors.
+        asyncValidation: true,
+        allowPublishToZeroTopicPeers: true,
+        floodPublish: true,
+        maxInboundDataLength: init.gossipMaxInboundDataLength,
+        // An announcement waits in the message cache until its payload is fetched and checked;
+        // it must still be there (one window per 1 s heartbeat) when the slowest fetch ends.
+        mcacheLength: Math.max(5, Math.ceil(init.payloadFetchTimeoutMs / 1000) + 2),
+        scoreParams: {
+          // Many peers share 127.0.0.1 or a pod-network NAT address; colocation is not Sybil here.
+          IPColocationFactorWeight: 0,
+          appSpecificScore: (peer: string) => score.score(peer),
+          appSpecificWeight: 1,
+        },
+      }) as never,
+    },
+  })
+  node = new Libp2pNetNode(libp2p as unknown as Libp2p<{ pubsub: GossipSub }>, init, score, counters)
+  await libp2p.start()
+  return node
+}
+
+/** Noise transport messages are at most 65 535 bytes, 16 of them the ChaCha20-Poly1305 tag. */
+const noiseMaxPlaintextBytes = 65_535 - 16
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}

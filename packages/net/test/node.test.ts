@@ -1,0 +1,109 @@
+/**
+ * The node factory in one process (two real libp2p nodes over loopback TCP): configuration
+ * errors, caller errors, a streamed vector end to end, and that an application writing into a
+ * delivered vector cannot change what the node serves to others.
+ */
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import pino from 'pino'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createMembership, createNetNode, type NetNode, type NetNodeInit } from '../src/index.js'
+
+const logger = pino({ level: 'silent' })
+const dimension = 40_000 // 160 KB: announced and pulled over a stream
+let keys: PrivateKey[]
+let ids: string[]
+const nodes: NetNode[] = []
+
+function init(index: number, overrides: Partial<NetNodeInit> = {}): NetNodeInit {
+  return {
+    cluster: 'node-test',
+    role: index === 0 ? 'server' : 'worker',
+    dimension,
+    membership: createMembership({
+      members: [
+        [ids[0]!, 'server'],
+        [ids[1]!, 'worker'],
+      ],
+    }),
+    logger,
+    privateKey: keys[index]!,
+    ...overrides,
+  }
+}
+
+beforeAll(async () => {
+  keys = (await Promise.all([0, 1].map(() => generateKeyPair('Ed25519')))) as unknown as PrivateKey[]
+  ids = keys.map((key) => peerIdFromPrivateKey(key).toString())
+})
+
+afterAll(async () => {
+  await Promise.all(nodes.map((node) => node.stop()))
+})
+
+describe('createNetNode', () => {
+  it.each([
+    ['dimension', { dimension: 0 }],
+    ['roundWindowAhead', { roundWindowAhead: -1 }],
+    ['dimension', { dimension: 1000, maxPayloadBytes: 3999 }],
+    ['inlineMaxBytes', { inlineMaxBytes: 8 * 1024 * 1024 }],
+    ['cluster', { cluster: 'has/slash' }],
+  ])('refuses a bad %s with NetConfigError', async (field, overrides) => {
+    const error = await createNetNode(init(0, overrides)).catch((e: unknown) => e)
+    expect((error as Error).name).toBe('NetConfigError')
+    expect(error).toMatchObject({ field })
+  })
+
+  it('publishes a streamed vector that arrives intact, and guards its own inputs', async () => {
+    const server = await createNetNode(init(0))
+    const worker = await createNetNode(init(1))
+    nodes.push(server, worker)
+    await expect(server.publish('model', 0, new Float32Array(dimension))).rejects.toMatchObject({
+      name: 'NodeNotStartedError',
+    })
+    await server.start()
+    await worker.start()
+    await worker.dial(server.multiaddrs()[0]!)
+    await server.waitForSubscribers('model', 1)
+    await expect(server.publish('model', 0, new Float32Array(3))).rejects.toMatchObject({
+      name: 'DimensionMismatchError',
+      dimension: 3,
+      expected: dimension,
+    })
+
+    const theta = Float32Array.from({ length: dimension }, (_, i) => i / 7)
+    const receipt = await server.publish('model', 0, theta)
+    expect(receipt.inline).toBe(false)
+    const [got] = await worker.collect('model', 0, { quorum: 1, timeoutMs: 30_000 })
+    expect(got?.sender).toBe(server.peerId)
+    expect(got?.hash).toBe(receipt.hash)
+    expect(got?.vector).toEqual(theta)
+    // The server counts its own model towards its quorum.
+    expect((await server.collect('model', 0, { quorum: 1, timeoutMs: 10 }))[0]?.self).toBe(true)
+    expect(worker.counters.payload_fetched_bytes_total).toBe(4 * dimension)
+    expect(server.counters.payload_served_bytes_total).toBe(4 * dimension)
+
+    // The worker scribbles over what it received; a later fetch of the same payload from it
+    // (it now relays that hash) must still match the signed hash.
+    got!.vector.fill(Number.NaN)
+    theta.fill(-1) // and the server's caller reuses its array
+    const thirdKey = (await generateKeyPair('Ed25519')) as unknown as PrivateKey
+    worker.membership.add(peerIdFromPrivateKey(thirdKey).toString(), 'worker') // else the gater refuses it
+    const third = await createNetNode(
+      init(1, { privateKey: thirdKey, membership: createMembership({ closed: false }) }),
+    )
+    nodes.push(third)
+    await third.start()
+    await third.dial(worker.multiaddrs()[0]!)
+    const { fetchPayload } = await import('../src/payload.js')
+    const fetched = await fetchPayload(
+      third.libp2p,
+      worker.libp2p.peerId,
+      { cluster: 'node-test', round: 0, hash: Buffer.from(receipt.hash, 'hex'), size: 4 * dimension },
+      AbortSignal.timeout(10_000),
+    )
+    expect(fetched.ok).toBe(true)
+    if (fetched.ok) expect(new Float32Array(fetched.bytes.buffer)[7]).toBe(Math.fround(1))
+  })
+})

@@ -1,0 +1,252 @@
+/**
+ * The one configuration schema of a Phalanx cluster and its nodes. The same schema reads a
+ * YAML file, `PHALANX_*` environment variables and command-line flags (in that order of
+ * precedence, flags last), so a container, a test and a person at a terminal all go through
+ * one validation that names the field, the value and what is allowed.
+ */
+import { readFileSync } from 'node:fs'
+import { parse as parseYaml } from 'yaml'
+import { z } from 'zod'
+import { ConfigError } from './errors.js'
+
+/** Rule names a server may use; checked against `@phalanx/aggregation`'s registry at start-up. */
+export const ruleNames = [
+  'average',
+  'median',
+  'trimmedMean',
+  'meamed',
+  'geometricMedian',
+  'krum',
+  'multiKrum',
+  'bulyan',
+  'mda',
+  'centeredClipping',
+] as const
+
+export const preAggregatorNames = ['nnm', 'bucketing', 'arc', 'clip'] as const
+
+/** Behaviours of a Byzantine worker (the brief's list). */
+export const workerAttackNames = [
+  'none',
+  'sign-flip',
+  'gaussian',
+  'ipm',
+  'alie',
+  'mimic',
+  'non-finite',
+  'label-flip',
+  'silence',
+  'equivocation',
+  'hidden-shift',
+] as const
+
+/** Behaviours of a Byzantine server (the brief's list). */
+export const serverAttackNames = [
+  'none',
+  'random',
+  'reversed',
+  'scaled',
+  'drop-coordinates',
+  'shift',
+  'equivocation',
+  'stale',
+  'crash',
+] as const
+
+/**
+ * How the servers are replicated:
+ * - `median`: the default protocol, each server takes the median of N−F server models.
+ * - `no-anti-drift`: N servers, each applies its own aggregate to its own model, no median.
+ * - `vanilla`: one server, plain averaging, no median exchange (the non-robust baseline).
+ */
+export const replicationModes = ['median', 'no-anti-drift', 'vanilla'] as const
+
+export const modelNames = ['logistic', 'mlp', 'cnn', 'linear'] as const
+export const datasetNames = ['mnist', 'fashion-mnist', 'synthetic'] as const
+export const backendNames = ['auto', 'tfjs-node', 'wasm', 'cpu'] as const
+
+const int = (min: number) => z.coerce.number().int().min(min)
+
+export const clusterConfigSchema = z.object({
+  /** Cluster id: scopes topics, subjects and checkpoints so two clusters never mix. */
+  cluster: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and -')
+    .default('phalanx'),
+  servers: int(1).default(4),
+  byzantineServers: int(0).default(1),
+  serverAttack: z.enum(serverAttackNames).default('shift'),
+  workers: int(1).default(12),
+  byzantineWorkers: int(0).default(2),
+  workerAttack: z.enum(workerAttackNames).default('alie'),
+  rule: z.enum(ruleNames).default('multiKrum'),
+  preAggregation: z.array(z.enum(preAggregatorNames)).default([]),
+  replication: z.enum(replicationModes).default('median'),
+  /** Servers exchange models every T rounds (ByzSGD's scatter/gather); 1 = every round. */
+  exchangeEvery: int(1).default(1),
+  model: z.enum(modelNames).default('mlp'),
+  dataset: z.enum(datasetNames).default('mnist'),
+  /** TensorFlow.js backend: auto = tfjs-node when installed, else WASM, else pure JS. */
+  backend: z.enum(backendNames).default('auto'),
+  datasetPath: z.string().optional(),
+  rounds: int(1).default(150),
+  seed: int(0).default(1),
+  learningRate: z.coerce.number().positive().default(0.1),
+  batchSize: int(1).default(32),
+  /** Worker momentum (0 disables): averaging momentum at the workers shrinks the honest
+   * variance that ALIE-style attacks hide in (Karimireddy et al., ICLR 2022). */
+  momentum: z.coerce.number().min(0).max(0.999).default(0.9),
+  /** Evaluate honest servers' test accuracy every k rounds (evaluation costs a forward pass
+   * over the test split, so not every round by default). */
+  evalEvery: int(1).default(5),
+  /** How long a node waits for a quorum before it stalls and says so. */
+  quorumTimeoutMs: int(100).default(30_000),
+  /** Rounds ahead of the current one a message may be for (W in [r−1, r+W]). */
+  roundWindow: int(0).default(2),
+  out: z.string().optional(),
+
+  // Per-node settings: what one `phalanx server` / `phalanx worker` process (a container) needs.
+  /**
+   * This node's id: `server-<i>` (a StatefulSet pod's ordinal is its index) or `worker-<suffix>`
+   * (a Deployment pod name; a worker whose suffix is not a number takes its shard from a hash).
+   */
+  nodeId: z
+    .string()
+    .regex(
+      /^(server|worker)-[a-z0-9-]+$/,
+      'server-<suffix> or worker-<suffix> (lowercase letters, digits, -)',
+    )
+    .optional(),
+  /**
+   * Node ids that behave Byzantine. Empty = the first F servers and the first f workers
+   * (`server-0`…, `worker-0`…), which is what `phalanx local` uses.
+   */
+  byzantineNodeIds: z.array(z.string()).default([]),
+  /**
+   * The member set when there is no control plane: `<nodeId>:<peerId>` entries (role from the
+   * node id). Empty with NATS: membership then comes from the control plane's KV bucket.
+   */
+  members: z
+    .array(z.string().regex(/^(server|worker)-[a-z0-9-]+:[1-9A-HJ-NP-Za-km-z]{20,}$/, '<nodeId>:<peerId>'))
+    .default([]),
+  /** libp2p listen multiaddrs. */
+  listen: z.array(z.string()).default(['/ip4/127.0.0.1/tcp/0']),
+  /** Multiaddrs to dial at start (`/dns4/phalanx-server-0.phalanx-servers/tcp/9000/p2p/…` in Kubernetes). */
+  bootstrap: z.array(z.string()).default([]),
+  /** Peer key file: loaded when present, generated and written (0600) when not, so a restarted node keeps its peer id. */
+  keyFile: z.string().optional(),
+  /** NATS URL of the control plane; absent = local mode (membership from config, no telemetry). */
+  natsUrl: z.string().optional(),
+  /** Port of `/metrics`, `/healthz` and `/readyz`; 0 = disabled. */
+  opsPort: z.coerce.number().int().min(0).max(65535).default(0),
+  /** Whether this node obeys chaos commands (kill, pause, corrupt, partition); off unless asked for. */
+  chaos: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+    .transform((value) => value === true || value === 'true' || value === '1')
+    .default(false),
+})
+
+export type ClusterConfig = z.infer<typeof clusterConfigSchema>
+export type ClusterConfigInput = z.input<typeof clusterConfigSchema>
+
+/** `byzantineServers` → `PHALANX_BYZANTINE_SERVERS`. */
+export function envName(field: string): string {
+  return `PHALANX_${field.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`
+}
+
+/** `byzantineServers` → `byzantine-servers` (the flag is `--byzantine-servers`). */
+export function flagName(field: string): string {
+  return field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
+}
+
+const fieldNames = Object.keys(clusterConfigSchema.shape) as (keyof ClusterConfig)[]
+
+/** Fields that hold a list: comma-separated in the environment and in flags. */
+export const listFields: ReadonlySet<string> = new Set([
+  'preAggregation',
+  'byzantineNodeIds',
+  'members',
+  'listen',
+  'bootstrap',
+])
+
+/** `PHALANX_*` variables read outside the schema (by the CLI's logger). */
+export const extraEnvNames: readonly string[] = ['PHALANX_LOG_LEVEL']
+
+/** Reads the `PHALANX_*` variables the schema knows; unknown `PHALANX_*` names are an error
+ * (a misspelt variable silently ignored is a misconfigured cluster). */
+export function configFromEnv(
+  env: NodeJS.ProcessEnv,
+  known: readonly string[] = extraEnvNames,
+): Record<string, unknown> {
+  const byEnvName = new Map(fieldNames.map((field) => [envName(field), field]))
+  const values: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('PHALANX_') || value === undefined) continue
+    const field = byEnvName.get(name)
+    if (field === undefined) {
+      if (known.includes(name)) continue
+      throw new ConfigError(`unknown environment variable ${name}`, {
+        field: name,
+        value,
+        allowed: [...byEnvName.keys(), ...known].join(', '),
+      })
+    }
+    values[field] = listFields.has(field) ? value.split(',').filter(Boolean) : value
+  }
+  return values
+}
+
+/** Reads a YAML config file (an object whose keys are the schema's fields). */
+export function configFromFile(path: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (cause) {
+    throw new ConfigError(`cannot read config file ${path}`, { field: 'config', value: path, cause })
+  }
+  const parsed: unknown = parseYaml(text)
+  if (parsed === null || parsed === undefined) return {}
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${path} must hold a mapping of field: value`, {
+      field: 'config',
+      value: path,
+    })
+  }
+  return parsed as Record<string, unknown>
+}
+
+/**
+ * Merges the layers (later wins) and validates them with the schema. A wrong value throws a
+ * `ConfigError` naming the field, the value and what is allowed.
+ */
+export function resolveConfig(...layers: Record<string, unknown>[]): ClusterConfig {
+  const merged: Record<string, unknown> = {}
+  for (const layer of layers) {
+    for (const [key, value] of Object.entries(layer)) if (value !== undefined) merged[key] = value
+  }
+  const unknownField = Object.keys(merged).find((key) => !(fieldNames as string[]).includes(key))
+  if (unknownField !== undefined) {
+    throw new ConfigError(`unknown config field "${unknownField}"`, {
+      field: unknownField,
+      value: merged[unknownField],
+      allowed: fieldNames.join(', '),
+    })
+  }
+  const result = clusterConfigSchema.safeParse(merged)
+  if (!result.success) {
+    const issue = result.error.issues[0]!
+    const field = issue.path.join('.')
+    const value = issue.path.reduce<unknown>(
+      (at, key) => (at as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey],
+      merged,
+    )
+    const allowed = 'values' in issue ? (issue.values as unknown[]).join(', ') : issue.message
+    throw new ConfigError(`config field "${field}" = ${JSON.stringify(value)}: ${issue.message}`, {
+      field,
+      value,
+      allowed,
+    })
+  }
+  return result.data
+}

@@ -1,0 +1,55 @@
+/** Named errors of `@phalanx/node`: one class per condition, each carrying the values that explain it. */
+
+export interface ConfigErrorDetails {
+  field: string
+  value: unknown
+  allowed?: string
+  cause?: unknown
+}
+
+/** A configuration value is wrong: names the field, the value and what is allowed. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+  readonly field: string
+  readonly value: unknown
+  readonly allowed: string | undefined
+
+  constructor(message: string, details: ConfigErrorDetails) {
+    super(details.allowed === undefined ? message : `${message} (allowed: ${details.allowed})`, {
+      cause: details.cause,
+    })
+    this.field = details.field
+    this.value = details.value
+    this.allowed = details.allowed
+  }
+}
+
+/** A configuration is outside a bound the protocol needs (a GAR's bound or N−F ≥ 2F+1). */
+export class ClusterBoundError extends Error {
+  override readonly name = 'ClusterBoundError'
+  readonly bound: string
+  readonly values: Record<string, number>
+
+  constructor(message: string, bound: string, values: Record<string, number>) {
+    super(
+      `${message}: needs ${bound} (${Object.entries(values)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')})`,
+    )
+    this.bound = bound
+    this.values = values
+  }
+}
+
+/** A node of a `phalanx local` cluster died, or the cluster stopped making progress. */
+export class LocalClusterError extends Error {
+  override readonly name = 'LocalClusterError'
+  readonly nodeId: string
+  readonly code: number | null
+
+  constructor(message: string, details: { nodeId: string; code: number | null; cause?: unknown }) {
+    super(message, { cause: details.cause })
+    this.nodeId = details.nodeId
+    this.code = details.code
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * @packageDocumentation
+ * `@phalanx/node`: the parameter-server and worker roles of a Phalanx cluster, the round
+ * protocol they run, the one configuration schema, and the reports a run leaves behind.
+ *
+ * @example
+ * ```ts
+ * import { resolveConfig, configFromEnv } from '@phalanx/node'
+ * const config = resolveConfig({ rule: 'krum', workers: 12 }, configFromEnv(process.env))
+ * ```
+ */
+export type { ClusterConfig, ClusterConfigInput } from './config.js'
+export {
+  backendNames,
+  clusterConfigSchema,
+  configFromEnv,
+  configFromFile,
+  datasetNames,
+  envName,
+  flagName,
+  listFields,
+  modelNames,
+  preAggregatorNames,
+  replicationModes,
+  resolveConfig,
+  ruleNames,
+  serverAttackNames,
+  workerAttackNames,
+} from './config.js'
+export { ClusterBoundError, ConfigError, LocalClusterError } from './errors.js'
+export { configEnv, type LocalClusterInit, type LocalClusterResult, runLocalCluster } from './local.js'
+export { MemoryBus } from './memory-transport.js'
+export { netTransport } from './net-transport.js'
+export { type NodeProcessInit, type NodeReport, nodeIndex, roleOf, runNodeProcess } from './node-process.js'
+export type {
+  RoundEvent,
+  ServerBehaviour,
+  ServerLoopInit,
+  WorkerBehaviour,
+  WorkerLoopInit,
+} from './protocol.js'
+export { collectPatiently, honestServer, honestWorker, runServer, runWorker } from './protocol.js'
+export type { RoundRecord, RunSummary } from './report.js'
+export { reportHtml, roundsCsv, svgLineChart, writeRunReport } from './report.js'
+export {
+  checkClusterBounds,
+  createAggregator,
+  gradientQuorum,
+  isByzantine,
+  modelMedian,
+  serverBehaviour,
+  serverQuorum,
+  workerBehaviour,
+  workerGradient,
+} from './roles.js'
+export { runSimulation, type SimulationResult } from './simulate.js'
+export type { CollectOptions, RoundTransport, RoundVector, VectorKind } from './transport.js'

@@ -1,0 +1,277 @@
+/**
+ * `phalanx local`: a whole cluster on this machine, one OS process per server and worker,
+ * real libp2p over TCP on loopback. The parent generates every peer key up front (so the
+ * member set is known and closed before anyone starts), starts the servers one by one (each
+ * dials the ones before it), then the workers (they dial every server), and follows progress
+ * over IPC to draw the per-round view and write the report.
+ */
+import { type ChildProcess, fork } from 'node:child_process'
+import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { loadOrCreatePeerKey } from '@phalanx/net'
+import type { Logger } from 'pino'
+import { type ClusterConfig, envName, listFields } from './config.js'
+import { LocalClusterError } from './errors.js'
+import type { NodeReport } from './node-process.js'
+import type { RoundRecord, RunSummary } from './report.js'
+import { checkClusterBounds, isByzantine } from './roles.js'
+
+export interface LocalClusterInit {
+  config: ClusterConfig
+  log: Logger
+  /** How to start one node: `[node, cli.js]`; the role (`server`/`worker`) is appended. */
+  command: readonly [string, ...string[]]
+  /** Called once per completed round with the cluster-wide view. */
+  onRound?: (row: RoundRecord) => void
+  /** Abort the run (kills every child). */
+  signal?: AbortSignal
+  /** A round that makes no progress for this long fails the run (default: 4 quorum timeouts). */
+  stallTimeoutMs?: number
+}
+
+export interface LocalClusterResult {
+  summary: RunSummary
+  rows: RoundRecord[]
+  /** Where each node's log went. */
+  logDir: string
+}
+
+interface Child {
+  nodeId: string
+  process: ChildProcess
+  peerId: string
+  byzantine: boolean
+  /** Where it listens, from its 'listening' report. */
+  multiaddrs: string[]
+}
+
+/** The config as `PHALANX_*` variables: how `phalanx local` hands a node its settings. */
+export function configEnv(config: ClusterConfig, overrides: Partial<ClusterConfig>): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [field, value] of Object.entries({ ...config, ...overrides })) {
+    if (value === undefined || field === 'out') continue
+    env[envName(field)] = listFields.has(field) ? (value as string[]).join(',') : String(value)
+  }
+  return env
+}
+
+export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClusterResult> {
+  const { config, log } = init
+  checkClusterBounds(config)
+  const started = performance.now()
+  const work = mkdtempSync(join(tmpdir(), 'phalanx-local-'))
+  const logDir = config.out === undefined ? join(work, 'logs') : join(config.out, 'logs')
+  mkdirSync(logDir, { recursive: true })
+  const serverIds = Array.from({ length: config.servers }, (_, i) => `server-${i}`)
+  const workerIds = Array.from({ length: config.workers }, (_, i) => `worker-${i}`)
+  const nodeIds = [...serverIds, ...workerIds]
+
+  const peerIds = new Map<string, string>()
+  for (const nodeId of nodeIds) {
+    const { key } = await loadOrCreatePeerKey(join(work, `${nodeId}.key`))
+    peerIds.set(nodeId, peerIdFromPrivateKey(key).toString())
+  }
+  const members = nodeIds.map((nodeId) => `${nodeId}:${peerIds.get(nodeId)}`)
+  const honestServerPeers = new Set(
+    serverIds.filter((id) => !isByzantine(config, id)).map((id) => peerIds.get(id)!),
+  )
+
+  const children: Child[] = []
+  const rows = new Map<number, RoundRecord>()
+  const accuracies = new Map<number, number[]>()
+  const losses = new Map<number, number[]>()
+  const drifts = new Map<number, number>()
+  const rejectedByNode = new Map<string, Record<string, number>>()
+  const doneServers = new Map<string, { accuracy?: number | undefined; loss?: number | undefined }>()
+  let maxDrift = 0
+  let backend = 'unknown'
+  let lastProgress = performance.now()
+  let emittedRound = -1
+  const honestServerCount = [...honestServerPeers].length
+
+  const rejectedTotal = (): Record<string, number> => {
+    const total: Record<string, number> = {}
+    for (const counts of rejectedByNode.values()) {
+      for (const [reason, count] of Object.entries(counts)) total[reason] = (total[reason] ?? 0) + count
+    }
+    return total
+  }
+
+  // A round is complete when every honest server has reported it.
+  const serverRoundsSeen = new Map<number, number>()
+  const onServerRound = (message: Extract<NodeReport, { type: 'round' }>, child: Child) => {
+    if (child.byzantine) return
+    const { round } = message
+    if (message.accuracy !== undefined)
+      accuracies.set(round, [...(accuracies.get(round) ?? []), message.accuracy])
+    if (message.loss !== undefined) losses.set(round, [...(losses.get(round) ?? []), message.loss])
+    for (const [peer, distance] of Object.entries(message.distances ?? {})) {
+      if (!honestServerPeers.has(peer)) continue
+      drifts.set(round, Math.max(drifts.get(round) ?? 0, distance))
+    }
+    serverRoundsSeen.set(round, (serverRoundsSeen.get(round) ?? 0) + 1)
+    while ((serverRoundsSeen.get(emittedRound + 1) ?? 0) >= honestServerCount) {
+      emittedRound++
+      const accuracy = accuracies.get(emittedRound)
+      const loss = losses.get(emittedRound)
+      const drift = drifts.get(emittedRound) ?? 0
+      maxDrift = Math.max(maxDrift, drift)
+      const rejected = Object.values(rejectedTotal()).reduce((a, b) => a + b, 0)
+      const row: RoundRecord = {
+        round: emittedRound,
+        honestAccuracy: accuracy ? accuracy.reduce((a, b) => a + b, 0) / accuracy.length : undefined,
+        honestLoss: loss ? loss.reduce((a, b) => a + b, 0) / loss.length : undefined,
+        maxHonestDrift: drift,
+        rejectedMessages: rejected,
+        roundSeconds: message.roundSeconds,
+      }
+      rows.set(emittedRound, row)
+      lastProgress = performance.now()
+      init.onRound?.(row)
+    }
+  }
+
+  const failure = new AbortController()
+  const spawnNode = (nodeId: string, bootstrap: string[]): Promise<Child> =>
+    new Promise((resolve, reject) => {
+      const logFile = openSync(join(logDir, `${nodeId}.log`), 'a')
+      const env = {
+        ...process.env,
+        ...configEnv(config, {
+          nodeId,
+          members,
+          bootstrap,
+          keyFile: join(work, `${nodeId}.key`),
+          listen: ['/ip4/127.0.0.1/tcp/0'],
+          natsUrl: undefined,
+        }),
+      }
+      const [execPath, ...args] = init.command
+      const role = nodeId.startsWith('server') ? 'server' : 'worker'
+      const child = fork(args[0]!, [...args.slice(1), role], {
+        execPath,
+        env,
+        stdio: ['ignore', logFile, logFile, 'ipc'],
+      })
+      const entry: Child = {
+        nodeId,
+        process: child,
+        peerId: peerIds.get(nodeId)!,
+        byzantine: isByzantine(config, nodeId),
+        multiaddrs: [],
+      }
+      children.push(entry)
+      child.on('message', (raw) => {
+        const message = raw as NodeReport
+        switch (message.type) {
+          case 'listening':
+            entry.multiaddrs = message.multiaddrs.map((address) =>
+              address.includes('/p2p/') ? address : `${address}/p2p/${message.peerId}`,
+            )
+            resolve(entry)
+            break
+          case 'started':
+            backend = message.backend
+            break
+          case 'round':
+            rejectedByNode.set(nodeId, message.rejected)
+            if (role === 'server') onServerRound(message, entry)
+            break
+          case 'done':
+            if (role === 'server' && !entry.byzantine) doneServers.set(nodeId, message)
+            break
+        }
+      })
+      child.on('exit', (code, signal) => {
+        const expected = stopping || doneServers.has(nodeId) || failure.signal.aborted || init.signal?.aborted
+        // A Byzantine node may crash on purpose once running, but every node must start.
+        const started = entry.multiaddrs.length > 0
+        if (code !== 0 && !expected && (!entry.byzantine || !started)) {
+          const error = new LocalClusterError(
+            `${nodeId} exited (code ${code}, signal ${signal}); see ${join(logDir, `${nodeId}.log`)}`,
+            {
+              nodeId,
+              code,
+            },
+          )
+          reject(error)
+          failure.abort(error)
+        }
+      })
+    })
+
+  let stopping = false
+  const killAll = () => {
+    stopping = true
+    for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL')
+  }
+  const onAbort = () => {
+    killAll()
+    failure.abort(init.signal?.reason)
+  }
+  init.signal?.addEventListener('abort', onAbort, { once: true })
+
+  try {
+    const serverAddresses: string[] = []
+    for (const nodeId of serverIds) {
+      const child = await spawnNode(nodeId, [...serverAddresses])
+      serverAddresses.push(...child.multiaddrs)
+    }
+    log.info({ servers: serverIds.length }, 'servers listening; starting workers')
+    await Promise.all(workerIds.map((nodeId) => spawnNode(nodeId, serverAddresses)))
+    log.info({ workers: workerIds.length }, 'all nodes started')
+
+    const stallTimeoutMs = init.stallTimeoutMs ?? 4 * config.quorumTimeoutMs
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (doneServers.size >= honestServerCount) {
+          clearInterval(timer)
+          resolve()
+        } else if (performance.now() - lastProgress > stallTimeoutMs) {
+          clearInterval(timer)
+          reject(
+            new LocalClusterError(
+              `no round completed for ${stallTimeoutMs} ms (last complete round ${emittedRound})`,
+              {
+                nodeId: 'cluster',
+                code: null,
+              },
+            ),
+          )
+        }
+      }, 200)
+      failure.signal.addEventListener('abort', () => {
+        clearInterval(timer)
+        reject(failure.signal.reason)
+      })
+    })
+  } finally {
+    init.signal?.removeEventListener('abort', onAbort)
+    killAll()
+    if (config.out === undefined) rmSync(work, { recursive: true, force: true })
+  }
+
+  const finals = [...doneServers.values()]
+  const finalAccuracies = finals.map((f) => f.accuracy).filter((a): a is number => a !== undefined)
+  const finalLosses = finals.map((f) => f.loss).filter((l): l is number => l !== undefined)
+  const mean = (values: number[]) =>
+    values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length
+  const orderedRows = [...rows.values()].sort((a, b) => a.round - b.round)
+  return {
+    rows: orderedRows,
+    logDir,
+    summary: {
+      honestAccuracy: mean(finalAccuracies),
+      honestLoss: mean(finalLosses),
+      rounds: orderedRows.length,
+      wallSeconds: (performance.now() - started) / 1000,
+      maxHonestDrift: maxDrift,
+      rejectedMessages: rejectedTotal(),
+      backend,
+      mode: 'local-cluster',
+      config: { ...config },
+    },
+  }
+}

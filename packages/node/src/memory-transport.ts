@@ -1,0 +1,171 @@
+/**
+ * An in-process `RoundTransport`: every member of one `MemoryBus` sees every other's
+ * vectors. It exists so the protocol can be unit-tested and simulated without a network;
+ * real runs use `@phalanx/net`. It applies the same acceptance rules as the real data plane
+ * where they concern the protocol: one vector per sender, kind and round (a second,
+ * different one is equivocation and drops the sender for that round), dimension and
+ * finiteness.
+ */
+import type { CollectOptions, RoundTransport, RoundVector, VectorKind } from './transport.js'
+
+class QuorumTimeoutError extends Error {
+  override readonly name = 'QuorumTimeoutError'
+  constructor(
+    readonly kind: VectorKind,
+    readonly round: number,
+    readonly quorum: number,
+    readonly senders: string[],
+  ) {
+    super(
+      `quorum of ${quorum} ${kind}s for round ${round} not reached: ${senders.length} from [${senders.join(', ')}]`,
+    )
+  }
+}
+
+interface Waiter {
+  kind: VectorKind
+  round: number | 'newest'
+  quorum: number
+  wake(): void
+}
+
+export class MemoryBus {
+  readonly dimension: number
+  private readonly store = new Map<string, Map<string, Float32Array>>()
+  private readonly equivocators = new Set<string>()
+  private readonly waiters = new Set<Waiter>()
+  private readonly rejections = new Map<string, number>()
+  private readonly members: string[] = []
+
+  constructor(dimension: number) {
+    this.dimension = dimension
+  }
+
+  /** A transport for member `id`. */
+  join(id: string): RoundTransport {
+    this.members.push(id)
+    return {
+      selfId: id,
+      publish: async (kind, round, vector) => this.deliver(id, kind, round, vector),
+      publishPerReceiver: async (kind, round, pick) => {
+        // Receivers here share one store, so equivocation shows up as two vectors from one sender.
+        this.members.forEach((receiver, index) => {
+          this.deliver(id, kind, round, pick(receiver, index))
+        })
+      },
+      collect: (kind, round, options) => this.collect(kind, round, options),
+      newest: (kind, options) => this.newest(kind, options),
+      setRound: () => {},
+      rejected: () => Object.fromEntries(this.rejections),
+    }
+  }
+
+  private key(kind: VectorKind, round: number): string {
+    return `${kind}/${round}`
+  }
+
+  private deliver(sender: string, kind: VectorKind, round: number, vector: Float32Array): void {
+    const reason = this.admit(sender, kind, round, vector)
+    if (reason !== undefined) this.rejections.set(reason, (this.rejections.get(reason) ?? 0) + 1)
+  }
+
+  /** Stores the vector, or returns why it was refused. */
+  private admit(sender: string, kind: VectorKind, round: number, vector: Float32Array): string | undefined {
+    if (vector.length !== this.dimension) return 'dimension'
+    if (!vector.every(Number.isFinite)) return 'nonFinite'
+    const key = this.key(kind, round)
+    if (this.equivocators.has(`${key}/${sender}`)) return 'equivocation'
+    const byRound = this.store.get(key) ?? new Map<string, Float32Array>()
+    this.store.set(key, byRound)
+    const previous = byRound.get(sender)
+    if (previous !== undefined) {
+      if (previous.every((value, i) => value === vector[i])) return 'duplicate'
+      byRound.delete(sender)
+      this.equivocators.add(`${key}/${sender}`)
+      return 'equivocation'
+    }
+    byRound.set(sender, vector.slice())
+    for (const waiter of this.waiters) if (waiter.kind === kind) waiter.wake()
+    return undefined
+  }
+
+  private vectors(kind: VectorKind, round: number): RoundVector[] {
+    const byRound = this.store.get(this.key(kind, round))
+    if (byRound === undefined) return []
+    return [...byRound].map(([sender, vector]) => ({ sender, round, vector: vector.slice() }))
+  }
+
+  private newestComplete(
+    kind: VectorKind,
+    quorum: number,
+  ): { round: number; vectors: RoundVector[] } | undefined {
+    let best: number | undefined
+    for (const [key, byRound] of this.store) {
+      const [storedKind, roundText] = key.split('/')
+      const round = Number(roundText)
+      if (storedKind === kind && byRound.size >= quorum && (best === undefined || round > best)) best = round
+    }
+    return best === undefined
+      ? undefined
+      : { round: best, vectors: this.vectors(kind, best).slice(0, quorum) }
+  }
+
+  private wait<T>(
+    waiter: Omit<Waiter, 'wake'>,
+    ready: () => T | undefined,
+    options: CollectOptions,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const done = ready()
+      if (done !== undefined) return resolve(done)
+      const entry: Waiter = {
+        ...waiter,
+        wake: () => {
+          const value = ready()
+          if (value === undefined) return
+          cleanup()
+          resolve(value)
+        },
+      }
+      const onAbort = () => {
+        cleanup()
+        reject(options.signal?.reason)
+      }
+      const timer = setTimeout(() => {
+        cleanup()
+        const round = waiter.round === 'newest' ? -1 : waiter.round
+        const senders = round < 0 ? [] : this.vectors(waiter.kind, round).map((v) => v.sender)
+        reject(new QuorumTimeoutError(waiter.kind, round, waiter.quorum, senders))
+      }, options.timeoutMs)
+      const cleanup = () => {
+        clearTimeout(timer)
+        this.waiters.delete(entry)
+        options.signal?.removeEventListener('abort', onAbort)
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      this.waiters.add(entry)
+    })
+  }
+
+  private collect(kind: VectorKind, round: number, options: CollectOptions): Promise<RoundVector[]> {
+    return this.wait(
+      { kind, round, quorum: options.quorum },
+      () => {
+        const vectors = this.vectors(kind, round)
+        return vectors.length >= options.quorum ? vectors.slice(0, options.quorum) : undefined
+      },
+      options,
+    )
+  }
+
+  private newest(
+    kind: VectorKind,
+    options: CollectOptions,
+  ): Promise<{ round: number; vectors: RoundVector[] }> {
+    return this.wait(
+      { kind, round: 'newest', quorum: options.quorum },
+      () => this.newestComplete(kind, options.quorum),
+      options,
+    )
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * `RoundTransport` over `@phalanx/net`: vectors arrive already validated (membership,
+ * dimension, finiteness, round window, duplicates, equivocation); this adapter only keeps
+ * track of which rounds are complete so a late or restarted node can catch up.
+ */
+import type { NetNode } from '@phalanx/net'
+import type { CollectOptions, RoundTransport, RoundVector, VectorKind } from './transport.js'
+
+class CatchUpTimeoutError extends Error {
+  override readonly name = 'QuorumTimeoutError'
+  constructor(
+    readonly kind: VectorKind,
+    readonly quorum: number,
+    readonly seen: Record<number, number>,
+  ) {
+    super(`no round with ${quorum} ${kind}s yet (senders per round: ${JSON.stringify(seen)})`)
+  }
+}
+
+export function netTransport(node: NetNode): RoundTransport {
+  // Distinct senders per kind and round, fed by delivered vectors (the node's own included).
+  const seen = new Map<string, Set<string>>()
+  const waiters = new Set<() => void>()
+  node.on('vector', (vector) => {
+    const key = `${vector.kind}/${vector.round}`
+    const senders = seen.get(key) ?? new Set<string>()
+    senders.add(vector.sender)
+    seen.set(key, senders)
+    for (const wake of waiters) wake()
+  })
+
+  const newestComplete = (
+    kind: VectorKind,
+    quorum: number,
+  ): { round: number; vectors: RoundVector[] } | undefined => {
+    let best: number | undefined
+    for (const [key, senders] of seen) {
+      const [storedKind, roundText] = key.split('/')
+      const round = Number(roundText)
+      if (storedKind === kind && senders.size >= quorum && (best === undefined || round > best)) best = round
+    }
+    if (best === undefined) return undefined
+    const vectors = node
+      .received(kind, best)
+      .filter((v) => !node.isEquivocator(kind, best, v.sender))
+      .slice(0, quorum)
+      .map((v) => ({ sender: v.sender, round: v.round, vector: v.vector }))
+    return vectors.length >= quorum ? { round: best, vectors } : undefined
+  }
+
+  return {
+    selfId: node.peerId,
+    publish: async (kind, round, vector) => {
+      await node.publish(kind, round, vector)
+    },
+    republish: async (kind, round) => {
+      await node.republish(kind, round)
+    },
+    collect: async (kind, round, options: CollectOptions) =>
+      (await node.collect(kind, round, options)).map((v) => ({
+        sender: v.sender,
+        round: v.round,
+        vector: v.vector,
+      })),
+    newest: (kind, options) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const found = newestComplete(kind, options.quorum)
+          if (found === undefined) return
+          cleanup()
+          resolve(found)
+        }
+        const timer = setTimeout(() => {
+          cleanup()
+          const counts: Record<number, number> = {}
+          for (const [key, senders] of seen) {
+            const [storedKind, round] = key.split('/')
+            if (storedKind === kind) counts[Number(round)] = senders.size
+          }
+          reject(new CatchUpTimeoutError(kind, options.quorum, counts))
+        }, options.timeoutMs)
+        const onAbort = () => {
+          cleanup()
+          reject(options.signal?.reason)
+        }
+        const cleanup = () => {
+          clearTimeout(timer)
+          waiters.delete(check)
+          options.signal?.removeEventListener('abort', onAbort)
+        }
+        options.signal?.addEventListener('abort', onAbort, { once: true })
+        waiters.add(check)
+        check()
+      }),
+    setRound: (round) => {
+      node.setRound(round)
+      for (const key of seen.keys()) if (Number(key.split('/')[1]) < round - 1) seen.delete(key)
+    },
+    rejected: () => ({ ...node.rejected() }) as Record<string, number>,
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * One server or worker as a long-running process (what `phalanx server` / `phalanx worker`
+ * and a container run): data plane up, model and data loaded, then the round protocol until
+ * the configured number of rounds. Progress goes to the logger and, when the process was
+ * started by `phalanx local`, to the parent over IPC.
+ */
+
+import {
+  type ClassificationDataset,
+  createModel,
+  type Dataset,
+  flipLabels,
+  initBackend,
+  loadDataset,
+  partition,
+} from '@phalanx/model'
+import { createMembership, createNetNode, type MemberRole, type NetNode } from '@phalanx/net'
+import type { Logger } from 'pino'
+import type { ClusterConfig } from './config.js'
+import { ConfigError } from './errors.js'
+import { netTransport } from './net-transport.js'
+import { runServer, runWorker } from './protocol.js'
+import {
+  checkClusterBounds,
+  createAggregator,
+  gradientQuorum,
+  isByzantine,
+  modelMedian,
+  serverBehaviour,
+  serverQuorum,
+  workerBehaviour,
+  workerGradient,
+} from './roles.js'
+
+/** Messages a node sends to the `phalanx local` parent (and logs, in any case). */
+export type NodeReport =
+  | { type: 'listening'; nodeId: string; peerId: string; multiaddrs: string[] }
+  | { type: 'started'; nodeId: string; round: number; backend: string }
+  | {
+      type: 'round'
+      nodeId: string
+      round: number
+      roundSeconds: number
+      quorumWaitSeconds: number
+      accuracy?: number | undefined
+      loss?: number | undefined
+      /** ℓ2 distance from this server's published model of the round to each received one, by peer id. */
+      distances?: Record<string, number>
+      rejected: Record<string, number>
+    }
+  | { type: 'done'; nodeId: string; round: number; accuracy?: number | undefined; loss?: number | undefined }
+
+export interface NodeProcessInit {
+  config: ClusterConfig
+  log: Logger
+  report?: (message: NodeReport) => void
+  signal: AbortSignal
+}
+
+export function roleOf(nodeId: string): MemberRole {
+  return nodeId.startsWith('server-') ? 'server' : 'worker'
+}
+
+/** The index in `server-<i>` / `worker-<i>`, or a stable hash of a Deployment pod's suffix. */
+export function nodeIndex(nodeId: string, count: number): number {
+  const suffix = nodeId.slice(nodeId.indexOf('-') + 1)
+  if (/^\d+$/.test(suffix)) return Number(suffix)
+  let hash = 2166136261
+  for (const char of suffix) hash = Math.imul(hash ^ char.charCodeAt(0), 16777619) >>> 0
+  return hash % count
+}
+
+function parseMembers(config: ClusterConfig): [string, MemberRole][] {
+  return config.members.map((entry) => {
+    const separator = entry.indexOf(':')
+    const nodeId = entry.slice(0, separator)
+    return [entry.slice(separator + 1), roleOf(nodeId)]
+  })
+}
+
+/** Distances from `own` to each received model, by sender. */
+function distancesTo(own: Float32Array, node: NetNode, round: number): Record<string, number> {
+  const distances: Record<string, number> = {}
+  for (const received of node.received('model', round)) {
+    if (received.self) continue
+    let sum = 0
+    for (let i = 0; i < own.length; i++) {
+      const delta = own[i]! - received.vector[i]!
+      sum += delta * delta
+    }
+    distances[received.sender] = Math.sqrt(sum)
+  }
+  return distances
+}
+
+export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
+  const { config, signal } = init
+  const nodeId = config.nodeId
+  if (nodeId === undefined) {
+    throw new ConfigError('a node needs its id', {
+      field: 'nodeId',
+      value: undefined,
+      allowed: 'server-<i> or worker-<suffix>',
+    })
+  }
+  checkClusterBounds(config)
+  const role = roleOf(nodeId)
+  const log = init.log.child({ nodeId, role })
+  const report = (message: NodeReport) => init.report?.(message)
+  const byzantine = isByzantine(config, nodeId)
+
+  const backend = await initBackend({ backend: config.backend, logger: log })
+  const data = await loadDataset(config.dataset, {
+    ...(config.datasetPath === undefined ? {} : { fashionMnistDir: config.datasetPath }),
+    seed: config.seed,
+  })
+  const model = createModel(config.model, { seed: config.seed })
+
+  const membership = createMembership({ members: parseMembers(config), closed: config.members.length > 0 })
+  const node = await createNetNode({
+    cluster: config.cluster,
+    role,
+    dimension: model.dimension,
+    membership,
+    logger: log,
+    listen: config.listen,
+    bootstrap: config.bootstrap,
+    ...(config.keyFile === undefined ? {} : { keyFile: config.keyFile }),
+    roundWindowAhead: config.roundWindow,
+    // Colluding Byzantine workers read the honest gradients of the round before they send.
+    ...(role === 'worker' && byzantine ? { subscribe: ['model', 'gradient'] as const } : {}),
+  })
+  await node.start()
+  report({ type: 'listening', nodeId, peerId: node.peerId, multiaddrs: node.multiaddrs() })
+  log.info(
+    { peerId: node.peerId, multiaddrs: node.multiaddrs(), byzantine, backend: backend.name },
+    'node started',
+  )
+  const transport = netTransport(node)
+  const onAbort = () => void node.stop()
+  signal.addEventListener('abort', onAbort, { once: true })
+
+  try {
+    // Everyone the quorums need must hear round 0: wait until enough peers subscribe before
+    // the first publish (gossip has no history).
+    const peersNeeded = role === 'server' ? serverQuorum(config) - 1 + gradientQuorum(config) : 1
+    await node.waitForSubscribers(role === 'server' ? 'model' : 'gradient', Math.max(1, peersNeeded), {
+      signal,
+    })
+    report({ type: 'started', nodeId, round: 0, backend: backend.name })
+
+    if (role === 'server') {
+      const index = nodeIndex(nodeId, config.servers)
+      const evaluate = (params: Float32Array) => model.evaluate(params, data.test)
+      let lastEvaluation: { accuracy?: number | undefined; loss?: number | undefined } = {}
+      const result = await runServer(
+        {
+          transport,
+          log,
+          serverQuorum: serverQuorum(config),
+          gradientQuorum: gradientQuorum(config),
+          aggregate: createAggregator(config),
+          median: modelMedian,
+          learningRate: () => config.learningRate,
+          antiDrift: config.replication === 'median',
+          exchangeEvery: config.exchangeEvery,
+          quorumTimeoutMs: config.quorumTimeoutMs,
+          ...(byzantine ? { behaviour: serverBehaviour(config, index) } : {}),
+          onRound: (event, next) => {
+            const last = event.round === config.rounds - 1
+            let evaluation: { accuracy?: number | undefined; loss?: number | undefined } = {}
+            if (!byzantine && ((event.round + 1) % config.evalEvery === 0 || last)) {
+              const { accuracy, loss } = evaluate(next)
+              evaluation = { accuracy, loss }
+              lastEvaluation = evaluation
+            }
+            const published = node.received('model', event.round).find((v) => v.self)?.vector
+            report({
+              type: 'round',
+              nodeId,
+              round: event.round,
+              roundSeconds: event.roundSeconds,
+              quorumWaitSeconds: event.quorumWaitSeconds,
+              ...evaluation,
+              ...(published && !byzantine ? { distances: distancesTo(published, node, event.round) } : {}),
+              rejected: transport.rejected(),
+            })
+            void node.announce().catch(() => {})
+          },
+        },
+        { round: 0, model: model.parameters(), publishFirst: true },
+        config.rounds,
+        signal,
+      )
+      report({ type: 'done', nodeId, round: result.round, ...lastEvaluation })
+    } else {
+      const index = nodeIndex(nodeId, config.workers)
+      const shards = partition(data.train, { scheme: 'iid', workers: config.workers, seed: config.seed })
+      let shard: Dataset = shards[index % shards.length]!
+      if (byzantine && config.workerAttack === 'label-flip' && shard.task === 'classification') {
+        shard = flipLabels(shard as ClassificationDataset, {})
+      }
+      const gradient = workerGradient(model, shard, {
+        batchSize: config.batchSize,
+        momentum: config.momentum,
+        seed: config.seed * 1_000_003 + index,
+      })
+      const honestWorkers = config.workers - config.byzantineWorkers
+      const round = await runWorker(
+        {
+          transport,
+          log,
+          serverQuorum: serverQuorum(config),
+          median: modelMedian,
+          gradient,
+          quorumTimeoutMs: config.quorumTimeoutMs,
+          // Colluding attackers read about half the honest gradients: enough for the mean and
+          // spread, early enough to land in the servers' first n−f.
+          collusionQuorum: Math.max(2, Math.ceil(honestWorkers / 2)),
+          ...(byzantine ? { behaviour: workerBehaviour(config, index) } : {}),
+          onRound: (event) => {
+            report({
+              type: 'round',
+              nodeId,
+              round: event.round,
+              roundSeconds: event.roundSeconds,
+              quorumWaitSeconds: event.quorumWaitSeconds,
+              rejected: transport.rejected(),
+            })
+          },
+        },
+        0,
+        config.rounds,
+        signal,
+      )
+      report({ type: 'done', nodeId, round })
+    }
+    // Peers pull payloads from whoever announced them: a node that left right after its last
+    // publish would take its last vector with it. It keeps serving until it is told to stop.
+    log.info({ rounds: config.rounds }, 'training finished; serving until stopped')
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve()
+      signal.addEventListener('abort', () => resolve(), { once: true })
+    })
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+    await node.stop()
+  }
+}

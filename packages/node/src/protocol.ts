@@ -1,0 +1,295 @@
+/**
+ * The round protocol of the brief, written once for servers and workers and independent of
+ * the network (it speaks to a `RoundTransport`):
+ *
+ * - server s, round r: publish θ_s(r); wait for n−f gradients of r; aggregate with the GAR;
+ *   wait for N−F models of r; θ_s(r+1) = median(models) − η_r · GAR(gradients).
+ * - worker, round r: wait for N−F models of r; θ̃ = median; gradient at θ̃ on its shard; publish.
+ *
+ * A quorum that does not arrive in time is logged ("stalled") and waited for again: a node
+ * never goes on with fewer inputs than the bound allows.
+ */
+import type { Logger } from 'pino'
+import type { RoundTransport, RoundVector, VectorKind } from './transport.js'
+
+export interface RoundEvent {
+  role: 'server' | 'worker'
+  round: number
+  /** Seconds spent waiting for quorums this round. */
+  quorumWaitSeconds: number
+  roundSeconds: number
+  /** Senders whose vectors were used. */
+  gradientSenders?: string[]
+  modelSenders?: string[]
+}
+
+/**
+ * How often a waiting node announces its own last vector again. Gossip keeps no history: a
+ * peer that joined late or lost a frame would otherwise wait forever for a vector that was
+ * sent once. Peers that already have it count a harmless duplicate.
+ */
+export const retransmitEveryMs = 2_000
+
+/** How long a colluding Byzantine worker waits to read honest gradients before it sends anyway. */
+export const collusionWaitMs = 3_000
+
+/**
+ * Waits for a quorum until `signal` aborts: every `retransmitEveryMs` it calls `retransmit`,
+ * every `timeoutMs` without the quorum it logs a stall. It never returns fewer than `quorum`.
+ */
+export async function collectPatiently(
+  transport: RoundTransport,
+  kind: VectorKind,
+  round: number,
+  quorum: number,
+  timeoutMs: number,
+  log: Logger,
+  signal: AbortSignal,
+  retransmit?: () => Promise<void>,
+): Promise<RoundVector[]> {
+  let waited = 0
+  let lastStallLog = 0
+  for (;;) {
+    signal.throwIfAborted()
+    const slice = retransmit ? Math.min(retransmitEveryMs, timeoutMs) : timeoutMs
+    try {
+      return await transport.collect(kind, round, { quorum, timeoutMs: slice, signal })
+    } catch (error) {
+      if (!(error instanceof Error) || error.name !== 'QuorumTimeoutError') throw error
+      waited += slice
+      if (waited - lastStallLog >= timeoutMs) {
+        lastStallLog = waited
+        log.warn(
+          { round, kind, quorum, waitedMs: waited, err: error },
+          'stalled: quorum not reached, waiting again (never proceeding with fewer inputs)',
+        )
+      }
+      await retransmit?.().catch((cause: unknown) => log.debug({ err: cause }, 'retransmit failed'))
+    }
+  }
+}
+
+/** How a server turns what it is about to publish into what it really publishes. */
+export interface ServerBehaviour {
+  /** Returns the model to publish for `round`, or `undefined` to stay silent. */
+  publishModel(
+    round: number,
+    honestModel: Float32Array,
+    history: readonly Float32Array[],
+  ): Float32Array | undefined
+  /** Equivocation: a different model per receiver, when set. */
+  perReceiver?(round: number, honestModel: Float32Array): (receiver: string, index: number) => Float32Array
+}
+
+export const honestServer: ServerBehaviour = { publishModel: (_round, model) => model }
+
+export interface ServerLoopInit {
+  transport: RoundTransport
+  log: Logger
+  /** N−F: models a server and a worker wait for. */
+  serverQuorum: number
+  /** n−f: gradients a server waits for. */
+  gradientQuorum: number
+  aggregate(gradients: readonly Float32Array[]): Float32Array
+  median(models: readonly Float32Array[]): Float32Array
+  learningRate(round: number): number
+  /** false = no-anti-drift baseline: a server applies its aggregate to its own model only. */
+  antiDrift: boolean
+  /** Median exchange every T rounds (ByzSGD scatter/gather); models are still published each round for the workers. */
+  exchangeEvery: number
+  quorumTimeoutMs: number
+  behaviour?: ServerBehaviour
+  onRound?(event: RoundEvent, model: Float32Array): void | Promise<void>
+}
+
+/**
+ * Runs a server from `start` (its model θ(start)) until `rounds` is reached or `signal` aborts.
+ * Returns the final model and round.
+ */
+export async function runServer(
+  init: ServerLoopInit,
+  start: { round: number; model: Float32Array; publishFirst: boolean },
+  rounds: number,
+  signal: AbortSignal,
+): Promise<{ round: number; model: Float32Array }> {
+  const { transport, log } = init
+  const behaviour = init.behaviour ?? honestServer
+  const history: Float32Array[] = []
+  let model = start.model
+  let round = start.round
+  let publish = start.publishFirst
+  let lastPublished: number | undefined
+  const retransmit = async () => {
+    if (lastPublished !== undefined) await transport.republish?.('model', lastPublished)
+  }
+  while (round < rounds) {
+    signal.throwIfAborted()
+    transport.setRound(round)
+    const roundStart = performance.now()
+    if (publish) {
+      if (behaviour.perReceiver && transport.publishPerReceiver) {
+        await transport.publishPerReceiver('model', round, behaviour.perReceiver(round, model))
+      } else {
+        const published = behaviour.publishModel(round, model, history)
+        if (published !== undefined) await transport.publish('model', round, published)
+      }
+      lastPublished = round
+    }
+    publish = true
+    history.push(model)
+    if (history.length > 8) history.shift()
+
+    let waited = performance.now()
+    const gradients = await collectPatiently(
+      transport,
+      'gradient',
+      round,
+      init.gradientQuorum,
+      init.quorumTimeoutMs,
+      log,
+      signal,
+      retransmit,
+    )
+    let quorumWait = performance.now() - waited
+    const aggregate = init.aggregate(gradients.map((g) => g.vector))
+
+    let base = model
+    let modelSenders: string[] | undefined
+    if (init.antiDrift && round % init.exchangeEvery === 0) {
+      waited = performance.now()
+      const models = await collectPatiently(
+        transport,
+        'model',
+        round,
+        init.serverQuorum,
+        init.quorumTimeoutMs,
+        log,
+        signal,
+        retransmit,
+      )
+      quorumWait += performance.now() - waited
+      base = init.median(models.map((m) => m.vector))
+      modelSenders = models.map((m) => m.sender)
+    }
+    const eta = init.learningRate(round)
+    const next = new Float32Array(base.length)
+    for (let i = 0; i < next.length; i++) next[i] = base[i]! - eta * aggregate[i]!
+    model = next
+    round++
+    await init.onRound?.(
+      {
+        role: 'server',
+        round: round - 1,
+        quorumWaitSeconds: quorumWait / 1000,
+        roundSeconds: (performance.now() - roundStart) / 1000,
+        gradientSenders: gradients.map((g) => g.sender),
+        ...(modelSenders ? { modelSenders } : {}),
+      },
+      model,
+    )
+  }
+  return { round, model }
+}
+
+/** How a worker turns its honest gradient into what it publishes (Byzantine workers). */
+export interface WorkerBehaviour {
+  /**
+   * Returns the gradient to publish, or `undefined` to stay silent. `honestOfRound` gives
+   * the honest gradients of this round seen so far (omniscient, colluding attackers).
+   */
+  publishGradient(
+    round: number,
+    ownGradient: Float32Array,
+    honestOfRound: () => Promise<Float32Array[]>,
+  ): Promise<Float32Array | undefined>
+  perReceiver?(
+    round: number,
+    ownGradient: Float32Array,
+    honestOfRound: () => Promise<Float32Array[]>,
+  ): Promise<(receiver: string, index: number) => Float32Array>
+}
+
+export const honestWorker: WorkerBehaviour = { publishGradient: async (_round, gradient) => gradient }
+
+export interface WorkerLoopInit {
+  transport: RoundTransport
+  log: Logger
+  serverQuorum: number
+  median(models: readonly Float32Array[]): Float32Array
+  /** The (momentum-averaged) gradient at `params` on this worker's shard for `round`. */
+  gradient(params: Float32Array, round: number): Float32Array
+  quorumTimeoutMs: number
+  /** How many honest gradients a colluding Byzantine worker reads before it sends. */
+  collusionQuorum: number
+  behaviour?: WorkerBehaviour
+  onRound?(event: RoundEvent): void | Promise<void>
+}
+
+export async function runWorker(
+  init: WorkerLoopInit,
+  startRound: number,
+  rounds: number,
+  signal: AbortSignal,
+): Promise<number> {
+  const { transport, log } = init
+  const behaviour = init.behaviour ?? honestWorker
+  let round = startRound
+  let lastPublished: number | undefined
+  const retransmit = async () => {
+    if (lastPublished !== undefined) await transport.republish?.('gradient', lastPublished)
+  }
+  while (round < rounds) {
+    signal.throwIfAborted()
+    transport.setRound(round)
+    const roundStart = performance.now()
+    const models = await collectPatiently(
+      transport,
+      'model',
+      round,
+      init.serverQuorum,
+      init.quorumTimeoutMs,
+      log,
+      signal,
+      retransmit,
+    )
+    const quorumWait = performance.now() - roundStart
+    const params = init.median(models.map((m) => m.vector))
+    const gradient = init.gradient(params, round)
+    const currentRound = round
+    // A colluding attacker reads what honest gradients it can get in a bounded time; it does
+    // not hold the round up (if none come, it crafts from its own honestly computed one).
+    const honestOfRound = async (): Promise<Float32Array[]> => {
+      try {
+        const seen = await transport.collect('gradient', currentRound, {
+          quorum: init.collusionQuorum,
+          timeoutMs: Math.min(init.quorumTimeoutMs, collusionWaitMs),
+          signal,
+        })
+        return [gradient, ...seen.map((g) => g.vector)]
+      } catch (error) {
+        if (error instanceof Error && error.name === 'QuorumTimeoutError') return [gradient]
+        throw error
+      }
+    }
+    if (behaviour.perReceiver && transport.publishPerReceiver) {
+      await transport.publishPerReceiver(
+        'gradient',
+        round,
+        await behaviour.perReceiver(round, gradient, honestOfRound),
+      )
+    } else {
+      const published = await behaviour.publishGradient(round, gradient, honestOfRound)
+      if (published !== undefined) await transport.publish('gradient', round, published)
+    }
+    lastPublished = round
+    round++
+    await init.onRound?.({
+      role: 'worker',
+      round: round - 1,
+      quorumWaitSeconds: quorumWait / 1000,
+      roundSeconds: (performance.now() - roundStart) / 1000,
+      modelSenders: models.map((m) => m.sender),
+    })
+  }
+  return round
+}

@@ -1,0 +1,222 @@
+/**
+ * From a resolved config to the pieces a server or worker runs: the aggregation rule (bound
+ * checked at start-up), the model-exchange median, the Byzantine behaviours, a worker's
+ * gradient function over its shard. Nothing here touches the network.
+ */
+import { compose, median, type PreStep, rules } from '@phalanx/aggregation'
+import {
+  alie,
+  dropCoordinates,
+  gaussian,
+  hiddenShift,
+  ipm,
+  mimic,
+  modelShift,
+  nonFinite,
+  randomModel,
+  scaledModel,
+  signFlip,
+} from '@phalanx/attacks'
+import { createBatchSampler, type Dataset, type Model } from '@phalanx/model'
+import type { ClusterConfig } from './config.js'
+import { ClusterBoundError } from './errors.js'
+import type { ServerBehaviour, WorkerBehaviour } from './protocol.js'
+
+/** N−F: how many server models every node waits for. */
+export const serverQuorum = (config: ClusterConfig): number => config.servers - config.byzantineServers
+/** n−f: how many gradients a server waits for. */
+export const gradientQuorum = (config: ClusterConfig): number => config.workers - config.byzantineWorkers
+
+/**
+ * Refuses, at start-up, a cluster the protocol cannot protect: N−F ≥ 2F+1 for the model
+ * median, and the rule's own bound on the n−f gradients a server aggregates (of which up to
+ * f may be Byzantine).
+ */
+export function checkClusterBounds(config: ClusterConfig): void {
+  const N = config.servers
+  const F = config.byzantineServers
+  const n = config.workers
+  const f = config.byzantineWorkers
+  if (F >= N) throw new ClusterBoundError('more Byzantine servers than servers', 'F < N', { N, F })
+  if (f >= n) throw new ClusterBoundError('more Byzantine workers than workers', 'f < n', { n, f })
+  if (config.replication === 'median' && N - F < 2 * F + 1) {
+    throw new ClusterBoundError('the model median cannot tolerate F Byzantine servers', 'N−F ≥ 2F+1', {
+      N,
+      F,
+    })
+  }
+  if (config.replication === 'vanilla' && (N !== 1 || F !== 0)) {
+    throw new ClusterBoundError('the vanilla baseline has exactly one honest server', 'N = 1, F = 0', {
+      N,
+      F,
+    })
+  }
+  const rule = rules[config.rule]
+  const inputs = n - f
+  const bucketSize = 2
+  const seen = config.preAggregation.includes('bucketing') ? Math.ceil(inputs / bucketSize) : inputs
+  if (!rule.bound(seen, f)) {
+    throw new ClusterBoundError(
+      `rule ${config.rule} cannot tolerate f Byzantine among the n−f gradients a server aggregates`,
+      `${rule.boundText} with n := n−f${seen !== inputs ? ' buckets' : ''}`,
+      { n, f, 'n−f': inputs },
+    )
+  }
+}
+
+/** The configured rule (with its pre-aggregation) as a function of the gradients alone. */
+export function createAggregator(
+  config: ClusterConfig,
+): (gradients: readonly Float32Array[]) => Float32Array {
+  const f = config.byzantineWorkers
+  const stepOf: Record<(typeof config.preAggregation)[number], PreStep> = {
+    nnm: { name: 'nnm', options: { f } },
+    arc: { name: 'arc', options: { f } },
+    // Buckets of two halve the inputs the rule sees; the bound is checked on ⌈(n−f)/2⌉.
+    bucketing: { name: 'bucketing', options: { bucketSize: 2, seed: config.seed } },
+    // Honest MNIST gradients have norms of order 1; 10 only cuts off blatant outliers.
+    clip: { name: 'clip', options: { maxNorm: 10 } },
+  }
+  const steps = config.preAggregation.map((name) => stepOf[name])
+  const rule = rules[config.rule].aggregate as (
+    inputs: readonly Float32Array[],
+    options: { f: number },
+  ) => Float32Array
+  const aggregate = steps.length > 0 ? compose(steps, rule) : rule
+  return (gradients) => aggregate(gradients, { f })
+}
+
+/** Coordinate-wise median over models (anti-drift): the Median rule, reused. */
+export const modelMedian = (models: readonly Float32Array[]): Float32Array => median(models, { f: 0 })
+
+/**
+ * Which node ids are Byzantine: the configured list, or the first F servers and the first f
+ * workers (server-0…, worker-0…).
+ */
+export function isByzantine(config: ClusterConfig, nodeId: string): boolean {
+  if (config.byzantineNodeIds.length > 0) return config.byzantineNodeIds.includes(nodeId)
+  const match = /^(server|worker)-(\d+)$/.exec(nodeId)
+  if (!match) return false
+  const index = Number(match[2])
+  return match[1] === 'server' ? index < config.byzantineServers : index < config.byzantineWorkers
+}
+
+/**
+ * A Byzantine server's behaviour. `random`, `reversed`, `scaled`, `drop-coordinates` transform
+ * its own honest model; `shift` moves it ALIE-style against the honest models it has seen;
+ * `equivocation` sends each receiver a different model; `stale` replays an old round's model;
+ * `crash` stays silent.
+ */
+export function serverBehaviour(config: ClusterConfig, nodeIndex: number): ServerBehaviour {
+  const seed = config.seed * 7919 + nodeIndex
+  switch (config.serverAttack) {
+    case 'none':
+      return { publishModel: (_round, model) => model }
+    case 'random':
+      return { publishModel: (round, model) => randomModel([model], { seed: seed + round, sigma: 1 }) }
+    case 'reversed':
+      return { publishModel: (_round, model) => scaledModel([model], { factor: -1 }) }
+    case 'scaled':
+      return { publishModel: (_round, model) => scaledModel([model], { factor: 100 }) }
+    case 'drop-coordinates':
+      return {
+        publishModel: (round, model) => dropCoordinates([model], { fraction: 0.5, seed: seed + round }),
+      }
+    case 'shift':
+      return {
+        publishModel: (_round, model, history) =>
+          modelShift(history.length > 1 ? history : [model, model], {
+            f: config.byzantineServers,
+            n: config.servers,
+          }),
+      }
+    case 'equivocation':
+      return {
+        publishModel: (_round, model) => model,
+        perReceiver: (_round, model) => (_receiver, index) =>
+          index % 2 === 0 ? model : scaledModel([model], { factor: -1 }),
+      }
+    case 'stale':
+      return { publishModel: (_round, model, history) => history[0] ?? model }
+    case 'crash':
+      return { publishModel: () => undefined }
+  }
+}
+
+/**
+ * A Byzantine worker's behaviour. Vector attacks read the honest gradients of the round
+ * (omniscient, colluding: they wait for `collusionQuorum` honest gradients first); `silence`
+ * sends nothing; `equivocation` sends different gradients to different servers;
+ * `label-flip` is data poisoning and is applied to the shard instead (see `workerShard`).
+ */
+export function workerBehaviour(config: ClusterConfig, nodeIndex: number): WorkerBehaviour {
+  const f = config.byzantineWorkers
+  const n = config.workers
+  const seed = config.seed * 104729 + nodeIndex
+  const fromHonest =
+    (
+      craft: (honest: Float32Array[], own: Float32Array, round: number) => Float32Array,
+    ): WorkerBehaviour['publishGradient'] =>
+    async (round, own, honestOfRound) => {
+      const honest = await honestOfRound()
+      return craft(honest.length > 0 ? honest : [own], own, round)
+    }
+  switch (config.workerAttack) {
+    case 'none':
+    case 'label-flip':
+      return { publishGradient: async (_round, gradient) => gradient }
+    case 'silence':
+      return { publishGradient: async () => undefined }
+    case 'sign-flip':
+      return { publishGradient: fromHonest((honest) => signFlip(honest, {})) }
+    case 'gaussian':
+      return {
+        publishGradient: fromHonest((honest, _own, round) =>
+          gaussian(honest, { sigma: 200, seed: seed + round }),
+        ),
+      }
+    case 'ipm':
+      return { publishGradient: fromHonest((honest) => ipm(honest, { epsilon: 0.5 })) }
+    case 'alie':
+      return { publishGradient: fromHonest((honest) => alie(honest, { f, n })) }
+    case 'mimic':
+      return { publishGradient: fromHonest((honest) => mimic(honest, { target: 0 })) }
+    case 'non-finite':
+      return { publishGradient: async (_round, own) => nonFinite([own], { kind: 'nan' }) }
+    case 'hidden-shift':
+      return { publishGradient: fromHonest((honest) => hiddenShift(honest, {})) }
+    case 'equivocation':
+      return {
+        publishGradient: async (_round, gradient) => gradient,
+        perReceiver: async (_round, own) => (_receiver, index) =>
+          index % 2 === 0 ? own : signFlip([own], { scale: 10 }),
+      }
+  }
+}
+
+/**
+ * A worker's gradient function: batches from its shard (seeded per worker), optionally
+ * averaged with momentum m ← β·m + (1−β)·g before it is sent.
+ */
+export function workerGradient(
+  model: Model,
+  shard: Dataset,
+  init: { batchSize: number; momentum: number; seed: number },
+): (params: Float32Array, round: number) => Float32Array {
+  const sampler = createBatchSampler(shard, {
+    batchSize: Math.min(init.batchSize, shard.size),
+    seed: init.seed,
+  })
+  let momentum: Float32Array | undefined
+  return (params) => {
+    const gradient = model.gradient(params, sampler.next())
+    if (init.momentum === 0) return gradient
+    if (momentum === undefined) {
+      momentum = gradient
+      return gradient.slice()
+    }
+    const beta = init.momentum
+    for (let i = 0; i < gradient.length; i++) momentum[i] = beta * momentum[i]! + (1 - beta) * gradient[i]!
+    return momentum.slice()
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The single-process reference run of a config: the same rule, attack, model and data as the
+ * cluster, but all workers in one process and one (honest) server, through
+ * `@phalanx/model`'s trainer. It is what the cluster is compared with, and a quick way to try a
+ * rule against an attack.
+ */
+import type { WorkerAttackConfig } from '@phalanx/attacks'
+import { type ByzantineBehaviour, createModel, initBackend, loadDataset, train } from '@phalanx/model'
+import type { Logger } from 'pino'
+import type { ClusterConfig } from './config.js'
+import type { RoundRecord, RunSummary } from './report.js'
+import { createAggregator } from './roles.js'
+
+function byzantineBehaviour(config: ClusterConfig): ByzantineBehaviour | undefined {
+  const f = config.byzantineWorkers
+  const n = config.workers
+  const vector = (attack: WorkerAttackConfig): ByzantineBehaviour => ({ kind: 'vector', attack })
+  switch (config.workerAttack) {
+    case 'none':
+      return undefined
+    case 'label-flip':
+      return { kind: 'label-flip' }
+    case 'silence':
+      return { kind: 'custom', craft: () => [] }
+    case 'equivocation':
+      // One server here, so equivocation degenerates to sending one (flipped) vector.
+      return vector({ name: 'sign-flip', options: { scale: 10 } })
+    case 'sign-flip':
+      return vector({ name: 'sign-flip', options: {} })
+    case 'gaussian':
+      return vector({ name: 'gaussian', options: { sigma: 200, seed: config.seed } })
+    case 'ipm':
+      return vector({ name: 'ipm', options: { epsilon: 0.5 } })
+    case 'alie':
+      return vector({ name: 'alie', options: { f, n } })
+    case 'mimic':
+      return vector({ name: 'mimic', options: { target: 0 } })
+    case 'non-finite':
+      return vector({ name: 'non-finite', options: { kind: 'nan' } })
+    case 'hidden-shift':
+      return vector({ name: 'hidden-shift', options: {} })
+  }
+}
+
+export interface SimulationResult {
+  summary: RunSummary
+  rows: RoundRecord[]
+}
+
+export async function runSimulation(
+  config: ClusterConfig,
+  init: { log: Logger; onRound?: (row: RoundRecord) => void },
+): Promise<SimulationResult> {
+  const backend = await initBackend({ backend: config.backend, logger: init.log })
+  const data = await loadDataset(config.dataset, {
+    ...(config.datasetPath === undefined ? {} : { fashionMnistDir: config.datasetPath }),
+    seed: config.seed,
+  })
+  const model = createModel(config.model, { seed: config.seed })
+  const aggregate = createAggregator(config)
+  const behaviour = byzantineBehaviour(config)
+  const rows: RoundRecord[] = []
+  const started = performance.now()
+  const result = await train({
+    model,
+    train: data.train,
+    test: data.test,
+    workers: config.workers,
+    rule: (inputs) => aggregate(inputs),
+    ruleName: config.rule,
+    f: config.byzantineWorkers,
+    ...(behaviour === undefined ? {} : { byzantine: { count: config.byzantineWorkers, behaviour } }),
+    rounds: config.rounds,
+    batchSize: config.batchSize,
+    learningRate: config.learningRate,
+    momentum: config.momentum,
+    seed: config.seed,
+    evaluateEvery: config.evalEvery,
+    logger: init.log,
+    onRound: (report) => {
+      const row: RoundRecord = {
+        round: report.round,
+        honestAccuracy: report.test?.accuracy,
+        honestLoss: report.test?.loss,
+        maxHonestDrift: 0,
+        rejectedMessages: 0,
+        roundSeconds: report.roundDurationMs / 1000,
+      }
+      rows.push(row)
+      init.onRound?.(row)
+    },
+  })
+  return {
+    rows,
+    summary: {
+      honestAccuracy: result.final.accuracy ?? null,
+      honestLoss: result.final.loss,
+      rounds: result.rounds,
+      wallSeconds: (performance.now() - started) / 1000,
+      maxHonestDrift: 0,
+      rejectedMessages: {},
+      backend: backend.name,
+      mode: 'single-process',
+      config: { ...config },
+    },
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * What the round protocol needs from a data plane, and nothing more. `@phalanx/net` provides
+ * the real one (libp2p gossip + direct streams, validated before delivery); the protocol
+ * code is written against this interface so that it can be read, and unit-tested, without
+ * a network.
+ */
+
+/** A validated vector of one round from one member (already checked for dimension,
+ * finiteness, membership, round window, duplicates and equivocation). */
+export interface RoundVector {
+  sender: string
+  round: number
+  vector: Float32Array
+}
+
+export type VectorKind = 'model' | 'gradient'
+
+export interface CollectOptions {
+  /** How many distinct senders to wait for. */
+  quorum: number
+  /** Give up after this long with a `QuorumTimeoutError` naming who did send. */
+  timeoutMs: number
+  signal?: AbortSignal
+}
+
+export interface RoundTransport {
+  /** This node's member id (its peer id in the real data plane). */
+  readonly selfId: string
+  /** Publishes this node's vector of `kind` for `round` to every member that should get it. */
+  publish(kind: VectorKind, round: number, vector: Float32Array): Promise<void>
+  /**
+   * Publishes different vectors to different receivers (Byzantine equivocation only): `pick`
+   * chooses the vector for each receiver id.
+   */
+  publishPerReceiver?(
+    kind: VectorKind,
+    round: number,
+    pick: (receiver: string, index: number) => Float32Array,
+  ): Promise<void>
+  /** Announces this node's vector of `kind` for `round` again (for peers that missed it). */
+  republish?(kind: VectorKind, round: number): Promise<void>
+  /** The first `quorum` valid vectors of `kind` for `round` from distinct senders. */
+  collect(kind: VectorKind, round: number, options: CollectOptions): Promise<RoundVector[]>
+  /**
+   * The newest round for which `quorum` distinct senders' vectors of `kind` have arrived,
+   * with those vectors: how a late or restarted node catches up without a log.
+   */
+  newest(kind: VectorKind, options: CollectOptions): Promise<{ round: number; vectors: RoundVector[] }>
+  /** Tells the validation window that this node is now at `round` (accepts [round−1, round+W]). */
+  setRound(round: number): void
+  /** Messages rejected so far, by reason. */
+  rejected(): Record<string, number>
+}

@@ -1,0 +1,73 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { configFromEnv, configFromFile, envName, flagName, resolveConfig } from '../src/config.js'
+
+describe('config schema', () => {
+  it('defaults are the demo cluster of the brief: N=4 F=1, n=12 f=2 ALIE, Multi-Krum, MLP on MNIST', () => {
+    const config = resolveConfig()
+    expect(config).toMatchObject({
+      servers: 4,
+      byzantineServers: 1,
+      workers: 12,
+      byzantineWorkers: 2,
+      workerAttack: 'alie',
+      rule: 'multiKrum',
+      model: 'mlp',
+      dataset: 'mnist',
+    })
+  })
+
+  it.each([
+    ['byzantineServers', 'PHALANX_BYZANTINE_SERVERS', 'byzantine-servers'],
+    ['quorumTimeoutMs', 'PHALANX_QUORUM_TIMEOUT_MS', 'quorum-timeout-ms'],
+    ['rule', 'PHALANX_RULE', 'rule'],
+  ])('%s is %s in the environment and --%s as a flag', (field, env, flag) => {
+    expect(envName(field)).toBe(env)
+    expect(flagName(field)).toBe(flag)
+  })
+
+  it('later layers win: file < env < flags', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'phalanx-config-'))
+    const file = join(dir, 'cluster.yaml')
+    writeFileSync(file, 'workers: 20\nrule: median\nrounds: 5\n')
+    const config = resolveConfig(
+      configFromFile(file),
+      configFromEnv({ PHALANX_WORKERS: '16', PHALANX_PRE_AGGREGATION: 'nnm,clip' }),
+      { workers: 8 },
+    )
+    expect(config.workers).toBe(8)
+    expect(config.rule).toBe('median')
+    expect(config.rounds).toBe(5)
+    expect(config.preAggregation).toEqual(['nnm', 'clip'])
+  })
+
+  it.each([
+    [{ rule: 'krumm' }, 'rule', /krumm/],
+    [{ workers: 0 }, 'workers', /workers/],
+    [{ learningRate: -1 }, 'learningRate', /-1/],
+    [{ cluster: 'Not Valid' }, 'cluster', /Not Valid/],
+    [{ nonsense: 1 }, 'nonsense', /unknown config field/],
+  ])('%j fails naming the field %s and the value', (layer, field, message) => {
+    expect(() => resolveConfig(layer)).toThrowError(message)
+    try {
+      resolveConfig(layer)
+    } catch (error) {
+      expect((error as Error).name).toBe('ConfigError')
+      expect((error as { field: string }).field).toBe(field)
+    }
+  })
+
+  it('an unknown rule lists the allowed ones', () => {
+    expect(() => resolveConfig({ rule: 'krumm' })).toThrowError(/allowed: .*multiKrum/)
+  })
+
+  it('a misspelt PHALANX_ variable is refused, not ignored', () => {
+    expect(() => configFromEnv({ PHALANX_WORKRS: '3' })).toThrowError(/PHALANX_WORKRS/)
+  })
+
+  it('a missing config file is a ConfigError naming the path', () => {
+    expect(() => configFromFile('/nonexistent/phalanx.yaml')).toThrowError(/\/nonexistent\/phalanx.yaml/)
+  })
+})

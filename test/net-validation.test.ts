@@ -1,0 +1,270 @@
+/**
+ * Real libp2p nodes over TCP on 127.0.0.1, one process each: delivery to every subscriber, each
+ * kind of invalid message rejected with its reason counted at every receiver, equivocation
+ * detected with both signed messages kept, an oversize payload refused without cutting the
+ * sender off, and the gater refusing strangers when membership is closed.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { loadOrCreatePeerKey, type MemberRole } from '@phalanx/net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type PeerEvent, PeerProcess } from './fixtures/net-harness.js'
+
+const cluster = 'vt'
+const dimension = 20_000 // 80 KB: above the 64 KiB inline limit, so honest vectors take the stream path
+const round = 5
+const windowAhead = 2 // the node's default roundWindowAhead
+const maxPayloadBytes = 8 * dimension // receivers refuse anything over twice the model size
+
+type Name = 'server' | 'byzantine' | 'r1' | 'r2' | 'stranger'
+const names: readonly Name[] = ['server', 'byzantine', 'r1', 'r2', 'stranger']
+const receivers = ['r1', 'r2'] as const
+
+let dir: string
+const ids = {} as Record<Name, string>
+const peers = {} as Record<Name, PeerProcess>
+let members: Array<[string, MemberRole]>
+
+function rejectedWith(reason: string, from: string) {
+  return (e: PeerEvent) => e.event === 'rejected' && e.reason === reason && e.from === from
+}
+
+async function counters(
+  name: Name,
+): Promise<{ messages_rejected_total: Record<string, number> } & Record<string, unknown>> {
+  return peers[name].request('counters')
+}
+
+/** Publishes as `sender` and waits until both receivers have rejected it for `reason`. */
+async function expectRejected(sender: Name, reason: string, args: Record<string, unknown>): Promise<void> {
+  const before = await Promise.all(receivers.map((r) => counters(r)))
+  const baseline = before.map((c) => c.messages_rejected_total[reason] ?? 0)
+  const markers = receivers.map((r) => peers[r].events.length)
+  await peers[sender].request('publishRaw', { kind: 'model', defaultCluster: cluster, ...args })
+  await Promise.all(
+    receivers.map((r, i) => {
+      const from = markers[i]!
+      return peers[r].waitFor(
+        (e) => peers[r].events.indexOf(e) >= from && rejectedWith(reason, ids[sender])(e),
+      )
+    }),
+  )
+  const after = await Promise.all(receivers.map((r) => counters(r)))
+  after.forEach((c, i) => {
+    expect(c.messages_rejected_total[reason]).toBe(baseline[i]! + 1)
+  })
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'phalanx-net-'))
+  for (const name of names) {
+    const { key } = await loadOrCreatePeerKey(join(dir, `${name}.key`))
+    ids[name] = peerIdFromPrivateKey(key).toString()
+  }
+  // The stranger is deliberately not a member; membership is open so it may connect and speak.
+  members = [
+    [ids.server, 'server'],
+    [ids.byzantine, 'server'],
+    [ids.r1, 'worker'],
+    [ids.r2, 'worker'],
+  ]
+  await Promise.all(names.map(async (name) => (peers[name] = await PeerProcess.spawn(name))))
+  const start = (name: Name, bootstrap: string[]) =>
+    peers[name].request<{ addrs: string[] }>('start', {
+      cluster,
+      role: name === 'r1' || name === 'r2' ? 'worker' : 'server',
+      dimension,
+      members,
+      round,
+      maxPayloadBytes,
+      keyFile: join(dir, `${name}.key`),
+      bootstrap,
+    })
+  const [r1, r2] = await Promise.all([start('r1', []), start('r2', [])])
+  // Every sender dials both receivers itself, so each announcement also arrives first-hand.
+  await Promise.all(
+    (['server', 'byzantine', 'stranger'] as const).map((name) => start(name, [r1!.addrs[0]!, r2!.addrs[0]!])),
+  )
+  await Promise.all(
+    (['server', 'byzantine', 'stranger'] as const).map((name) =>
+      peers[name].request('waitForSubscribers', { kind: 'model', count: 2 }),
+    ),
+  )
+  await Promise.all(receivers.map((r) => peers[r].request('waitForSubscribers', { kind: 'model', count: 3 })))
+}, 120_000)
+
+afterAll(async () => {
+  await Promise.all(Object.values(peers).map((peer) => peer.kill()))
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('net data plane over real processes', () => {
+  it('delivers a model to every subscriber, checked against its hash', async () => {
+    const published = await peers.server.request<{ hash: string; inline: boolean }>('publish', {
+      kind: 'model',
+      round,
+      vector: { dimension, base: 1 },
+    })
+    expect(published.inline).toBe(false)
+    // The fixture fills coordinate i with base + (i mod 7); the receiver reports the sum.
+    let expectedSum = 0
+    for (let i = 0; i < dimension; i++) expectedSum += 1 + (i % 7)
+    for (const name of ['r1', 'r2', 'byzantine'] as const) {
+      const got = await peers[name].waitFor(
+        (e) =>
+          e.event === 'vector' && e.sender === ids.server && e.round === round && e.hash === published.hash,
+      )
+      expect(got.dimension).toBe(dimension)
+      expect(got.sum).toBe(expectedSum)
+    }
+  })
+
+  it.each([
+    {
+      name: 'unknown peer',
+      sender: 'stranger',
+      reason: 'unknown_sender',
+      args: { round, vector: { dimension, base: 2 } },
+    },
+    {
+      name: 'forged sender',
+      sender: 'byzantine',
+      reason: 'forged_sender',
+      args: { round, vector: { dimension, base: 3 }, senderOf: 'server' },
+    },
+    {
+      name: 'wrong dimension',
+      sender: 'byzantine',
+      reason: 'wrong_dimension',
+      args: { round, vector: { dimension: dimension + 1, base: 4 } },
+    },
+    {
+      name: 'NaN (streamed)',
+      sender: 'byzantine',
+      reason: 'non_finite',
+      args: { round, vector: { dimension, base: 5, nanAt: [17] } },
+    },
+    {
+      name: 'NaN (inline)',
+      sender: 'byzantine',
+      reason: 'non_finite',
+      args: { round, vector: { dimension, base: 6, nanAt: [0] }, inline: true },
+    },
+    {
+      name: 'stale round',
+      sender: 'byzantine',
+      reason: 'stale_round',
+      args: { round: round - 2, vector: { dimension, base: 7 } },
+    },
+    {
+      name: 'far-future round',
+      sender: 'byzantine',
+      reason: 'future_round',
+      args: { round: round + windowAhead + 1, vector: { dimension, base: 8 } },
+    },
+    {
+      name: 'oversize (announced)',
+      sender: 'byzantine',
+      reason: 'oversize',
+      args: { round, vector: { dimension: 10 * dimension, base: 9 } },
+    },
+    {
+      name: 'oversize (inline, below the gossip frame limit)',
+      sender: 'byzantine',
+      reason: 'oversize',
+      args: { round, vector: { dimension: 3 * dimension, base: 10 }, inline: true },
+    },
+  ] as const)('rejects a message with reason $reason: $name', async ({ sender, reason, args }) => {
+    const { senderOf, ...rest } = args as typeof args & { senderOf?: Name }
+    await expectRejected(sender, reason, senderOf === undefined ? rest : { ...rest, sender: ids[senderOf] })
+  })
+
+  it('keeps accepting a sender after refusing its oversize payload', async () => {
+    // The previous cases sent two oversize messages from the Byzantine server; a valid one from
+    // it must still arrive (the 4 MiB gossip frame limit would have cut it off silently).
+    const published = await peers.byzantine.request<{ hash: string }>('publishRaw', {
+      kind: 'model',
+      defaultCluster: cluster,
+      round: round + 1,
+      vector: { dimension, base: 11 },
+    })
+    for (const r of receivers) {
+      await peers[r].waitFor(
+        (e) => e.event === 'vector' && e.sender === ids.byzantine && e.hash === published.hash,
+      )
+    }
+  })
+
+  it('detects an equivocating sender, keeps both signed messages and drops it for the round', async () => {
+    const equivocationRound = round + 2
+    const first = await peers.byzantine.request<{ hash: string }>('publishRaw', {
+      kind: 'model',
+      defaultCluster: cluster,
+      round: equivocationRound,
+      vector: { dimension, base: 20 },
+    })
+    const second = await peers.byzantine.request<{ hash: string }>('publishRaw', {
+      kind: 'model',
+      defaultCluster: cluster,
+      round: equivocationRound,
+      vector: { dimension, base: 21 },
+    })
+    expect(first.hash).not.toBe(second.hash)
+    for (const r of receivers) {
+      const event = await peers[r].waitFor(
+        (e) => e.event === 'equivocation' && e.sender === ids.byzantine && e.round === equivocationRound,
+      )
+      expect(new Set(event.hashes as string[])).toEqual(new Set([first.hash, second.hash]))
+      expect(event.signed).toEqual([true, true])
+      const evidence =
+        await peers[r].request<Array<{ sender: string; round: number; hashes: string[] }>>('evidence')
+      expect(evidence).toContainEqual({
+        kind: 'model',
+        round: equivocationRound,
+        sender: ids.byzantine,
+        hashes: event.hashes,
+      })
+      // Whatever arrived first, the sender no longer counts towards a quorum of that round.
+      const quorum = await peers[r]
+        .request('collect', { kind: 'model', round: equivocationRound, quorum: 1, timeoutMs: 500 })
+        .catch((error: Error) => error)
+      expect((quorum as Error).name).toBe('QuorumTimeoutError')
+      expect((await counters(r)).equivocations_total).toBe(1)
+    }
+  })
+
+  it('refuses a stranger at the connection gater once membership is closed', async () => {
+    const stranger = await PeerProcess.spawn('closed-stranger')
+    const guard = await PeerProcess.spawn('closed-member')
+    try {
+      const { key } = await loadOrCreatePeerKey(join(dir, 'closed-stranger.key'))
+      const strangerId = peerIdFromPrivateKey(key).toString()
+      const started = await guard.request<{ addrs: string[] }>('start', {
+        cluster,
+        role: 'worker',
+        dimension,
+        members,
+        closed: true,
+        keyFile: join(dir, 'closed-member.key'),
+      })
+      await stranger.request('start', {
+        cluster,
+        role: 'server',
+        dimension,
+        members: [],
+        keyFile: join(dir, 'closed-stranger.key'),
+      })
+      // The dialer may see its half of the handshake succeed before the guard drops it, so the
+      // guard's own refusal event is what the test waits for.
+      await stranger.request('dial', { address: started.addrs[0] }).catch(() => undefined)
+      await guard.waitFor((e) => e.event === 'refused' && e.peerId === strangerId)
+      const guardCounters = await guard.request<{ connections_refused_total: number }>('counters')
+      expect(guardCounters.connections_refused_total).toBeGreaterThanOrEqual(1)
+      expect(await guard.request<string[]>('connections')).not.toContain(strangerId)
+    } finally {
+      await Promise.all([stranger.kill(), guard.kill()])
+    }
+  })
+})
