@@ -32,6 +32,16 @@ export {
   NonFiniteInputError,
   SubsetLimitError,
 } from './errors.js'
+export {
+  type KardamDampening,
+  type KardamDecision,
+  KardamFilter,
+  type KardamInit,
+  type KardamReason,
+  type KardamSubmission,
+  kardamDampening,
+  UnknownWorkerError,
+} from './kardam.js'
 export type {
   ArcOptions,
   AverageOptions,

@@ -17,6 +17,8 @@ import {
 } from '@phalanx/node'
 import { Command } from 'commander'
 import pino, { type Logger } from 'pino'
+import { addControlCommands } from './control-commands.js'
+import { addExperimentCommand } from './experiment-command.js'
 import { addConfigOptions, configFromOptions } from './options.js'
 import { progressLine, summaryTable } from './view.js'
 
@@ -130,4 +132,6 @@ addConfigOptions(
   }),
 )
 
+addExperimentCommand(program)
+addControlCommands(program)
 await program.parseAsync(process.argv)

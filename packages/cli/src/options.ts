@@ -50,6 +50,7 @@ const descriptions: Partial<Record<keyof ClusterConfig, string>> = {
   keyFile: 'peer key file (created when missing)',
   natsUrl: 'NATS URL of the control plane (absent: local mode)',
   opsPort: 'port of /metrics /healthz /readyz (0: off)',
+  opsHost: 'address the ops endpoints bind to (default all interfaces)',
   chaos: 'obey chaos commands (true/false)',
 }
 

@@ -89,9 +89,11 @@ export const clusterConfigSchema = z.object({
   /** TensorFlow.js backend: auto = tfjs-node when installed, else WASM, else pure JS. */
   backend: z.enum(backendNames).default('auto'),
   datasetPath: z.string().optional(),
-  rounds: int(1).default(150),
+  rounds: int(1).default(100),
   seed: int(0).default(1),
-  learningRate: z.coerce.number().positive().default(0.1),
+  /** η = 1 with worker momentum 0.9: measured with `phalanx simulate` on the default cluster
+   * (2026-11-27): 92.7% after 100 rounds, against 90.4% for η = 0.5 and 88.8% for η = 0.1 after 150. */
+  learningRate: z.coerce.number().positive().default(1),
   batchSize: int(1).default(32),
   /** Worker momentum (0 disables): averaging momentum at the workers shrinks the honest
    * variance that ALIE-style attacks hide in (Karimireddy et al., ICLR 2022). */
@@ -139,6 +141,12 @@ export const clusterConfigSchema = z.object({
   natsUrl: z.string().optional(),
   /** Port of `/metrics`, `/healthz` and `/readyz`; 0 = disabled. */
   opsPort: z.coerce.number().int().min(0).max(65535).default(0),
+  /**
+   * Address the ops endpoints bind to. All interfaces: the endpoints are off unless `opsPort` is
+   * set, and whoever sets it wants them scraped and probed from outside the process's host (the
+   * kubelet probes the pod IP); they expose no secrets and accept only GET.
+   */
+  opsHost: z.string().min(1).default('0.0.0.0'),
   /** Whether this node obeys chaos commands (kill, pause, corrupt, partition); off unless asked for. */
   chaos: z
     .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])

@@ -9,6 +9,8 @@
  * const config = resolveConfig({ rule: 'krum', workers: 12 }, configFromEnv(process.env))
  * ```
  */
+
+export { type ChaosActions, type ChaosActionsInit, createChaosActions } from './chaos-actions.js'
 export type { ClusterConfig, ClusterConfigInput } from './config.js'
 export {
   backendNames,
@@ -27,7 +29,42 @@ export {
   serverAttackNames,
   workerAttackNames,
 } from './config.js'
-export { ClusterBoundError, ConfigError, LocalClusterError } from './errors.js'
+export {
+  attachControlPlane,
+  type ControlPlane,
+  type ControlPlaneInit,
+  type RoundNodeReport,
+} from './control-plane.js'
+export {
+  ChaosActionError,
+  ClusterBoundError,
+  ConfigError,
+  ExperimentCellError,
+  LocalClusterError,
+  MatrixError,
+} from './errors.js'
+export {
+  type CellResult,
+  type CellRunner,
+  type CellStatus,
+  cellId,
+  type ExperimentCell,
+  type ExperimentInit,
+  type ExperimentMatrix,
+  type ExperimentMode,
+  type ExperimentResult,
+  expandMatrix,
+  experimentHtml,
+  experimentModes,
+  parseMatrix,
+  parseRoundsCsv,
+  readMatrix,
+  resultsCsv,
+  resultsMarkdown,
+  runExperiment,
+  storedCellResult,
+  tableRow,
+} from './experiment.js'
 export { configEnv, type LocalClusterInit, type LocalClusterResult, runLocalCluster } from './local.js'
 export { MemoryBus } from './memory-transport.js'
 export { netTransport } from './net-transport.js'

@@ -101,6 +101,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
 
   // A round is complete when every honest server has reported it.
   const serverRoundsSeen = new Map<number, number>()
+  let newestReported = -1
   const onServerRound = (message: Extract<NodeReport, { type: 'round' }>, child: Child) => {
     if (child.byzantine) return
     const { round } = message
@@ -112,7 +113,13 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
       drifts.set(round, Math.max(drifts.get(round) ?? 0, distance))
     }
     serverRoundsSeen.set(round, (serverRoundsSeen.get(round) ?? 0) + 1)
-    while ((serverRoundsSeen.get(emittedRound + 1) ?? 0) >= honestServerCount) {
+    newestReported = Math.max(newestReported, round)
+    // A round is complete once every honest server reported it, or once the cluster is two
+    // rounds past it (an honest straggler that caught up from the median skipped it).
+    while (
+      (serverRoundsSeen.get(emittedRound + 1) ?? 0) >= honestServerCount ||
+      (emittedRound + 1 <= newestReported - 2 && serverRoundsSeen.has(emittedRound + 1))
+    ) {
       emittedRound++
       const accuracy = accuracies.get(emittedRound)
       const loss = losses.get(emittedRound)

@@ -55,6 +55,10 @@ export class MemoryBus {
       },
       collect: (kind, round, options) => this.collect(kind, round, options),
       newest: (kind, options) => this.newest(kind, options),
+      ahead: (kind, round, quorum) => {
+        const found = this.newestComplete(kind, quorum)
+        return found !== undefined && found.round > round ? found : undefined
+      },
       setRound: () => {},
       rejected: () => Object.fromEntries(this.rejections),
     }

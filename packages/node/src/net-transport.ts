@@ -53,6 +53,10 @@ export function netTransport(node: NetNode): RoundTransport {
     publish: async (kind, round, vector) => {
       await node.publish(kind, round, vector)
     },
+    ahead: (kind, round, quorum) => {
+      const found = newestComplete(kind, quorum)
+      return found !== undefined && found.round > round ? found : undefined
+    },
     republish: async (kind, round) => {
       await node.republish(kind, round)
     },

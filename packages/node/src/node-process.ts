@@ -16,10 +16,12 @@ import {
 } from '@phalanx/model'
 import { createMembership, createNetNode, type MemberRole, type NetNode } from '@phalanx/net'
 import type { Logger } from 'pino'
+import { createChaosActions } from './chaos-actions.js'
 import type { ClusterConfig } from './config.js'
+import { attachControlPlane, type ControlPlane } from './control-plane.js'
 import { ConfigError } from './errors.js'
 import { netTransport } from './net-transport.js'
-import { runServer, runWorker } from './protocol.js'
+import { honestServer, honestWorker, runServer, runWorker } from './protocol.js'
 import {
   checkClusterBounds,
   createAggregator,
@@ -106,8 +108,22 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
   checkClusterBounds(config)
   const role = roleOf(nodeId)
   const log = init.log.child({ nodeId, role })
-  const report = (message: NodeReport) => init.report?.(message)
   const byzantine = isByzantine(config, nodeId)
+  // --- control plane (ops endpoints, NATS telemetry, chaos commands; see control-plane.ts) ---
+  let control: ControlPlane | undefined
+  const chaos = createChaosActions({
+    config,
+    log,
+    role,
+    index: nodeIndex(nodeId, role === 'server' ? config.servers : config.workers),
+    readsGradients: role === 'worker' && byzantine,
+  })
+  const report = (message: NodeReport) => {
+    init.report?.(message)
+    if (message.type === 'round') control?.roundCompleted(message)
+    else if (message.type === 'started') control?.setReady()
+  }
+  // --- end control plane ---
 
   const backend = await initBackend({ backend: config.backend, logger: log })
   const data = await loadDataset(config.dataset, {
@@ -116,7 +132,9 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
   })
   const model = createModel(config.model, { seed: config.seed })
 
-  const membership = createMembership({ members: parseMembers(config), closed: config.members.length > 0 })
+  const membership = chaos.membership(
+    createMembership({ members: parseMembers(config), closed: config.members.length > 0 }),
+  )
   const node = await createNetNode({
     cluster: config.cluster,
     role,
@@ -131,6 +149,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
     ...(role === 'worker' && byzantine ? { subscribe: ['model', 'gradient'] as const } : {}),
   })
   await node.start()
+  chaos.attach(node)
   report({ type: 'listening', nodeId, peerId: node.peerId, multiaddrs: node.multiaddrs() })
   log.info(
     { peerId: node.peerId, multiaddrs: node.multiaddrs(), byzantine, backend: backend.name },
@@ -141,6 +160,15 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
   signal.addEventListener('abort', onAbort, { once: true })
 
   try {
+    control = await attachControlPlane({
+      config,
+      log,
+      nodeId,
+      role,
+      onChaos: (command) => chaos.execute(command),
+      membership,
+      self: { peerId: node.peerId, multiaddrs: node.multiaddrs() },
+    })
     // Everyone the quorums need must hear round 0: wait until enough peers subscribe before
     // the first publish (gossip has no history).
     const peersNeeded = role === 'server' ? serverQuorum(config) - 1 + gradientQuorum(config) : 1
@@ -165,7 +193,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
           antiDrift: config.replication === 'median',
           exchangeEvery: config.exchangeEvery,
           quorumTimeoutMs: config.quorumTimeoutMs,
-          ...(byzantine ? { behaviour: serverBehaviour(config, index) } : {}),
+          behaviour: chaos.serverBehaviour(byzantine ? serverBehaviour(config, index) : honestServer),
           onRound: (event, next) => {
             const last = event.round === config.rounds - 1
             let evaluation: { accuracy?: number | undefined; loss?: number | undefined } = {}
@@ -186,6 +214,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
               rejected: transport.rejected(),
             })
             void node.announce().catch(() => {})
+            return chaos.betweenRounds(signal)
           },
         },
         { round: 0, model: model.parameters(), publishFirst: true },
@@ -217,7 +246,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
           // Colluding attackers read about half the honest gradients: enough for the mean and
           // spread, early enough to land in the servers' first n−f.
           collusionQuorum: Math.max(2, Math.ceil(honestWorkers / 2)),
-          ...(byzantine ? { behaviour: workerBehaviour(config, index) } : {}),
+          behaviour: chaos.workerBehaviour(byzantine ? workerBehaviour(config, index) : honestWorker),
           onRound: (event) => {
             report({
               type: 'round',
@@ -227,6 +256,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
               quorumWaitSeconds: event.quorumWaitSeconds,
               rejected: transport.rejected(),
             })
+            return chaos.betweenRounds(signal)
           },
         },
         0,
@@ -244,6 +274,8 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
     })
   } finally {
     signal.removeEventListener('abort', onAbort)
+    chaos.close()
+    await control?.close()
     await node.stop()
   }
 }

@@ -46,6 +46,7 @@ export async function collectPatiently(
   log: Logger,
   signal: AbortSignal,
   retransmit?: () => Promise<void>,
+  catchUp?: () => { round: number; vectors: RoundVector[] } | undefined,
 ): Promise<RoundVector[]> {
   let waited = 0
   let lastStallLog = 0
@@ -65,7 +66,25 @@ export async function collectPatiently(
         )
       }
       await retransmit?.().catch((cause: unknown) => log.debug({ err: cause }, 'retransmit failed'))
+      const ahead = catchUp?.()
+      if (ahead !== undefined) throw new BehindError(round, ahead.round, ahead.vectors)
     }
+  }
+}
+
+/**
+ * This node waits for a round the cluster has left behind (it lost a message, or was slow):
+ * a quorum of models of a later round exists, so it catches up from their median instead of
+ * waiting forever — the brief's state transfer, which needs no log replay.
+ */
+export class BehindError extends Error {
+  override readonly name = 'BehindError'
+  constructor(
+    readonly from: number,
+    readonly round: number,
+    readonly vectors: RoundVector[],
+  ) {
+    super(`stuck at round ${from} while ${vectors.length} models of round ${round} are in`)
   }
 }
 
@@ -122,6 +141,7 @@ export async function runServer(
   const retransmit = async () => {
     if (lastPublished !== undefined) await transport.republish?.('model', lastPublished)
   }
+  const catchUp = () => transport.ahead?.('model', round, init.serverQuorum)
   while (round < rounds) {
     signal.throwIfAborted()
     transport.setRound(round)
@@ -140,34 +160,52 @@ export async function runServer(
     if (history.length > 8) history.shift()
 
     let waited = performance.now()
-    const gradients = await collectPatiently(
-      transport,
-      'gradient',
-      round,
-      init.gradientQuorum,
-      init.quorumTimeoutMs,
-      log,
-      signal,
-      retransmit,
-    )
-    let quorumWait = performance.now() - waited
-    const aggregate = init.aggregate(gradients.map((g) => g.vector))
-
-    let base = model
-    let modelSenders: string[] | undefined
-    if (init.antiDrift && round % init.exchangeEvery === 0) {
-      waited = performance.now()
-      const models = await collectPatiently(
+    let gradients: RoundVector[]
+    let models: RoundVector[] | undefined
+    let quorumWait = 0
+    try {
+      gradients = await collectPatiently(
         transport,
-        'model',
+        'gradient',
         round,
-        init.serverQuorum,
+        init.gradientQuorum,
         init.quorumTimeoutMs,
         log,
         signal,
         retransmit,
+        catchUp,
       )
-      quorumWait += performance.now() - waited
+      quorumWait = performance.now() - waited
+      if (init.antiDrift && round % init.exchangeEvery === 0) {
+        waited = performance.now()
+        models = await collectPatiently(
+          transport,
+          'model',
+          round,
+          init.serverQuorum,
+          init.quorumTimeoutMs,
+          log,
+          signal,
+          retransmit,
+          catchUp,
+        )
+        quorumWait += performance.now() - waited
+      }
+    } catch (error) {
+      if (!(error instanceof BehindError)) throw error
+      log.warn(
+        { from: error.from, to: error.round },
+        'behind the cluster: catching up from the median of N−F models',
+      )
+      model = init.median(error.vectors.map((v) => v.vector))
+      round = error.round
+      continue
+    }
+    const aggregate = init.aggregate(gradients.map((g) => g.vector))
+
+    let base = model
+    let modelSenders: string[] | undefined
+    if (models !== undefined) {
       base = init.median(models.map((m) => m.vector))
       modelSenders = models.map((m) => m.sender)
     }
@@ -242,16 +280,28 @@ export async function runWorker(
     signal.throwIfAborted()
     transport.setRound(round)
     const roundStart = performance.now()
-    const models = await collectPatiently(
-      transport,
-      'model',
-      round,
-      init.serverQuorum,
-      init.quorumTimeoutMs,
-      log,
-      signal,
-      retransmit,
-    )
+    let models: RoundVector[]
+    try {
+      models = await collectPatiently(
+        transport,
+        'model',
+        round,
+        init.serverQuorum,
+        init.quorumTimeoutMs,
+        log,
+        signal,
+        retransmit,
+        () => transport.ahead?.('model', round, init.serverQuorum),
+      )
+    } catch (error) {
+      if (!(error instanceof BehindError)) throw error
+      log.warn(
+        { from: error.from, to: error.round },
+        'behind the cluster: skipping to the newest complete round',
+      )
+      round = error.round
+      continue
+    }
     const quorumWait = performance.now() - roundStart
     const params = init.median(models.map((m) => m.vector))
     const gradient = init.gradient(params, round)

@@ -46,6 +46,15 @@ export interface RoundTransport {
    * with those vectors: how a late or restarted node catches up without a log.
    */
   newest(kind: VectorKind, options: CollectOptions): Promise<{ round: number; vectors: RoundVector[] }>
+  /**
+   * The newest round after `round` for which `quorum` distinct senders' vectors of `kind` have
+   * arrived, with those vectors, if any (a node left behind catches up from it).
+   */
+  ahead?(
+    kind: VectorKind,
+    round: number,
+    quorum: number,
+  ): { round: number; vectors: RoundVector[] } | undefined
   /** Tells the validation window that this node is now at `round` (accepts [round−1, round+W]). */
   setRound(round: number): void
   /** Messages rejected so far, by reason. */

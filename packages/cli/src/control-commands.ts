@@ -1,0 +1,207 @@
+/**
+ * Operator commands that talk to a running cluster over NATS: `watch`, `chaos`, `admit`, `evict`.
+ * Each takes `--nats-url` and `--cluster`, defaulting to `PHALANX_NATS_URL` and `PHALANX_CLUSTER`
+ * so that the same command works from inside a pod (`kubectl exec … phalanx chaos kill server-1`).
+ */
+import {
+  type ChaosCommand,
+  type ControlConnection,
+  connectControl,
+  connectedWithin,
+  createMembershipStore,
+  parseNatsServers,
+  renderClusterTable,
+  sendChaosCommand,
+  watchTelemetry,
+} from '@phalanx/control'
+import { Argument, type Command, InvalidArgumentError, Option } from 'commander'
+import pino, { type Logger } from 'pino'
+
+interface ConnectionOptions {
+  natsUrl?: string
+  cluster: string
+}
+
+const COMMAND_DEFAULTS = {
+  natsUrl: 'nats://127.0.0.1:4222',
+  cluster: 'phalanx',
+  // Long enough for a NATS pod restart, short enough that a typo'd URL fails visibly.
+  connectTimeoutMs: 10_000,
+  // How often `watch` redraws: telemetry arrives once per round per node, far more often.
+  redrawMs: 1_000,
+} as const
+
+const chaosKinds = ['kill', 'pause', 'resume', 'corrupt', 'partition', 'heal'] as const
+
+function stderrLogger(): Logger {
+  return pino({ level: process.env.PHALANX_LOG_LEVEL ?? 'warn' }, pino.destination(2))
+}
+
+function positiveInt(value: string): number {
+  const parsed = Number(value)
+  if (!Number.isInteger(parsed) || parsed <= 0) throw new InvalidArgumentError('a positive integer')
+  return parsed
+}
+
+function withConnectionOptions(command: Command): Command {
+  return (
+    command
+      // No default value here: commander prints defaults in --help, and the URL may hold a password.
+      .option(
+        '--nats-url <url>',
+        `NATS URL, credentials as nats://user:pass@host:port (default: $PHALANX_NATS_URL or ${COMMAND_DEFAULTS.natsUrl})`,
+      )
+      .option('--cluster <id>', 'cluster id', process.env.PHALANX_CLUSTER ?? COMMAND_DEFAULTS.cluster)
+      .option(
+        '--connect-timeout-ms <n>',
+        'give up when NATS does not answer in time',
+        positiveInt,
+        COMMAND_DEFAULTS.connectTimeoutMs,
+      )
+  )
+}
+
+function natsUrlOf(options: ConnectionOptions): string {
+  return options.natsUrl ?? process.env.PHALANX_NATS_URL ?? COMMAND_DEFAULTS.natsUrl
+}
+
+/** Connects, runs `action`, closes; a failure becomes one line on stderr and exit code 1. */
+async function withConnection(
+  options: ConnectionOptions & { connectTimeoutMs: number },
+  operation: string,
+  action: (conn: ControlConnection) => Promise<void>,
+): Promise<void> {
+  const conn = connectControl({
+    servers: natsUrlOf(options),
+    cluster: options.cluster,
+    name: `phalanx-cli-${operation}`,
+    log: stderrLogger(),
+  })
+  try {
+    await connectedWithin(conn, options.connectTimeoutMs, operation)
+    await action(conn)
+  } catch (error) {
+    const err = error as Error
+    console.error(`phalanx ${operation}: ${err.name}: ${err.message}`)
+    process.exitCode = 1
+  } finally {
+    await conn.close()
+  }
+}
+
+function chaosCommandOf(kind: (typeof chaosKinds)[number], options: Record<string, unknown>): ChaosCommand {
+  switch (kind) {
+    case 'corrupt': {
+      const attack = options.attack
+      if (typeof attack !== 'string') throw new InvalidArgumentError('corrupt needs --attack <name>')
+      return { kind, attack, options: {} }
+    }
+    case 'partition': {
+      const durationMs = options.durationMs
+      if (typeof durationMs !== 'number') throw new InvalidArgumentError('partition needs --duration-ms <n>')
+      return { kind, durationMs }
+    }
+    default:
+      return { kind }
+  }
+}
+
+export function addControlCommands(program: Command): void {
+  withConnectionOptions(
+    program
+      .command('watch')
+      .description('live table of the cluster from its telemetry')
+      .option('--duration-ms <n>', 'stop after this long and print the final table', positiveInt),
+  ).action(async (options: ConnectionOptions & { connectTimeoutMs: number; durationMs?: number }) =>
+    withConnection(options, 'watch', async (conn) => {
+      const tty = process.stdout.isTTY === true
+      const watch = await watchTelemetry({ conn })
+      console.error(
+        `watching ${parseNatsServers(natsUrlOf(options)).servers.join(',')} cluster ${options.cluster}`,
+      )
+      let lastDrawn = ''
+      const draw = () => {
+        const table = renderClusterTable(watch.latest(), { nowMs: Date.now() })
+        if (tty) process.stdout.write(`\x1b[2J\x1b[H${table}\n`)
+        else if (table !== lastDrawn) console.log(`${table}\n`)
+        lastDrawn = table
+      }
+      const timer = setInterval(draw, COMMAND_DEFAULTS.redrawMs)
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve()
+        process.once('SIGINT', stop)
+        process.once('SIGTERM', stop)
+        if (options.durationMs !== undefined) setTimeout(stop, options.durationMs)
+      })
+      clearInterval(timer)
+      watch.stop()
+      if (!tty) lastDrawn = ''
+      draw()
+    }),
+  )
+
+  withConnectionOptions(
+    program
+      .command('chaos')
+      .description('send a chaos command to a node; prints whether it acknowledged')
+      .addArgument(new Argument('<kind>', 'what the node does').choices(chaosKinds))
+      .argument('<nodeId>', 'target node (server-<i> or worker-<suffix>)')
+      .option('--attack <name>', 'corrupt: the attack to switch to (none = honest again)')
+      .option('--duration-ms <n>', 'partition: how long before it heals', positiveInt)
+      .option('--timeout-ms <n>', 'how long to wait for the acknowledgement', positiveInt, 5_000),
+  ).action(
+    async (
+      kind: (typeof chaosKinds)[number],
+      nodeId: string,
+      options: ConnectionOptions & { connectTimeoutMs: number; timeoutMs: number } & Record<string, unknown>,
+    ) => {
+      let command: ChaosCommand
+      try {
+        command = chaosCommandOf(kind, options)
+      } catch (error) {
+        console.error(`phalanx chaos: ${(error as Error).message}`)
+        process.exitCode = 2
+        return
+      }
+      await withConnection(options, 'chaos', async (conn) => {
+        const ack = await sendChaosCommand({ conn, nodeId, command, timeoutMs: options.timeoutMs })
+        console.log(`${ack.nodeId} acknowledged ${ack.kind}`)
+      })
+    },
+  )
+
+  withConnectionOptions(
+    program
+      .command('admit')
+      .description('add a node to the member set (the membership KV bucket)')
+      .argument('<nodeId>', 'node id (server-<i> or worker-<suffix>)')
+      .argument('<peerId>', 'its libp2p peer id')
+      .addOption(new Option('--role <role>', 'its role').choices(['server', 'worker']).makeOptionMandatory())
+      .option('--multiaddr <addresses>', 'comma-separated multiaddrs where it listens', ''),
+  ).action(
+    async (
+      nodeId: string,
+      peerId: string,
+      options: ConnectionOptions & { connectTimeoutMs: number; role: 'server' | 'worker'; multiaddr: string },
+    ) =>
+      withConnection(options, 'admit', async (conn) => {
+        const store = await createMembershipStore({ conn })
+        const multiaddrs = options.multiaddr.split(',').filter(Boolean)
+        const revision = await store.admit({ nodeId, peerId, role: options.role, multiaddrs })
+        console.log(`admitted ${nodeId} (${peerId}) as ${options.role} at revision ${revision}`)
+      }),
+  )
+
+  withConnectionOptions(
+    program
+      .command('evict')
+      .description('remove a peer from the member set (the membership KV bucket)')
+      .argument('<peerId>', 'its libp2p peer id'),
+  ).action(async (peerId: string, options: ConnectionOptions & { connectTimeoutMs: number }) =>
+    withConnection(options, 'evict', async (conn) => {
+      const store = await createMembershipStore({ conn })
+      await store.evict(peerId)
+      console.log(`evicted ${peerId}`)
+    }),
+  )
+}

@@ -1,0 +1,84 @@
+/**
+ * `phalanx experiment <matrix.yaml> --out DIR`: runs a grid of configs (see `runExperiment` in
+ * `@phalanx/node`) and prints one line per cell and the comparison table.
+ */
+import { fileURLToPath } from 'node:url'
+import {
+  type CellResult,
+  type ExperimentMode,
+  experimentModes,
+  readMatrix,
+  resultsMarkdown,
+  runExperiment,
+} from '@phalanx/node'
+import { type Command, Option } from 'commander'
+import pino from 'pino'
+import { progressLine } from './view.js'
+
+// Nodes of a `local` cell are started as `node bin.js server|worker`, like `phalanx local` does.
+const binPath = fileURLToPath(new URL('./bin.js', import.meta.url))
+
+/** Errors that are the user's input, not a failure of the run: exit code 2 like config errors. */
+const inputErrors = new Set(['MatrixError', 'ExperimentCellError', 'ConfigError', 'ClusterBoundError'])
+
+function cellLine(result: CellResult, index: number, total: number): string {
+  const head = `[${index + 1}/${total}] ${result.cell.id}`
+  if (result.status === 'failed') return `${head}: FAILED ${result.error?.name}: ${result.error?.message}`
+  const accuracy = result.summary?.honestAccuracy
+  const shown = accuracy === null || accuracy === undefined ? '—' : `${(accuracy * 100).toFixed(2)}%`
+  const how = result.status === 'skipped' ? 'skipped (results already on disk)' : 'done'
+  return `${head}: ${how}, accuracy ${shown}, ${result.summary?.wallSeconds.toFixed(1)} s`
+}
+
+export function addExperimentCommand(program: Command): Command {
+  return program
+    .command('experiment')
+    .description(
+      'run a grid of configs (rules × attacks × seeds …) from a YAML matrix, resumable; writes results.csv, results.md and index.html',
+    )
+    .argument('<matrix>', 'YAML file with base: (config fields), grid: (field: [values]) and mode:')
+    .requiredOption('--out <dir>', 'directory for cells/<id>/ and the results table and plots')
+    .addOption(new Option('--mode <mode>', 'override the matrix mode').choices(experimentModes))
+    .action(async (matrixPath: string, options: { out: string; mode?: ExperimentMode }) => {
+      // Logs go to stderr so stdout holds the progress lines and the table alone.
+      const log = pino(
+        { level: process.env.PHALANX_LOG_LEVEL ?? 'warn', base: { pid: process.pid } },
+        pino.destination(2),
+      )
+      const controller = new AbortController()
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(signal, () => controller.abort(new Error(`received ${signal}`)))
+      }
+      const tty = process.stdout.isTTY === true
+      try {
+        const file = readMatrix(matrixPath)
+        const matrix = { ...file, mode: options.mode ?? file.mode }
+        console.log(`phalanx experiment: ${matrixPath} (mode ${matrix.mode}) → ${options.out}`)
+        const { results, fields, files } = await runExperiment({
+          matrix,
+          out: options.out,
+          log,
+          command: [process.execPath, binPath],
+          signal: controller.signal,
+          onRound: (cell, row) => {
+            if (tty) process.stdout.write(`\r${progressLine(row, cell.config.rounds)}`)
+          },
+          onCellEnd: (result, index, total) => {
+            if (tty) process.stdout.write('\r\x1b[2K')
+            console.log(cellLine(result, index, total))
+          },
+        })
+        console.log(`\n${resultsMarkdown(results, fields)}`)
+        console.log(`wrote ${files.csv}, ${files.markdown}, ${files.html}`)
+        const failed = results.filter((result) => result.status === 'failed').length
+        if (failed > 0) {
+          console.error(`phalanx: ${failed} of ${results.length} cells failed (see cells/<id>/error.json)`)
+          process.exitCode = 1
+        }
+      } catch (error) {
+        const err = error as Error
+        console.error(`phalanx: ${err.name}: ${err.message}`)
+        process.exitCode = inputErrors.has(err.name) ? 2 : 1
+      }
+    })
+}

@@ -1,0 +1,202 @@
+/**
+ * A node's side of the control plane: the ops endpoints (when `opsPort` is set), the named NATS
+ * connection, per-round telemetry and the chaos listener (when `natsUrl` is set). Training never
+ * waits for any of it: NATS dials in the background, telemetry is fire-and-forget with a bounded
+ * outage buffer, and the chaos listener subscribes whenever NATS first answers.
+ */
+import {
+  type ChaosCommand,
+  type ChaosListener,
+  type ControlConnection,
+  connectControl,
+  createChaosListener,
+  createMembershipStore,
+  createMetrics,
+  createTelemetry,
+  type MemberChange,
+  type MembersWatch,
+  type NodeMetrics,
+  type OpsServer,
+  observeRound,
+  parseNatsServers,
+  type RoundReport,
+  startOpsServer,
+  type TelemetryPublisher,
+} from '@phalanx/control'
+import type { MemberRole, Membership } from '@phalanx/net'
+import type { Logger } from 'pino'
+import { Registry } from 'prom-client'
+import type { ClusterConfig } from './config.js'
+import type { NodeReport } from './node-process.js'
+
+export type RoundNodeReport = Extract<NodeReport, { type: 'round' }>
+
+export interface ControlPlane {
+  /** Where `/metrics` `/healthz` `/readyz` listen, when the ops endpoints are on. */
+  readonly opsUrl: string | undefined
+  readonly connection: ControlConnection | undefined
+  /** Records the round in the metrics and publishes it; never blocks, never throws. */
+  roundCompleted(report: RoundNodeReport): void
+  /** Without a reason: ready. With one: not ready, and `/readyz` answers 503 with the reason. */
+  setReady(reason?: string): void
+  close(): Promise<void>
+}
+
+export interface ControlPlaneInit {
+  config: ClusterConfig
+  log: Logger
+  nodeId: string
+  role: MemberRole
+  /** Executes an accepted chaos command (only called when the node runs with `chaos` on). */
+  onChaos: (command: ChaosCommand) => void | Promise<void>
+  /**
+   * The node's member set: changes from the membership KV bucket are applied to it as they arrive
+   * until the node completes its first round (round 0 cannot start without members), then only
+   * at round boundaries, so no quorum changes under a round in progress.
+   */
+  membership?: Membership
+  /** This node as a member: registered in the KV bucket when the member set comes from NATS (`members` empty). */
+  self?: { peerId: string; multiaddrs: readonly string[] }
+  /** Registry the node metrics go to (a fresh one by default, so tests can run many nodes per process). */
+  registry?: Registry
+}
+
+const NOT_READY_AT_START = 'starting: no round yet'
+
+export async function attachControlPlane(init: ControlPlaneInit): Promise<ControlPlane> {
+  const { config, nodeId, role } = init
+  const log = init.log.child({ component: 'control-plane' })
+  const registry = init.registry ?? new Registry()
+  let notReadyReason: string | undefined = NOT_READY_AT_START
+  let metrics: NodeMetrics | undefined
+  let ops: OpsServer | undefined
+  if (config.opsPort > 0) {
+    metrics = createMetrics(registry)
+    ops = await startOpsServer({
+      registry,
+      port: config.opsPort,
+      host: config.opsHost,
+      log,
+      ready: () => notReadyReason ?? true,
+    })
+  }
+
+  let connection: ControlConnection | undefined
+  let telemetry: TelemetryPublisher | undefined
+  let chaos: ChaosListener | undefined
+  if (config.natsUrl !== undefined) {
+    // Only the credential-free form reaches a log line; connectControl does the same internally.
+    const { servers } = parseNatsServers(config.natsUrl)
+    connection = connectControl({
+      servers: config.natsUrl,
+      cluster: config.cluster,
+      name: `phalanx-${config.cluster}-${nodeId}`,
+      log,
+      ...(metrics === undefined ? {} : { metrics: metrics.sink }),
+    })
+    telemetry = createTelemetry({
+      conn: connection,
+      nodeId,
+      role,
+      ...(metrics === undefined ? {} : { metrics }),
+    })
+    chaos = createChaosListener({ conn: connection, nodeId, enabled: config.chaos, onCommand: init.onChaos })
+    if (init.membership !== undefined) {
+      const conn = connection
+      void followMembership(conn).catch((error: unknown) =>
+        log.warn({ err: error }, 'membership KV unavailable: keeping the member set from the config'),
+      )
+    }
+    log.info({ servers, chaos: config.chaos }, 'control plane dialling NATS in the background')
+  } else if (config.chaos) {
+    log.warn('chaos is enabled but there is no natsUrl: no command can reach this node')
+  }
+
+  let firstRoundDone = false
+  let membersWatch: MembersWatch | undefined
+  let closed = false
+  const staged: MemberChange[] = []
+  const applyStaged = (): void => {
+    const membership = init.membership
+    if (membership === undefined) return
+    for (const change of staged.splice(0)) {
+      if (change.kind === 'admit') membership.add(change.member.peerId, change.member.role)
+      else membership.remove(change.peerId)
+      log.info({ change: change.kind, revision: change.revision }, 'membership change applied')
+    }
+  }
+  async function followMembership(conn: ControlConnection): Promise<void> {
+    const store = await createMembershipStore({ conn })
+    if (config.members.length === 0 && init.self !== undefined) {
+      const revision = await store.admit({
+        peerId: init.self.peerId,
+        nodeId,
+        role,
+        multiaddrs: init.self.multiaddrs.slice(0, 32),
+      })
+      log.info({ revision }, 'registered in the membership KV bucket')
+    }
+    if (closed) return
+    membersWatch = await store.watchMembers((change) => {
+      staged.push(change)
+      if (!firstRoundDone) applyStaged()
+    })
+  }
+
+  // Node reports carry rejection counts since start; telemetry and the counter want this round's.
+  const rejectedSoFar: Record<string, number> = {}
+
+  return {
+    opsUrl: ops?.url,
+    connection,
+    roundCompleted(report) {
+      firstRoundDone = true
+      applyStaged()
+      try {
+        const roundReport = toRoundReport(report, rejectedSoFar)
+        if (telemetry !== undefined) telemetry.publish(roundReport)
+        else if (metrics !== undefined) observeRound(metrics, roundReport)
+      } catch (error) {
+        log.error({ err: error, round: report.round }, 'could not record round telemetry')
+      }
+    },
+    setReady(reason) {
+      notReadyReason = reason
+    },
+    async close() {
+      closed = true
+      membersWatch?.stop()
+      chaos?.stop()
+      telemetry?.close()
+      await Promise.allSettled([connection?.close(), ops?.close()])
+    },
+  }
+}
+
+function toRoundReport(report: RoundNodeReport, rejectedSoFar: Record<string, number>): RoundReport {
+  const rejected: Record<string, number> = {}
+  for (const [reason, total] of Object.entries(report.rejected)) {
+    const delta = total - (rejectedSoFar[reason] ?? 0)
+    rejectedSoFar[reason] = total
+    if (delta > 0) rejected[reason] = delta
+  }
+  const drift = medianOf(Object.values(report.distances ?? {}))
+  return {
+    round: report.round,
+    roundDurationSeconds: report.roundSeconds,
+    quorumWaitSeconds: report.quorumWaitSeconds,
+    rejected,
+    ...(report.accuracy === undefined ? {} : { accuracy: report.accuracy }),
+    ...(report.loss === undefined || !Number.isFinite(report.loss) ? {} : { loss: report.loss }),
+    // The node reports its distance to each received model, not to their median; the median of
+    // those distances is the robust stand-in (up to F of them come from Byzantine servers).
+    ...(drift === undefined || !Number.isFinite(drift) ? {} : { drift }),
+  }
+}
+
+function medianOf(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
