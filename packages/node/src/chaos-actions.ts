@@ -84,7 +84,11 @@ export function createChaosActions(init: ChaosActionsInit): ChaosActions {
     // were connected to (addresses are in the peer store) and the bootstrap list again.
     const dials = [
       ...peersBeforePartition.map(async (peer) => {
-        await bound.libp2p.dial(peerIdFromString(peer))
+        const peerId = peerIdFromString(peer)
+        // A peer that already redialed us needs no second connection (libp2p would prune one,
+        // and gossip in flight on the pruned one is lost).
+        if (bound.libp2p.getConnections(peerId).length > 0) return
+        await bound.libp2p.dial(peerId)
       }),
       ...init.config.bootstrap.map((address) => bound.dial(address)),
     ]

@@ -153,6 +153,8 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
           keyFile: join(work, `${nodeId}.key`),
           listen: ['/ip4/127.0.0.1/tcp/0'],
           natsUrl: undefined,
+          // Every child would bind the same port; local runs report over IPC instead.
+          opsPort: 0,
         }),
       }
       const [execPath, ...args] = init.command

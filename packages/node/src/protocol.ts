@@ -139,7 +139,11 @@ export async function runServer(
   let publish = start.publishFirst
   let lastPublished: number | undefined
   const retransmit = async () => {
-    if (lastPublished !== undefined) await transport.republish?.('model', lastPublished)
+    if (lastPublished === undefined) return
+    // The previous round too: a peer one round behind may be missing exactly that one, and
+    // with no spare quorum (N−F = N) it could not catch up from the newer round.
+    await transport.republish?.('model', lastPublished - 1)
+    await transport.republish?.('model', lastPublished)
   }
   const catchUp = () => transport.ahead?.('model', round, init.serverQuorum)
   while (round < rounds) {
@@ -274,7 +278,11 @@ export async function runWorker(
   let round = startRound
   let lastPublished: number | undefined
   const retransmit = async () => {
-    if (lastPublished !== undefined) await transport.republish?.('gradient', lastPublished)
+    if (lastPublished === undefined) return
+    // The previous round too: a peer one round behind may be missing exactly that one, and
+    // with no spare quorum (N−F = N) it could not catch up from the newer round.
+    await transport.republish?.('gradient', lastPublished - 1)
+    await transport.republish?.('gradient', lastPublished)
   }
   while (round < rounds) {
     signal.throwIfAborted()

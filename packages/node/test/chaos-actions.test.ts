@@ -30,6 +30,7 @@ function fakeNode(peers: string[]) {
   const node = {
     libp2p: {
       getPeers: () => peers.map((peer) => ({ toString: () => peer })),
+      getConnections: () => [],
       dial: async (peer: { toString(): string }) => {
         dialed.push(peer.toString())
       },
