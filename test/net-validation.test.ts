@@ -93,6 +93,10 @@ beforeAll(async () => {
     ),
   )
   await Promise.all(receivers.map((r) => peers[r].request('waitForSubscribers', { kind: 'model', count: 3 })))
+  // The Byzantine peer hears the server's models only through r1 and r2 relaying them.
+  await Promise.all(
+    receivers.map((r) => peers[r].request('waitForMeshPeer', { kind: 'model', peer: ids.byzantine })),
+  )
 }, 120_000)
 
 afterAll(async () => {

@@ -1,0 +1,307 @@
+/**
+ * `npm run bench -- cluster [--quick]`: round time and time to 95% MNIST test accuracy of a whole
+ * Phalanx cluster on this machine (one OS process per node, real libp2p on loopback, through
+ * `runLocalCluster`, the library behind `phalanx local`), against the vanilla baseline and the
+ * single-process trainer (`runSimulation`), in one run; then how round time grows with the
+ * number of workers n (linear model, synthetic data) and with the dimension d.
+ *
+ * The config schema has no field for the linear model's dimension (every node builds
+ * `createModel(config.model)` and `loadDataset(config.dataset)` with the defaults, d = 100 + 1),
+ * so the d axis here is the model choice at fixed n = 12: linear (101), logistic (7,850) and
+ * MLP (101,770). Gradient compute differs between them too, but it is 0.2–4 ms per batch
+ * (see the model section of docs/BENCHMARKS.md), small against the round times measured here.
+ *
+ * Round time = a server's `roundSeconds` (publish model → gradient quorum → model quorum →
+ * median and step; evaluation is outside it), median over rounds after the first 3.
+ * Time to 95% = sum of round times up to the first evaluation at ≥ 95% (and the wall time from
+ * the start of the run, which includes process start-up and evaluations).
+ * Prints markdown tables and writes bench/results/cluster.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import {
+  type ClusterConfig,
+  type ClusterConfigInput,
+  type RoundRecord,
+  type RunSummary,
+  resolveConfig,
+  runLocalCluster,
+  runSimulation,
+} from '@phalanx/node'
+import pino from 'pino'
+
+const loadAtStart = loadavg()[0] ?? 0
+const quick = process.argv.includes('--quick')
+const TARGET = 0.95
+// Full run on 2 cores: ~1.4 s per round of the MLP cluster, so 100 rounds each for the three
+// cluster runs, a longer budget for the single process (cheap), 8 rounds per growth cell.
+const CLUSTER_ROUNDS = quick ? 12 : 100
+const SIMULATION_ROUNDS = quick ? 60 : 600
+const GROWTH_ROUNDS = quick ? 6 : 8
+const SKIP = 3
+const growthWorkers = quick ? [4, 8] : [4, 8, 16, 32]
+const dModels = quick ? (['linear', 'logistic'] as const) : (['linear', 'logistic', 'mlp'] as const)
+const dimensions: Record<string, number> = { linear: 101, logistic: 7_850, mlp: 101_770 }
+
+const cli = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url))
+const log = pino({ level: 'warn' }, pino.destination(2))
+const abort = new AbortController()
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    abort.abort(new Error(`got ${signal}`))
+    setTimeout(() => process.exit(130), 2_000).unref()
+  })
+}
+
+const median = (values: number[]) => {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+interface Measured {
+  name: string
+  mode: 'cluster' | 'single-process'
+  config: ClusterConfig
+  rounds: number
+  medianRoundSeconds: number
+  roundsPerSecond: number
+  /** First evaluated round at ≥ 95% (0-based), if any. */
+  reachedAtRound: number | null
+  /** Sum of round times up to and including that round. */
+  trainingSecondsToTarget: number | null
+  /** Wall time from the start of the run (process start-up and evaluations included). */
+  wallSecondsToTarget: number | null
+  bestAccuracy: number | null
+  bestAtRound: number | null
+  finalAccuracy: number | null
+  wallSeconds: number
+  maxHonestDrift: number
+  backend: string
+  rejectedMessages: Record<string, number>
+}
+
+async function measure(
+  name: string,
+  mode: 'cluster' | 'single-process',
+  input: ClusterConfigInput,
+): Promise<Measured> {
+  const config = resolveConfig(input as Record<string, unknown>)
+  const started = performance.now()
+  const wallAt = new Map<number, number>()
+  const onRound = (row: RoundRecord) => {
+    wallAt.set(row.round, (performance.now() - started) / 1000)
+  }
+  process.stderr.write(`${name}: ${config.rounds} rounds … `)
+  let result: { summary: RunSummary; rows: RoundRecord[] }
+  if (mode === 'cluster') {
+    result = await runLocalCluster({
+      config,
+      log,
+      command: [process.execPath, cli],
+      onRound,
+      signal: abort.signal,
+    })
+  } else {
+    result = await runSimulation(config, { log, onRound })
+  }
+  const { rows, summary } = result
+  const times = rows
+    .filter((row) => row.round >= SKIP)
+    .map((row) => row.roundSeconds)
+    .filter((s): s is number => s !== undefined)
+  const medianRoundSeconds = median(times)
+  let reached: RoundRecord | undefined
+  let best: RoundRecord | undefined
+  for (const row of rows) {
+    if (row.honestAccuracy === undefined) continue
+    if (best === undefined || row.honestAccuracy > best.honestAccuracy!) best = row
+    if (reached === undefined && row.honestAccuracy >= TARGET) reached = row
+  }
+  const trainingSecondsToTarget =
+    reached === undefined
+      ? null
+      : rows
+          .filter((row) => row.round <= reached.round)
+          .reduce((sum, row) => sum + (row.roundSeconds ?? 0), 0)
+  const measured: Measured = {
+    name,
+    mode,
+    config,
+    rounds: rows.length,
+    medianRoundSeconds,
+    roundsPerSecond: 1 / medianRoundSeconds,
+    reachedAtRound: reached?.round ?? null,
+    trainingSecondsToTarget,
+    wallSecondsToTarget: reached === undefined ? null : (wallAt.get(reached.round) ?? null),
+    bestAccuracy: best?.honestAccuracy ?? null,
+    bestAtRound: best?.round ?? null,
+    finalAccuracy: summary.honestAccuracy,
+    wallSeconds: summary.wallSeconds,
+    maxHonestDrift: summary.maxHonestDrift,
+    backend: summary.backend,
+    rejectedMessages: summary.rejectedMessages,
+  }
+  process.stderr.write(
+    `median round ${(medianRoundSeconds * 1000).toFixed(0)} ms, best ${fmtPct(measured.bestAccuracy)}, wall ${summary.wallSeconds.toFixed(1)} s\n`,
+  )
+  return measured
+}
+
+const fmtPct = (v: number | null) => (v === null ? '—' : `${(v * 100).toFixed(2)}%`)
+const fmtMs = (s: number) => (Number.isFinite(s) ? (s * 1000).toFixed(0) : '—')
+
+// ── (1) the three clusters and the single process, MNIST, MLP ──
+const robustNoAttack: ClusterConfigInput = { serverAttack: 'none', workerAttack: 'none' }
+const vanilla: ClusterConfigInput = {
+  servers: 1,
+  byzantineServers: 0,
+  replication: 'vanilla',
+  byzantineWorkers: 0,
+  workerAttack: 'none',
+  rule: 'average',
+}
+const common: ClusterConfigInput = { evalEvery: 5, rounds: CLUSTER_ROUNDS }
+const main: Measured[] = []
+main.push(await measure('default cluster (N=4 F=1 shift, n=12 f=2 ALIE, Multi-Krum)', 'cluster', common))
+main.push(
+  await measure('robust cluster, no attack (N=4 F=1, n=12 f=2, Multi-Krum)', 'cluster', {
+    ...common,
+    ...robustNoAttack,
+  }),
+)
+main.push(await measure('vanilla (1 server, average, n=12)', 'cluster', { ...common, ...vanilla }))
+main.push(
+  await measure('single process, default config (n=12 f=2 ALIE, Multi-Krum)', 'single-process', {
+    ...common,
+    rounds: SIMULATION_ROUNDS,
+  }),
+)
+main.push(
+  await measure('single process, vanilla config (n=12, average)', 'single-process', {
+    ...common,
+    ...vanilla,
+    rounds: SIMULATION_ROUNDS,
+  }),
+)
+
+// ── (2) growth with n (linear, synthetic, d = 101) and with d (model choice, n = 12) ──
+const growthBase: ClusterConfigInput = {
+  servers: 4,
+  byzantineServers: 1,
+  serverAttack: 'none',
+  byzantineWorkers: 0,
+  workerAttack: 'none',
+  rounds: GROWTH_ROUNDS,
+  evalEvery: GROWTH_ROUNDS,
+}
+const nGrowth: Measured[] = []
+for (const workers of growthWorkers) {
+  nGrowth.push(
+    await measure(`n=${workers}, linear d=101`, 'cluster', {
+      ...growthBase,
+      workers,
+      model: 'linear',
+      dataset: 'synthetic',
+    }),
+  )
+}
+const dGrowth: Array<{ model: string; d: number; robust: Measured; vanilla: Measured }> = []
+for (const model of dModels) {
+  const dataset = model === 'linear' ? 'synthetic' : 'mnist'
+  const robust = await measure(`d: ${model}, robust no attack`, 'cluster', {
+    ...growthBase,
+    workers: 12,
+    model,
+    dataset,
+  })
+  const base = await measure(`d: ${model}, vanilla`, 'cluster', {
+    ...growthBase,
+    ...vanilla,
+    workers: 12,
+    model,
+    dataset,
+  })
+  dGrowth.push({ model, d: dimensions[model]!, robust, vanilla: base })
+}
+
+// ── report ──
+const machine = {
+  nproc: cpus().length,
+  cpu: cpus()[0]?.model ?? 'unknown',
+  node: process.version,
+  platform: `${process.platform}-${process.arch}`,
+  loadAverage1m: { start: loadAtStart, end: loadavg()[0] ?? 0 },
+}
+const ratio = main[1]!.medianRoundSeconds / main[2]!.medianRoundSeconds
+console.log(
+  `\nmachine: ${machine.nproc} × ${machine.cpu}, node ${machine.node}, backend ${main[0]!.backend}, load average ${machine.loadAverage1m.start.toFixed(1)} → ${machine.loadAverage1m.end.toFixed(1)}${quick ? ' (--quick)' : ''}`,
+)
+console.log(
+  `\n| run | rounds | median round ms | rounds/s | 95% reached at round | time to 95% (rounds only / wall) | best accuracy (round) | wall s | max honest drift |`,
+)
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+for (const m of main) {
+  const toTarget =
+    m.trainingSecondsToTarget === null
+      ? `not within ${m.rounds} rounds`
+      : `${m.trainingSecondsToTarget.toFixed(1)} s / ${m.wallSecondsToTarget?.toFixed(1) ?? '—'} s`
+  console.log(
+    `| ${m.name} | ${m.rounds} | ${fmtMs(m.medianRoundSeconds)} | ${m.roundsPerSecond.toFixed(2)} | ${m.reachedAtRound ?? '—'} | ${toTarget} | ${fmtPct(m.bestAccuracy)} (${m.bestAtRound ?? '—'}) | ${m.wallSeconds.toFixed(1)} | ${m.maxHonestDrift.toPrecision(3)} |`,
+  )
+}
+console.log(
+  `\nrobust cluster without attack ÷ vanilla, median round time: ${ratio.toFixed(2)}× (issue target ≤ 1.3×)`,
+)
+console.log(
+  `\ngrowth with n (4 servers F=1, no attack, Multi-Krum, linear d=101 synthetic, ${GROWTH_ROUNDS} rounds):`,
+)
+console.log('| workers n | median round ms | ÷ n=4 | wall s |\n| ---: | ---: | ---: | ---: |')
+for (const m of nGrowth) {
+  console.log(
+    `| ${m.config.workers} | ${fmtMs(m.medianRoundSeconds)} | ${(m.medianRoundSeconds / nGrowth[0]!.medianRoundSeconds).toFixed(2)} | ${m.wallSeconds.toFixed(1)} |`,
+  )
+}
+console.log(
+  `\ngrowth with d (model choice; no config field for the linear model's d), n=12, no attack, ${GROWTH_ROUNDS} rounds:`,
+)
+console.log(
+  '| model | d | robust median round ms | vanilla median round ms | robust ÷ vanilla |\n| --- | ---: | ---: | ---: | ---: |',
+)
+for (const row of dGrowth) {
+  console.log(
+    `| ${row.model} | ${row.d.toLocaleString('en')} | ${fmtMs(row.robust.medianRoundSeconds)} | ${fmtMs(row.vanilla.medianRoundSeconds)} | ${(row.robust.medianRoundSeconds / row.vanilla.medianRoundSeconds).toFixed(2)}× |`,
+  )
+}
+
+const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
+mkdirSync(resultsDir, { recursive: true })
+writeFileSync(
+  `${resultsDir}cluster.json`,
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      machine,
+      quick,
+      method: {
+        roundTime: `server roundSeconds, median over rounds ≥ ${SKIP}`,
+        target: TARGET,
+        clusterRounds: CLUSTER_ROUNDS,
+        simulationRounds: SIMULATION_ROUNDS,
+        growthRounds: GROWTH_ROUNDS,
+        dAxis:
+          'model choice (linear 101, logistic 7,850, mlp 101,770): the config schema has no dimension field',
+      },
+      robustNoAttackOverVanilla: ratio,
+      runs: main,
+      nGrowth,
+      dGrowth,
+    },
+    null,
+    2,
+  )}\n`,
+)
+console.log('\nwrote bench/results/cluster.json')
+process.exit(0)
