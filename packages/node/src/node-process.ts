@@ -21,7 +21,7 @@ import type { ClusterConfig } from './config.js'
 import { attachControlPlane, type ControlPlane } from './control-plane.js'
 import { ConfigError } from './errors.js'
 import { netTransport } from './net-transport.js'
-import { honestServer, honestWorker, runServer, runWorker } from './protocol.js'
+import { honestServer, honestWorker, retransmitEveryMs, runServer, runWorker } from './protocol.js'
 import {
   checkClusterBounds,
   createAggregator,
@@ -155,7 +155,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
     { peerId: node.peerId, multiaddrs: node.multiaddrs(), byzantine, backend: backend.name },
     'node started',
   )
-  const transport = netTransport(node)
+  const transport = netTransport(node, { byzantineServers: config.byzantineServers })
   const onAbort = () => void node.stop()
   signal.addEventListener('abort', onAbort, { once: true })
 
@@ -169,13 +169,16 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
       membership,
       self: { peerId: node.peerId, multiaddrs: node.multiaddrs() },
     })
-    // Everyone the quorums need must hear round 0: wait until enough peers subscribe before
-    // the first publish (gossip has no history).
-    const peersNeeded = role === 'server' ? serverQuorum(config) - 1 + gradientQuorum(config) : 1
-    await node.waitForSubscribers(role === 'server' ? 'model' : 'gradient', Math.max(1, peersNeeded), {
-      signal,
-    })
-    report({ type: 'started', nodeId, round: 0, backend: backend.name })
+    const start = await joinPoint(node, transport, config, log, signal)
+    if (start.model === undefined) {
+      // Everyone the quorums need must hear round 0: wait until enough peers subscribe before
+      // the first publish (gossip has no history).
+      const peersNeeded = role === 'server' ? serverQuorum(config) - 1 + gradientQuorum(config) : 1
+      await node.waitForSubscribers(role === 'server' ? 'model' : 'gradient', Math.max(1, peersNeeded), {
+        signal,
+      })
+    }
+    report({ type: 'started', nodeId, round: start.round, backend: backend.name })
 
     if (role === 'server') {
       const index = nodeIndex(nodeId, config.servers)
@@ -217,7 +220,11 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
             return chaos.betweenRounds(signal)
           },
         },
-        { round: 0, model: model.parameters(), publishFirst: true },
+        start.model === undefined
+          ? { round: 0, model: model.parameters(), publishFirst: true }
+          : // It may have published this round before it restarted: a second, different model
+            // would be equivocation, so it publishes again from the next round on.
+            { round: start.round, model: start.model, publishFirst: false },
         config.rounds,
         signal,
       )
@@ -259,7 +266,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
             return chaos.betweenRounds(signal)
           },
         },
-        0,
+        start.round,
         config.rounds,
         signal,
       )
@@ -267,15 +274,74 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
     }
     // Peers pull payloads from whoever announced them: a node that left right after its last
     // publish would take its last vector with it. It keeps serving until it is told to stop.
+    // It also keeps re-announcing its last two rounds, so a straggler can still finish them.
     log.info({ rounds: config.rounds }, 'training finished; serving until stopped')
+    const lastKind = role === 'server' ? 'model' : 'gradient'
+    const linger = setInterval(() => {
+      for (const round of [config.rounds - 2, config.rounds - 1]) {
+        node
+          .republish(lastKind, round)
+          .catch((error: unknown) => log.debug({ err: error }, 'republish failed'))
+      }
+    }, retransmitEveryMs)
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve()
       signal.addEventListener('abort', () => resolve(), { once: true })
     })
+    clearInterval(linger)
   } finally {
     signal.removeEventListener('abort', onAbort)
     chaos.close()
     await control?.close()
     await node.stop()
   }
+}
+
+/**
+ * How long a starting node listens for servers' announcements of a round already under way.
+ * Servers announce after every round (about one a second here), so two seconds hear one.
+ */
+export const joinListenMs = 2_500
+
+/**
+ * Where a starting node enters: round 0 with its seeded model when the cluster has not
+ * started, or — when servers announce a later round (a restart, a late joiner) — the newest
+ * round with N−F models, starting from their median (the brief's state transfer: no log).
+ */
+async function joinPoint(
+  node: NetNode,
+  transport: ReturnType<typeof netTransport>,
+  config: ClusterConfig,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<{ round: number; model?: Float32Array }> {
+  const announced = new Map<string, number>()
+  await new Promise<void>((resolve) => {
+    const stop = node.on('member', (member) => {
+      if (member.role === 'server') announced.set(member.peerId, member.round)
+    })
+    const timer = setTimeout(done, joinListenMs)
+    function done() {
+      clearTimeout(timer)
+      stop()
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+  signal.throwIfAborted()
+  // The (F+1)-th highest announcement: at least one honest server is that far.
+  const clusterRound = [...announced.values()].sort((a, b) => b - a)[config.byzantineServers] ?? 0
+  if (clusterRound === 0) return { round: 0 }
+  transport.setRound(clusterRound)
+  const { round, vectors } = await transport.newest('model', {
+    quorum: serverQuorum(config),
+    timeoutMs: config.quorumTimeoutMs,
+    signal,
+  })
+  log.info(
+    { clusterRound, round, from: vectors.map((v) => v.sender) },
+    'joined a running cluster from the median of N−F models',
+  )
+  return { round, model: modelMedian(vectors.map((v) => v.vector)) }
 }
