@@ -515,9 +515,10 @@ class Libp2pNetNode implements NetNode {
         this.#emit('equivocation', verdict.equivocation)
       }
       this.#reject(verdict.reason, verdict.detail, message.topic, incoming.from, verdict.header?.round)
-      return verdict.reason === 'duplicate' || verdict.reason === 'stale_round'
-        ? TopicValidatorResult.Ignore
-        : TopicValidatorResult.Reject
+      // Reject makes gossipsub penalise the peer that relayed it; a message that is only
+      // early, late or a repeat is no one's fault (a straggler must not graylist its peers
+      // and then never hear the re-announcements it needs to catch up).
+      return isSignerFault(verdict.reason) ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     }
     this.#accepted.set(message, verdict)
     return TopicValidatorResult.Accept

@@ -85,6 +85,9 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   const drifts = new Map<number, number>()
   const rejectedByNode = new Map<string, Record<string, number>>()
   const doneServers = new Map<string, { accuracy?: number | undefined; loss?: number | undefined }>()
+  // When each honest server last reported a round: an honest straggler that the others left
+  // behind (they need only N−F models) must not hold the whole run forever.
+  const lastReportAt = new Map<string, number>()
   let maxDrift = 0
   let backend = 'unknown'
   let lastProgress = performance.now()
@@ -102,8 +105,10 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   // A round is complete when every honest server has reported it.
   const serverRoundsSeen = new Map<number, number>()
   let newestReported = -1
+  const stragglers: string[] = []
   const onServerRound = (message: Extract<NodeReport, { type: 'round' }>, child: Child) => {
     if (child.byzantine) return
+    lastReportAt.set(child.nodeId, performance.now())
     const { round } = message
     if (message.accuracy !== undefined)
       accuracies.set(round, [...(accuracies.get(round) ?? []), message.accuracy])
@@ -116,9 +121,13 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     newestReported = Math.max(newestReported, round)
     // A round is complete once every honest server reported it, or once the cluster is two
     // rounds past it (an honest straggler that caught up from the median skipped it).
+    emitCompleteRounds(message.roundSeconds)
+  }
+  let flushing = false
+  const emitCompleteRounds = (roundSeconds: number | undefined) => {
     while (
       (serverRoundsSeen.get(emittedRound + 1) ?? 0) >= honestServerCount ||
-      (emittedRound + 1 <= newestReported - 2 && serverRoundsSeen.has(emittedRound + 1))
+      ((flushing || emittedRound + 1 <= newestReported - 2) && serverRoundsSeen.has(emittedRound + 1))
     ) {
       emittedRound++
       const accuracy = accuracies.get(emittedRound)
@@ -132,7 +141,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
         honestLoss: loss ? loss.reduce((a, b) => a + b, 0) / loss.length : undefined,
         maxHonestDrift: drift,
         rejectedMessages: rejected,
-        roundSeconds: message.roundSeconds,
+        roundSeconds,
       }
       rows.set(emittedRound, row)
       lastProgress = performance.now()
@@ -233,9 +242,23 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     log.info({ workers: workerIds.length }, 'all nodes started')
 
     const stallTimeoutMs = init.stallTimeoutMs ?? 4 * config.quorumTimeoutMs
+    const stragglerGraceMs = Math.min(stallTimeoutMs / 2, 20_000)
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
-        if (doneServers.size >= honestServerCount) {
+        const now = performance.now()
+        const straggling = serverIds.filter(
+          (id) =>
+            !isByzantine(config, id) &&
+            !doneServers.has(id) &&
+            now - (lastReportAt.get(id) ?? 0) > stragglerGraceMs,
+        )
+        if (doneServers.size > 0 && doneServers.size + straggling.length >= honestServerCount) {
+          stragglers.push(...straggling)
+          // What the finished servers reported is complete without the stragglers.
+          flushing = true
+          emitCompleteRounds(undefined)
+          if (straggling.length > 0)
+            log.warn({ stragglers: straggling }, 'finishing without honest stragglers')
           clearInterval(timer)
           resolve()
         } else if (performance.now() - lastProgress > stallTimeoutMs) {
@@ -280,6 +303,8 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
       rejectedMessages: rejectedTotal(),
       backend,
       mode: 'local-cluster',
+      /** Honest servers still behind when the others had finished (reported, not hidden). */
+      stragglers,
       config: { ...config },
     },
   }
