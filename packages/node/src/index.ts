@@ -87,6 +87,7 @@ export {
   modelMedian,
   serverBehaviour,
   serverQuorum,
+  vectorAttack,
   workerBehaviour,
   workerGradient,
 } from './roles.js'

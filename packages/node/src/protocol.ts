@@ -73,6 +73,21 @@ export async function collectPatiently(
 }
 
 /**
+ * Re-announces this node's vectors of its last published round and the one before: a peer one
+ * round behind may be missing exactly that one, and with no spare quorum (N−F = N) it could
+ * not catch up from the newer round.
+ */
+async function republishRecent(
+  transport: RoundTransport,
+  kind: VectorKind,
+  last: number | undefined,
+): Promise<void> {
+  if (last === undefined) return
+  await transport.republish?.(kind, last - 1)
+  await transport.republish?.(kind, last)
+}
+
+/**
  * This node waits for a round the cluster has left behind (it lost a message, or was slow):
  * a quorum of models of a later round exists, so it catches up from their median instead of
  * waiting forever — the brief's state transfer, which needs no log replay.
@@ -138,13 +153,7 @@ export async function runServer(
   let round = start.round
   let publish = start.publishFirst
   let lastPublished: number | undefined
-  const retransmit = async () => {
-    if (lastPublished === undefined) return
-    // The previous round too: a peer one round behind may be missing exactly that one, and
-    // with no spare quorum (N−F = N) it could not catch up from the newer round.
-    await transport.republish?.('model', lastPublished - 1)
-    await transport.republish?.('model', lastPublished)
-  }
+  const retransmit = () => republishRecent(transport, 'model', lastPublished)
   const catchUp = () => transport.ahead?.('model', round, init.serverQuorum)
   while (round < rounds) {
     signal.throwIfAborted()
@@ -277,13 +286,7 @@ export async function runWorker(
   const behaviour = init.behaviour ?? honestWorker
   let round = startRound
   let lastPublished: number | undefined
-  const retransmit = async () => {
-    if (lastPublished === undefined) return
-    // The previous round too: a peer one round behind may be missing exactly that one, and
-    // with no spare quorum (N−F = N) it could not catch up from the newer round.
-    await transport.republish?.('gradient', lastPublished - 1)
-    await transport.republish?.('gradient', lastPublished)
-  }
+  const retransmit = () => republishRecent(transport, 'gradient', lastPublished)
   while (round < rounds) {
     signal.throwIfAborted()
     transport.setRound(round)

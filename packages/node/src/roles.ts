@@ -5,22 +5,22 @@
  */
 import { compose, median, type PreStep, rules } from '@phalanx/aggregation'
 import {
-  alie,
   dropCoordinates,
-  gaussian,
-  hiddenShift,
-  ipm,
-  mimic,
   modelShift,
-  nonFinite,
   randomModel,
   scaledModel,
   signFlip,
+  type VectorAttack,
+  type WorkerAttackConfig,
+  workerAttacks,
 } from '@phalanx/attacks'
 import { createBatchSampler, type Dataset, type Model } from '@phalanx/model'
 import type { ClusterConfig } from './config.js'
 import { ClusterBoundError } from './errors.js'
 import type { ServerBehaviour, WorkerBehaviour } from './protocol.js'
+
+/** Bucketing's bucket size; buckets of two halve the inputs the rule sees. */
+const bucketSize = 2
 
 /** N−F: how many server models every node waits for. */
 export const serverQuorum = (config: ClusterConfig): number => config.servers - config.byzantineServers
@@ -53,7 +53,6 @@ export function checkClusterBounds(config: ClusterConfig): void {
   }
   const rule = rules[config.rule]
   const inputs = n - f
-  const bucketSize = 2
   const seen = config.preAggregation.includes('bucketing') ? Math.ceil(inputs / bucketSize) : inputs
   if (!rule.bound(seen, f)) {
     throw new ClusterBoundError(
@@ -73,7 +72,7 @@ export function createAggregator(
     nnm: { name: 'nnm', options: { f } },
     arc: { name: 'arc', options: { f } },
     // Buckets of two halve the inputs the rule sees; the bound is checked on ⌈(n−f)/2⌉.
-    bucketing: { name: 'bucketing', options: { bucketSize: 2, seed: config.seed } },
+    bucketing: { name: 'bucketing', options: { bucketSize, seed: config.seed } },
     // Honest MNIST gradients have norms of order 1; 10 only cuts off blatant outliers.
     clip: { name: 'clip', options: { maxNorm: 10 } },
   }
@@ -150,8 +149,6 @@ export function serverBehaviour(config: ClusterConfig, nodeIndex: number): Serve
  * `label-flip` is data poisoning and is applied to the shard instead (see `workerShard`).
  */
 export function workerBehaviour(config: ClusterConfig, nodeIndex: number): WorkerBehaviour {
-  const f = config.byzantineWorkers
-  const n = config.workers
   const seed = config.seed * 104729 + nodeIndex
   const fromHonest =
     (
@@ -167,30 +164,46 @@ export function workerBehaviour(config: ClusterConfig, nodeIndex: number): Worke
       return { publishGradient: async (_round, gradient) => gradient }
     case 'silence':
       return { publishGradient: async () => undefined }
-    case 'sign-flip':
-      return { publishGradient: fromHonest((honest) => signFlip(honest, {})) }
-    case 'gaussian':
-      return {
-        publishGradient: fromHonest((honest, _own, round) =>
-          gaussian(honest, { sigma: 200, seed: seed + round }),
-        ),
-      }
-    case 'ipm':
-      return { publishGradient: fromHonest((honest) => ipm(honest, { epsilon: 0.5 })) }
-    case 'alie':
-      return { publishGradient: fromHonest((honest) => alie(honest, { f, n })) }
-    case 'mimic':
-      return { publishGradient: fromHonest((honest) => mimic(honest, { target: 0 })) }
-    case 'non-finite':
-      return { publishGradient: async (_round, own) => nonFinite([own], { kind: 'nan' }) }
-    case 'hidden-shift':
-      return { publishGradient: fromHonest((honest) => hiddenShift(honest, {})) }
     case 'equivocation':
       return {
         publishGradient: async (_round, gradient) => gradient,
         perReceiver: async (_round, own) => (_receiver, index) =>
           index % 2 === 0 ? own : signFlip([own], { scale: 10 }),
       }
+    default:
+      return {
+        publishGradient: fromHonest((honest, _own, round) => {
+          const attack = vectorAttack(config, seed + round)!
+          return (workerAttacks[attack.name] as VectorAttack<unknown>)(honest, attack.options)
+        }),
+      }
+  }
+}
+
+/**
+ * The vector attack a config's `workerAttack` names, with its parameters, in one place for the
+ * cluster and the single-process reference; `undefined` for the protocol behaviours (none,
+ * silence, label-flip, equivocation).
+ */
+export function vectorAttack(config: ClusterConfig, seed: number): WorkerAttackConfig | undefined {
+  switch (config.workerAttack) {
+    case 'sign-flip':
+      return { name: 'sign-flip', options: {} }
+    case 'gaussian':
+      // σ = 200 per coordinate: far outside honest gradients (coordinates of order 0.01–1).
+      return { name: 'gaussian', options: { sigma: 200, seed } }
+    case 'ipm':
+      return { name: 'ipm', options: { epsilon: 0.5 } }
+    case 'alie':
+      return { name: 'alie', options: { f: config.byzantineWorkers, n: config.workers } }
+    case 'mimic':
+      return { name: 'mimic', options: { target: 0 } }
+    case 'non-finite':
+      return { name: 'non-finite', options: { kind: 'nan' } }
+    case 'hidden-shift':
+      return { name: 'hidden-shift', options: {} }
+    default:
+      return undefined
   }
 }
 

@@ -4,17 +4,13 @@
  * `@phalanx/model`'s trainer. It is what the cluster is compared with, and a quick way to try a
  * rule against an attack.
  */
-import type { WorkerAttackConfig } from '@phalanx/attacks'
 import { type ByzantineBehaviour, createModel, initBackend, loadDataset, train } from '@phalanx/model'
 import type { Logger } from 'pino'
 import type { ClusterConfig } from './config.js'
 import type { RoundRecord, RunSummary } from './report.js'
-import { createAggregator } from './roles.js'
+import { createAggregator, vectorAttack } from './roles.js'
 
 function byzantineBehaviour(config: ClusterConfig): ByzantineBehaviour | undefined {
-  const f = config.byzantineWorkers
-  const n = config.workers
-  const vector = (attack: WorkerAttackConfig): ByzantineBehaviour => ({ kind: 'vector', attack })
   switch (config.workerAttack) {
     case 'none':
       return undefined
@@ -24,21 +20,9 @@ function byzantineBehaviour(config: ClusterConfig): ByzantineBehaviour | undefin
       return { kind: 'custom', craft: () => [] }
     case 'equivocation':
       // One server here, so equivocation degenerates to sending one (flipped) vector.
-      return vector({ name: 'sign-flip', options: { scale: 10 } })
-    case 'sign-flip':
-      return vector({ name: 'sign-flip', options: {} })
-    case 'gaussian':
-      return vector({ name: 'gaussian', options: { sigma: 200, seed: config.seed } })
-    case 'ipm':
-      return vector({ name: 'ipm', options: { epsilon: 0.5 } })
-    case 'alie':
-      return vector({ name: 'alie', options: { f, n } })
-    case 'mimic':
-      return vector({ name: 'mimic', options: { target: 0 } })
-    case 'non-finite':
-      return vector({ name: 'non-finite', options: { kind: 'nan' } })
-    case 'hidden-shift':
-      return vector({ name: 'hidden-shift', options: {} })
+      return { kind: 'vector', attack: { name: 'sign-flip', options: { scale: 10 } } }
+    default:
+      return { kind: 'vector', attack: vectorAttack(config, config.seed)! }
   }
 }
 
