@@ -11,6 +11,8 @@ import type { RoundRecord, RunSummary } from './report.js'
 import { createAggregator, vectorAttack } from './roles.js'
 
 function byzantineBehaviour(config: ClusterConfig): ByzantineBehaviour | undefined {
+  // Some attacks are undefined without attackers (ALIE's z needs 0 < s < n).
+  if (config.byzantineWorkers === 0) return undefined
   switch (config.workerAttack) {
     case 'none':
       return undefined
@@ -85,6 +87,8 @@ export async function runSimulation(
       rejectedMessages: {},
       backend: backend.name,
       mode: 'single-process',
+      // Present only when training blew up: the rounds count alone would hide why it stopped.
+      ...(result.divergedAtRound === undefined ? {} : { divergedAtRound: result.divergedAtRound }),
       config: { ...config },
     },
   }
