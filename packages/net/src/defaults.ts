@@ -35,6 +35,13 @@ export const netDefaults = {
    * ignores this protocol.
    */
   gossipMaxInboundDataLength: 4 * MiB,
+  /**
+   * Gossipsub mesh degree (its default is 6). Publishers flood their own messages to every
+   * subscriber, so mesh forwarding only repairs what an origin failed to send; each forward is
+   * a duplicate to everyone else. On a 16-node loopback cluster D = 3 cut the round time from
+   * 0.48 s to 0.34 s (median of 58 rounds), D = 1 gained little more and repairs less.
+   */
+  gossipMeshDegree: 3,
   /** A 40 MiB payload at the measured ~100 MB/s worst case takes ~0.4 s; 30 s covers a loaded host. */
   payloadFetchTimeoutMs: 30_000,
   /** Recent payloads kept to serve peers that pull from us: a few rounds of the largest vector. */

@@ -87,6 +87,8 @@ export interface NetNodeInit {
   maxPayloadBytes?: number
   inlineMaxBytes?: number
   gossipMaxInboundDataLength?: number
+  /** Gossipsub mesh degree D (Dlo = D−1, Dhi = 2D−1). */
+  gossipMeshDegree?: number
   payloadFetchTimeoutMs?: number
   payloadCacheBytes?: number
   yamuxMaxStreamWindowBytes?: number
@@ -686,6 +688,12 @@ function validateInit(init: NetNodeInit & typeof netDefaults): void {
       },
     )
   }
+  if (!Number.isInteger(init.gossipMeshDegree) || init.gossipMeshDegree < 1) {
+    throw new NetConfigError(`gossipMeshDegree must be an integer ≥ 1, got ${init.gossipMeshDegree}`, {
+      field: 'gossipMeshDegree',
+      value: init.gossipMeshDegree,
+    })
+  }
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(init.cluster)) {
     throw new NetConfigError(
       `cluster id must be 1–64 of [A-Za-z0-9._-], got ${JSON.stringify(init.cluster)}`,
@@ -760,6 +768,16 @@ export async function createNetNode(options: NetNodeInit): Promise<NetNode> {
         asyncValidation: true,
         allowPublishToZeroTopicPeers: true,
         floodPublish: true,
+        // Without it every forwarded copy of a message has its signature checked before it is
+        // recognised as a duplicate: measured at ~12% of a 16-node cluster's CPU. The key is the
+        // StrictSign message id (from, seqno); only validly signed messages enter this cache.
+        fastMsgIdFn: fastMessageId,
+        D: init.gossipMeshDegree,
+        Dlo: Math.max(1, init.gossipMeshDegree - 1),
+        Dhi: 2 * init.gossipMeshDegree - 1,
+        // Outbound and score-kept mesh slots must fit under Dlo.
+        Dout: Math.min(2, Math.floor(init.gossipMeshDegree / 2)),
+        Dscore: Math.min(4, Math.max(1, init.gossipMeshDegree - 2)),
         maxInboundDataLength: init.gossipMaxInboundDataLength,
         // An announcement waits in the message cache until its payload is fetched and checked;
         // it must still be there (one window per 1 s heartbeat) when the slowest fetch ends.
@@ -776,6 +794,14 @@ export async function createNetNode(options: NetNodeInit): Promise<NetNode> {
   node = new Libp2pNetNode(libp2p as unknown as Libp2p<{ pubsub: GossipSub }>, init, score, counters)
   await libp2p.start()
   return node
+}
+
+let unkeyedMessages = 0
+function fastMessageId(message: { from?: Uint8Array; seqno?: Uint8Array }): string {
+  // Unsigned messages are refused by StrictSign anyway; give each its own key so none is
+  // mistaken for a duplicate of another.
+  if (message.from === undefined || message.seqno === undefined) return `unkeyed:${unkeyedMessages++}`
+  return `${Buffer.from(message.from).toString('base64')}:${Buffer.from(message.seqno).toString('base64')}`
 }
 
 /** Noise transport messages are at most 65 535 bytes, 16 of them the ChaCha20-Poly1305 tag. */

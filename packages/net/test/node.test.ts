@@ -49,6 +49,7 @@ describe('createNetNode', () => {
     ['dimension', { dimension: 1000, maxPayloadBytes: 3999 }],
     ['inlineMaxBytes', { inlineMaxBytes: 8 * 1024 * 1024 }],
     ['cluster', { cluster: 'has/slash' }],
+    ['gossipMeshDegree', { gossipMeshDegree: 0 }],
   ])('refuses a bad %s with NetConfigError', async (field, overrides) => {
     const error = await createNetNode(init(0, overrides)).catch((e: unknown) => e)
     expect((error as Error).name).toBe('NetConfigError')
