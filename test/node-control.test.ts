@@ -4,24 +4,13 @@
  * password. Telemetry must arrive on NATS, `/metrics` must parse, and chaos commands must be obeyed
  * by nodes started with chaos on and refused by the others. Needs the built CLI (`npx tsc -b`).
  */
-import { type ChildProcess, fork } from 'node:child_process'
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import {
-  type ControlConnection,
-  connectControl,
-  type TelemetryEvent,
-  type TelemetryWatch,
-  watchTelemetry,
-} from '@phalanx/control'
-import { loadOrCreatePeerKey } from '@phalanx/net'
-import type { NodeReport } from '@phalanx/node'
-import pino from 'pino'
+import type { TelemetryEvent } from '@phalanx/control'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cliPath, runCli } from './support/cli.js'
-import { freePorts, type NatsServerHandle, startNatsServer } from './support/nats.js'
+import { runCli } from './support/cli.js'
+import { startTestCluster, type TestCluster } from './support/cluster.js'
+import { freePorts } from './support/nats.js'
 import { parsePrometheusText } from './support/prometheus.js'
 
 const CLUSTER = 'ctl-test'
@@ -29,157 +18,55 @@ const NATS_USER = 'phalanx'
 const NATS_PASSWORD = 'sekret-pw-4711'
 const servers = ['server-0', 'server-1', 'server-2']
 const workers = ['worker-0', 'worker-1']
-/** server-1 runs with chaos off: it must refuse every command. */
-const chaosOff = new Set(['server-1'])
-
-interface RunningNode {
-  nodeId: string
-  process: ChildProcess
-  multiaddrs: string[]
-  opsPort: number | undefined
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
 
 describe('node processes on the NATS control plane', () => {
-  let nats: NatsServerHandle
-  let conn: ControlConnection
-  let watch: TelemetryWatch
-  let work: string
+  let cluster: TestCluster
   let natsUrl: string
-  const nodes = new Map<string, RunningNode>()
-  const events: TelemetryEvent[] = []
-  const eventWaiters = new Set<() => void>()
+  let events: readonly TelemetryEvent[]
+  let opsPort: number
+  const peerIds = new Map<string, string>()
 
-  /** Resolves once `predicate` holds over the telemetry received so far; fails after `timeoutMs`. */
-  const telemetryUntil = (
-    predicate: (seen: readonly TelemetryEvent[]) => boolean,
-    timeoutMs = 60_000,
-  ): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        eventWaiters.delete(check)
-        reject(new Error(`telemetry condition not met within ${timeoutMs} ms (${events.length} events)`))
-      }, timeoutMs)
-      const check = () => {
-        if (!predicate(events)) return
-        eventWaiters.delete(check)
-        clearTimeout(timer)
-        resolve()
-      }
-      eventWaiters.add(check)
-      check()
-    })
-
-  const latestRound = (nodeId: string): number =>
-    Math.max(-1, ...events.filter((event) => event.nodeId === nodeId).map((event) => event.round))
-
-  /** A node's log once it matches: pino writes asynchronously, so a line may land a moment late. */
-  const logUntil = async (nodeId: string, pattern: RegExp, timeoutMs = 20_000): Promise<string> => {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const log = readFileSync(join(work, `${nodeId}.log`), 'utf8')
-      if (pattern.test(log) || Date.now() > deadline) return log
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  }
-
-  const chaos = (...args: string[]) =>
-    runCli(['chaos', ...args, '--nats-url', natsUrl, '--cluster', CLUSTER], { timeoutMs: 60_000 })
+  const telemetryUntil = (predicate: (seen: readonly TelemetryEvent[]) => boolean, timeoutMs = 60_000) =>
+    cluster.until(predicate, timeoutMs)
+  const latestRound = (nodeId: string): number => cluster.latestRound(nodeId)
+  const logUntil = (nodeId: string, pattern: RegExp) => cluster.logUntil(nodeId, pattern)
+  const chaos = (...args: string[]) => cluster.chaos(...args)
 
   beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'phalanx-node-control-'))
-    nats = await startNatsServer({ extraArgs: ['--user', NATS_USER, '--pass', NATS_PASSWORD] })
-    natsUrl = `nats://${NATS_USER}:${NATS_PASSWORD}@127.0.0.1:${nats.port}`
-    conn = connectControl({
-      servers: natsUrl,
+    ;[opsPort] = (await freePorts(1)) as [number]
+    cluster = await startTestCluster({
       cluster: CLUSTER,
-      name: 'test-observer',
-      log: pino({ level: 'silent' }),
-    })
-    watch = await watchTelemetry({
-      conn,
-      onEvent: (event) => {
-        events.push(event)
-        for (const check of [...eventWaiters]) check()
+      servers: servers.length,
+      workers: workers.length,
+      natsCredentials: { user: NATS_USER, password: NATS_PASSWORD },
+      env: {
+        PHALANX_BYZANTINE_SERVERS: '0',
+        PHALANX_BYZANTINE_WORKERS: '0',
+        PHALANX_RULE: 'average',
+        PHALANX_MODEL: 'linear',
+        PHALANX_DATASET: 'synthetic',
+        PHALANX_BACKEND: 'cpu',
+        PHALANX_MOMENTUM: '0',
+        // Half squared error on x ~ N(0, I_100) with batch 32 has curvature up to ~7.6 per batch:
+        // η = 1 (the classification default) diverges near round 376, which CI once reached.
+        PHALANX_LEARNING_RATE: '0.1',
+        // Enough rounds to outlast the checks below; the nodes then serve until killed.
+        PHALANX_ROUNDS: '3000',
+        PHALANX_OPS_HOST: '127.0.0.1',
+      },
+      nodeEnv: {
+        'server-0': { PHALANX_OPS_PORT: String(opsPort) },
+        // server-1 runs with chaos off: it must refuse every command.
+        'server-1': { PHALANX_CHAOS: 'false' },
       },
     })
-
-    const peerIds = new Map<string, string>()
-    for (const nodeId of [...servers, ...workers]) {
-      const { key } = await loadOrCreatePeerKey(join(work, `${nodeId}.key`))
-      peerIds.set(nodeId, peerIdFromPrivateKey(key).toString())
-    }
-    const members = [...peerIds].map(([nodeId, peerId]) => `${nodeId}:${peerId}`).join(',')
-    const opsPorts = await freePorts(servers.length)
-
-    const start = (nodeId: string, bootstrap: string[], opsPort: number | undefined) =>
-      new Promise<RunningNode>((resolve, reject) => {
-        const log = openSync(join(work, `${nodeId}.log`), 'a')
-        const child = fork(cliPath, [nodeId.split('-')[0]!], {
-          stdio: ['ignore', log, log, 'ipc'],
-          env: {
-            ...process.env,
-            PHALANX_LOG_LEVEL: 'info',
-            PHALANX_CLUSTER: CLUSTER,
-            PHALANX_NODE_ID: nodeId,
-            PHALANX_SERVERS: String(servers.length),
-            PHALANX_BYZANTINE_SERVERS: '0',
-            PHALANX_WORKERS: String(workers.length),
-            PHALANX_BYZANTINE_WORKERS: '0',
-            PHALANX_RULE: 'average',
-            PHALANX_MODEL: 'linear',
-            PHALANX_DATASET: 'synthetic',
-            PHALANX_BACKEND: 'cpu',
-            PHALANX_MOMENTUM: '0',
-            // Half squared error on x ~ N(0, I_100) with batch 32 has curvature up to ~7.6 per batch:
-            // η = 1 (the classification default) diverges near round 376, which CI once reached.
-            PHALANX_LEARNING_RATE: '0.1',
-            // Enough rounds to outlast the checks below; the nodes then serve until killed.
-            PHALANX_ROUNDS: '3000',
-            PHALANX_MEMBERS: members,
-            PHALANX_LISTEN: '/ip4/127.0.0.1/tcp/0',
-            PHALANX_BOOTSTRAP: bootstrap.join(','),
-            PHALANX_KEY_FILE: join(work, `${nodeId}.key`),
-            PHALANX_NATS_URL: natsUrl,
-            PHALANX_OPS_PORT: String(opsPort ?? 0),
-            PHALANX_OPS_HOST: '127.0.0.1',
-            PHALANX_CHAOS: String(!chaosOff.has(nodeId)),
-          },
-        })
-        const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
-          child.once('exit', (code, signal) => done({ code, signal })),
-        )
-        const entry: RunningNode = { nodeId, process: child, multiaddrs: [], opsPort, exited }
-        nodes.set(nodeId, entry)
-        child.on('message', (message: NodeReport) => {
-          if (message.type !== 'listening') return
-          entry.multiaddrs = message.multiaddrs.map((a) =>
-            a.includes('/p2p/') ? a : `${a}/p2p/${message.peerId}`,
-          )
-          resolve(entry)
-        })
-        void exited.then(({ code, signal }) =>
-          reject(
-            new Error(`${nodeId} exited before listening (${code ?? signal}); see ${work}/${nodeId}.log`),
-          ),
-        )
-      })
-
-    const serverAddresses: string[] = []
-    for (const [i, nodeId] of servers.entries()) {
-      const node = await start(nodeId, [...serverAddresses], opsPorts[i])
-      serverAddresses.push(...node.multiaddrs)
-    }
-    await Promise.all(workers.map((nodeId) => start(nodeId, serverAddresses, undefined)))
+    natsUrl = cluster.natsUrl
+    events = cluster.events
+    for (const [nodeId, peerId] of cluster.peerIds) peerIds.set(nodeId, peerId)
   })
 
   afterAll(async () => {
-    for (const node of nodes.values()) node.process.kill('SIGKILL')
-    await Promise.all([...nodes.values()].map((node) => node.exited))
-    watch?.stop()
-    await conn?.close()
-    await nats?.dispose()
-    if (work !== undefined) rmSync(work, { recursive: true, force: true })
+    await cluster?.stop()
   })
 
   it('publishes every node’s per-round telemetry on NATS, and `phalanx watch` tabulates it', async () => {
@@ -206,7 +93,7 @@ describe('node processes on the NATS control plane', () => {
   })
 
   it('serves /metrics in the Prometheus text format, and /readyz once it runs rounds', async () => {
-    const ops = `http://127.0.0.1:${nodes.get('server-0')!.opsPort}`
+    const ops = `http://127.0.0.1:${opsPort}`
     const metrics = await fetch(`${ops}/metrics`)
     expect(metrics.status).toBe(200)
     const families = parsePrometheusText(await metrics.text())
@@ -220,8 +107,8 @@ describe('node processes on the NATS control plane', () => {
   })
 
   it('never writes the NATS password to a node log', () => {
-    for (const nodeId of nodes.keys()) {
-      const log = readFileSync(join(work, `${nodeId}.log`), 'utf8')
+    for (const nodeId of [...servers, ...workers]) {
+      const log = readFileSync(join(cluster.work, `${nodeId}.log`), 'utf8')
       expect(log).toContain('NATS connected')
       expect(log).not.toContain(NATS_PASSWORD)
     }
@@ -233,8 +120,8 @@ describe('node processes on the NATS control plane', () => {
     })
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/ChaosRefusedError: node server-1 refused "kill".*chaos is disabled/)
-    expect(nodes.get('server-1')!.process.exitCode).toBeNull()
-    expect(nodes.get('server-1')!.process.signalCode).toBeNull()
+    expect(cluster.node('server-1').process.exitCode).toBeNull()
+    expect(cluster.node('server-1').process.signalCode).toBeNull()
   })
 
   it.each([
@@ -289,16 +176,27 @@ describe('node processes on the NATS control plane', () => {
     await telemetryUntil(() => latestRound('server-0') > stalledAt + 3)
   })
 
-  it('corrupt switches a server to an attack at run time, which its peers see as drift', async () => {
-    const driftsOf = (seen: readonly TelemetryEvent[], fromRound: number) =>
-      seen.filter((e) => e.nodeId === 'server-1' && e.round > fromRound).map((e) => e.drift ?? 0)
-    // Same gradients (f = 0, all of them aggregated) and the same median: honest drift is tiny.
-    const honestDrift = Math.max(...driftsOf(events, -1))
+  it('corrupt switches a server to an attack at run time, which its peers measure and suspect', async () => {
+    const corrupted = peerIds.get('server-0')!
+    const distancesTo = (seen: readonly TelemetryEvent[], fromRound: number) =>
+      seen
+        .filter((e) => e.nodeId === 'server-1' && e.round > fromRound)
+        .map((e) => e.modelDistances?.[corrupted] ?? 0)
+    // Same gradients (f = 0, all of them aggregated) and the same median: honest distance is tiny.
+    const honestDistance = Math.max(...distancesTo(events, -1))
     const from = latestRound('server-1')
     const result = await chaos('corrupt', 'server-0', '--attack', 'reversed')
     expect(result.stdout.trim()).toBe('server-0 acknowledged corrupt')
     await telemetryUntil((seen) =>
-      driftsOf(seen, from).some((drift) => drift > Math.max(10 * honestDrift, 1e-3)),
+      distancesTo(seen, from).some((distance) => distance > Math.max(10 * honestDistance, 1e-3)),
+    )
+    await telemetryUntil((seen) =>
+      seen.some(
+        (e) =>
+          e.nodeId === 'server-1' &&
+          e.round > from &&
+          e.suspicions.some((s) => s.suspect === corrupted && s.reason === 'model_far_from_median'),
+      ),
     )
 
     const restored = await chaos('corrupt', 'server-0', '--attack', 'none')
@@ -358,6 +256,6 @@ describe('node processes on the NATS control plane', () => {
     expect(result.stderr).toBe('')
     expect(result.code).toBe(0)
     expect(result.stdout.trim()).toBe('server-2 acknowledged kill')
-    expect(await nodes.get('server-2')!.exited).toEqual({ code: null, signal: 'SIGKILL' })
+    expect(await cluster.node('server-2').exited).toEqual({ code: null, signal: 'SIGKILL' })
   })
 })

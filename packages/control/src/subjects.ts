@@ -55,6 +55,11 @@ export const TelemetryEventSchema = z.object({
   /** Rejected messages this round, by reason (dimension, non-finite, round-window, equivocation, …). */
   rejected: z.record(z.string().max(64), nonNegativeInt),
   suspicions: z.array(SuspicionSchema).max(64),
+  /** ℓ2 distance from this server's model of the round to each model it received, by peer id. */
+  modelDistances: z
+    .record(z.string().max(256), z.number().nonnegative())
+    .refine((distances) => Object.keys(distances).length <= 64, 'at most 64 peers')
+    .optional(),
 })
 export type TelemetryEvent = z.infer<typeof TelemetryEventSchema>
 

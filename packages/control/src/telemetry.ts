@@ -22,6 +22,7 @@ export interface RoundReport {
   quorumWaitByInputSeconds?: Readonly<Partial<Record<'models' | 'gradients', number>>>
   rejected?: Readonly<Record<string, number>>
   suspicions?: readonly Suspicion[]
+  modelDistances?: Readonly<Record<string, number>>
 }
 
 export interface TelemetryStats {

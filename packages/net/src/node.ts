@@ -139,6 +139,17 @@ export interface NetNode {
    * peers that have it count a harmless `duplicate`. Returns false when nothing was published.
    */
   republish(kind: VectorKind, round: number): Promise<boolean>
+  /**
+   * Byzantine roles only: signs and floods several different vectors for one round. Gossip
+   * cannot address a subset of peers, so every version reaches every subscriber, whose
+   * validation keeps the first, records the second as equivocation evidence and drops the
+   * sender for that round.
+   */
+  publishConflicting(
+    kind: VectorKind,
+    round: number,
+    versions: readonly Float32Array[],
+  ): Promise<PublishReceipt[]>
   /** Makes a payload available to peers that pull it by hash (Byzantine roles craft their own announcements). */
   offerPayload(bytes: Uint8Array): string
   /** Vectors of `kind` for `round` delivered so far (own included). */
@@ -308,6 +319,41 @@ class Libp2pNetNode implements NetNode {
   }
 
   async publish(kind: VectorKind, round: number, vector: Float32Array): Promise<PublishReceipt> {
+    const { data, receipt } = await this.#sign(kind, round, vector)
+    this.#published.set(`${kind}/${round}`, data)
+    for (const key of this.#published.keys()) {
+      if (Number(key.split('/')[1]) < round - 2) this.#published.delete(key)
+    }
+    this.#deliver({
+      kind,
+      round,
+      sender: this.peerId,
+      role: this.#init.role,
+      // The caller's own array: the bytes we serve to peers stay a private copy.
+      vector,
+      hash: receipt.hash,
+      self: true,
+    })
+    return receipt
+  }
+
+  async publishConflicting(
+    kind: VectorKind,
+    round: number,
+    versions: readonly Float32Array[],
+  ): Promise<PublishReceipt[]> {
+    const receipts: PublishReceipt[] = []
+    for (const vector of versions) receipts.push((await this.#sign(kind, round, vector)).receipt)
+    this.#log.debug({ kind, round, versions: versions.length }, 'published conflicting versions')
+    return receipts
+  }
+
+  /** Encodes, signs (gossipsub StrictSign) and floods one vector message of this node. */
+  async #sign(
+    kind: VectorKind,
+    round: number,
+    vector: Float32Array,
+  ): Promise<{ data: Uint8Array; receipt: PublishReceipt }> {
     if (!this.#started)
       throw new NodeNotStartedError('publish needs a started node', { operation: 'publish' })
     if (vector.length !== this.#init.dimension) {
@@ -342,26 +388,11 @@ class Libp2pNetNode implements NetNode {
       payload: inline ? bytes : new Uint8Array(0),
     })
     const result = await this.libp2p.services.pubsub.publish(topicOf(this.topics, kind), data)
-    this.#published.set(`${kind}/${round}`, data)
-    for (const key of this.#published.keys()) {
-      if (Number(key.split('/')[1]) < round - 2) this.#published.delete(key)
-    }
-    const own: DeliveredVector = {
-      kind,
-      round,
-      sender: this.peerId,
-      role: this.#init.role,
-      // The caller's own array: the bytes we serve to peers stay a private copy.
-      vector,
-      hash: hashHex,
-      self: true,
-    }
-    this.#deliver(own)
     this.#log.debug(
       { kind, round, bytes: bytes.byteLength, recipients: result.recipients.length },
       'published',
     )
-    return { round, hash: hashHex, recipients: result.recipients.length, inline }
+    return { data, receipt: { round, hash: hashHex, recipients: result.recipients.length, inline } }
   }
 
   offerPayload(bytes: Uint8Array): string {

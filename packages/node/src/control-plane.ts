@@ -20,6 +20,7 @@ import {
   observeRound,
   parseNatsServers,
   type RoundReport,
+  type Suspicion,
   startOpsServer,
   type TelemetryPublisher,
 } from '@phalanx/control'
@@ -191,12 +192,39 @@ function toRoundReport(report: RoundNodeReport, rejectedSoFar: Record<string, nu
     // The node reports its distance to each received model, not to their median; the median of
     // those distances is the robust stand-in (up to F of them come from Byzantine servers).
     ...(drift === undefined || !Number.isFinite(drift) ? {} : { drift }),
+    suspicions: farFromMedian(report, drift),
+    ...(report.distances === undefined ? {} : { modelDistances: { ...report.distances } }),
   }
 }
 
+/**
+ * A received model much farther from this server's own than the median distance is suspect:
+ * honest models differ by what gradients each server saw first, a Byzantine one by what it
+ * chose. The floor keeps float rounding between identical honest models from raising alarms.
+ */
+const suspicionFactor = 10
+const suspicionFloor = 1e-3
+
+function farFromMedian(report: RoundNodeReport, medianDistance: number | undefined): Suspicion[] {
+  if (medianDistance === undefined || !Number.isFinite(medianDistance)) return []
+  const threshold = Math.max(suspicionFloor, suspicionFactor * medianDistance)
+  return Object.entries(report.distances ?? {})
+    .filter(([, distance]) => !(distance <= threshold))
+    .map(([suspect, distance]) => ({
+      suspect,
+      reason: 'model_far_from_median',
+      round: report.round,
+      evidence: { distance, medianDistance, threshold },
+    }))
+}
+
+/**
+ * The lower median: a server that went on with N−F models may have received only one honest
+ * peer's model beside a Byzantine one, and the mean of those two would report the attack as
+ * honest drift.
+ */
 function medianOf(values: readonly number[]): number | undefined {
   if (values.length === 0) return undefined
   const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1]! + sorted[middle]!) / 2
+  return sorted[Math.floor((sorted.length - 1) / 2)]
 }

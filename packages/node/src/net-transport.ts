@@ -67,6 +67,12 @@ export function netTransport(node: NetNode, init: { byzantineServers: number }):
     publish: async (kind, round, vector) => {
       await node.publish(kind, round, vector)
     },
+    // Gossip cannot address receivers one by one: the equivocator floods one version per parity
+    // of receiver and everyone sees both, which is what the validation pipeline must catch.
+    publishPerReceiver: async (kind, round, pick) => {
+      const versions = [pick('even', 0), pick('odd', 1)]
+      await node.publishConflicting(kind, round, versions)
+    },
     ahead: (kind, round, quorum) => {
       const found = newestComplete(kind, quorum)
       if (found !== undefined && found.round > round) return found
