@@ -31,6 +31,7 @@ const descriptions: Partial<Record<keyof ClusterConfig, string>> = {
   model: 'model to train',
   dataset: 'dataset to train on',
   datasetPath: 'directory of the Fashion-MNIST IDX files',
+  dimension: 'input dimension d of the synthetic dataset and the linear model',
   rounds: 'training rounds',
   seed: 'seed of every random choice',
   learningRate: 'server learning rate η',

@@ -89,6 +89,8 @@ export const clusterConfigSchema = z.object({
   /** TensorFlow.js backend: auto = tfjs-node when installed, else WASM, else pure JS. */
   backend: z.enum(backendNames).default('auto'),
   datasetPath: z.string().optional(),
+  /** Input dimension d of the synthetic dataset and of the linear model (d + 1 parameters). */
+  dimension: int(1).default(100),
   rounds: int(1).default(100),
   seed: int(0).default(1),
   /** η = 1 with worker momentum 0.9: measured with `phalanx simulate` on the default cluster

@@ -129,8 +129,9 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
   const data = await loadDataset(config.dataset, {
     ...(config.datasetPath === undefined ? {} : { fashionMnistDir: config.datasetPath }),
     seed: config.seed,
+    dimension: config.dimension,
   })
-  const model = createModel(config.model, { seed: config.seed })
+  const model = createModel(config.model, { seed: config.seed, dimension: config.dimension })
 
   const membership = chaos.membership(
     createMembership({ members: parseMembers(config), closed: config.members.length > 0 }),

@@ -41,8 +41,9 @@ export async function runSimulation(
   const data = await loadDataset(config.dataset, {
     ...(config.datasetPath === undefined ? {} : { fashionMnistDir: config.datasetPath }),
     seed: config.seed,
+    dimension: config.dimension,
   })
-  const model = createModel(config.model, { seed: config.seed })
+  const model = createModel(config.model, { seed: config.seed, dimension: config.dimension })
   const aggregate = createAggregator(config)
   const behaviour = byzantineBehaviour(config)
   const rows: RoundRecord[] = []
