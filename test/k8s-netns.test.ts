@@ -133,6 +133,9 @@ it(
       const server0 = nodePods.find((pod) => pod.name === 'server-0')!
       const server0Host = prepare(server0, mainContainer(server0))
       expect(server0Host.command).toEqual([process.execPath, cliPath, 'server'])
+      // Which container paths this machine cannot give the pods, and so are rewritten.
+      expect(Object.keys(natsHost.rewritten)).toEqual(['/etc/nats', '/data'])
+      expect(Object.keys(server0Host.rewritten)).toEqual(['/var/lib/phalanx'])
       expect(server0Host.bound).toEqual({ '/tmp': join(root, 'pods/server-0/volumes/tmp') })
       expect(server0Host.env.PHALANX_KEY_FILE).toBe(join(root, 'pods/server-0/volumes/state/peer.key'))
 
