@@ -61,6 +61,8 @@ export interface DockerfileFacts {
   /** Base image of each stage, in order; the last one is the runtime. */
   stages: string[]
   entrypoint: string[]
+  /** The last stage's WORKDIR: where the image's files are, relative paths of ENTRYPOINT included. */
+  workdir: string
   exposed: number[]
   user: { uid: number; gid: number } | undefined
   env: Record<string, string>
@@ -109,6 +111,7 @@ export function parseDockerfile(text: string): DockerfileFacts {
   const facts: DockerfileFacts = {
     stages: [],
     entrypoint: [],
+    workdir: '/',
     exposed: [],
     user: undefined,
     env: {},
@@ -126,6 +129,7 @@ export function parseDockerfile(text: string): DockerfileFacts {
         facts.stages.push(image)
         // Each stage starts afresh: only the last stage's settings describe the image.
         facts.entrypoint = []
+        facts.workdir = '/'
         facts.exposed = []
         facts.user = undefined
         facts.env = {}
@@ -135,6 +139,9 @@ export function parseDockerfile(text: string): DockerfileFacts {
       }
       case 'ENTRYPOINT':
         facts.entrypoint = JSON.parse(rest) as string[]
+        break
+      case 'WORKDIR':
+        facts.workdir = rest
         break
       case 'EXPOSE':
         facts.exposed.push(...rest.split(/\s+/).map((port) => Number.parseInt(port, 10)))

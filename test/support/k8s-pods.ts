@@ -212,6 +212,8 @@ export function planPods(objects: K8sObject[], options: PlanOptions = {}): Plann
 }
 
 export interface PlannedMount {
+  /** The pod volume mounted: containers of one pod that mount the same volume share its files. */
+  volume: string
   mountPath: string
   readOnly: boolean
   /** Where the files come from: a fresh directory per pod (`emptyDir`), one per pod that outlives
@@ -234,7 +236,12 @@ export function plannedMounts(
     (pod.workload.spec as { volumeClaimTemplates?: { metadata: { name: string } }[] }).volumeClaimTemplates ??
     []
   return (container.spec.volumeMounts ?? []).map((mount): PlannedMount => {
-    const base = { mountPath: mount.mountPath, readOnly: mount.readOnly === true, files: {} }
+    const base = {
+      volume: mount.name,
+      mountPath: mount.mountPath,
+      readOnly: mount.readOnly === true,
+      files: {},
+    }
     if (claims.some((claim) => claim.metadata.name === mount.name)) return { ...base, source: 'claim' }
     const volume = volumes.find((candidate) => candidate.name === mount.name)
     if (volume?.emptyDir !== undefined) return { ...base, source: 'emptyDir' }

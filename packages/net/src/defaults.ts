@@ -9,6 +9,12 @@ export const netDefaults = {
   /** Loopback and an OS-chosen port: tests and local clusters never collide on a port. */
   listen: ['/ip4/127.0.0.1/tcp/0'] as readonly string[],
   bootstrap: [] as readonly string[],
+  /**
+   * A failed bootstrap dial is tried again, the wait doubling from the first value to the second:
+   * the pods of a cluster start in parallel, so a worker (or a server) often starts before the
+   * servers it dials listen, and one refused dial would leave it without those peers for good.
+   */
+  bootstrapRetryMs: [500, 10_000] as readonly [number, number],
   /** mDNS floods the LAN with queries; only useful on a laptop cluster, so opt-in. */
   mdns: false,
   /**

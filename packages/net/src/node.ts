@@ -71,6 +71,8 @@ export interface NetNodeInit {
   listen?: readonly string[]
   /** Peers to dial at start; `/dns4/…` names work. With `/p2p/<id>`: also fed to libp2p bootstrap. */
   bootstrap?: readonly string[]
+  /** First and longest wait between dials of a bootstrap address that refused (netDefaults). */
+  bootstrapRetryMs?: readonly [number, number]
   mdns?: boolean
   /** Peer key file: loaded, or generated and written with mode 0600. */
   keyFile?: string
@@ -195,6 +197,8 @@ class Libp2pNetNode implements NetNode {
   /** Our own recent announcements, kept so a stalled round can be announced again. */
   readonly #published = new Map<string, Uint8Array>()
   #started = false
+  /** Pending retries of refused bootstrap dials, cleared by stop(). */
+  readonly #retries = new Set<ReturnType<typeof setTimeout>>()
   #unsubscribeMembership: (() => void) | undefined
 
   constructor(
@@ -279,22 +283,43 @@ class Libp2pNetNode implements NetNode {
       }
     })
     this.#started = true
-    await Promise.all(
-      this.#init.bootstrap.map((address) =>
-        this.dial(address).catch((error: unknown) => {
-          this.#log.warn({ address, err: error }, 'bootstrap dial failed')
-        }),
-      ),
-    )
+    await Promise.all(this.#init.bootstrap.map((address) => this.#dialBootstrap(address)))
     this.#log.info(
       { addrs: this.multiaddrs(), cluster: this.#init.cluster, role: this.#init.role },
       'net started',
     )
   }
 
+  /**
+   * The first dial is awaited (start returns with the peers that answered); a refused one is
+   * retried in the background until it connects or the node stops, so start never waits on a
+   * peer that is down.
+   */
+  async #dialBootstrap(address: string): Promise<void> {
+    const [firstWaitMs, maxWaitMs] = this.#init.bootstrapRetryMs
+    const attempt = async (waitMs: number, attempts: number): Promise<void> => {
+      try {
+        await this.dial(address)
+        if (attempts > 1) this.#log.info({ address, attempts }, 'bootstrap dial succeeded')
+      } catch (error) {
+        // Its own name in a shared bootstrap list (a server's): nothing to retry.
+        if (!this.#started || (error as Error).name === 'InvalidPeerIdError') return
+        this.#log.warn({ address, err: error, attempts, retryInMs: waitMs }, 'bootstrap dial failed')
+        const timer = setTimeout(() => {
+          this.#retries.delete(timer)
+          void attempt(Math.min(waitMs * 2, maxWaitMs), attempts + 1)
+        }, waitMs)
+        this.#retries.add(timer)
+      }
+    }
+    await attempt(firstWaitMs, 1)
+  }
+
   async stop(): Promise<void> {
     this.#unsubscribeMembership?.()
     this.#started = false
+    for (const timer of this.#retries) clearTimeout(timer)
+    this.#retries.clear()
     await this.libp2p.stop()
   }
 

@@ -3,6 +3,8 @@
  * errors, caller errors, a streamed vector end to end, and that an application writing into a
  * delivered vector cannot change what the node serves to others.
  */
+
+import { createServer } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -106,5 +108,29 @@ describe('createNetNode', () => {
     )
     expect(fetched.ok).toBe(true)
     if (fetched.ok) expect(new Float32Array(fetched.bytes.buffer)[7]).toBe(Math.fround(1))
+  })
+
+  it('keeps dialling a bootstrap address that refused until its peer listens', async () => {
+    // A port nobody listens on yet: the server will take it after the worker's first dial fails.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const address = probe.address()
+        probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
+      })
+    })
+    const worker = await createNetNode(
+      init(1, { bootstrap: [`/ip4/127.0.0.1/tcp/${port}`], bootstrapRetryMs: [50, 200] }),
+    )
+    nodes.push(worker)
+    await worker.start()
+    expect(worker.libp2p.getConnections()).toEqual([])
+
+    const connected = new Promise<string>((resolve) => {
+      worker.libp2p.addEventListener('peer:connect', (event) => resolve(event.detail.toString()))
+    })
+    const server = await createNetNode(init(0, { listen: [`/ip4/127.0.0.1/tcp/${port}`] }))
+    nodes.push(server)
+    await server.start()
+    expect(await connected).toBe(server.peerId)
   })
 })
