@@ -142,6 +142,30 @@ export function serverBehaviour(config: ClusterConfig, nodeIndex: number): Serve
   }
 }
 
+/** How far ahead of the real round a Byzantine server claims its forged checkpoint is. */
+export const forgedCheckpointLead = 1_000_000
+
+/**
+ * What a Byzantine server stores when an honest one would store `model` for `round`: a model far
+ * from the honest ones for that round (to drag the agreed median), and the same model claimed
+ * for a far newer round (to be resumed from alone).
+ */
+export function forgedCheckpoints(
+  config: ClusterConfig,
+): (honest: { round: number; model: Float32Array }) => { round: number; model: Float32Array }[] {
+  // `none` is a Byzantine server behaving honestly (a baseline); `crash` stays silent here too.
+  if (config.serverAttack === 'none') return (honest) => [honest]
+  if (config.serverAttack === 'crash') return () => []
+  return ({ round, model }) => {
+    // Reversed, scaled and shifted: every coordinate lands far outside the honest range.
+    const forged = model.map((value) => -100 * value + 50)
+    return [
+      { round, model: forged },
+      { round: round + forgedCheckpointLead, model: forged },
+    ]
+  }
+}
+
 /**
  * A Byzantine worker's behaviour. Vector attacks read the honest gradients of the round
  * (omniscient, colluding: they wait for `collusionQuorum` honest gradients first); `silence`
