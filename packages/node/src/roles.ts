@@ -144,6 +144,8 @@ export function serverBehaviour(config: ClusterConfig, nodeIndex: number): Serve
 
 /** How far ahead of the real round a Byzantine server claims its forged checkpoint is. */
 export const forgedCheckpointLead = 1_000_000
+/** How far a forged checkpoint moves every coordinate (honest coordinates are of order 1). */
+export const forgedCheckpointShift = 1_000
 
 /**
  * What a Byzantine server stores when an honest one would store `model` for `round`: a model far
@@ -157,8 +159,8 @@ export function forgedCheckpoints(
   if (config.serverAttack === 'none') return (honest) => [honest]
   if (config.serverAttack === 'crash') return () => []
   return ({ round, model }) => {
-    // Reversed, scaled and shifted: every coordinate lands far outside the honest range.
-    const forged = model.map((value) => -100 * value + 50)
+    // Shifted, not scaled: a scaling leaves coordinates near its fixed point (0) where they were.
+    const forged = model.map((value) => value + forgedCheckpointShift)
     return [
       { round, model: forged },
       { round: round + forgedCheckpointLead, model: forged },
