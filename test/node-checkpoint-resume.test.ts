@@ -2,9 +2,10 @@
  * A whole cluster of real `phalanx server|worker` processes (4 servers of which server-0 is
  * Byzantine, 2 workers, libp2p on loopback) checkpoints into the object store of a nats-server this
  * test owns. Every process and then nats-server itself are SIGKILLed; after everything is started
- * again with the same config, every node resumes from the newest round N−F servers checkpointed —
- * not from the Byzantine server's forged future round, nor from its forged model — and training
- * goes on from there. Needs the built CLI (`npx tsc -b`).
+ * again with the same config, every node resumes from the newest round N−F servers signed a
+ * checkpoint for — not from the far newer round the Byzantine server stored under every server's
+ * name, nor from its forged model — and training goes on from there. Needs the built CLI
+ * (`npx tsc -b`).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,12 +14,14 @@ import {
   type CheckpointInfo,
   type CheckpointStore,
   type ControlConnection,
+  checkpointStatement,
   connectControl,
   createCheckpointStore,
   decodeModel,
   encodeModel,
   sha256Hex,
 } from '@phalanx/control'
+import { verifyPeerSignature } from '@phalanx/net'
 import { modelMedian } from '@phalanx/node'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -28,6 +31,7 @@ import { forkNode, logEntries, logUntil, type NodeHandle, peerIdsOf } from './su
 const CLUSTER = 'ckpt-resume'
 const servers = ['server-0', 'server-1', 'server-2', 'server-3']
 const honestServers = servers.slice(1)
+const BYZANTINE = 'server-0'
 const workers = ['worker-0', 'worker-1']
 /** N − F with N = 4, F = 1. */
 const SERVER_QUORUM = 3
@@ -45,6 +49,7 @@ describe('a cluster restarted as a whole resumes from the agreed checkpoint', ()
   let nats: NatsServerHandle
   let observer: ControlConnection | undefined
   let env: Record<string, string>
+  let peerIds: Map<string, string>
   const alive: NodeHandle[] = []
 
   /** Servers one by one (each bootstraps from those before it), then the workers. */
@@ -73,7 +78,7 @@ describe('a cluster restarted as a whole resumes from the agreed checkpoint', ()
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'phalanx-ckpt-resume-'))
     nats = await startNatsServer()
-    const peerIds = await peerIdsOf(work, [...servers, ...workers])
+    peerIds = await peerIdsOf(work, [...servers, ...workers])
     env = {
       PHALANX_CLUSTER: CLUSTER,
       PHALANX_SERVERS: String(servers.length),
@@ -106,6 +111,15 @@ describe('a cluster restarted as a whole resumes from the agreed checkpoint', ()
         ),
       ),
     )
+    // … and the Byzantine one has stored a forged future round under all four names.
+    await logUntil(work, BYZANTINE, 'checkpoint stored', (entries) => {
+      const names = new Map<number, Set<string>>()
+      for (const { round, serverId } of entries) {
+        if (Number(round) < FORGED_LEAD) continue
+        names.set(Number(round), (names.get(Number(round)) ?? new Set()).add(String(serverId)))
+      }
+      return [...names.values()].some((ids) => ids.size === servers.length)
+    })
     await killAll()
     // `checkpoint stored` is logged once JetStream acknowledged every chunk and the metadata.
     const acknowledged = servers.flatMap((nodeId) =>
@@ -138,33 +152,55 @@ describe('a cluster restarted as a whole resumes from the agreed checkpoint', ()
     // Nothing acknowledged is lost.
     expect(acknowledged.filter((entry) => !storedKeys.has(key(entry)))).toEqual([])
 
-    // The newest round N−F distinct servers stored under this config: what every node must resume at.
+    // The newest round N−F member servers signed a checkpoint for, under this config: what every
+    // node must resume at.
+    const serverPeerIds = new Set(servers.map((id) => peerIds.get(id)!))
+    const signedByItsServer = async (info: CheckpointInfo) =>
+      serverPeerIds.has(info.serverId) &&
+      info.signature !== undefined &&
+      (await verifyPeerSignature(
+        info.serverId,
+        checkpointStatement(info),
+        Buffer.from(info.signature, 'base64'),
+      ))
     const serversByRound = new Map<number, Set<string>>()
     for (const info of stored) {
-      if (info.configHash !== configHash) continue
+      if (info.configHash !== configHash || !(await signedByItsServer(info))) continue
       serversByRound.set(info.round, (serversByRound.get(info.round) ?? new Set()).add(info.serverId))
     }
     const agreedRound = Math.max(
       ...[...serversByRound].filter(([, ids]) => ids.size >= SERVER_QUORUM).map(([round]) => round),
     )
     expect(agreedRound).toBeGreaterThanOrEqual(minimumRound)
-    // The Byzantine server's forged future round is in the store, alone.
-    const forged = stored.filter((info) => info.round > agreedRound)
-    expect(forged.length).toBeGreaterThan(0)
-    expect(forged.every((info) => info.serverId === 'server-0' && info.round >= FORGED_LEAD)).toBe(true)
+    // The Byzantine server stored a far newer round under every server's name: enough names to
+    // look agreed, but only its own signature holds.
+    const byzantinePeerId = peerIds.get(BYZANTINE)!
+    const forged = stored.filter((info) => info.round >= FORGED_LEAD)
+    const namesAt = (round: number) => new Set(forged.filter((i) => i.round === round).map((i) => i.serverId))
+    const forgedRound = Math.max(
+      ...forged.map((info) => info.round).filter((round) => namesAt(round).size === servers.length),
+    )
+    expect(namesAt(forgedRound)).toEqual(serverPeerIds)
+    const validForged = new Set<string>()
+    for (const info of forged) if (await signedByItsServer(info)) validForged.add(info.serverId)
+    expect(validForged).toEqual(new Set([byzantinePeerId]))
 
     // The model to resume from: the median of the round's verified checkpoints (server-0's forged
     // one among them when it stored the round before the kill).
     const atRound = stored.filter((info) => info.round === agreedRound)
-    expect(atRound.map((info) => info.serverId)).toEqual(expect.arrayContaining(honestServers))
+    expect(atRound.map((info) => info.serverId)).toEqual(
+      expect.arrayContaining(honestServers.map((id) => peerIds.get(id))),
+    )
     const models = new Map<string, Float32Array>()
     for (const info of atRound) models.set(info.serverId, await readModel(store, info))
     const expectedModel = modelMedian([...models.values()])
     const expectedSha256 = sha256Hex(encodeModel(expectedModel))
-    const forgedSha256s = new Set(stored.filter((info) => info.serverId === 'server-0').map((i) => i.sha256))
+    const forgedSha256s = new Set(
+      stored.filter((info) => info.serverId === byzantinePeerId).map((i) => i.sha256),
+    )
     expect(forgedSha256s.has(expectedSha256)).toBe(false)
     // Every coordinate stays within the honest servers' checkpoints (the forged one is far outside).
-    const honestModels = honestServers.map((id) => models.get(id)!)
+    const honestModels = honestServers.map((id) => models.get(peerIds.get(id)!)!)
     const outside = expectedModel.findIndex((value, i) => {
       const column = honestModels.map((model) => model[i]!)
       return value < Math.min(...column) - 1e-6 || value > Math.max(...column) + 1e-6
@@ -181,6 +217,11 @@ describe('a cluster restarted as a whole resumes from the agreed checkpoint', ()
       const [resumed] = await logUntil(work, nodeId, 'resuming from the agreed checkpoint')
       expect(resumed).toMatchObject({ round: agreedRound, configHash, sha256: expectedSha256 })
       expect(forgedSha256s.has(String(resumed!.sha256))).toBe(false)
+      // The impersonations were read and refused for their signature.
+      const refused = logEntries(work, nodeId).filter(
+        (entry) => entry.msg === 'checkpoint excluded from agreement' && entry.reason === 'signature',
+      )
+      expect(refused.map((entry) => entry.round)).toContain(forgedRound)
     }
     // Training continues past the checkpoint, from it: the first round after the restart is R.
     for (const nodeId of honestServers) {

@@ -1,20 +1,26 @@
 /**
  * Checkpoints of a running node: honest servers store their model every `checkpointEvery` rounds
- * in the control plane's object store, and a starting node with no running cluster to join looks
- * up the newest checkpoint N−F servers agree on for the same config (never one server's word:
- * see `agreedCheckpoint` in @phalanx/control) and resumes there. Training never waits for a
- * store: a checkpoint is written in the background, and only the latest one waits its turn.
+ * in the control plane's object store, signed with their peer key, and a starting node with no
+ * running cluster to join looks up the newest checkpoint N−F member servers agree on for the same
+ * config (never one server's word: see `agreedCheckpoint` in @phalanx/control; a checkpoint whose
+ * signature is not its claimed server's is left out, so a server cannot vouch under another's
+ * name) and resumes there. Training never waits for a store: a checkpoint is written in the
+ * background, and only the latest one waits its turn.
  */
 import { createHash } from 'node:crypto'
 import {
   type AgreedCheckpoint,
+  type CheckpointInfo,
   type CheckpointStore,
   type ControlConnection,
+  checkpointStatement,
   connectedWithin,
   createCheckpointStore,
+  createMembershipStore,
   encodeModel,
   sha256Hex,
 } from '@phalanx/control'
+import { verifyPeerSignature } from '@phalanx/net'
 import type { Logger } from 'pino'
 import type { ClusterConfig } from './config.js'
 import { modelMedian, serverQuorum } from './roles.js'
@@ -54,7 +60,15 @@ export function configHash(config: ClusterConfig): string {
 export interface StoredCheckpoint {
   round: number
   model: Float32Array
+  /** Whose name it is stored under, when not the writer's own (impersonation). */
+  serverId?: string
 }
+
+/** What a server stores for its honest `{ round, model }`, knowing the member servers' ids. */
+export type CheckpointForgery = (
+  honest: { round: number; model: Float32Array },
+  serverIds: readonly string[],
+) => StoredCheckpoint[]
 
 export interface NodeCheckpoints {
   readonly configHash: string
@@ -68,11 +82,12 @@ export interface NodeCheckpointsInit {
   config: ClusterConfig
   conn: ControlConnection
   log: Logger
-  /** The id checkpoints are stored under (this server's node id). */
-  serverId: string
+  /** The id checkpoints are stored under: this node's peer id, whose key signs them. */
+  peerId: string
+  sign: (statement: Uint8Array) => Promise<Uint8Array>
   dimension: number
   /** What this server stores for an honest `{ round, model }`; default: exactly that. */
-  forge?: (honest: StoredCheckpoint) => StoredCheckpoint[]
+  forge?: CheckpointForgery
 }
 
 const CHECKPOINTING_DEFAULTS = {
@@ -82,7 +97,7 @@ const CHECKPOINTING_DEFAULTS = {
 } as const
 
 export function createNodeCheckpoints(init: NodeCheckpointsInit): NodeCheckpoints {
-  const { config, conn, serverId, dimension } = init
+  const { config, conn, peerId, dimension } = init
   const log = init.log.child({ component: 'checkpointing' })
   const hash = configHash(config)
   let store: Promise<CheckpointStore> | undefined
@@ -94,18 +109,27 @@ export function createNodeCheckpoints(init: NodeCheckpointsInit): NodeCheckpoint
     })
     return store
   }
-  // Server ids allowed to vouch: the configured servers when the member set is static; with a
-  // member set from NATS any id counts, and only N−F distinct ones make a round.
-  const servers = config.members
-    .map((entry) => entry.slice(0, entry.indexOf(':')))
-    .filter((nodeId) => nodeId.startsWith('server-'))
+  // Who may vouch for a round: the member servers, from the config when it lists the members,
+  // else from the membership bucket (a peer id there is one the cluster admitted).
+  const configuredServers = config.members
+    .filter((entry) => entry.startsWith('server-'))
+    .map((entry) => entry.slice(entry.indexOf(':') + 1))
+  const serverIds = async (): Promise<string[]> => {
+    if (configuredServers.length > 0) return configuredServers
+    const members = await (await createMembershipStore({ conn })).members()
+    return members.filter((member) => member.role === 'server').map((member) => member.peerId)
+  }
+  const signedByItsServer = async (info: CheckpointInfo): Promise<boolean> =>
+    info.signature !== undefined &&
+    verifyPeerSignature(info.serverId, checkpointStatement(info), Buffer.from(info.signature, 'base64'))
 
   let inFlight = false
   let waiting: StoredCheckpoint | undefined
   const write = async (checkpoint: StoredCheckpoint): Promise<void> => {
     const target = await storeOf()
-    for (const stored of init.forge?.(checkpoint) ?? [checkpoint]) {
-      await target.put({ serverId, configHash: hash, ...stored })
+    const stored = init.forge === undefined ? [checkpoint] : init.forge(checkpoint, await serverIds())
+    for (const { serverId, round, model } of stored) {
+      await target.put({ serverId: serverId ?? peerId, round, model, configHash: hash, sign: init.sign })
     }
   }
   const drain = (): void => {
@@ -131,7 +155,8 @@ export function createNodeCheckpoints(init: NodeCheckpointsInit): NodeCheckpoint
           configHash: hash,
           median: modelMedian,
           dimension,
-          ...(servers.length > 0 ? { servers } : {}),
+          servers: await serverIds(),
+          verify: signedByItsServer,
         })
         return agreed
       } catch (error) {

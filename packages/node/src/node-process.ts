@@ -179,7 +179,8 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
             config,
             conn: control.connection,
             log,
-            serverId: nodeId,
+            peerId: node.peerId,
+            sign: (statement) => node.sign(statement),
             dimension: model.dimension,
             ...(byzantine ? { forge: forgedCheckpoints(config) } : {}),
           })

@@ -15,6 +15,7 @@ import {
   workerAttacks,
 } from '@phalanx/attacks'
 import { createBatchSampler, type Dataset, type Model } from '@phalanx/model'
+import type { CheckpointForgery } from './checkpointing.js'
 import type { ClusterConfig } from './config.js'
 import { ClusterBoundError } from './errors.js'
 import type { ServerBehaviour, WorkerBehaviour } from './protocol.js'
@@ -148,22 +149,21 @@ export const forgedCheckpointLead = 1_000_000
 export const forgedCheckpointShift = 1_000
 
 /**
- * What a Byzantine server stores when an honest one would store `model` for `round`: a model far
- * from the honest ones for that round (to drag the agreed median), and the same model claimed
- * for a far newer round (to be resumed from alone).
+ * What a Byzantine server stores when an honest one would store `model` for `round`: under its
+ * own name, a model far from the honest ones (to drag the agreed median); under every member
+ * server's name, that model for a far newer round (enough names to look agreed, but signed with
+ * its own key).
  */
-export function forgedCheckpoints(
-  config: ClusterConfig,
-): (honest: { round: number; model: Float32Array }) => { round: number; model: Float32Array }[] {
+export function forgedCheckpoints(config: ClusterConfig): CheckpointForgery {
   // `none` is a Byzantine server behaving honestly (a baseline); `crash` stays silent here too.
   if (config.serverAttack === 'none') return (honest) => [honest]
   if (config.serverAttack === 'crash') return () => []
-  return ({ round, model }) => {
+  return ({ round, model }, serverIds) => {
     // Shifted, not scaled: a scaling leaves coordinates near its fixed point (0) where they were.
     const forged = model.map((value) => value + forgedCheckpointShift)
     return [
       { round, model: forged },
-      { round: round + forgedCheckpointLead, model: forged },
+      ...serverIds.map((serverId) => ({ serverId, round: round + forgedCheckpointLead, model: forged })),
     ]
   }
 }

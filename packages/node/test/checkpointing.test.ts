@@ -31,19 +31,23 @@ describe('configHash', () => {
 
 describe('forgedCheckpoints', () => {
   const honest = { round: 20, model: Float32Array.from([0.5, -1, 0]) }
+  const serverIds = ['s0', 's1', 's2', 's3']
 
   it.each([
     ['none', [honest]],
     ['crash', []],
   ] as const)('a Byzantine server with attack %s stores %j', (serverAttack, expected) => {
-    expect(forgedCheckpoints(resolveConfig({ ...base, serverAttack }))(honest)).toEqual(expected)
+    expect(forgedCheckpoints(resolveConfig({ ...base, serverAttack }))(honest, serverIds)).toEqual(expected)
   })
 
   it.each(['reversed', 'shift', 'random'] as const)(
-    'with attack %s it stores a far-off model for the round and claims a far newer round',
+    'with attack %s it stores a far-off model for the round, and for a far newer round under every server’s name',
     (serverAttack) => {
-      const stored = forgedCheckpoints(resolveConfig({ ...base, serverAttack }))(honest)
-      expect(stored.map((checkpoint) => checkpoint.round)).toEqual([20, 20 + forgedCheckpointLead])
+      const stored = forgedCheckpoints(resolveConfig({ ...base, serverAttack }))(honest, serverIds)
+      expect(stored.map(({ serverId, round }) => ({ serverId, round }))).toEqual([
+        { serverId: undefined, round: 20 },
+        ...serverIds.map((serverId) => ({ serverId, round: 20 + forgedCheckpointLead })),
+      ])
       for (const { model } of stored) {
         expect(model.every((value, i) => Math.abs(value - honest.model[i]!) > 10)).toBe(true)
       }
