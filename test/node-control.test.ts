@@ -22,6 +22,7 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cliPath, runCli } from './support/cli.js'
 import { freePorts, type NatsServerHandle, startNatsServer } from './support/nats.js'
+import { fastTrainingEnv } from './support/node-cluster.js'
 import { parsePrometheusText } from './support/prometheus.js'
 
 const CLUSTER = 'ctl-test'
@@ -119,25 +120,14 @@ describe('node processes on the NATS control plane', () => {
           stdio: ['ignore', log, log, 'ipc'],
           env: {
             ...process.env,
-            PHALANX_LOG_LEVEL: 'info',
             PHALANX_CLUSTER: CLUSTER,
             PHALANX_NODE_ID: nodeId,
             PHALANX_SERVERS: String(servers.length),
             PHALANX_BYZANTINE_SERVERS: '0',
             PHALANX_WORKERS: String(workers.length),
             PHALANX_BYZANTINE_WORKERS: '0',
-            PHALANX_RULE: 'average',
-            PHALANX_MODEL: 'linear',
-            PHALANX_DATASET: 'synthetic',
-            PHALANX_BACKEND: 'cpu',
-            PHALANX_MOMENTUM: '0',
-            // Half squared error on x ~ N(0, I_100) with batch 32 has curvature up to ~7.6 per batch:
-            // η = 1 (the classification default) diverges near round 376, which CI once reached.
-            PHALANX_LEARNING_RATE: '0.1',
-            // Enough rounds to outlast the checks below; the nodes then serve until killed.
-            PHALANX_ROUNDS: '3000',
+            ...fastTrainingEnv,
             PHALANX_MEMBERS: members,
-            PHALANX_LISTEN: '/ip4/127.0.0.1/tcp/0',
             PHALANX_BOOTSTRAP: bootstrap.join(','),
             PHALANX_KEY_FILE: join(work, `${nodeId}.key`),
             PHALANX_NATS_URL: natsUrl,
