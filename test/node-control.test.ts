@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from './support/cli.js'
 import { startTestCluster, type TestCluster } from './support/cluster.js'
 import { freePorts } from './support/nats.js'
+import { fastTrainingEnv } from './support/node-cluster.js'
 import { parsePrometheusText } from './support/prometheus.js'
 
 const CLUSTER = 'ctl-test'
@@ -42,16 +43,7 @@ describe('node processes on the NATS control plane', () => {
       env: {
         PHALANX_BYZANTINE_SERVERS: '0',
         PHALANX_BYZANTINE_WORKERS: '0',
-        PHALANX_RULE: 'average',
-        PHALANX_MODEL: 'linear',
-        PHALANX_DATASET: 'synthetic',
-        PHALANX_BACKEND: 'cpu',
-        PHALANX_MOMENTUM: '0',
-        // Half squared error on x ~ N(0, I_100) with batch 32 has curvature up to ~7.6 per batch:
-        // η = 1 (the classification default) diverges near round 376, which CI once reached.
-        PHALANX_LEARNING_RATE: '0.1',
-        // Enough rounds to outlast the checks below; the nodes then serve until killed.
-        PHALANX_ROUNDS: '3000',
+        ...fastTrainingEnv,
         PHALANX_OPS_HOST: '127.0.0.1',
       },
       nodeEnv: {

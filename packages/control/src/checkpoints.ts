@@ -20,6 +20,8 @@ export interface CheckpointInput {
   round: number
   configHash: string
   model: Float32Array
+  /** Signs `checkpointStatement(info)` (the writer's key); the signature is stored in the metadata. */
+  sign?: (statement: Uint8Array) => Promise<Uint8Array>
 }
 
 /** What `list()` knows from metadata alone, before any model bytes are read. */
@@ -33,6 +35,8 @@ export interface CheckpointInfo {
   objectName: string
   /** Bytes actually stored (may disagree with `dimension` × 4 for a forged checkpoint). */
   size: number
+  /** The writer's signature of `checkpointStatement(info)`, base64, when it signed one. */
+  signature?: string
 }
 
 export type ExclusionReason =
@@ -125,6 +129,10 @@ const MetadataSchema = z.object({
   configHash: z.string().min(1),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   dimension: z.string().regex(/^\d+$/),
+  signature: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]+=*$/)
+    .optional(),
 })
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
@@ -153,6 +161,18 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
 }
 
+/**
+ * What a writer signs: everything that says which model this is and whose, so a signature cannot
+ * be moved to another round, config, server or model.
+ */
+export function checkpointStatement(
+  info: Pick<CheckpointInfo, 'serverId' | 'round' | 'configHash' | 'sha256'>,
+): Uint8Array {
+  return new TextEncoder().encode(
+    `phalanx-checkpoint/1\n${info.serverId}\n${info.round}\n${info.configHash}\n${info.sha256}`,
+  )
+}
+
 /** One object per (round, server): a second write by the same server for a round replaces the first. */
 export function checkpointObjectName(serverId: string, round: number): string {
   return `round-${String(round).padStart(12, '0')}/${serverId}`
@@ -178,6 +198,7 @@ function toCheckpointInfo(object: ObjectInfo): CheckpointInfo | ExcludedCheckpoi
     dimension: Number(parsed.data.dimension),
     objectName: object.name,
     size: object.size,
+    ...(parsed.data.signature === undefined ? {} : { signature: parsed.data.signature }),
   }
 }
 
@@ -209,7 +230,7 @@ export async function createCheckpointStore(init: CheckpointStoreInit): Promise<
 
   return {
     bucket,
-    async put({ serverId, round, configHash, model }) {
+    async put({ serverId, round, configHash, model, sign }) {
       assertToken(serverId, 'serverId')
       const invalid = (reason: string) =>
         new InvalidCheckpointError(`checkpoint of ${serverId} for round ${round}: ${reason}`, {
@@ -230,6 +251,9 @@ export async function createCheckpointStore(init: CheckpointStoreInit): Promise<
         objectName: checkpointObjectName(serverId, round),
         size: bytes.byteLength,
       }
+      if (sign !== undefined) {
+        info.signature = Buffer.from(await sign(checkpointStatement(info))).toString('base64')
+      }
       // Re-putting the same name replaces the object, so a retry cannot leave two versions behind.
       await withRetries(conn, `checkpoint ${info.objectName}`, () =>
         store.putBlob(
@@ -242,6 +266,7 @@ export async function createCheckpointStore(init: CheckpointStoreInit): Promise<
               configHash,
               sha256: info.sha256,
               dimension: String(info.dimension),
+              ...(info.signature === undefined ? {} : { signature: info.signature }),
             },
           },
           bytes,

@@ -47,6 +47,7 @@ export type {
 } from './checkpoints.js'
 export {
   checkpointObjectName,
+  checkpointStatement,
   chooseAgreedCheckpoint,
   createCheckpointStore,
   decodeModel,

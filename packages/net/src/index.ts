@@ -46,7 +46,7 @@ export {
   QuorumAbortedError,
   QuorumTimeoutError,
 } from './errors.js'
-export { loadOrCreatePeerKey } from './keys.js'
+export { loadOrCreatePeerKey, verifyPeerSignature } from './keys.js'
 export { createMembership, type MembershipInit } from './membership.js'
 export { createNetNode, type NetEvents, type NetNode, type NetNodeInit, type PublishReceipt } from './node.js'
 export { payloadProtocol } from './payload.js'

@@ -2,6 +2,7 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { KeyFileError } from './errors.js'
 
 /**
@@ -38,4 +39,21 @@ export async function loadOrCreatePeerKey(path: string): Promise<{ key: PrivateK
     throw new KeyFileError(`cannot write peer key file ${path}`, { path }, { cause: error })
   }
   return { key, created: true }
+}
+
+/**
+ * Whether `signature` over `data` was made by the key of `peerId` (an Ed25519 peer id carries its
+ * public key). False for anything malformed: a claim no one can check is no proof.
+ */
+export async function verifyPeerSignature(
+  peerId: string,
+  data: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  try {
+    const publicKey = peerIdFromString(peerId).publicKey
+    return publicKey === undefined ? false : await publicKey.verify(data, signature)
+  } catch {
+    return false
+  }
 }

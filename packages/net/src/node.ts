@@ -3,6 +3,7 @@ import { type GossipSub, type GossipsubMessage, gossipsub } from '@chainsafe/lib
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import {
   type Libp2p,
@@ -169,6 +170,8 @@ export interface NetNode {
   ): Promise<void>
   /** Publishes "I am here" on the membership topic. */
   announce(): Promise<void>
+  /** Signs `data` with this node's peer key (what it vouches for outside gossip, e.g. a checkpoint). */
+  sign(data: Uint8Array): Promise<Uint8Array>
   on<E extends keyof NetEvents>(event: E, listener: (detail: NetEvents[E]) => void): () => void
 }
 
@@ -180,6 +183,7 @@ class Libp2pNetNode implements NetNode {
   readonly topics: ClusterTopics
   readonly libp2p: Libp2p<{ pubsub: GossipSub }>
   readonly #init: NetNodeInit & typeof netDefaults
+  readonly #privateKey: PrivateKey
   readonly #log: Logger
   readonly #ctx: ValidationContext
   readonly #ledger = new RoundLedger()
@@ -206,9 +210,11 @@ class Libp2pNetNode implements NetNode {
     init: NetNodeInit & typeof netDefaults,
     score: InvalidMessageScore,
     counters: MutableNetCounters,
+    privateKey: PrivateKey,
   ) {
     this.libp2p = libp2p
     this.#init = init
+    this.#privateKey = privateKey
     this.counters = counters
     this.membership = init.membership
     this.topics = topicsFor(init.cluster)
@@ -503,6 +509,10 @@ class Libp2pNetNode implements NetNode {
     await this.libp2p.services.pubsub.publish(this.topics.membership, data)
   }
 
+  async sign(data: Uint8Array): Promise<Uint8Array> {
+    return this.#privateKey.sign(data)
+  }
+
   on<E extends keyof NetEvents>(event: E, listener: (detail: NetEvents[E]) => void): () => void {
     const set = this.#listeners[event] as Set<(detail: NetEvents[E]) => void>
     set.add(listener)
@@ -769,9 +779,12 @@ function validateInit(init: NetNodeInit & typeof netDefaults): void {
 export async function createNetNode(options: NetNodeInit): Promise<NetNode> {
   const init = { ...netDefaults, ...stripUndefined(options) } as NetNodeInit & typeof netDefaults
   validateInit(init)
+  // Generated here rather than by libp2p when there is no key file: the node signs with it too.
   const privateKey =
     init.privateKey ??
-    (init.keyFile === undefined ? undefined : (await loadOrCreatePeerKey(init.keyFile)).key)
+    (init.keyFile === undefined
+      ? ((await generateKeyPair('Ed25519')) as unknown as PrivateKey)
+      : (await loadOrCreatePeerKey(init.keyFile)).key)
   const score = new InvalidMessageScore(init.invalidMessagePenalty, init.invalidMessageHalfLifeMs)
   const counters = new MutableNetCounters()
   const membership = init.membership
@@ -787,7 +800,7 @@ export async function createNetNode(options: NetNodeInit): Promise<NetNode> {
   if (withPeerIds.length > 0) peerDiscovery.push(bootstrap({ list: [...withPeerIds], timeout: 0 }) as never)
   if (init.mdns) peerDiscovery.push(mdns() as never)
   const libp2p = await createLibp2p({
-    ...(privateKey === undefined ? {} : { privateKey }),
+    privateKey,
     start: false,
     addresses: { listen: [...init.listen] },
     transports: [tcp()],
@@ -847,7 +860,13 @@ export async function createNetNode(options: NetNodeInit): Promise<NetNode> {
       }) as never,
     },
   })
-  node = new Libp2pNetNode(libp2p as unknown as Libp2p<{ pubsub: GossipSub }>, init, score, counters)
+  node = new Libp2pNetNode(
+    libp2p as unknown as Libp2p<{ pubsub: GossipSub }>,
+    init,
+    score,
+    counters,
+    privateKey,
+  )
   await libp2p.start()
   return node
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { loadOrCreatePeerKey } from '../src/index.js'
+import { loadOrCreatePeerKey, verifyPeerSignature } from '../src/index.js'
 
 let dir: string
 beforeEach(async () => {
@@ -41,5 +41,32 @@ describe('loadOrCreatePeerKey', () => {
   it('reports an unreadable path with KeyFileError', async () => {
     const error = await loadOrCreatePeerKey(dir).catch((e: unknown) => e) // a directory
     expect((error as Error).name).toBe('KeyFileError')
+  })
+})
+
+describe('verifyPeerSignature', () => {
+  const data = new TextEncoder().encode('phalanx-checkpoint/1\nround 10')
+
+  it.each([
+    ['the signer’s own peer id and the signed data', 'signer', data, true],
+    ['another peer id', 'other', data, false],
+    ['other data', 'signer', new TextEncoder().encode('phalanx-checkpoint/1\nround 11'), false],
+    ['a malformed peer id', 'not-a-peer-id', data, false],
+  ] as const)('with %s says %s', async (_case, who, checked, expected) => {
+    const signer = await loadOrCreatePeerKey(join(dir, 'signer.key'))
+    const other = await loadOrCreatePeerKey(join(dir, 'other.key'))
+    const peerIds = {
+      signer: peerIdFromPrivateKey(signer.key).toString(),
+      other: peerIdFromPrivateKey(other.key).toString(),
+      'not-a-peer-id': 'not-a-peer-id',
+    }
+    const signature = await signer.key.sign(data)
+    expect(await verifyPeerSignature(peerIds[who], checked, signature)).toBe(expected)
+  })
+
+  it('refuses a signature that is not one', async () => {
+    const signer = await loadOrCreatePeerKey(join(dir, 'signer.key'))
+    const peerId = peerIdFromPrivateKey(signer.key).toString()
+    expect(await verifyPeerSignature(peerId, data, new Uint8Array([1, 2, 3]))).toBe(false)
   })
 })

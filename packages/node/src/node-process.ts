@@ -17,6 +17,7 @@ import {
 import { createMembership, createNetNode, type MemberRole, type NetNode } from '@phalanx/net'
 import type { Logger } from 'pino'
 import { createChaosActions } from './chaos-actions.js'
+import { createNodeCheckpoints, describeAgreed } from './checkpointing.js'
 import type { ClusterConfig } from './config.js'
 import { attachControlPlane, type ControlPlane } from './control-plane.js'
 import { ConfigError } from './errors.js'
@@ -25,6 +26,7 @@ import { honestServer, honestWorker, retransmitEveryMs, runServer, runWorker } f
 import {
   checkClusterBounds,
   createAggregator,
+  forgedCheckpoints,
   gradientQuorum,
   isByzantine,
   modelMedian,
@@ -48,6 +50,8 @@ export type NodeReport =
       loss?: number | undefined
       /** ℓ2 distance from this server's published model of the round to each received one, by peer id. */
       distances?: Record<string, number>
+      /** Peers whose gradients this server aggregated in the round (servers only). */
+      gradientSenders?: string[]
       rejected: Record<string, number>
     }
   | { type: 'done'; nodeId: string; round: number; accuracy?: number | undefined; loss?: number | undefined }
@@ -170,9 +174,32 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
       membership,
       self: { peerId: node.peerId, multiaddrs: node.multiaddrs() },
     })
-    const start = await joinPoint(node, transport, config, log, signal)
-    if (start.model === undefined) {
-      // Everyone the quorums need must hear round 0: wait until enough peers subscribe before
+    const checkpoints =
+      control.connection !== undefined && config.checkpointEvery > 0
+        ? createNodeCheckpoints({
+            config,
+            conn: control.connection,
+            log,
+            peerId: node.peerId,
+            sign: (statement) => node.sign(statement),
+            dimension: model.dimension,
+            ...(byzantine ? { forge: forgedCheckpoints(config) } : {}),
+          })
+        : undefined
+    // Looked up while the node listens for a running cluster: a running cluster wins (its models
+    // are newer than any checkpoint), the checkpoint is for a cluster restarted as a whole.
+    const agreed = checkpoints?.agreed()
+    const joined = await joinPoint(node, transport, config, log, signal)
+    const resumed = joined.model === undefined ? await agreed : undefined
+    if (resumed !== undefined) log.info(describeAgreed(resumed), 'resuming from the agreed checkpoint')
+    const start =
+      resumed === undefined
+        ? { ...joined, publishFirst: joined.model === undefined }
+        : // The whole cluster restarted: no running peer holds a model of this round, so the
+          // servers publish it afresh, from the agreed model.
+          { round: resumed.round, model: resumed.model, publishFirst: true }
+    if (start.publishFirst) {
+      // Everyone the quorums need must hear the first round: wait until enough peers subscribe before
       // the first publish (gossip has no history).
       const peersNeeded = role === 'server' ? serverQuorum(config) - 1 + gradientQuorum(config) : 1
       await node.waitForSubscribers(role === 'server' ? 'model' : 'gradient', Math.max(1, peersNeeded), {
@@ -215,17 +242,21 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
               quorumWaitSeconds: event.quorumWaitSeconds,
               ...evaluation,
               ...(published && !byzantine ? { distances: distancesTo(published, node, event.round) } : {}),
+              ...(event.gradientSenders === undefined ? {} : { gradientSenders: event.gradientSenders }),
               rejected: transport.rejected(),
             })
+            if (checkpoints !== undefined && (event.round + 1) % config.checkpointEvery === 0) {
+              checkpoints.save(event.round + 1, next)
+            }
             void node.announce().catch(() => {})
             return chaos.betweenRounds(signal)
           },
         },
         start.model === undefined
           ? { round: 0, model: model.parameters(), publishFirst: true }
-          : // It may have published this round before it restarted: a second, different model
-            // would be equivocation, so it publishes again from the next round on.
-            { round: start.round, model: start.model, publishFirst: false },
+          : // Joining a running cluster, it may have published this round before it restarted: a
+            // second, different model would be equivocation, so it publishes from the next round on.
+            { round: start.round, model: start.model, publishFirst: start.publishFirst },
         config.rounds,
         signal,
       )

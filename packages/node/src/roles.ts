@@ -15,6 +15,7 @@ import {
   workerAttacks,
 } from '@phalanx/attacks'
 import { createBatchSampler, type Dataset, type Model } from '@phalanx/model'
+import type { CheckpointForgery } from './checkpointing.js'
 import type { ClusterConfig } from './config.js'
 import { ClusterBoundError } from './errors.js'
 import type { ServerBehaviour, WorkerBehaviour } from './protocol.js'
@@ -139,6 +140,31 @@ export function serverBehaviour(config: ClusterConfig, nodeIndex: number): Serve
       return { publishModel: (_round, model, history) => history[0] ?? model }
     case 'crash':
       return { publishModel: () => undefined }
+  }
+}
+
+/** How far ahead of the real round a Byzantine server claims its forged checkpoint is. */
+export const forgedCheckpointLead = 1_000_000
+/** How far a forged checkpoint moves every coordinate (honest coordinates are of order 1). */
+export const forgedCheckpointShift = 1_000
+
+/**
+ * What a Byzantine server stores when an honest one would store `model` for `round`: under its
+ * own name, a model far from the honest ones (to drag the agreed median); under every member
+ * server's name, that model for a far newer round (enough names to look agreed, but signed with
+ * its own key).
+ */
+export function forgedCheckpoints(config: ClusterConfig): CheckpointForgery {
+  // `none` is a Byzantine server behaving honestly (a baseline); `crash` stays silent here too.
+  if (config.serverAttack === 'none') return (honest) => [honest]
+  if (config.serverAttack === 'crash') return () => []
+  return ({ round, model }, serverIds) => {
+    // Shifted, not scaled: a scaling leaves coordinates near its fixed point (0) where they were.
+    const forged = model.map((value) => value + forgedCheckpointShift)
+    return [
+      { round, model: forged },
+      ...serverIds.map((serverId) => ({ serverId, round: round + forgedCheckpointLead, model: forged })),
+    ]
   }
 }
 

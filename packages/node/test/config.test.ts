@@ -48,6 +48,7 @@ describe('config schema', () => {
     [{ workers: 0 }, 'workers', /workers/],
     [{ learningRate: -1 }, 'learningRate', /-1/],
     [{ cluster: 'Not Valid' }, 'cluster', /Not Valid/],
+    [{ checkpointEvery: 2.5 }, 'checkpointEvery', /2\.5/],
     [{ nonsense: 1 }, 'nonsense', /unknown config field/],
   ])('%j fails naming the field %s and the value', (layer, field, message) => {
     expect(() => resolveConfig(layer)).toThrowError(message)

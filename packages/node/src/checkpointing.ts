@@ -1,0 +1,184 @@
+/**
+ * Checkpoints of a running node: honest servers store their model every `checkpointEvery` rounds
+ * in the control plane's object store, signed with their peer key, and a starting node with no
+ * running cluster to join looks up the newest checkpoint N−F member servers agree on for the same
+ * config (never one server's word: see `agreedCheckpoint` in @phalanx/control; a checkpoint whose
+ * signature is not its claimed server's is left out, so a server cannot vouch under another's
+ * name) and resumes there. Training never waits for a store: a checkpoint is written in the
+ * background, and only the latest one waits its turn.
+ */
+import { createHash } from 'node:crypto'
+import {
+  type AgreedCheckpoint,
+  type CheckpointInfo,
+  type CheckpointStore,
+  type ControlConnection,
+  checkpointStatement,
+  connectedWithin,
+  createCheckpointStore,
+  createMembershipStore,
+  encodeModel,
+  sha256Hex,
+} from '@phalanx/control'
+import { verifyPeerSignature } from '@phalanx/net'
+import type { Logger } from 'pino'
+import type { ClusterConfig } from './config.js'
+import { modelMedian, serverQuorum } from './roles.js'
+
+/**
+ * The fields that decide what model a round produces. Per-node settings (ids, addresses, ports,
+ * keys) and how many rounds to run do not, so a cluster restarted with more rounds, or on other
+ * ports, still finds its checkpoints.
+ */
+const trainingFields = [
+  'cluster',
+  'servers',
+  'byzantineServers',
+  'serverAttack',
+  'workers',
+  'byzantineWorkers',
+  'workerAttack',
+  'rule',
+  'preAggregation',
+  'replication',
+  'exchangeEvery',
+  'model',
+  'dataset',
+  'seed',
+  'learningRate',
+  'batchSize',
+  'momentum',
+] as const satisfies readonly (keyof ClusterConfig)[]
+
+/** A short digest of the training fields: checkpoints of another config are never resumed from. */
+export function configHash(config: ClusterConfig): string {
+  const fields = Object.fromEntries(trainingFields.map((field) => [field, config[field]]))
+  return createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 16)
+}
+
+/** A checkpoint a node stores instead of its honest model (a Byzantine server's forgeries). */
+export interface StoredCheckpoint {
+  round: number
+  model: Float32Array
+  /** Whose name it is stored under, when not the writer's own (impersonation). */
+  serverId?: string
+}
+
+/** What a server stores for its honest `{ round, model }`, knowing the member servers' ids. */
+export type CheckpointForgery = (
+  honest: { round: number; model: Float32Array },
+  serverIds: readonly string[],
+) => StoredCheckpoint[]
+
+export interface NodeCheckpoints {
+  readonly configHash: string
+  /** The newest agreed checkpoint, or undefined when there is none or NATS does not answer in time. */
+  agreed(): Promise<AgreedCheckpoint | undefined>
+  /** Stores `model` as this server's model for `round` (in the background; see the module comment). */
+  save(round: number, model: Float32Array): void
+}
+
+export interface NodeCheckpointsInit {
+  config: ClusterConfig
+  conn: ControlConnection
+  log: Logger
+  /** The id checkpoints are stored under: this node's peer id, whose key signs them. */
+  peerId: string
+  sign: (statement: Uint8Array) => Promise<Uint8Array>
+  dimension: number
+  /** What this server stores for an honest `{ round, model }`; default: exactly that. */
+  forge?: CheckpointForgery
+}
+
+const CHECKPOINTING_DEFAULTS = {
+  // Long enough for a NATS pod that restarts with the cluster; past it the node starts afresh
+  // (or joins the running cluster) rather than wait for the control plane indefinitely.
+  lookupTimeoutMs: 15_000,
+} as const
+
+export function createNodeCheckpoints(init: NodeCheckpointsInit): NodeCheckpoints {
+  const { config, conn, peerId, dimension } = init
+  const log = init.log.child({ component: 'checkpointing' })
+  const hash = configHash(config)
+  let store: Promise<CheckpointStore> | undefined
+  const storeOf = (): Promise<CheckpointStore> => {
+    store ??= createCheckpointStore({ conn })
+    // A failed open is retried by the next caller instead of being remembered forever.
+    store.catch(() => {
+      store = undefined
+    })
+    return store
+  }
+  // Who may vouch for a round: the member servers, from the config when it lists the members,
+  // else from the membership bucket (a peer id there is one the cluster admitted).
+  const configuredServers = config.members
+    .filter((entry) => entry.startsWith('server-'))
+    .map((entry) => entry.slice(entry.indexOf(':') + 1))
+  const serverIds = async (): Promise<string[]> => {
+    if (configuredServers.length > 0) return configuredServers
+    const members = await (await createMembershipStore({ conn })).members()
+    return members.filter((member) => member.role === 'server').map((member) => member.peerId)
+  }
+  const signedByItsServer = async (info: CheckpointInfo): Promise<boolean> =>
+    info.signature !== undefined &&
+    verifyPeerSignature(info.serverId, checkpointStatement(info), Buffer.from(info.signature, 'base64'))
+
+  let inFlight = false
+  let waiting: StoredCheckpoint | undefined
+  const write = async (checkpoint: StoredCheckpoint): Promise<void> => {
+    const target = await storeOf()
+    const stored = init.forge === undefined ? [checkpoint] : init.forge(checkpoint, await serverIds())
+    for (const { serverId, round, model } of stored) {
+      await target.put({ serverId: serverId ?? peerId, round, model, configHash: hash, sign: init.sign })
+    }
+  }
+  const drain = (): void => {
+    const next = waiting
+    if (next === undefined || inFlight) return
+    waiting = undefined
+    inFlight = true
+    write(next)
+      .catch((error: unknown) => log.warn({ err: error, round: next.round }, 'checkpoint not stored'))
+      .finally(() => {
+        inFlight = false
+        drain()
+      })
+  }
+
+  return {
+    configHash: hash,
+    async agreed() {
+      try {
+        await connectedWithin(conn, CHECKPOINTING_DEFAULTS.lookupTimeoutMs, 'checkpoint lookup')
+        const { agreed } = await (await storeOf()).agreedCheckpoint({
+          serverQuorum: serverQuorum(config),
+          configHash: hash,
+          median: modelMedian,
+          dimension,
+          servers: await serverIds(),
+          verify: signedByItsServer,
+        })
+        return agreed
+      } catch (error) {
+        log.warn({ err: error, configHash: hash }, 'no checkpoint lookup: starting without one')
+        return undefined
+      }
+    },
+    save(round, model) {
+      // While a write is in flight only the newest checkpoint waits: an outage must not queue one
+      // write per k rounds, and an older checkpoint is worth nothing once a newer one exists.
+      waiting = { round, model }
+      drain()
+    },
+  }
+}
+
+/** What a starting node logs about the checkpoint it resumes from (the digest lets tests and operators check the model). */
+export function describeAgreed(agreed: AgreedCheckpoint): Record<string, unknown> {
+  return {
+    round: agreed.round,
+    configHash: agreed.configHash,
+    serverIds: agreed.serverIds,
+    sha256: sha256Hex(encodeModel(agreed.model)),
+  }
+}
