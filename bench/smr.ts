@@ -96,6 +96,8 @@ async function measure(
     serverAttack: scenario.startsWith('Byzantine') ? 'reversed' : 'none',
     // A fresh stream per cell: SMR replicas replay their log from its first entry.
     cluster: `bench-smr-${index}`,
+    // Node logs of every cell stay in bench/results/smr-logs/<cluster>/logs for a post-mortem.
+    out: fileURLToPath(new URL(`./results/smr-logs/bench-smr-${index}/`, import.meta.url)),
     ...(mode === 'smr' ? { smrNatsUrl } : {}),
   } as Record<string, unknown>)
   process.stderr.write(`${mode} / ${scenario}: ${config.rounds} rounds … `)

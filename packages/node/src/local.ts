@@ -245,6 +245,9 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     log.info({ servers: serverIds.length }, 'servers listening; starting workers')
     await Promise.all(workerIds.map((nodeId) => spawnNode(nodeId, serverAddresses)))
     log.info({ workers: workerIds.length }, 'all nodes started')
+    // Start-up (sequential servers, tfjs loading) is not a stalled round: on a loaded machine
+    // it alone can outlast a short stall timeout.
+    lastProgress = performance.now()
 
     const stallTimeoutMs = init.stallTimeoutMs ?? 4 * config.quorumTimeoutMs
     const stragglerGraceMs = Math.min(stallTimeoutMs / 2, 20_000)

@@ -263,6 +263,7 @@ export async function runSmrServer(
     // Workers must hear θ(0); gossip keeps no history. One reader is enough to start: the
     // re-announcement below reaches the others.
     await node.waitForSubscribers('model', 1, { signal })
+    log.info({ stream: gradients.stream }, 'smr replica publishing θ(0) and following the gradient log')
     let roundStart = performance.now()
     let lastProgress = performance.now()
     await publish(0, start)
@@ -408,6 +409,7 @@ export async function runSmrWorker(
   const { node, log, config } = init
   const behaviour = init.behaviour ?? honestWorker
   const { conn, gradients } = await openGradientLog(init)
+  log.info({ stream: gradients.stream, replicas: init.replicas }, 'smr worker appending to the gradient log')
   let replica = 0
   let round = 0
   // Replicas announce their round after each one: a worker left more than the round window
