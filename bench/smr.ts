@@ -32,6 +32,8 @@ import pino from 'pino'
 import { startNatsCluster, waitForJetStream } from '../test/support/nats.js'
 
 const mlp = process.argv.includes('--mlp')
+// `--scenario=crash` (or `none`, `byzantine`): only the cells whose scenario names that word.
+const only = process.argv.find((arg) => arg.startsWith('--scenario='))?.slice('--scenario='.length)
 const TARGET = mlp ? 0.9 : 0.8
 const SKIP = 3
 const CRASH_AT_ROUND = 2
@@ -51,8 +53,14 @@ const workload: ClusterConfigInput = {
     ? { model: 'mlp', rounds: 60, learningRate: 1, momentum: 0.9 }
     : { model: 'logistic', rounds: 40, learningRate: 0.5, momentum: 0 }),
 }
-const scenarios = ['no fault', 'crashed server', 'Byzantine server (reversed)'] as const
-type Scenario = (typeof scenarios)[number]
+const allScenarios = ['no fault', 'crashed server', 'Byzantine server (reversed)'] as const
+type Scenario = (typeof allScenarios)[number]
+const keywords: Record<Scenario, string> = {
+  'no fault': 'none',
+  'crashed server': 'crash',
+  'Byzantine server (reversed)': 'byzantine',
+}
+const scenarios = allScenarios.filter((scenario) => only === undefined || keywords[scenario] === only)
 const modes = ['median', 'smr'] as const
 
 const cli = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url))
@@ -185,9 +193,11 @@ const nats = await startNatsCluster({ size: 3 })
 const cells: Cell[] = []
 try {
   await waitForJetStream(nats.urls)
-  let index = 0
   for (const scenario of scenarios) {
-    for (const mode of modes) cells.push(await measure(mode, scenario, nats.urls.join(','), index++))
+    for (const mode of modes) {
+      const index = allScenarios.indexOf(scenario) * modes.length + modes.indexOf(mode)
+      cells.push(await measure(mode, scenario, nats.urls.join(','), index))
+    }
   }
 } finally {
   await nats.dispose()
@@ -208,6 +218,6 @@ const lines = [
 console.log(lines.join('\n'))
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
 writeFileSync(
-  new URL(`./results/smr${mlp ? '-mlp' : ''}.json`, import.meta.url),
+  new URL(`./results/smr${mlp ? '-mlp' : ''}${only ? `-${only}` : ''}.json`, import.meta.url),
   `${JSON.stringify({ workload, target: TARGET, machine, cells }, null, 2)}\n`,
 )
