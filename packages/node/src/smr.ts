@@ -182,8 +182,9 @@ async function openGradientLog(
   init: SmrConnectionInit,
 ): Promise<{ conn: ControlConnection; gradients: ReplicatedLog }> {
   const { config } = init
+  const stream = `phalanx-${config.cluster}-${smrLogName}`
   if (config.smrNatsUrl === undefined) {
-    throw new SmrLogError('replication smr needs smrNatsUrl', { stream: smrLogName })
+    throw new SmrLogError('replication smr needs smrNatsUrl', { stream })
   }
   const conn = connectControl({
     servers: config.smrNatsUrl,
@@ -196,7 +197,7 @@ async function openGradientLog(
     return { conn, gradients }
   } catch (cause) {
     await conn.close()
-    throw new SmrLogError(`cannot open the SMR gradient log`, { stream: smrLogName, cause })
+    throw new SmrLogError(`cannot open the SMR gradient log ${stream}`, { stream, cause })
   }
 }
 
