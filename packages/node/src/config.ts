@@ -58,8 +58,11 @@ export const serverAttackNames = [
  * - `median`: the default protocol, each server takes the median of N−F server models.
  * - `no-anti-drift`: N servers, each applies its own aggregate to its own model, no median.
  * - `vanilla`: one server, plain averaging, no median exchange (the non-robust baseline).
+ * - `smr`: the state-machine-replication baseline: workers append gradients to a JetStream
+ *   stream replicated `smrReplicas` times (Raft) at `smrNatsUrl`; every server replica applies
+ *   the same n−f first gradients of each round in stream order, so replicas never exchange models.
  */
-export const replicationModes = ['median', 'no-anti-drift', 'vanilla'] as const
+export const replicationModes = ['median', 'no-anti-drift', 'vanilla', 'smr'] as const
 
 export const modelNames = ['logistic', 'mlp', 'cnn', 'linear'] as const
 export const datasetNames = ['mnist', 'fashion-mnist', 'synthetic'] as const
@@ -148,6 +151,15 @@ export const clusterConfigSchema = z.object({
   keyFile: z.string().optional(),
   /** NATS URL of the control plane; absent = local mode (membership from config, no telemetry). */
   natsUrl: z.string().optional(),
+  /**
+   * NATS URLs (comma-separated) of the JetStream cluster holding the SMR gradient log; required by
+   * `replication: smr`. Separate from `natsUrl`: the log needs a replicated JetStream cluster,
+   * while the control plane (telemetry, chaos) stays optional and may live elsewhere.
+   */
+  smrNatsUrl: z.string().min(1).optional(),
+  /** Replicas of the SMR gradient stream: three is the smallest Raft group that survives one
+   * crashed NATS server; 1 only for a single-node NATS. */
+  smrReplicas: int(1).default(3),
   /** Port of `/metrics`, `/healthz` and `/readyz`; 0 = disabled. */
   opsPort: z.coerce.number().int().min(0).max(65535).default(0),
   /**
@@ -263,6 +275,13 @@ export function resolveConfig(...layers: Record<string, unknown>[]): ClusterConf
       field,
       value,
       allowed,
+    })
+  }
+  if (result.data.replication === 'smr' && result.data.smrNatsUrl === undefined) {
+    throw new ConfigError('config field "smrNatsUrl" is required by replication "smr"', {
+      field: 'smrNatsUrl',
+      value: undefined,
+      allowed: 'nats://host:port URLs (comma-separated) of a JetStream cluster',
     })
   }
   return result.data

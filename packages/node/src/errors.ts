@@ -92,3 +92,14 @@ export class ChaosActionError extends Error {
     this.reason = details.reason
   }
 }
+
+/** The SMR baseline's gradient log (a replicated JetStream stream) cannot be opened or used. */
+export class SmrLogError extends Error {
+  override readonly name = 'SmrLogError'
+  readonly stream: string
+
+  constructor(message: string, details: { stream: string; cause?: unknown }) {
+    super(message, { cause: details.cause })
+    this.stream = details.stream
+  }
+}

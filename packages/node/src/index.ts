@@ -42,6 +42,7 @@ export {
   ExperimentCellError,
   LocalClusterError,
   MatrixError,
+  SmrLogError,
 } from './errors.js'
 export {
   type CellResult,
@@ -92,4 +93,19 @@ export {
   workerGradient,
 } from './roles.js'
 export { runSimulation, type SimulationResult } from './simulate.js'
+export {
+  createSmrStateMachine,
+  resetSmrLog,
+  runSmrServer,
+  runSmrWorker,
+  type SmrGradient,
+  type SmrRoundApplied,
+  type SmrSkipReason,
+  type SmrStateMachine,
+  type SmrStateMachineInit,
+  smrFailoverMs,
+  smrLogName,
+  smrReplicaOrder,
+  smrWorkerIds,
+} from './smr.js'
 export type { CollectOptions, RoundTransport, RoundVector, VectorKind } from './transport.js'

@@ -17,6 +17,7 @@ import { LocalClusterError } from './errors.js'
 import type { NodeReport } from './node-process.js'
 import type { RoundRecord, RunSummary } from './report.js'
 import { checkClusterBounds, isByzantine } from './roles.js'
+import { resetSmrLog } from './smr.js'
 
 export interface LocalClusterInit {
   config: ClusterConfig
@@ -27,6 +28,8 @@ export interface LocalClusterInit {
   onRound?: (row: RoundRecord) => void
   /** Abort the run (kills every child). */
   signal?: AbortSignal
+  /** Every report of every node, with the node's process id (a benchmark kills a server by it). */
+  onNodeReport?: (nodeId: string, message: NodeReport, pid: number | undefined) => void
   /** A round that makes no progress for this long fails the run (default: 4 quorum timeouts). */
   stallTimeoutMs?: number
 }
@@ -183,6 +186,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
       children.push(entry)
       child.on('message', (raw) => {
         const message = raw as NodeReport
+        init.onNodeReport?.(nodeId, message, child.pid)
         switch (message.type) {
           case 'listening':
             entry.multiaddrs = message.multiaddrs.map((address) =>
@@ -232,6 +236,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   init.signal?.addEventListener('abort', onAbort, { once: true })
 
   try {
+    if (config.replication === 'smr') await resetSmrLog({ config, nodeId: 'local', log })
     const serverAddresses: string[] = []
     for (const nodeId of serverIds) {
       const child = await spawnNode(nodeId, [...serverAddresses])
@@ -240,6 +245,9 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     log.info({ servers: serverIds.length }, 'servers listening; starting workers')
     await Promise.all(workerIds.map((nodeId) => spawnNode(nodeId, serverAddresses)))
     log.info({ workers: workerIds.length }, 'all nodes started')
+    // Start-up (sequential servers, tfjs loading) is not a stalled round: on a loaded machine
+    // it alone can outlast a short stall timeout.
+    lastProgress = performance.now()
 
     const stallTimeoutMs = init.stallTimeoutMs ?? 4 * config.quorumTimeoutMs
     const stragglerGraceMs = Math.min(stallTimeoutMs / 2, 20_000)

@@ -22,7 +22,14 @@ import type { ClusterConfig } from './config.js'
 import { attachControlPlane, type ControlPlane } from './control-plane.js'
 import { ConfigError } from './errors.js'
 import { netTransport } from './net-transport.js'
-import { honestServer, honestWorker, retransmitEveryMs, runServer, runWorker } from './protocol.js'
+import {
+  honestServer,
+  honestWorker,
+  type RoundEvent,
+  retransmitEveryMs,
+  runServer,
+  runWorker,
+} from './protocol.js'
 import {
   checkClusterBounds,
   createAggregator,
@@ -35,6 +42,7 @@ import {
   workerBehaviour,
   workerGradient,
 } from './roles.js'
+import { runSmrServer, runSmrWorker, smrReplicaOrder } from './smr.js'
 
 /** Messages a node sends to the `phalanx local` parent (and logs, in any case). */
 export type NodeReport =
@@ -113,6 +121,8 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
   const role = roleOf(nodeId)
   const log = init.log.child({ nodeId, role })
   const byzantine = isByzantine(config, nodeId)
+  // SMR baseline (smr.ts): gradients travel through the replicated log, not libp2p.
+  const smr = config.replication === 'smr'
   // --- control plane (ops endpoints, NATS telemetry, chaos commands; see control-plane.ts) ---
   let control: ControlPlane | undefined
   const chaos = createChaosActions({
@@ -152,6 +162,8 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
     roundWindowAhead: config.roundWindow,
     // Colluding Byzantine workers read the honest gradients of the round before they send.
     ...(role === 'worker' && byzantine ? { subscribe: ['model', 'gradient'] as const } : {}),
+    // SMR replicas receive nothing over libp2p: they only publish their model to the workers.
+    ...(role === 'server' && smr ? { subscribe: [] } : {}),
   })
   await node.start()
   chaos.attach(node)
@@ -188,8 +200,9 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
         : undefined
     // Looked up while the node listens for a running cluster: a running cluster wins (its models
     // are newer than any checkpoint), the checkpoint is for a cluster restarted as a whole.
-    const agreed = checkpoints?.agreed()
-    const joined = await joinPoint(node, transport, config, log, signal)
+    const agreed = smr ? undefined : checkpoints?.agreed()
+    // An SMR replica replays the log from its start instead of joining from the models' median.
+    const joined = smr ? { round: 0 } : await joinPoint(node, transport, config, log, signal)
     const resumed = joined.model === undefined ? await agreed : undefined
     if (resumed !== undefined) log.info(describeAgreed(resumed), 'resuming from the agreed checkpoint')
     const start =
@@ -198,7 +211,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
         : // The whole cluster restarted: no running peer holds a model of this round, so the
           // servers publish it afresh, from the agreed model.
           { round: resumed.round, model: resumed.model, publishFirst: true }
-    if (start.publishFirst) {
+    if (start.publishFirst && !smr) {
       // Everyone the quorums need must hear the first round: wait until enough peers subscribe before
       // the first publish (gossip has no history).
       const peersNeeded = role === 'server' ? serverQuorum(config) - 1 + gradientQuorum(config) : 1
@@ -212,54 +225,59 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
       const index = nodeIndex(nodeId, config.servers)
       const evaluate = (params: Float32Array) => model.evaluate(params, data.test)
       let lastEvaluation: { accuracy?: number | undefined; loss?: number | undefined } = {}
-      const result = await runServer(
-        {
-          transport,
-          log,
-          serverQuorum: serverQuorum(config),
-          gradientQuorum: gradientQuorum(config),
-          aggregate: createAggregator(config),
-          median: modelMedian,
-          learningRate: () => config.learningRate,
-          antiDrift: config.replication === 'median',
-          exchangeEvery: config.exchangeEvery,
-          quorumTimeoutMs: config.quorumTimeoutMs,
-          behaviour: chaos.serverBehaviour(byzantine ? serverBehaviour(config, index) : honestServer),
-          onRound: (event, next) => {
-            const last = event.round === config.rounds - 1
-            let evaluation: { accuracy?: number | undefined; loss?: number | undefined } = {}
-            if (!byzantine && ((event.round + 1) % config.evalEvery === 0 || last)) {
-              const { accuracy, loss } = evaluate(next)
-              evaluation = { accuracy, loss }
-              lastEvaluation = evaluation
-            }
-            const published = node.received('model', event.round).find((v) => v.self)?.vector
-            report({
-              type: 'round',
-              nodeId,
-              round: event.round,
-              roundSeconds: event.roundSeconds,
-              quorumWaitSeconds: event.quorumWaitSeconds,
-              ...evaluation,
-              ...(published && !byzantine ? { distances: distancesTo(published, node, event.round) } : {}),
-              ...(event.gradientSenders === undefined ? {} : { gradientSenders: event.gradientSenders }),
-              rejected: transport.rejected(),
-            })
-            if (checkpoints !== undefined && (event.round + 1) % config.checkpointEvery === 0) {
-              checkpoints.save(event.round + 1, next)
-            }
-            void node.announce().catch(() => {})
-            return chaos.betweenRounds(signal)
-          },
+      const shared = {
+        log,
+        gradientQuorum: gradientQuorum(config),
+        aggregate: createAggregator(config),
+        learningRate: () => config.learningRate,
+        behaviour: chaos.serverBehaviour(byzantine ? serverBehaviour(config, index) : honestServer),
+        onRound: (event: RoundEvent, next: Float32Array) => {
+          const last = event.round === config.rounds - 1
+          let evaluation: { accuracy?: number | undefined; loss?: number | undefined } = {}
+          if (!byzantine && ((event.round + 1) % config.evalEvery === 0 || last)) {
+            const { accuracy, loss } = evaluate(next)
+            evaluation = { accuracy, loss }
+            lastEvaluation = evaluation
+          }
+          const published = node.received('model', event.round).find((v) => v.self)?.vector
+          report({
+            type: 'round',
+            nodeId,
+            round: event.round,
+            roundSeconds: event.roundSeconds,
+            quorumWaitSeconds: event.quorumWaitSeconds,
+            ...evaluation,
+            ...(published && !byzantine ? { distances: distancesTo(published, node, event.round) } : {}),
+            ...(event.gradientSenders === undefined ? {} : { gradientSenders: event.gradientSenders }),
+            rejected: transport.rejected(),
+          })
+          if (checkpoints !== undefined && (event.round + 1) % config.checkpointEvery === 0) {
+            checkpoints.save(event.round + 1, next)
+          }
+          void node.announce().catch(() => {})
+          return chaos.betweenRounds(signal)
         },
-        start.model === undefined
-          ? { round: 0, model: model.parameters(), publishFirst: true }
-          : // Joining a running cluster, it may have published this round before it restarted: a
-            // second, different model would be equivocation, so it publishes from the next round on.
-            { round: start.round, model: start.model, publishFirst: start.publishFirst },
-        config.rounds,
-        signal,
-      )
+      }
+      const result = smr
+        ? await runSmrServer({ ...shared, config, nodeId, node }, model.parameters(), config.rounds, signal)
+        : await runServer(
+            {
+              ...shared,
+              transport,
+              serverQuorum: serverQuorum(config),
+              median: modelMedian,
+              antiDrift: config.replication === 'median',
+              exchangeEvery: config.exchangeEvery,
+              quorumTimeoutMs: config.quorumTimeoutMs,
+            },
+            start.model === undefined
+              ? { round: 0, model: model.parameters(), publishFirst: true }
+              : // Joining a running cluster, it may have published this round before it restarted: a
+                // second, different model would be equivocation, so it publishes from the next round on.
+                { round: start.round, model: start.model, publishFirst: start.publishFirst },
+            config.rounds,
+            signal,
+          )
       report({ type: 'done', nodeId, round: result.round, ...lastEvaluation })
     } else {
       const index = nodeIndex(nodeId, config.workers)
@@ -274,34 +292,43 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
         seed: config.seed * 1_000_003 + index,
       })
       const honestWorkers = config.workers - config.byzantineWorkers
-      const round = await runWorker(
-        {
-          transport,
-          log,
-          serverQuorum: serverQuorum(config),
-          median: modelMedian,
-          gradient,
-          quorumTimeoutMs: config.quorumTimeoutMs,
-          // Colluding attackers read about half the honest gradients: enough for the mean and
-          // spread, early enough to land in the servers' first n−f.
-          collusionQuorum: Math.max(2, Math.ceil(honestWorkers / 2)),
-          behaviour: chaos.workerBehaviour(byzantine ? workerBehaviour(config, index) : honestWorker),
-          onRound: (event) => {
-            report({
-              type: 'round',
-              nodeId,
-              round: event.round,
-              roundSeconds: event.roundSeconds,
-              quorumWaitSeconds: event.quorumWaitSeconds,
-              rejected: transport.rejected(),
-            })
-            return chaos.betweenRounds(signal)
-          },
+      const shared = {
+        log,
+        gradient,
+        behaviour: chaos.workerBehaviour(byzantine ? workerBehaviour(config, index) : honestWorker),
+        onRound: (event: RoundEvent) => {
+          report({
+            type: 'round',
+            nodeId,
+            round: event.round,
+            roundSeconds: event.roundSeconds,
+            quorumWaitSeconds: event.quorumWaitSeconds,
+            rejected: transport.rejected(),
+          })
+          return chaos.betweenRounds(signal)
         },
-        start.round,
-        config.rounds,
-        signal,
-      )
+      }
+      const round = smr
+        ? await runSmrWorker(
+            { ...shared, config, nodeId, node, replicas: smrReplicaOrder(config, index) },
+            config.rounds,
+            signal,
+          )
+        : await runWorker(
+            {
+              ...shared,
+              transport,
+              serverQuorum: serverQuorum(config),
+              median: modelMedian,
+              quorumTimeoutMs: config.quorumTimeoutMs,
+              // Colluding attackers read about half the honest gradients: enough for the mean and
+              // spread, early enough to land in the servers' first n−f.
+              collusionQuorum: Math.max(2, Math.ceil(honestWorkers / 2)),
+            },
+            start.round,
+            config.rounds,
+            signal,
+          )
       report({ type: 'done', nodeId, round })
     }
     // Peers pull payloads from whoever announced them: a node that left right after its last
