@@ -72,6 +72,17 @@ describe('worker attacks on a real cluster', () => {
     return Math.max(...servers.map((id) => cluster.latestRound(id)))
   }
 
+  /**
+   * Non-finite and equivocating vectors are the sender's fault: each costs it application score
+   * and after eight it is graylisted, i.e. silent for the rest of the run. So they come last;
+   * that the data plane rejects them by reason is proven in net-validation.test.ts.
+   */
+  const penalised = new Set(['non-finite', 'equivocation'])
+  const runtimeAttacks = [
+    ...workerAttackNames.filter((name) => name !== 'none' && name !== 'label-flip' && !penalised.has(name)),
+    ...penalised,
+  ]
+
   describe('the coordinate-wise median keeps accuracy under every attack', () => {
     let cluster: TestCluster
     beforeAll(async () => {
@@ -86,20 +97,12 @@ describe('worker attacks on a real cluster', () => {
       for (const id of servers) expect(accuracy.get(id)).toBeGreaterThan(ROBUST_FLOOR)
     })
 
-    // Every other attack of the config's list, in its order, switched on at run time.
-    it.each(workerAttackNames.filter((name) => name !== 'none' && name !== 'label-flip'))(
-      '%s',
-      async (attack) => {
-        const from = await switchTo(cluster, attack)
-        const accuracy = await runFor(cluster, servers, from, ROUNDS_PER_ATTACK)
-        for (const id of servers) expect(accuracy.get(id)).toBeGreaterThan(ROBUST_FLOOR)
-        if (attack === 'non-finite' || attack === 'equivocation') {
-          // Dropped at the boundary, before any rule sees them.
-          const reason = attack === 'non-finite' ? 'non_finite' : 'equivocation'
-          for (const id of servers) expect(rejectedSince(cluster.events, id, from, reason)).toBeGreaterThan(0)
-        }
-      },
-    )
+    // Every other attack of the config's list, switched on at run time.
+    it.each(runtimeAttacks)('%s', async (attack) => {
+      const from = await switchTo(cluster, attack)
+      const accuracy = await runFor(cluster, servers, from, ROUNDS_PER_ATTACK)
+      for (const id of servers) expect(accuracy.get(id)).toBeGreaterThan(ROBUST_FLOOR)
+    })
   })
 
   describe('plain averaging', () => {
@@ -110,19 +113,6 @@ describe('worker attacks on a real cluster', () => {
     })
     afterAll(async () => {
       await cluster?.stop()
-    })
-
-    // Averaging survives these only because validation drops them before aggregation.
-    it.each([
-      ['non-finite', 'non_finite'],
-      ['equivocation', 'equivocation'],
-    ])('survives %s, which the data plane rejects (%s)', async (attack, reason) => {
-      const from = await switchTo(cluster, attack)
-      const accuracy = await runFor(cluster, servers, from, ROUNDS_PER_ATTACK)
-      for (const id of servers) {
-        expect(accuracy.get(id)).toBeGreaterThan(ROBUST_FLOOR)
-        expect(rejectedSince(cluster.events, id, from, reason)).toBeGreaterThan(0)
-      }
     })
 
     it('collapses under the Gaussian attack that the median shrugs off', async () => {
