@@ -69,8 +69,8 @@ export const netDefaults = {
   /**
    * Shortest time libp2p's connection monitor waits for a ping answer before it aborts the
    * connection (its default is 5 s). A node busy with a batch on a loaded host answers late, not
-   * never: the chaos suite saw a server on a 2-core machine at load 18 lose every connection to
-   * 5 s ping timeouts within a second, then receive nothing for good.
+   * never. The chaos suite saw a server on a 2-core machine at load ~18 lose every connection at
+   * once, most likely to 5 s ping timeouts.
    */
   pingTimeoutMinMs: 30_000,
 } as const
