@@ -209,19 +209,25 @@ export class ChaosCluster {
     )
   }
 
-  /** Resolves once the node's log holds a line matching `pattern`; pino writes asynchronously. */
-  async untilLog(nodeId: string, pattern: RegExp, timeoutMs: number = CHAOS_CLUSTER_DEFAULTS.waitTimeoutMs) {
+  /**
+   * Resolves once the node's log holds more than `than` lines matching `pattern` (a stalled node
+   * reports no rounds, so its log is the only event; pino writes asynchronously, so it is polled).
+   */
+  async untilLog(
+    nodeId: string,
+    pattern: RegExp,
+    than = 0,
+    timeoutMs: number = CHAOS_CLUSTER_DEFAULTS.waitTimeoutMs,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs
-    for (;;) {
-      if (pattern.test(readFileSync(this.node(nodeId).logFile, 'utf8'))) return
+    while (this.countLog(nodeId, pattern) <= than) {
       if (Date.now() > deadline) {
-        throw new ChaosWaitError(`no log line ${pattern} from ${nodeId}`, {
+        throw new ChaosWaitError(`no new log line ${pattern} from ${nodeId}`, {
           what: String(pattern),
           timeoutMs,
           work: this.work,
         })
       }
-      // A log file has no change event worth trusting across processes; poll it.
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
   }

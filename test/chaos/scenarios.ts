@@ -377,14 +377,7 @@ async function stallOverF(ctx: ScenarioContext, signal: 'SIGSTOP' | 'SIGKILL') {
   await Promise.all(victims.map((id) => cluster.signal(id, signal)))
   const victimsLast = Math.max(...victims.map((id) => cluster.latestRound(id)))
   // Awaited, not slept: each live server says it stalled once it waited a quorum timeout.
-  await Promise.all(
-    alive.map((id) =>
-      cluster.until(
-        `${id} logs a stall`,
-        () => cluster.countLog(id, /"msg":"stalled/) > stallsBefore.get(id)!,
-      ),
-    ),
-  )
+  await Promise.all(alive.map((id) => cluster.untilLog(id, /"msg":"stalled/, stallsBefore.get(id)!)))
   const aliveLast = Math.max(...alive.map((id) => cluster.latestRound(id)))
   const check: Check = {
     what: 'stalled safely',
@@ -416,20 +409,20 @@ const freezeOverF: Scenario = {
 const killOverF: Scenario = {
   name: 'sigkill-over-F',
   criterion:
-    'F+1 servers SIGKILLed: honest servers stall without completing a round short of N−F models; restarted without state, nobody goes on from fewer than N−F models',
+    'F+1 servers SIGKILLed: honest servers stall without completing a round short of N−F models; restarted without state, they wait for N−F models and nobody goes on from fewer',
   async run(ctx) {
     const { cluster } = ctx
     const meter = new ScenarioMeter(cluster, HONEST_SERVERS)
     const { victims, check, stalledAt } = await stallOverF(ctx, 'SIGKILL')
+    const joinLine = /"msg":"(stalled: no round with N−F models to join from yet|joined a running cluster)/
+    const joinsBefore = new Map(victims.map((id) => [id, cluster.countLog(id, joinLine)]))
     await Promise.all(victims.map((id) => cluster.startNode(id)))
-    const restarted = victims.map((id) => cluster.current(id)!)
-    // Either the cluster recovers, or each restarted server gives up its catch-up (it found no
-    // N−F models of a round) instead of starting from fewer.
-    await cluster.until('recovery, or every restarted server refusing to start short of N−F', () => {
-      const recovered = cluster.serverIds.every((id) => cluster.latestRound(id) > stalledAt + 1)
-      const refused = restarted.every((i) => i.process.exitCode !== null)
-      return recovered || refused
-    })
+    // Each restarted server either joins (the cluster recovered) or says it waits for N−F models.
+    await Promise.all(victims.map((id) => cluster.untilLog(id, joinLine, joinsBefore.get(id)!)))
+    const waiting = /"msg":"stalled: no round with N−F models to join from yet/
+    if (victims.every((id) => cluster.countLog(id, waiting) === 0)) {
+      await cluster.untilRound(cluster.serverIds, stalledAt + 2)
+    }
     const recovered = cluster.serverIds.every((id) => cluster.latestRound(id) > stalledAt + 1)
     const aliveLast = Math.max(...cluster.serverIds.map((id) => cluster.latestRound(id)))
     return outcome(
@@ -440,7 +433,7 @@ const killOverF: Scenario = {
         {
           what: 'no round past the stall short of N−F',
           ok: recovered || aliveLast <= stalledAt,
-          detail: recovered ? 'recovered' : `servers at ${aliveLast}, restarted ones exited`,
+          detail: recovered ? 'recovered' : `servers at ${aliveLast}; restarted ones wait for N−F models`,
         },
       ],
       [
