@@ -9,7 +9,8 @@ export interface ChaosProfile {
   seeds: number[]
   /** Fault-free rounds first: their drift and accuracy are the yardstick the faults are held to. */
   baselineRounds: number
-  /** Rounds each attack or fault phase lasts once in effect. */
+  /** Rounds each attack or fault phase lasts once in effect; at least PHALANX_EVAL_EVERY (5), so
+   * every phase ends with an evaluated accuracy. */
   phaseRounds: number
   /** How many times a random server (up to F at once) is SIGKILLed and restarted. */
   kills: number
@@ -18,7 +19,7 @@ export interface ChaosProfile {
 }
 
 export const chaosProfiles: Record<ChaosProfile['name'], ChaosProfile> = {
-  short: { name: 'short', seeds: [1], baselineRounds: 10, phaseRounds: 4, kills: 1, out: undefined },
+  short: { name: 'short', seeds: [1], baselineRounds: 10, phaseRounds: 5, kills: 1, out: undefined },
   long: { name: 'long', seeds: [1, 2], baselineRounds: 30, phaseRounds: 20, kills: 3, out: 'out/chaos' },
 }
 

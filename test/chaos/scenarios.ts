@@ -195,9 +195,10 @@ const partition: Scenario = {
     const meter = new ScenarioMeter(cluster, HONEST_SERVERS)
     const [victim] = pick(ctx.random, HONEST_SERVERS, 1) as [string]
     const others = HONEST_SERVERS.filter((id) => id !== victim)
-    const atCut = cluster.latestRound(victim)
     // Healed by command once the others have shown they go on, not by a timer.
     await cluster.chaos(victim, { kind: 'partition', durationMs: 600_000 })
+    // Cut when it acknowledged; a round report sent over IPC before that may still be in flight.
+    const atCut = cluster.latestRound(victim)
     await advance(cluster, ctx.profile.phaseRounds, others)
     const whileCut = cluster.latestRound(victim)
     await cluster.chaos(victim, { kind: 'heal' })
@@ -216,7 +217,9 @@ const partition: Scenario = {
     return outcome(ctx, meter, [
       {
         what: 'no round completed alone',
-        ok: whileCut <= atCut + 1,
+        // +1: the round it was in may complete with models received before the cut; +1 for a
+        // report of a round completed just before the acknowledgement, still in flight.
+        ok: whileCut <= atCut + 2,
         detail: `${victim} at ${atCut} when cut, ${whileCut} while the others reached ${healedAt}`,
       },
       { what: 'contributes after heal', ok: meter.contributed(victim, healedAt + 1), detail: victim },
@@ -385,7 +388,7 @@ async function stallOverF(ctx: ScenarioContext, signal: 'SIGSTOP' | 'SIGKILL') {
     ok: aliveLast <= victimsLast + 1,
     detail: `${victims.join('+')} ${signal} after round ${victimsLast}; live servers stopped at ${aliveLast}`,
   }
-  return { victims, check, stalledAt: aliveLast }
+  return { victims, alive, check, stalledAt: aliveLast }
 }
 
 const freezeOverF: Scenario = {
@@ -409,20 +412,15 @@ const freezeOverF: Scenario = {
 const killOverF: Scenario = {
   name: 'sigkill-over-F',
   criterion:
-    'F+1 servers SIGKILLed: honest servers stall without completing a round short of N−F models; restarted without state, they wait for N−F models and nobody goes on from fewer',
+    'F+1 servers SIGKILLed: honest servers stall without completing a round short of N−F models; restarted without state, they cannot supply the missing model and nobody goes on from fewer',
   async run(ctx) {
     const { cluster } = ctx
     const meter = new ScenarioMeter(cluster, HONEST_SERVERS)
-    const { victims, check, stalledAt } = await stallOverF(ctx, 'SIGKILL')
-    const joinLine = /"msg":"(stalled: no round with N−F models to join from yet|joined a running cluster)/
-    const joinsBefore = new Map(victims.map((id) => [id, cluster.countLog(id, joinLine)]))
+    const { victims, alive, check, stalledAt } = await stallOverF(ctx, 'SIGKILL')
     await Promise.all(victims.map((id) => cluster.startNode(id)))
-    // Each restarted server either joins (the cluster recovered) or says it waits for N−F models.
-    await Promise.all(victims.map((id) => cluster.untilLog(id, joinLine, joinsBefore.get(id)!)))
-    const waiting = /"msg":"stalled: no round with N−F models to join from yet/
-    if (victims.every((id) => cluster.countLog(id, waiting) === 0)) {
-      await cluster.untilRound(cluster.serverIds, stalledAt + 2)
-    }
+    // With the restarted servers up, each live server stalls once more (or the cluster recovers).
+    const stallsAfterRestart = new Map(alive.map((id) => [id, cluster.countLog(id, /"msg":"stalled/)]))
+    await Promise.all(alive.map((id) => cluster.untilLog(id, /"msg":"stalled/, stallsAfterRestart.get(id)!)))
     const recovered = cluster.serverIds.every((id) => cluster.latestRound(id) > stalledAt + 1)
     const aliveLast = Math.max(...cluster.serverIds.map((id) => cluster.latestRound(id)))
     return outcome(
@@ -433,13 +431,13 @@ const killOverF: Scenario = {
         {
           what: 'no round past the stall short of N−F',
           ok: recovered || aliveLast <= stalledAt,
-          detail: recovered ? 'recovered' : `servers at ${aliveLast}; restarted ones wait for N−F models`,
+          detail: recovered ? 'recovered' : `servers at ${aliveLast}; restarted ones up, no round completed`,
         },
       ],
       [
         recovered
           ? `recovered from round ${stalledAt}`
-          : `stalled at round ${stalledAt} for good: restarted servers found no N−F models to catch up from (needs persisted state)`,
+          : `stalled at round ${stalledAt} with the restarted servers up: only N−F−1 servers hold a model (recovery needs persisted state)`,
       ],
       // Stalled for good is the safe outcome here; drift and accuracy are judged by the others.
       { progress: recovered },
