@@ -199,9 +199,14 @@ const partition: Scenario = {
     await cluster.chaos(victim, { kind: 'partition', durationMs: 600_000 })
     // Cut when it acknowledged; a round report sent over IPC before that may still be in flight.
     const atCut = cluster.latestRound(victim)
-    await advance(cluster, ctx.profile.phaseRounds, others)
-    const whileCut = cluster.latestRound(victim)
-    await cluster.chaos(victim, { kind: 'heal' })
+    let whileCut: number
+    try {
+      await advance(cluster, ctx.profile.phaseRounds, others)
+    } finally {
+      // Healed even when the others did not go on, so the scenarios after this one see a whole cluster.
+      whileCut = cluster.latestRound(victim)
+      await cluster.chaos(victim, { kind: 'heal' })
+    }
     const healedAt = newestHonest(cluster, others)
     // Back in step, not only past: its last rounds follow one another with no catch-up jump.
     const phase = ctx.profile.phaseRounds
