@@ -29,6 +29,14 @@ export const PROXIED_LINK = { from: 'server-3', to: 'server-2' }
  * bounds drift by the honest spread; a fault that got past it would grow drift round after round.
  */
 export const DRIFT_FACTOR = 3
+/**
+ * The least baseline drift the factor applies to. Honest servers that aggregate the same n−f
+ * gradients hold identical models, so a fault-free baseline can measure 0 (it did); one honest
+ * round moves this model by η‖g‖ ≈ 0.2–1.2 here (baseline drifts of 1.22 and 0, 0.15–0.54 under
+ * the faults, measured on the development host), and an accepted ×100 or random model would
+ * move it by orders of magnitude more.
+ */
+export const DRIFT_FLOOR = 0.5
 /** How far honest test accuracy may fall below the baseline's before a fault counts as harm. */
 export const ACCURACY_SLACK = 0.1
 
@@ -103,11 +111,11 @@ function invariants(ctx: ScenarioContext, m: ScenarioMeasurement): Check[] {
     { what: 'progress', ok: m.toRound > m.fromRound, detail: `rounds ${m.fromRound} → ${m.toRound}` },
   ]
   if (ctx.yardstick !== undefined) {
-    const bound = DRIFT_FACTOR * ctx.yardstick.drift
+    const yardstick = Math.max(ctx.yardstick.drift, DRIFT_FLOOR)
     checks.push({
       what: 'honest drift bounded',
-      ok: m.maxHonestDrift <= bound,
-      detail: `${m.maxHonestDrift.toFixed(3)} ≤ ${DRIFT_FACTOR}×${ctx.yardstick.drift.toFixed(3)}`,
+      ok: m.maxHonestDrift <= DRIFT_FACTOR * yardstick,
+      detail: `${m.maxHonestDrift.toFixed(3)} ≤ ${DRIFT_FACTOR}×${yardstick.toFixed(3)}`,
     })
     const floor = ctx.yardstick.accuracy - ACCURACY_SLACK
     checks.push({
@@ -145,7 +153,7 @@ const baseline: Scenario = {
     const { maxHonestDrift, finalAccuracy } = result.measurement
     result.checks.push({
       what: 'a yardstick was measured',
-      ok: maxHonestDrift > 0 && Number.isFinite(maxHonestDrift) && finalAccuracy !== null,
+      ok: Number.isFinite(maxHonestDrift) && finalAccuracy !== null,
       detail: `drift ${maxHonestDrift}, accuracy ${finalAccuracy}`,
     })
     ctx.yardstick = { drift: maxHonestDrift, accuracy: finalAccuracy ?? 0 }
@@ -156,7 +164,7 @@ const baseline: Scenario = {
 function serverAttack(attack: string): Scenario {
   return {
     name: `server-attack:${attack}`,
-    criterion: `F=1 server switched to "${attack}" at run time for the phase: drift ≤ ${DRIFT_FACTOR}× baseline, accuracy ≥ baseline − ${ACCURACY_SLACK}, no hole`,
+    criterion: `F=1 server switched to "${attack}" at run time for the phase: drift ≤ ${DRIFT_FACTOR}× max(baseline, ${DRIFT_FLOOR}), accuracy ≥ baseline − ${ACCURACY_SLACK}, no hole`,
     async run(ctx) {
       const meter = new ScenarioMeter(ctx.cluster, HONEST_SERVERS)
       await ctx.cluster.chaos(BYZANTINE_SERVER, corrupt(attack))
@@ -175,7 +183,7 @@ function workerAttack(attack: string): Scenario {
   }
   return {
     name: `worker-attack:${attack}`,
-    criterion: `f=1 worker switched to "${attack}" at run time for the phase: drift ≤ ${DRIFT_FACTOR}× baseline, accuracy ≥ baseline − ${ACCURACY_SLACK}, no hole${attack === 'non-finite' ? ', NaN vectors rejected' : ''}`,
+    criterion: `f=1 worker switched to "${attack}" at run time for the phase: drift ≤ ${DRIFT_FACTOR}× max(baseline, ${DRIFT_FLOOR}), accuracy ≥ baseline − ${ACCURACY_SLACK}, no hole${attack === 'non-finite' ? ', NaN vectors rejected' : ''}`,
     async run(ctx) {
       const meter = new ScenarioMeter(ctx.cluster, HONEST_SERVERS)
       await ctx.cluster.chaos(BYZANTINE_WORKER, corrupt(attack))
