@@ -132,7 +132,9 @@ export class ScenarioMeter {
       const evaluated = all.filter((r) => r.accuracy !== undefined).at(-1)
       if (evaluated?.accuracy !== undefined) accuracies.push(evaluated.accuracy)
     }
-    const rounds = [...union].sort((a, b) => a - b)
+    // Rounds up to the mark's newest were completed before the scenario (a straggler may report
+    // one of them now); a hole counts only where the scenario's own rounds are.
+    const rounds = [...union].filter((round) => round >= this.#mark.fromRound).sort((a, b) => a - b)
     for (let i = 1; i < rounds.length; i++) {
       if (rounds[i]! !== rounds[i - 1]! + 1) {
         problems.push(`no honest server completed rounds ${rounds[i - 1]! + 1}–${rounds[i]! - 1}`)

@@ -251,6 +251,7 @@ const corruptBytes: Scenario = {
     const openBefore = proxy.connections.filter((c) => !c.closed).length
     proxy.corrupt(true)
     try {
+      if (openBefore === 0) throw new Error('no open connection runs through the proxy')
       await cluster.until('a flipped connection closed', () =>
         proxy.connections.some((c) => c.bytesFlipped > 0 && c.closed),
       )
@@ -464,8 +465,10 @@ export function scenarios(profile: ChaosProfile): Scenario[] {
     baseline,
     ...serverAttackNames.filter((name) => name !== 'none').map(serverAttack),
     ...runtimeWorkerAttacks.map(workerAttack),
-    partition,
+    // First of the network faults: the proxied connection is the one server-3 dialled at start;
+    // after a heal or a restart it may redial server-2 at its own address instead.
     corruptBytes,
+    partition,
     natsOutage,
     joinBurst,
     killUpToF(profile.kills),
