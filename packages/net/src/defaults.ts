@@ -72,6 +72,13 @@ export const netDefaults = {
    */
   maxConnections: 300,
   inboundConnectionThreshold: 100,
+  /**
+   * Shortest time libp2p's connection monitor waits for a ping answer before it aborts the
+   * connection (its default is 5 s). A node busy with a batch on a loaded host answers late, not
+   * never. The chaos suite saw a server on a 2-core machine at load ~18 lose every connection at
+   * once, most likely to 5 s ping timeouts.
+   */
+  pingTimeoutMinMs: 30_000,
 } as const
 
 export type NetDefaults = typeof netDefaults

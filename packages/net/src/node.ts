@@ -6,6 +6,7 @@ import { bootstrap } from '@libp2p/bootstrap'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import {
+  KEEP_ALIVE,
   type Libp2p,
   type Message,
   type PeerId,
@@ -100,6 +101,7 @@ export interface NetNodeInit {
   invalidMessageHalfLifeMs?: number
   maxConnections?: number
   inboundConnectionThreshold?: number
+  pingTimeoutMinMs?: number
 }
 
 export interface PublishReceipt {
@@ -279,11 +281,26 @@ class Libp2pNetNode implements NetNode {
       },
       { maxInboundStreams: this.#init.maxPayloadStreams, maxOutboundStreams: this.#init.maxPayloadStreams },
     )
+    // libp2p redials a dropped peer only when it carries a keep-alive tag, and gossip reaches only
+    // connected peers: without it a connection lost to a failed ping or a corrupted frame leaves
+    // the two nodes deaf to each other for good.
+    this.libp2p.addEventListener('peer:connect', (event) => {
+      const peer = event.detail
+      if (!this.membership.has(peer.toString())) return
+      void this.libp2p.peerStore
+        .merge(peer, { tags: { [memberKeepAliveTag]: { value: 1 } } })
+        .catch((error: unknown) =>
+          this.#log.debug({ err: error, peer: peer.toString() }, 'keep-alive tag failed'),
+        )
+    })
     // A member removed from a closed set loses its connections, not just its future dials.
     this.#unsubscribeMembership = this.membership.onChange(() => {
       if (!this.membership.closed) return
       for (const connection of this.libp2p.getConnections()) {
         if (!this.membership.has(connection.remotePeer.toString())) {
+          void this.libp2p.peerStore
+            .merge(connection.remotePeer, { tags: { [memberKeepAliveTag]: undefined } })
+            .catch(() => undefined)
           void connection.close().catch(() => undefined)
         }
       }
@@ -827,6 +844,7 @@ export async function createNetNode(options: NetNodeInit): Promise<NetNode> {
       maxConnections: init.maxConnections,
       inboundConnectionThreshold: init.inboundConnectionThreshold,
     },
+    connectionMonitor: { pingTimeout: { minTimeout: init.pingTimeoutMinMs } },
     services: {
       identify: identify(),
       ping: ping(),
@@ -878,6 +896,9 @@ function fastMessageId(message: { from?: Uint8Array; seqno?: Uint8Array }): stri
   if (message.from === undefined || message.seqno === undefined) return `unkeyed:${unkeyedMessages++}`
   return `${Buffer.from(message.from).toString('base64')}:${Buffer.from(message.seqno).toString('base64')}`
 }
+
+/** A libp2p tag starting with `keep-alive`: the reconnect queue redials peers that carry one. */
+const memberKeepAliveTag = `${KEEP_ALIVE}-phalanx-member`
 
 /** Noise transport messages are at most 65 535 bytes, 16 of them the ChaCha20-Poly1305 tag. */
 const noiseMaxPlaintextBytes = 65_535 - 16

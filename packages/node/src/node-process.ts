@@ -23,6 +23,7 @@ import { attachControlPlane, type ControlPlane } from './control-plane.js'
 import { ConfigError } from './errors.js'
 import { netTransport } from './net-transport.js'
 import {
+  catchUpCheckEveryMs,
   honestServer,
   honestWorker,
   type RoundEvent,
@@ -43,6 +44,7 @@ import {
   workerGradient,
 } from './roles.js'
 import { runSmrServer, runSmrWorker, smrReplicaOrder } from './smr.js'
+import type { RoundVector } from './transport.js'
 
 /** Messages a node sends to the `phalanx local` parent (and logs, in any case). */
 export type NodeReport =
@@ -393,14 +395,39 @@ async function joinPoint(
   const clusterRound = [...announced.values()].sort((a, b) => b - a)[config.byzantineServers] ?? 0
   if (clusterRound === 0) return { round: 0 }
   transport.setRound(clusterRound)
-  const { round, vectors } = await transport.newest('model', {
-    quorum: serverQuorum(config),
-    timeoutMs: config.quorumTimeoutMs,
-    signal,
-  })
+  const { round, vectors } = await newestModels(transport, config, log, signal)
   log.info(
     { clusterRound, round, from: vectors.map((v) => v.sender) },
     'joined a running cluster from the median of N−F models',
   )
   return { round, model: modelMedian(vectors.map((v) => v.vector)) }
+}
+
+/**
+ * N−F models of the newest round this node can get, waiting as long as it takes (a node never
+ * starts from fewer). A cluster running faster than `roundWindow` rounds per check leaves the
+ * window behind: the chaos suite saw a restarted server find 2 of 3 models, give up after one
+ * quorum timeout and exit. Each check moves the window to where F+1 servers announce they are.
+ */
+async function newestModels(
+  transport: ReturnType<typeof netTransport>,
+  config: ClusterConfig,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<{ round: number; vectors: RoundVector[] }> {
+  const quorum = serverQuorum(config)
+  let waited = 0
+  for (;;) {
+    try {
+      return await transport.newest('model', { quorum, timeoutMs: catchUpCheckEveryMs, signal })
+    } catch (error) {
+      if (!(error instanceof Error) || error.name !== 'QuorumTimeoutError') throw error
+    }
+    const ahead = transport.ahead?.('model', -1, quorum)
+    if (ahead !== undefined) return ahead
+    waited += catchUpCheckEveryMs
+    if (waited % config.quorumTimeoutMs < catchUpCheckEveryMs) {
+      log.warn({ quorum, waitedMs: waited }, 'stalled: no round with N−F models to join from yet')
+    }
+  }
 }

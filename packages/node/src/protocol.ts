@@ -30,6 +30,15 @@ export interface RoundEvent {
  */
 export const retransmitEveryMs = 2_000
 
+/**
+ * How often a waiting node that can catch up checks whether the cluster has left it behind.
+ * It must be well under the time the cluster takes for `roundWindow` (2) rounds: a node only
+ * receives rounds inside its window, so one that checked every `retransmitEveryMs` behind a
+ * cluster running 5 rounds/s caught up 10–20 rounds, found the gradients of that round already
+ * gone, and fell behind again, for good (the chaos suite's partition-heal scenario).
+ */
+export const catchUpCheckEveryMs = 200
+
 /** How long a colluding Byzantine worker waits to read honest gradients before it sends anyway. */
 export const collusionWaitMs = 3_000
 
@@ -50,9 +59,11 @@ export async function collectPatiently(
 ): Promise<RoundVector[]> {
   let waited = 0
   let lastStallLog = 0
+  let lastRetransmit = 0
+  const every = catchUp ? catchUpCheckEveryMs : retransmit ? retransmitEveryMs : timeoutMs
+  const slice = Math.min(every, timeoutMs)
   for (;;) {
     signal.throwIfAborted()
-    const slice = retransmit ? Math.min(retransmitEveryMs, timeoutMs) : timeoutMs
     try {
       return await transport.collect(kind, round, { quorum, timeoutMs: slice, signal })
     } catch (error) {
@@ -65,7 +76,10 @@ export async function collectPatiently(
           'stalled: quorum not reached, waiting again (never proceeding with fewer inputs)',
         )
       }
-      await retransmit?.().catch((cause: unknown) => log.debug({ err: cause }, 'retransmit failed'))
+      if (waited - lastRetransmit >= Math.min(retransmitEveryMs, timeoutMs)) {
+        lastRetransmit = waited
+        await retransmit?.().catch((cause: unknown) => log.debug({ err: cause }, 'retransmit failed'))
+      }
       const ahead = catchUp?.()
       if (ahead !== undefined) throw new BehindError(round, ahead.round, ahead.vectors)
     }
