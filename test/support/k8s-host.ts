@@ -178,9 +178,14 @@ export function hostContainer(
   const bound: Record<string, string> = {}
   const binds: string[] = []
   const volumeDir = (volume: string) => join(podDir, 'volumes', volume)
+  // Mounting over a host directory that holds the image's stand-ins (a checkout under /tmp, say)
+  // would hide the very files the container runs: such a path is rewritten instead.
+  const standIns = [...Object.values(image.directories), ...Object.values(image.executables)]
+  const hidesStandIn = (mountPath: string) =>
+    standIns.some((path) => path === mountPath || path.startsWith(`${mountPath.replace(/\/$/, '')}/`))
   for (const mount of mounts) {
     const dir = volumeDir(mount.volume)
-    if (existsSync(mount.mountPath)) {
+    if (existsSync(mount.mountPath) && !hidesStandIn(mount.mountPath)) {
       bound[mount.mountPath] = dir
       binds.push(dir, mount.mountPath, mount.readOnly ? 'ro' : 'rw')
     } else {
