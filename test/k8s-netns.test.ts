@@ -222,7 +222,10 @@ it(
       // server-0 is the Byzantine one the schema names by default (attack none): it does not evaluate.
       expect(results.map((result) => result.server)).toEqual(['server-1', 'server-2', 'server-3'])
       for (const result of results) {
-        expect(result.rounds, result.server).toBe(rounds)
+        // Every server logged the last round (awaited above); one that fell behind caught up from
+        // the median and skipped the rounds in between, so it may have run a few fewer.
+        expect(result.rounds, result.server).toBeLessThanOrEqual(rounds)
+        expect(result.rounds, result.server).toBeGreaterThan(rounds / 2)
         expect(result.accuracy, result.server).toBeGreaterThanOrEqual(targetAccuracy)
       }
     } finally {
