@@ -228,10 +228,13 @@ describe('robustness: up to f inputs moved anywhere', () => {
     )
   })
 
-  it('bulyan stays inside the honest coordinate-wise range', () => {
+  // Not for any placement: a Byzantine value just outside the honest range but close to the
+  // median is among the β averaged (CI found f = 1, n = 7: 0.328 against an honest max of 0.321).
+  // Once the Byzantine inputs are far, Krum's selection leaves them out and the bound holds.
+  it('bulyan stays inside the honest coordinate-wise range once the Byzantine ones are far', () => {
     fc.assert(
       fc.property(attack, (p) => {
-        const { honest, all, f } = attacked(p)
+        const { honest, all, f } = attacked({ ...p, exponent: Math.max(p.exponent, 4) })
         insideHonestRange(bulyan(all, { f }), honest)
       }),
       { numRuns: 150 },
