@@ -357,6 +357,8 @@ export class ChaosCluster {
       PHALANX_LISTEN: `/ip4/127.0.0.1/tcp/${node.port}`,
       PHALANX_BOOTSTRAP: bootstrap.join(','),
       PHALANX_KEY_FILE: node.keyFile,
+      // What a server pod's volume gives it: its own last models survive a SIGKILL.
+      ...(node.role === 'server' ? { PHALANX_STATE_DIR: join(this.work, 'state') } : {}),
       PHALANX_NATS_URL: this.nats.url,
       PHALANX_CHAOS: 'true',
       ...init.env,

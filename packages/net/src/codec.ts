@@ -11,7 +11,9 @@ import {
   PayloadRequest,
   PayloadResponseHeader,
   PayloadStatus,
+  RelayedMessage,
   Role,
+  SyncRequest,
   VectorMessage,
   VectorKind as WireKind,
 } from './wire/phalanx.generated.js'
@@ -153,6 +155,53 @@ export function decodePayloadHeader(bytes: Uint8Array): { found: boolean; size: 
     const wire = PayloadResponseHeader.decode(bytes)
     if (wire.size > BigInt(Number.MAX_SAFE_INTEGER)) return undefined
     return { found: wire.status === PayloadStatus.OK, size: Number(wire.size) }
+  } catch {
+    return undefined
+  }
+}
+
+export function encodeSyncRequest(request: {
+  cluster: string
+  kind: VectorKind
+  fromRound: number
+}): Uint8Array {
+  return SyncRequest.encode({
+    cluster: request.cluster,
+    kind: kindToWire[request.kind],
+    fromRound: BigInt(request.fromRound),
+  })
+}
+
+export function decodeSyncRequest(
+  bytes: Uint8Array,
+): { cluster: string; kind: VectorKind; fromRound: number } | undefined {
+  try {
+    const wire = SyncRequest.decode(bytes)
+    const kind = kindFromWire(wire.kind)
+    if (kind === undefined || wire.fromRound > BigInt(Number.MAX_SAFE_INTEGER)) return undefined
+    return { cluster: wire.cluster, kind, fromRound: Number(wire.fromRound) }
+  } catch {
+    return undefined
+  }
+}
+
+/** A gossipsub message as its origin signed it: the fields of gossipsub's RPC.Message. */
+export interface RelayedFields {
+  from: Uint8Array
+  data: Uint8Array
+  seqno: Uint8Array
+  signature: Uint8Array
+  topic: string
+}
+
+export function encodeRelayed(message: RelayedFields): Uint8Array {
+  return RelayedMessage.encode({ ...message, key: new Uint8Array(0) })
+}
+
+export function decodeRelayed(bytes: Uint8Array): RelayedFields | undefined {
+  try {
+    const { from, data, seqno, signature, topic } = RelayedMessage.decode(bytes)
+    return { from, data, seqno, signature, topic }
   } catch {
     return undefined
   }

@@ -8,6 +8,8 @@ export interface NetCounters {
   /** Vector messages that reached the validation pipeline. */
   readonly messages_received_total: number
   readonly messages_delivered_total: number
+  /** Vectors delivered from a peer's sync answer rather than from gossip (a straggler's pull). */
+  readonly messages_synced_total: number
   /** Rejections by reason; every reason is present, zero when it never happened. */
   readonly messages_rejected_total: Readonly<Record<RejectReason, number>>
   readonly equivocations_total: number
@@ -20,6 +22,7 @@ export interface NetCounters {
 export class MutableNetCounters implements NetCounters {
   messages_received_total = 0
   messages_delivered_total = 0
+  messages_synced_total = 0
   readonly messages_rejected_total: Record<RejectReason, number>
   equivocations_total = 0
   connections_refused_total = 0
@@ -42,6 +45,7 @@ export class MutableNetCounters implements NetCounters {
     return {
       messages_received_total: this.messages_received_total,
       messages_delivered_total: this.messages_delivered_total,
+      messages_synced_total: this.messages_synced_total,
       messages_rejected_total: { ...this.messages_rejected_total },
       equivocations_total: this.equivocations_total,
       connections_refused_total: this.connections_refused_total,

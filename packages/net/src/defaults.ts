@@ -50,6 +50,11 @@ export const netDefaults = {
   gossipMeshDegree: 3,
   /** A 40 MiB payload at the measured ~100 MB/s worst case takes ~0.4 s; 30 s covers a loaded host. */
   payloadFetchTimeoutMs: 30_000,
+  /**
+   * A sync request (a straggler pulling signed vectors from its peers) gives up after this long:
+   * it is retried on the next stall check, so a slow peer costs one attempt, not the round.
+   */
+  syncTimeoutMs: 5_000,
   /** Recent payloads kept to serve peers that pull from us: a few rounds of the largest vector. */
   payloadCacheBytes: 256 * MiB,
   /**

@@ -21,8 +21,10 @@ import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import type { Logger } from 'pino'
 import {
   decodeMemberAnnouncement,
+  decodeVectorMessage,
   encodeMemberAnnouncement,
   encodeVectorMessage,
+  type RelayedFields,
   sha256,
   toHex,
   vectorToBytes,
@@ -39,6 +41,7 @@ import { loadOrCreatePeerKey } from './keys.js'
 import { fetchPayload, PayloadStore, payloadProtocol, servePayload } from './payload.js'
 import { collectQuorum } from './quorum.js'
 import { InvalidMessageScore } from './score.js'
+import { fetchSync, relayedFromMessage, serveSync, syncProtocol, verifyRelayed } from './sync.js'
 import { type ClusterTopics, topicOf, topicsFor } from './topics.js'
 import {
   type CollectOptions,
@@ -94,6 +97,7 @@ export interface NetNodeInit {
   /** Gossipsub mesh degree D (Dlo = D−1, Dhi = 2D−1). */
   gossipMeshDegree?: number
   payloadFetchTimeoutMs?: number
+  syncTimeoutMs?: number
   payloadCacheBytes?: number
   yamuxMaxStreamWindowBytes?: number
   maxPayloadStreams?: number
@@ -157,6 +161,13 @@ export interface NetNode {
   ): Promise<PublishReceipt[]>
   /** Makes a payload available to peers that pull it by hash (Byzantine roles craft their own announcements). */
   offerPayload(bytes: Uint8Array): string
+  /**
+   * Asks connected peers (servers first) for the signed vectors of `kind` they hold from
+   * `fromRound` on, and delivers those this node lacks after the same validation as gossip (the
+   * origin's signature included). For a node stalled on a quorum whose signer may be gone.
+   * Returns how many vectors it delivered.
+   */
+  pull(kind: VectorKind, fromRound: number, options?: { signal?: AbortSignal }): Promise<number>
   /** Vectors of `kind` for `round` delivered so far (own included). */
   received(kind: VectorKind, round: number): readonly DeliveredVector[]
   collect(kind: VectorKind, round: number, options: CollectOptions): Promise<DeliveredVector[]>
@@ -193,6 +204,8 @@ class Libp2pNetNode implements NetNode {
   readonly #score: InvalidMessageScore
   readonly #accepted = new WeakMap<Message, Accepted>()
   readonly #received = new Map<string, DeliveredVector[]>()
+  /** The signed gossip messages behind `#received` (others' only), kept to hand on to stragglers. */
+  readonly #relayable = new Map<string, RelayedFields[]>()
   readonly #listeners: Listeners = {
     vector: new Set(),
     equivocation: new Set(),
@@ -281,6 +294,20 @@ class Libp2pNetNode implements NetNode {
       },
       { maxInboundStreams: this.#init.maxPayloadStreams, maxOutboundStreams: this.#init.maxPayloadStreams },
     )
+    await this.libp2p.handle(
+      syncProtocol,
+      ({ stream, connection }) => {
+        void serveSync(stream, connection.remotePeer, {
+          cluster: this.#init.cluster,
+          held: (kind, fromRound) =>
+            [...this.#relayable.entries()]
+              .filter(([key]) => key.startsWith(`${kind}/`) && Number(key.split('/')[1]) >= fromRound)
+              .flatMap(([, messages]) => messages),
+          log: this.#log,
+        })
+      },
+      { maxInboundStreams: this.#init.maxPayloadStreams, maxOutboundStreams: this.#init.maxPayloadStreams },
+    )
     // libp2p redials a dropped peer only when it carries a keep-alive tag, and gossip reaches only
     // connected peers: without it a connection lost to a failed ping or a corrupted frame leaves
     // the two nodes deaf to each other for good.
@@ -354,7 +381,10 @@ class Libp2pNetNode implements NetNode {
     this.#ctx.currentRound = round
     this.#ledger.prune(round - 1)
     for (const [key, vectors] of this.#received) {
-      if ((vectors[0]?.round ?? round) < round - 1) this.#received.delete(key)
+      if ((vectors[0]?.round ?? round) < round - 1) {
+        this.#received.delete(key)
+        this.#relayable.delete(key)
+      }
     }
   }
 
@@ -640,25 +670,33 @@ class Libp2pNetNode implements NetNode {
       pubsub.reportMessageValidationResult(msgId, propagationSource.toString(), TopicValidatorResult.Ignore)
       return
     }
-    const { header } = accepted
-    let vector = accepted.vector
-    if (vector === undefined) {
-      const outcome = await this.#fetch(accepted, propagationSource)
-      if (!outcome.ok) {
-        pubsub.reportMessageValidationResult(
-          msgId,
-          propagationSource.toString(),
-          outcome.reason === 'payload_unavailable'
-            ? TopicValidatorResult.Ignore
-            : TopicValidatorResult.Reject,
-        )
-        this.#reject(outcome.reason, outcome.detail, msg.topic, header.sender, header.round)
-        return
-      }
-      vector = outcome.vector
+    const outcome = await this.#payloadOf(accepted, propagationSource)
+    if (!outcome.ok) {
+      pubsub.reportMessageValidationResult(
+        msgId,
+        propagationSource.toString(),
+        outcome.reason === 'payload_unavailable' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject,
+      )
+      this.#reject(outcome.reason, outcome.detail, msg.topic, accepted.header.sender, accepted.header.round)
+      return
     }
     // Forward only now: a relay forwards what it can also serve.
     pubsub.reportMessageValidationResult(msgId, propagationSource.toString(), TopicValidatorResult.Accept)
+    this.#deliverAccepted(accepted, outcome.vector, msg)
+  }
+
+  /** The payload of a validated announcement: inline, or fetched from `source` or the announcer. */
+  async #payloadOf(
+    accepted: Accepted,
+    source: PeerId,
+  ): Promise<{ ok: true; vector: Float32Array } | { ok: false; reason: RejectReason; detail: string }> {
+    return accepted.vector === undefined
+      ? this.#fetch(accepted, source)
+      : { ok: true, vector: accepted.vector }
+  }
+
+  #deliverAccepted(accepted: Accepted, vector: Float32Array, message: Message): void {
+    const { header } = accepted
     if (this.#ledger.isEquivocator(accepted.kind, header.round, header.sender)) return
     this.#deliver({
       kind: accepted.kind,
@@ -672,6 +710,65 @@ class Libp2pNetNode implements NetNode {
       hash: accepted.hash,
       self: false,
     })
+    const relayed = relayedFromMessage(message)
+    if (relayed === undefined) return
+    const key = `${accepted.kind}/${header.round}`
+    const list = this.#relayable.get(key)
+    if (list === undefined) this.#relayable.set(key, [relayed])
+    else list.push(relayed)
+  }
+
+  async pull(kind: VectorKind, fromRound: number, options: { signal?: AbortSignal } = {}): Promise<number> {
+    if (!this.#started) return 0
+    const connected = [
+      ...new Map(this.libp2p.getConnections().map((c) => [c.remotePeer.toString(), c.remotePeer])).values(),
+    ].filter((peer) => this.membership.has(peer.toString()) || !this.membership.closed)
+    // Servers hold both kinds of every round they are in; workers only models.
+    const servers = connected.filter((peer) => this.membership.roleOf(peer.toString()) === 'server')
+    const peers = servers.length > 0 ? servers : connected
+    const timeout = AbortSignal.timeout(this.#init.syncTimeoutMs)
+    const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
+    const request = {
+      cluster: this.#init.cluster,
+      kind,
+      fromRound,
+      // An inline payload plus the announcement's fields and the signature.
+      maxMessageBytes: this.#init.inlineMaxBytes + 4 * 1024,
+      maxMessages: (this.#init.roundWindowAhead + 2) * Math.max(1, this.membership.count()),
+    }
+    const answers = await Promise.all(
+      peers.map(async (peer) => ({ peer, messages: await fetchSync(this.libp2p, peer, request, signal) })),
+    )
+    const topic = topicOf(this.topics, kind)
+    let delivered = 0
+    for (const { peer, messages } of answers) {
+      for (const fields of messages) {
+        if (signal.aborted) return delivered
+        if (fields.topic !== topic) continue
+        // Skips what this node already holds before paying for a signature check.
+        const header = decodeVectorMessage(fields.data)
+        if (header === undefined) continue
+        if (this.received(kind, header.round).some((v) => v.sender === header.sender)) continue
+        const message = await verifyRelayed(fields)
+        if (message === undefined) {
+          this.#log.warn({ peer: peer.toString(), kind }, 'sync answer with a bad signature')
+          this.#score.penalize(peer.toString())
+          continue
+        }
+        if (this.#validate(kind, message) !== TopicValidatorResult.Accept) continue
+        const accepted = this.#accepted.get(message)!
+        const outcome = await this.#payloadOf(accepted, peer)
+        if (!outcome.ok) {
+          this.#reject(outcome.reason, outcome.detail, topic, header.sender, header.round)
+          continue
+        }
+        this.#deliverAccepted(accepted, outcome.vector, message)
+        this.counters.messages_synced_total++
+        delivered++
+      }
+    }
+    if (delivered > 0) this.#log.info({ kind, fromRound, delivered }, 'synced vectors from peers')
+    return delivered
   }
 
   /**
@@ -740,6 +837,7 @@ function validateInit(init: NetNodeInit & typeof netDefaults): void {
     'maxPayloadBytes',
     'inlineMaxBytes',
     'payloadFetchTimeoutMs',
+    'syncTimeoutMs',
   ] as const
   for (const field of positiveIntegers) {
     const value = init[field]

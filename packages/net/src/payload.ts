@@ -52,7 +52,7 @@ export class PayloadStore {
  * Reads one varint-length-prefixed message from the front of a stream; returns it with the bytes
  * that followed it in the last chunk.
  */
-async function readPrefixed(
+export async function readPrefixed(
   source: AsyncIterator<Uint8ArrayList | Uint8Array>,
 ): Promise<{ message: Uint8Array; rest: Uint8Array[] } | undefined> {
   let buffered = new Uint8Array(0)

@@ -149,6 +149,14 @@ export const clusterConfigSchema = z.object({
   bootstrap: z.array(z.string()).default([]),
   /** Peer key file: loaded when present, generated and written (0600) when not, so a restarted node keeps its peer id. */
   keyFile: z.string().optional(),
+  /**
+   * Directory where a server keeps its own last models (written every round, before it publishes),
+   * so a restarted server process resumes where it stopped. Unset = amnesic restarts, which join
+   * from the median of N−F other servers' models: enough while at most F servers are down at once,
+   * never when more than F restart together (see server-state.ts). Off by default because it
+   * writes two models per round (0.8 MB for the MNIST MLP); the Kubernetes servers set it.
+   */
+  stateDir: z.string().min(1).optional(),
   /** NATS URL of the control plane; absent = local mode (membership from config, no telemetry). */
   natsUrl: z.string().optional(),
   /**

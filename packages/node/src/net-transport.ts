@@ -91,6 +91,10 @@ export function netTransport(node: NetNode, init: { byzantineServers: number }):
     republish: async (kind, round) => {
       await node.republish(kind, round)
     },
+    // From the window's start at the earliest: older rounds would only be rejected as stale.
+    pull: async (kind, round) => {
+      await node.pull(kind, Math.max(round, node.round - 1))
+    },
     collect: async (kind, round, options: CollectOptions) =>
       (await node.collect(kind, round, options)).map((v) => ({
         sender: v.sender,

@@ -17,7 +17,7 @@ import {
 import { createMembership, createNetNode, type MemberRole, type NetNode } from '@phalanx/net'
 import type { Logger } from 'pino'
 import { createChaosActions } from './chaos-actions.js'
-import { createNodeCheckpoints, describeAgreed } from './checkpointing.js'
+import { configHash, createNodeCheckpoints, describeAgreed } from './checkpointing.js'
 import type { ClusterConfig } from './config.js'
 import { attachControlPlane, type ControlPlane } from './control-plane.js'
 import { ConfigError } from './errors.js'
@@ -43,6 +43,7 @@ import {
   workerBehaviour,
   workerGradient,
 } from './roles.js'
+import { createServerStateStore, type ServerState } from './server-state.js'
 import { runSmrServer, runSmrWorker, smrReplicaOrder } from './smr.js'
 import type { RoundVector } from './transport.js'
 
@@ -200,20 +201,34 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
             ...(byzantine ? { forge: forgedCheckpoints(config) } : {}),
           })
         : undefined
-    // Looked up while the node listens for a running cluster: a running cluster wins (its models
-    // are newer than any checkpoint), the checkpoint is for a cluster restarted as a whole.
-    const agreed = smr ? undefined : checkpoints?.agreed()
-    // An SMR replica replays the log from its start instead of joining from the models' median.
-    const joined = smr ? { round: 0 } : await joinPoint(node, transport, config, log, signal)
-    const resumed = joined.model === undefined ? await agreed : undefined
-    if (resumed !== undefined) log.info(describeAgreed(resumed), 'resuming from the agreed checkpoint')
-    const start =
-      resumed === undefined
-        ? { ...joined, publishFirst: joined.model === undefined }
-        : // The whole cluster restarted: no running peer holds a model of this round, so the
-          // servers publish it afresh, from the agreed model.
-          { round: resumed.round, model: resumed.model, publishFirst: true }
-    if (start.publishFirst && !smr) {
+    const stateStore =
+      role === 'server' && !smr && config.stateDir !== undefined
+        ? createServerStateStore({
+            dir: config.stateDir,
+            cluster: config.cluster,
+            nodeId,
+            configHash: configHash(config),
+            dimension: model.dimension,
+            log,
+          })
+        : undefined
+    // Its own state first: a restarted server goes on from where it stopped, whether or not N−F
+    // others are there to join from (catching up from their median if the cluster moved on).
+    const saved = stateStore?.load()
+    const start = saved
+      ? { round: saved.next.round, model: saved.next.model, publishFirst: true }
+      : await joinOrResume(node, transport, config, log, signal, smr, checkpoints)
+    if (saved) {
+      log.info(
+        { round: saved.next.round, published: saved.published?.round, path: stateStore?.path },
+        "resuming from this server's saved state",
+      )
+    }
+    // A server back from its saved state rejoins a running cluster (or one whose servers all
+    // restart): its peers redial it at their own pace, and what they miss of its first publish
+    // they get from its re-announcements and pulls. Waiting for a full set of subscribers here hung
+    // a restarted server for good in the chaos suite.
+    if (start.publishFirst && !smr && !saved) {
       // Everyone the quorums need must hear the first round: wait until enough peers subscribe before
       // the first publish (gossip has no history).
       const peersNeeded = role === 'server' ? serverQuorum(config) - 1 + gradientQuorum(config) : 1
@@ -221,6 +236,8 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
         signal,
       })
     }
+    // Announced again so that peers one round behind, which may lack it, can finish that round.
+    if (saved?.published) await transport.publish('model', saved.published.round, saved.published.model)
     report({ type: 'started', nodeId, round: start.round, backend: backend.name })
 
     if (role === 'server') {
@@ -242,6 +259,8 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
             lastEvaluation = evaluation
           }
           const published = node.received('model', event.round).find((v) => v.self)?.vector
+          // Before anything else and before `next` is published (at the start of the next round).
+          stateStore?.save(savedState(event.round, next, published))
           report({
             type: 'round',
             nodeId,
@@ -358,6 +377,40 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
   }
 }
 
+function savedState(round: number, next: Float32Array, published: Float32Array | undefined): ServerState {
+  return {
+    next: { round: round + 1, model: next },
+    ...(published === undefined ? {} : { published: { round, model: published } }),
+  }
+}
+
+/**
+ * Where a node without saved state starts: joined to a running cluster from the median of N−F
+ * models, else resumed from the checkpoint N−F servers agree on (the whole cluster restarted),
+ * else round 0 with its seeded model.
+ */
+async function joinOrResume(
+  node: NetNode,
+  transport: ReturnType<typeof netTransport>,
+  config: ClusterConfig,
+  log: Logger,
+  signal: AbortSignal,
+  smr: boolean,
+  checkpoints: ReturnType<typeof createNodeCheckpoints> | undefined,
+): Promise<{ round: number; model?: Float32Array; publishFirst: boolean }> {
+  // Looked up while the node listens for a running cluster: a running cluster wins (its models
+  // are newer than any checkpoint), the checkpoint is for a cluster restarted as a whole.
+  const agreed = smr ? undefined : checkpoints?.agreed()
+  // An SMR replica replays the log from its start instead of joining from the models' median.
+  const joined = smr ? { round: 0 } : await joinPoint(node, transport, config, log, signal)
+  const resumed = joined.model === undefined ? await agreed : undefined
+  if (resumed === undefined) return { ...joined, publishFirst: joined.model === undefined }
+  log.info(describeAgreed(resumed), 'resuming from the agreed checkpoint')
+  // The whole cluster restarted: no running peer holds a model of this round, so the servers
+  // publish it afresh, from the agreed model.
+  return { round: resumed.round, model: resumed.model, publishFirst: true }
+}
+
 /**
  * How long a starting node listens for servers' announcements of a round already under way.
  * Servers announce after every round (about one a second here), so two seconds hear one.
@@ -426,6 +479,8 @@ async function newestModels(
     const ahead = transport.ahead?.('model', -1, quorum)
     if (ahead !== undefined) return ahead
     waited += catchUpCheckEveryMs
+    // A model whose signer is gone may still be held by the peers (see `pull`).
+    if (waited % retransmitEveryMs < catchUpCheckEveryMs) await transport.pull?.('model', -1)
     if (waited % config.quorumTimeoutMs < catchUpCheckEveryMs) {
       log.warn({ quorum, waitedMs: waited }, 'stalled: no round with N−F models to join from yet')
     }

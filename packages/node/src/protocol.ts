@@ -87,18 +87,25 @@ export async function collectPatiently(
 }
 
 /**
- * Re-announces this node's vectors of its last published round and the one before: a peer one
- * round behind may be missing exactly that one, and with no spare quorum (N−F = N) it could
- * not catch up from the newer round.
+ * What a waiting node does every `retransmitEveryMs`. It re-announces its own vectors of its last
+ * published round and the one before: a peer one round behind may be missing exactly that one,
+ * and with no spare quorum (N−F = N) it could not catch up from the newer round. And it pulls
+ * what its peers hold of the kinds it waits for from its round on: a vector whose signer is gone
+ * (SIGKILLed, or cut off by a partition) is re-announced by no one, yet a straggler with no spare
+ * quorum needs exactly that one (the chaos suite's partition-heal scenario stalled the whole
+ * cluster on it).
  */
-async function republishRecent(
+async function retransmitAndPull(
   transport: RoundTransport,
-  kind: VectorKind,
+  own: VectorKind,
   last: number | undefined,
+  pull: { kinds: readonly VectorKind[]; round: number },
 ): Promise<void> {
-  if (last === undefined) return
-  await transport.republish?.(kind, last - 1)
-  await transport.republish?.(kind, last)
+  if (last !== undefined) {
+    await transport.republish?.(own, last - 1)
+    await transport.republish?.(own, last)
+  }
+  for (const kind of pull.kinds) await transport.pull?.(kind, pull.round)
 }
 
 /**
@@ -167,7 +174,8 @@ export async function runServer(
   let round = start.round
   let publish = start.publishFirst
   let lastPublished: number | undefined
-  const retransmit = () => republishRecent(transport, 'model', lastPublished)
+  const retransmit = () =>
+    retransmitAndPull(transport, 'model', lastPublished, { kinds: ['gradient', 'model'], round })
   const catchUp = () => transport.ahead?.('model', round, init.serverQuorum)
   while (round < rounds) {
     signal.throwIfAborted()
@@ -300,7 +308,8 @@ export async function runWorker(
   const behaviour = init.behaviour ?? honestWorker
   let round = startRound
   let lastPublished: number | undefined
-  const retransmit = () => republishRecent(transport, 'gradient', lastPublished)
+  const retransmit = () =>
+    retransmitAndPull(transport, 'gradient', lastPublished, { kinds: ['model'], round })
   while (round < rounds) {
     signal.throwIfAborted()
     transport.setRound(round)

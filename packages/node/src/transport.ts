@@ -39,6 +39,12 @@ export interface RoundTransport {
   ): Promise<void>
   /** Announces this node's vector of `kind` for `round` again (for peers that missed it). */
   republish?(kind: VectorKind, round: number): Promise<void>
+  /**
+   * Asks peers for the vectors of `kind` they hold from `round` on and delivers those this node
+   * lacks (signed by their origins, validated as gossip): for a stalled node whose missing vector's
+   * signer is gone. Resolves once the answers are in; a failure only means nothing new arrived.
+   */
+  pull?(kind: VectorKind, round: number): Promise<void>
   /** The first `quorum` valid vectors of `kind` for `round` from distinct senders. */
   collect(kind: VectorKind, round: number, options: CollectOptions): Promise<RoundVector[]>
   /**

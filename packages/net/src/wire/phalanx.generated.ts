@@ -475,3 +475,200 @@ export namespace PayloadResponseHeader {
     return decodeMessage(buf, PayloadResponseHeader.codec(), opts)
   }
 }
+
+export interface SyncRequest {
+  cluster: string
+  kind: VectorKind
+  fromRound: bigint
+}
+
+export namespace SyncRequest {
+  let _codec: Codec<SyncRequest>
+
+  export const codec = (): Codec<SyncRequest> => {
+    if (_codec == null) {
+      _codec = message<SyncRequest>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.cluster != null && obj.cluster !== '')) {
+          w.uint32(10)
+          w.string(obj.cluster)
+        }
+
+        if (obj.kind != null && __VectorKindValues[obj.kind] !== 0) {
+          w.uint32(16)
+          VectorKind.codec().encode(obj.kind, w)
+        }
+
+        if ((obj.fromRound != null && obj.fromRound !== 0n)) {
+          w.uint32(24)
+          w.uint64(obj.fromRound)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          cluster: '',
+          kind: VectorKind.KIND_UNSPECIFIED,
+          fromRound: 0n
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.cluster = reader.string()
+              break
+            }
+            case 2: {
+              obj.kind = VectorKind.codec().decode(reader)
+              break
+            }
+            case 3: {
+              obj.fromRound = reader.uint64()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      })
+    }
+
+    return _codec
+  }
+
+  export const encode = (obj: Partial<SyncRequest>): Uint8Array => {
+    return encodeMessage(obj, SyncRequest.codec())
+  }
+
+  export const decode = (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncRequest>): SyncRequest => {
+    return decodeMessage(buf, SyncRequest.codec(), opts)
+  }
+}
+
+export interface RelayedMessage {
+  from: Uint8Array
+  data: Uint8Array
+  seqno: Uint8Array
+  signature: Uint8Array
+  key: Uint8Array
+  topic: string
+}
+
+export namespace RelayedMessage {
+  let _codec: Codec<RelayedMessage>
+
+  export const codec = (): Codec<RelayedMessage> => {
+    if (_codec == null) {
+      _codec = message<RelayedMessage>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.from != null && obj.from.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.from)
+        }
+
+        if ((obj.data != null && obj.data.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.data)
+        }
+
+        if ((obj.seqno != null && obj.seqno.byteLength > 0)) {
+          w.uint32(26)
+          w.bytes(obj.seqno)
+        }
+
+        if ((obj.signature != null && obj.signature.byteLength > 0)) {
+          w.uint32(34)
+          w.bytes(obj.signature)
+        }
+
+        if ((obj.key != null && obj.key.byteLength > 0)) {
+          w.uint32(42)
+          w.bytes(obj.key)
+        }
+
+        if ((obj.topic != null && obj.topic !== '')) {
+          w.uint32(50)
+          w.string(obj.topic)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          from: uint8ArrayAlloc(0),
+          data: uint8ArrayAlloc(0),
+          seqno: uint8ArrayAlloc(0),
+          signature: uint8ArrayAlloc(0),
+          key: uint8ArrayAlloc(0),
+          topic: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.from = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.data = reader.bytes()
+              break
+            }
+            case 3: {
+              obj.seqno = reader.bytes()
+              break
+            }
+            case 4: {
+              obj.signature = reader.bytes()
+              break
+            }
+            case 5: {
+              obj.key = reader.bytes()
+              break
+            }
+            case 6: {
+              obj.topic = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      })
+    }
+
+    return _codec
+  }
+
+  export const encode = (obj: Partial<RelayedMessage>): Uint8Array => {
+    return encodeMessage(obj, RelayedMessage.codec())
+  }
+
+  export const decode = (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RelayedMessage>): RelayedMessage => {
+    return decodeMessage(buf, RelayedMessage.codec(), opts)
+  }
+}

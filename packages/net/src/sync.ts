@@ -1,0 +1,148 @@
+/**
+ * Direct-stream sync (`/phalanx/sync/1.0.0`): a node stalled on a round asks a peer for the
+ * vector messages of one kind that it holds from a round on, and gets them verbatim as their
+ * origins signed them. Gossip keeps no history and a straggler cannot always wait for the signer
+ * to re-announce: a server SIGKILLed or cut off by a partition is gone, while its model of the
+ * round sits, signed, at every peer that received it. With N−F = the live servers (no slack), a
+ * straggler that lacks that one model could otherwise never complete a quorum, and the cluster
+ * would wait on it for good.
+ *
+ * A relay can withhold messages but not forge or alter one: the receiver checks each origin's
+ * gossipsub signature here, then runs the same validation pipeline as for gossip.
+ */
+import { RPC } from '@chainsafe/libp2p-gossipsub/message'
+import type { Libp2p, Message, PeerId, Stream } from '@libp2p/interface'
+import { peerIdFromMultihash } from '@libp2p/peer-id'
+import * as lp from 'it-length-prefixed'
+import * as Digest from 'multiformats/hashes/digest'
+import type { Logger } from 'pino'
+import {
+  decodeRelayed,
+  decodeSyncRequest,
+  encodeRelayed,
+  encodeSyncRequest,
+  type RelayedFields,
+} from './codec.js'
+import { readPrefixed } from './payload.js'
+import type { VectorKind } from './types.js'
+
+export const syncProtocol = '/phalanx/sync/1.0.0'
+
+/** gossipsub signs "libp2p-pubsub:" + the protobuf RPC.Message without signature and key. */
+const signPrefix = new TextEncoder().encode('libp2p-pubsub:')
+
+/** The fields of a delivered gossipsub message that its origin's signature covers. */
+export function relayedFromMessage(message: Message): RelayedFields | undefined {
+  if (message.type !== 'signed') return undefined
+  const seqno = new Uint8Array(8)
+  new DataView(seqno.buffer).setBigUint64(0, message.sequenceNumber)
+  return {
+    from: message.from.toMultihash().bytes,
+    data: message.data,
+    seqno,
+    signature: message.signature,
+    topic: message.topic,
+  }
+}
+
+/**
+ * The signed gossipsub message a relayed one claims to be, or `undefined` when the origin's
+ * signature does not verify (or the origin's peer id carries no public key to check it with).
+ */
+export async function verifyRelayed(fields: RelayedFields): Promise<Message | undefined> {
+  if (fields.seqno.byteLength !== 8) return undefined
+  try {
+    const from = peerIdFromMultihash(Digest.decode(fields.from))
+    const publicKey = from.publicKey
+    if (publicKey === undefined) return undefined
+    const signed = RPC.Message.encode({
+      from: fields.from,
+      data: fields.data,
+      seqno: fields.seqno,
+      topic: fields.topic,
+    })
+    const bytes = new Uint8Array(signPrefix.byteLength + signed.byteLength)
+    bytes.set(signPrefix)
+    bytes.set(signed, signPrefix.byteLength)
+    if (!(await publicKey.verify(bytes, fields.signature))) return undefined
+    return {
+      type: 'signed',
+      from,
+      data: fields.data,
+      sequenceNumber: new DataView(fields.seqno.buffer, fields.seqno.byteOffset, 8).getBigUint64(0),
+      topic: fields.topic,
+      signature: fields.signature,
+      key: publicKey,
+    }
+  } catch {
+    return undefined
+  }
+}
+
+export interface SyncServeInit {
+  cluster: string
+  /** The signed messages this node delivered for `kind` from `fromRound` on. */
+  held(kind: VectorKind, fromRound: number): readonly RelayedFields[]
+  log: Logger
+}
+
+/** Answers one sync request with what this node holds; a bad request closes the stream. */
+export async function serveSync(stream: Stream, remotePeer: PeerId, init: SyncServeInit): Promise<void> {
+  try {
+    const request = await readPrefixed(stream.source[Symbol.asyncIterator]())
+    const decoded = request === undefined ? undefined : decodeSyncRequest(request.message)
+    if (decoded === undefined || decoded.cluster !== init.cluster) {
+      stream.abort(new Error('bad sync request'))
+      return
+    }
+    const messages = init.held(decoded.kind, decoded.fromRound)
+    await stream.sink(messages.map((message) => lp.encode.single(encodeRelayed(message))))
+    init.log.debug(
+      {
+        peer: remotePeer.toString(),
+        kind: decoded.kind,
+        fromRound: decoded.fromRound,
+        sent: messages.length,
+      },
+      'sync request served',
+    )
+  } catch (error) {
+    init.log.debug({ peer: remotePeer.toString(), err: error }, 'sync request failed')
+    stream.abort(error as Error)
+  }
+}
+
+export interface SyncFetchRequest {
+  cluster: string
+  kind: VectorKind
+  fromRound: number
+  /** Largest relayed message accepted: an inline payload plus the message's own fields. */
+  maxMessageBytes: number
+  /** Most messages read from one peer (a peer holds a few rounds of one kind). */
+  maxMessages: number
+}
+
+/** What one peer holds; never throws (a failed or malformed answer gives what arrived intact). */
+export async function fetchSync(
+  libp2p: Libp2p,
+  peer: PeerId,
+  request: SyncFetchRequest,
+  signal: AbortSignal,
+): Promise<RelayedFields[]> {
+  let stream: Stream | undefined
+  const messages: RelayedFields[] = []
+  try {
+    stream = await libp2p.dialProtocol(peer, syncProtocol, { signal })
+    await stream.sink([lp.encode.single(encodeSyncRequest(request))])
+    for await (const frame of lp.decode(stream.source, { maxDataLength: request.maxMessageBytes })) {
+      signal.throwIfAborted()
+      const message = decodeRelayed(frame.subarray())
+      if (message === undefined || messages.length >= request.maxMessages) break
+      messages.push(message)
+    }
+    await stream.close().catch(() => undefined)
+  } catch (error) {
+    stream?.abort(error as Error)
+  }
+  return messages
+}
