@@ -1,25 +1,88 @@
 /**
  * Every Byzantine behaviour of the brief against a real cluster (one process per node, libp2p on
- * loopback): the Byzantine workers or server are switched from one attack to the next at run time
- * with `phalanx chaos corrupt`, so one cluster start (the expensive part on two cores) serves a
- * whole table of attacks. Label flipping poisons a shard before training, so it is the attack the
- * workers start with.
+ * loopback). The robust cluster's Byzantine workers are switched from one attack to the next at
+ * run time with `phalanx chaos corrupt`, so one cluster start (the expensive part on two cores)
+ * serves a whole table of attacks. Label flipping poisons a shard before training, so it is the
+ * attack the workers start with.
  *
- * Numbers the thresholds come from (logistic regression on the embedded MNIST, η = 0.5, 7
- * workers, 2 of them Byzantine, single-process reference `phalanx simulate`, 20 rounds): every
- * attack leaves the coordinate-wise median at 77–83%; plain averaging falls to 8% under the
- * Gaussian attack (σ = 200) and keeps 73–83% under the others at these magnitudes (the brief's
- * sign flip and IPM with ε = 0.5 only shrink the mean when 2 of 7 send them).
+ * Each vector attack runs at the strength in `STRENGTHS` on both the robust and the averaging
+ * clusters. Reference numbers (single process, `phalanx simulate --model logistic --dataset
+ * mnist --learning-rate 0.5 --momentum 0 --workers 7 --byzantine-workers 2 --rounds 20
+ * --eval-every 2 --seed 5 --rule <rule> --worker-attack <attack> [--<strength flag> <x>]`),
+ * accuracy after 20 rounds (docs/BENCHMARKS.md has the whole sweep):
+ *
+ * | attack       | strength                     | average | median |
+ * | ------------ | ---------------------------- | ------- | ------ |
+ * | none         |                              |   83.3% |  82.3% |
+ * | sign-flip    | signFlipScale 1 (default)    |   79.6% |  79.2% |
+ * | sign-flip    | signFlipScale 10             |    9.8% |  78.6% |
+ * | ipm          | ipmEpsilon 0.5 (default)     |   80.9% |  79.7% |
+ * | ipm          | ipmEpsilon 10                |    9.8% |  78.6% |
+ * | gaussian     | gaussianSigma 200 (default)  |   11.4% |  79.1% |
+ * | alie         | paper z ≈ 0.57 (default)     |   83.1% |  83.3% |
+ * | alie         | alieZ 100                    |    9.9% |  83.3% |
+ * | hidden-shift | hiddenShiftScale 1 (default) |   82.6% |  82.6% |
+ * | hidden-shift | hiddenShiftScale 1000        |   10.0% |  82.6% |
+ * | label-flip   |                              |   63.2% |  76.3% |
+ * | mimic        |                              |   81.1% |  78.3% |
+ *
+ * With 2 of 7 Byzantine, sign flip and IPM reverse the mean only for a strength above
+ * (n−f)/f = 2.5; ALIE and the hidden shift need a shift far outside the honest spread (alieZ 30
+ * still left 20%, hiddenShiftScale 100 left 23%). Those strengths are far from what the attacks
+ * are designed for (ALIE's point is a small z that robust rules cannot filter), but they are the
+ * same family of vectors, and what the tests need: a magnitude that breaks averaging, at which
+ * the median still holds.
+ *
+ * Once averaging has collapsed, the next attack's "falls below" on the same cluster could not
+ * fail, so each attack gets a fresh averaging cluster (the cheapest one: `replication: vanilla`,
+ * one server), which first has to learn (an asserted floor) before the attack is switched on.
+ * Its server is configured with f = 0, the only f averaging tolerates, so it waits for all 7
+ * gradients, as the reference run aggregates all 7. Configured with f = 2 it would average the
+ * first 5 to arrive, and the colluding attackers, who read about half the honest gradients
+ * before they craft theirs, often miss that quorum on a loaded machine: one run (load ~25)
+ * kept 82% under sign flip ×10, 62% under IPM ε = 10, 44% under ALIE z = 100, 75% under the
+ * hidden shift ×1000; only one Gaussian vector in a mean is needed, and it fell. That would test
+ * the race, not the rule. The median cluster keeps f = 2 (`silence` would stall a quorum of 7),
+ * so whether the Byzantine vectors make its servers' first 5 varies from round to round the same
+ * way: the median's bound holds either way, but this file cannot tell how often they did.
+ * In this file, at load ~26: every averaging cluster read 70.0% after the warm-up and 8.6–11.9%
+ * six rounds after the switch; the median cluster read 82–88% after each attack.
+ *
+ * Not tested against averaging because averaging is not vulnerable to them by construction:
+ * `non-finite` and `equivocation` vectors are rejected by the data plane before any rule sees
+ * them (asserted below for non-finite through the servers' rejection counters; equivocation comes
+ * after it, when the Byzantine workers may already be graylisted for their non-finite vectors,
+ * and its rejection is proven in net-validation.test.ts), `silence` only removes inputs, and `mimic` on iid shards
+ * sends an honest gradient. Label flipping with 2 of 7 shards is mild for averaging (63% above);
+ * it is not asserted.
  */
 import type { TelemetryEvent } from '@phalanx/control'
-import { serverAttackNames, workerAttackNames } from '@phalanx/node'
+import { type attackStrengthFields, serverAttackNames, workerAttackNames } from '@phalanx/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { accuracyAfter, startTestCluster, type TestCluster } from './support/cluster.js'
 
 /** Rounds each attack runs before its accuracy is read: past one evaluation after the switch. */
 const ROUNDS_PER_ATTACK = 6
-/** The robust rule's floor: the reference run's worst case (76.7%) less a margin for 6 rounds. */
+/** The robust rule's floor: the reference run's worst case (76.3%) less a margin for 6 rounds. */
 const ROBUST_FLOOR = 0.7
+/** Averaging under attack must fall below this: ten classes, chance is 10%, the reference runs
+ * at the strengths below end at 9.8–11.4%. */
+const AVERAGE_CEILING = 0.3
+/** What an averaging cluster must reach before the attack, so that its fall is one: the
+ * reference run without attack is at 70% by round 3, the clusters read 70.0% at round 5. */
+const LEARNED_FLOOR = 0.5
+/** Rounds an averaging cluster trains honestly before the attack is switched on. */
+const WARM_UP_ROUNDS = 4
+
+/** The strength of each vector attack, on the robust and the averaging clusters alike. */
+const STRENGTHS: { readonly [attack in keyof typeof attackStrengthFields]: number } = {
+  'sign-flip': 10,
+  gaussian: 200,
+  ipm: 10,
+  alie: 100,
+  'hidden-shift': 1000,
+}
+const hasStrength = (attack: string): attack is keyof typeof STRENGTHS => Object.hasOwn(STRENGTHS, attack)
 
 const trainingEnv = {
   PHALANX_MODEL: 'logistic',
@@ -47,35 +110,30 @@ const rejectedSince = (events: readonly TelemetryEvent[], nodeId: string, from: 
     .reduce((total, e) => total + (e.rejected[reason] ?? 0), 0)
 
 describe('worker attacks on a real cluster', () => {
-  const servers = ['server-0', 'server-1']
   const byzantineWorkers = ['worker-0', 'worker-1']
 
-  const startWorkerCluster = (rule: string) =>
-    startTestCluster({
-      cluster: `attacks-${rule}`,
-      servers: servers.length,
-      workers: 7,
-      env: {
-        ...trainingEnv,
-        PHALANX_BYZANTINE_SERVERS: '0',
-        PHALANX_BYZANTINE_WORKERS: String(byzantineWorkers.length),
-        PHALANX_WORKER_ATTACK: 'label-flip',
-        PHALANX_RULE: rule,
-      },
-    })
-
-  /** Switches both Byzantine workers to `attack` and returns the server round it took effect by. */
-  const switchTo = async (cluster: TestCluster, attack: string): Promise<number> => {
-    for (const worker of byzantineWorkers) {
-      expect((await cluster.chaos('corrupt', worker, '--attack', attack)).code).toBe(0)
-    }
+  /**
+   * Switches both Byzantine workers to `attack` at its strength in `STRENGTHS` and returns the
+   * server round it took effect by.
+   */
+  const switchTo = async (
+    cluster: TestCluster,
+    servers: readonly string[],
+    attack: string,
+  ): Promise<number> => {
+    const strength = hasStrength(attack) ? ['--strength', String(STRENGTHS[attack])] : []
+    const results = await Promise.all(
+      byzantineWorkers.map((worker) => cluster.chaos('corrupt', worker, '--attack', attack, ...strength)),
+    )
+    for (const result of results) expect(result.code).toBe(0)
     return Math.max(...servers.map((id) => cluster.latestRound(id)))
   }
 
   /**
    * Non-finite and equivocating vectors are the sender's fault: each costs it application score
-   * and after eight it is graylisted, i.e. silent for the rest of the run. So they come last;
-   * that the data plane rejects them by reason is proven in net-validation.test.ts.
+   * and after eight it is graylisted, i.e. silent for the rest of the run. So they come last
+   * (the non-finite rejections are counted below; that the data plane rejects each by reason is
+   * proven in net-validation.test.ts).
    */
   const penalised = new Set(['non-finite', 'equivocation'])
   const runtimeAttacks = [
@@ -84,9 +142,21 @@ describe('worker attacks on a real cluster', () => {
   ]
 
   describe('the coordinate-wise median keeps accuracy under every attack', () => {
+    const servers = ['server-0', 'server-1']
     let cluster: TestCluster
     beforeAll(async () => {
-      cluster = await startWorkerCluster('median')
+      cluster = await startTestCluster({
+        cluster: 'attacks-median',
+        servers: servers.length,
+        workers: 7,
+        env: {
+          ...trainingEnv,
+          PHALANX_BYZANTINE_SERVERS: '0',
+          PHALANX_BYZANTINE_WORKERS: String(byzantineWorkers.length),
+          PHALANX_WORKER_ATTACK: 'label-flip',
+          PHALANX_RULE: 'median',
+        },
+      })
     })
     afterAll(async () => {
       await cluster?.stop()
@@ -100,29 +170,52 @@ describe('worker attacks on a real cluster', () => {
 
     // Every other attack of the config's list, switched on at run time.
     it.each(runtimeAttacks)('%s', async (attack) => {
-      const from = await switchTo(cluster, attack)
+      const from = await switchTo(cluster, servers, attack)
       const accuracy = await runFor(cluster, servers, from, ROUNDS_PER_ATTACK)
       for (const id of servers) expect(accuracy.get(id)).toBeGreaterThan(ROBUST_FLOOR)
+      if (attack === 'non-finite') {
+        for (const id of servers)
+          expect(rejectedSince(cluster.events, id, from, 'non_finite')).toBeGreaterThan(0)
+      }
     })
   })
 
-  describe('plain averaging', () => {
-    let cluster: TestCluster
-    beforeAll(async () => {
-      cluster = await startWorkerCluster('average')
-      await runFor(cluster, servers, 0, 10)
-    })
-    afterAll(async () => {
-      await cluster?.stop()
-    })
+  describe.each(Object.keys(STRENGTHS))(
+    'plain averaging falls under %s, which the median withstands',
+    (attack) => {
+      const servers = ['server-0']
+      let cluster: TestCluster
+      beforeAll(async () => {
+        cluster = await startTestCluster({
+          cluster: `attacks-average-${attack}`,
+          servers: servers.length,
+          workers: 7,
+          env: {
+            ...trainingEnv,
+            PHALANX_REPLICATION: 'vanilla',
+            PHALANX_BYZANTINE_SERVERS: '0',
+            // Averaging tolerates f = 0, so its server waits for all n gradients; the two
+            // Byzantine workers are named instead of counted (see the file's doc comment).
+            PHALANX_BYZANTINE_WORKERS: '0',
+            PHALANX_BYZANTINE_NODE_IDS: byzantineWorkers.join(','),
+            PHALANX_WORKER_ATTACK: 'none',
+            PHALANX_RULE: 'average',
+          },
+        })
+      })
+      afterAll(async () => {
+        await cluster?.stop()
+      })
 
-    it('collapses under the Gaussian attack that the median shrugs off', async () => {
-      const from = await switchTo(cluster, 'gaussian')
-      const accuracy = await runFor(cluster, servers, from, ROUNDS_PER_ATTACK)
-      // Ten classes: a model of σ = 200 noise is at chance level.
-      for (const id of servers) expect(accuracy.get(id)).toBeLessThan(0.3)
-    })
-  })
+      it(`learns, then falls below ${AVERAGE_CEILING} once the Byzantine workers switch`, async () => {
+        const learned = await runFor(cluster, servers, 0, WARM_UP_ROUNDS)
+        for (const id of servers) expect(learned.get(id)).toBeGreaterThan(LEARNED_FLOOR)
+        const from = await switchTo(cluster, servers, attack)
+        const accuracy = await runFor(cluster, servers, from, ROUNDS_PER_ATTACK)
+        for (const id of servers) expect(accuracy.get(id)).toBeLessThan(AVERAGE_CEILING)
+      })
+    },
+  )
 })
 
 describe('server attacks on a real cluster', () => {

@@ -14,6 +14,7 @@ import {
   sendChaosCommand,
   watchTelemetry,
 } from '@phalanx/control'
+import { attackStrengthFields } from '@phalanx/node'
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander'
 import pino, { type Logger } from 'pino'
 
@@ -40,6 +41,12 @@ function stderrLogger(): Logger {
 function positiveInt(value: string): number {
   const parsed = Number(value)
   if (!Number.isInteger(parsed) || parsed <= 0) throw new InvalidArgumentError('a positive integer')
+  return parsed
+}
+
+function finiteNumber(value: string): number {
+  const parsed = Number(value)
+  if (value.trim() === '' || !Number.isFinite(parsed)) throw new InvalidArgumentError('a finite number')
   return parsed
 }
 
@@ -94,7 +101,9 @@ function chaosCommandOf(kind: (typeof chaosKinds)[number], options: Record<strin
     case 'corrupt': {
       const attack = options.attack
       if (typeof attack !== 'string') throw new InvalidArgumentError('corrupt needs --attack <name>')
-      return { kind, attack, options: {} }
+      // Already a finite number (`finiteNumber`); the node checks it against the attack's field.
+      const strength = options.strength as number | undefined
+      return { kind, attack, options: strength === undefined ? {} : { strength } }
     }
     case 'partition': {
       const durationMs = options.durationMs
@@ -147,6 +156,13 @@ export function addControlCommands(program: Command): void {
       .addArgument(new Argument('<kind>', 'what the node does').choices(chaosKinds))
       .argument('<nodeId>', 'target node (server-<i> or worker-<suffix>)')
       .option('--attack <name>', 'corrupt: the attack to switch to (none = honest again)')
+      .option(
+        '--strength <x>',
+        `corrupt: the attack's strength, checked like its config field (${Object.entries(attackStrengthFields)
+          .map(([attack, field]) => `${attack}: ${field}`)
+          .join(', ')})`,
+        finiteNumber,
+      )
       .option('--duration-ms <n>', 'partition: how long before it heals', positiveInt)
       .option('--timeout-ms <n>', 'how long to wait for the acknowledgement', positiveInt, 5_000),
   ).action(

@@ -9,7 +9,13 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { ChaosCommand } from '@phalanx/control'
 import type { MemberRole, Membership, NetNode } from '@phalanx/net'
 import type { Logger } from 'pino'
-import { type ClusterConfig, serverAttackNames, workerAttackNames } from './config.js'
+import {
+  attackStrengthFields,
+  type ClusterConfig,
+  clusterConfigSchema,
+  serverAttackNames,
+  workerAttackNames,
+} from './config.js'
 import { ChaosActionError } from './errors.js'
 import { honestServer, honestWorker, type ServerBehaviour, type WorkerBehaviour } from './protocol.js'
 import { serverBehaviour, workerBehaviour } from './roles.js'
@@ -54,6 +60,44 @@ const CHAOS_ACTIONS_DEFAULTS = {
 
 /** Label flipping poisons the shard before training starts; it cannot be switched on mid-run. */
 const runtimeWorkerAttacks = workerAttackNames.filter((name) => name !== 'label-flip')
+
+/**
+ * The config a `corrupt` command's options ask for: `{ strength }` sets the attack's strength
+ * field (`attackStrengthFields`), validated by the config schema as if it had been set at
+ * start-up; no options keep the configured strength.
+ */
+function withStrength(
+  config: ClusterConfig,
+  attack: string,
+  options: Record<string, unknown>,
+): ClusterConfig {
+  const unknown = Object.keys(options).find((key) => key !== 'strength')
+  if (unknown !== undefined) {
+    throw new ChaosActionError(`unknown corrupt option "${unknown}"`, {
+      command: 'corrupt',
+      reason: 'allowed: strength',
+    })
+  }
+  if (options.strength === undefined) return config
+  const field = (attackStrengthFields as Record<string, keyof ClusterConfig>)[attack]
+  if (field === undefined) {
+    throw new ChaosActionError(`attack "${attack}" has no strength to set`, {
+      command: 'corrupt',
+      reason: `attacks with a strength: ${Object.keys(attackStrengthFields).join(', ')}`,
+    })
+  }
+  const parsed = clusterConfigSchema.shape[field].safeParse(options.strength)
+  if (!parsed.success) {
+    throw new ChaosActionError(
+      `strength ${JSON.stringify(options.strength)} of "${attack}" is not a valid ${field}`,
+      {
+        command: 'corrupt',
+        reason: parsed.error.issues[0]?.message ?? 'invalid',
+      },
+    )
+  }
+  return { ...config, [field]: parsed.data }
+}
 
 export function createChaosActions(init: ChaosActionsInit): ChaosActions {
   const exit = init.exit ?? CHAOS_ACTIONS_DEFAULTS.exit
@@ -115,8 +159,14 @@ export function createChaosActions(init: ChaosActionsInit): ChaosActions {
     log.warn({ durationMs, peers: peersBeforePartition.length }, 'partitioned: refusing every peer')
   }
 
-  const corrupt = (attack: string): void => {
+  const corrupt = (attack: string, options: Record<string, unknown>): void => {
     if (init.role === 'server') {
+      if (Object.keys(options).length > 0) {
+        throw new ChaosActionError('server attacks take no corrupt options', {
+          command: 'corrupt',
+          reason: `got ${Object.keys(options).join(', ')}`,
+        })
+      }
       if (!(serverAttackNames as readonly string[]).includes(attack)) {
         throw new ChaosActionError(`unknown server attack "${attack}"`, {
           command: 'corrupt',
@@ -137,15 +187,16 @@ export function createChaosActions(init: ChaosActionsInit): ChaosActions {
           reason: `allowed: ${runtimeWorkerAttacks.join(', ')}`,
         })
       }
+      const config = withStrength(init.config, attack, options)
       workerOverride =
         attack === 'none'
           ? honestWorker
           : workerBehaviour(
-              { ...init.config, workerAttack: attack as (typeof workerAttackNames)[number] },
+              { ...config, workerAttack: attack as (typeof workerAttackNames)[number] },
               init.index,
             )
     }
-    log.warn({ attack }, attack === 'none' ? 'corruption lifted: behaving honestly' : 'corrupted')
+    log.warn({ attack, ...options }, attack === 'none' ? 'corruption lifted: behaving honestly' : 'corrupted')
   }
 
   const resume = (): void => {
@@ -232,7 +283,7 @@ export function createChaosActions(init: ChaosActionsInit): ChaosActions {
           log.warn('resumed')
           return
         case 'corrupt':
-          corrupt(command.attack)
+          corrupt(command.attack, command.options)
           return
         case 'partition':
           partition(command.durationMs)

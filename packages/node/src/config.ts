@@ -69,6 +69,11 @@ export const datasetNames = ['mnist', 'fashion-mnist', 'synthetic'] as const
 export const backendNames = ['auto', 'tfjs-node', 'wasm', 'cpu'] as const
 
 const int = (min: number) => z.coerce.number().int().min(min)
+/** A finite number, where an empty string (a `PHALANX_X=` left blank) is an error, not 0. */
+const finiteNumber = () =>
+  z
+    .union([z.number(), z.string().trim().min(1, 'a finite number, not empty')], { error: 'a finite number' })
+    .pipe(z.coerce.number())
 
 export const clusterConfigSchema = z.object({
   /** Cluster id: scopes topics, subjects and checkpoints so two clusters never mix. */
@@ -82,6 +87,23 @@ export const clusterConfigSchema = z.object({
   workers: int(1).default(12),
   byzantineWorkers: int(0).default(2),
   workerAttack: z.enum(workerAttackNames).default('alie'),
+  /** Sign flip sends −scale·mean(honest). 1 is the brief's −g: with f of n Byzantine it only
+   * shrinks the mean to (n−2f)/n of the honest one, so plain averaging needs scale > (n−f)/f to
+   * go the wrong way. */
+  signFlipScale: finiteNumber().pipe(z.number().positive()).default(1),
+  /** σ of the Gaussian attack per coordinate. 200: far outside honest gradients (coordinates of
+   * order 0.01–1), so a single such vector in a mean already swamps it. */
+  gaussianSigma: finiteNumber().pipe(z.number().min(0)).default(200),
+  /** IPM's ε (−ε·mean(honest)). 0.5: a small ε keeps the Byzantine vectors near the honest ones,
+   * the regime in which IPM targets robust rules; the mean of n−f honest and f such vectors
+   * is ((n−f)−fε)/n of the honest mean, reversed only for ε > (n−f)/f. */
+  ipmEpsilon: finiteNumber().pipe(z.number().positive()).default(0.5),
+  /** ALIE's z (mean − z·std per coordinate); absent = the paper's z = Φ⁻¹((n−s)/n),
+   * s = ⌊n/2+1⌋−f, the largest shift the Byzantine vectors can hide in. */
+  alieZ: finiteNumber().optional(),
+  /** Hidden shift moves one coordinate by scale·√(Σ_j Var_j). 1: one typical honest vector's
+   * distance from the mean, the largest shift that still looks honest in ℓ2. */
+  hiddenShiftScale: finiteNumber().pipe(z.number().min(0)).default(1),
   rule: z.enum(ruleNames).default('multiKrum'),
   preAggregation: z.array(z.enum(preAggregatorNames)).default([]),
   replication: z.enum(replicationModes).default('median'),
@@ -184,6 +206,16 @@ export const clusterConfigSchema = z.object({
 })
 
 export type ClusterConfig = z.infer<typeof clusterConfigSchema>
+
+/** The config field holding the strength of each worker attack that has one (the field a
+ * `chaos corrupt --strength` sets at run time). */
+export const attackStrengthFields = {
+  'sign-flip': 'signFlipScale',
+  gaussian: 'gaussianSigma',
+  ipm: 'ipmEpsilon',
+  alie: 'alieZ',
+  'hidden-shift': 'hiddenShiftScale',
+} as const satisfies Partial<Record<(typeof workerAttackNames)[number], keyof ClusterConfig>>
 export type ClusterConfigInput = z.input<typeof clusterConfigSchema>
 
 /** `byzantineServers` → `PHALANX_BYZANTINE_SERVERS`. */

@@ -13,6 +13,7 @@
 export { type ChaosActions, type ChaosActionsInit, createChaosActions } from './chaos-actions.js'
 export type { ClusterConfig, ClusterConfigInput } from './config.js'
 export {
+  attackStrengthFields,
   backendNames,
   clusterConfigSchema,
   configFromEnv,

@@ -214,20 +214,26 @@ export function workerBehaviour(config: ClusterConfig, nodeIndex: number): Worke
 export function vectorAttack(config: ClusterConfig, seed: number): WorkerAttackConfig | undefined {
   switch (config.workerAttack) {
     case 'sign-flip':
-      return { name: 'sign-flip', options: {} }
+      return { name: 'sign-flip', options: { scale: config.signFlipScale } }
     case 'gaussian':
-      // σ = 200 per coordinate: far outside honest gradients (coordinates of order 0.01–1).
-      return { name: 'gaussian', options: { sigma: 200, seed } }
+      return { name: 'gaussian', options: { sigma: config.gaussianSigma, seed } }
     case 'ipm':
-      return { name: 'ipm', options: { epsilon: 0.5 } }
+      return { name: 'ipm', options: { epsilon: config.ipmEpsilon } }
     case 'alie':
-      return { name: 'alie', options: { f: config.byzantineWorkers, n: config.workers } }
+      return {
+        name: 'alie',
+        options: {
+          f: config.byzantineWorkers,
+          n: config.workers,
+          ...(config.alieZ === undefined ? {} : { z: config.alieZ }),
+        },
+      }
     case 'mimic':
       return { name: 'mimic', options: { target: 0 } }
     case 'non-finite':
       return { name: 'non-finite', options: { kind: 'nan' } }
     case 'hidden-shift':
-      return { name: 'hidden-shift', options: {} }
+      return { name: 'hidden-shift', options: { scale: config.hiddenShiftScale } }
     default:
       return undefined
   }

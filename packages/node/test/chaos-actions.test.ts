@@ -78,6 +78,32 @@ describe('chaos actions', () => {
     expect(Array.from((await behaviour.publishGradient(0, own, never))!)).toEqual([-1, -2])
   })
 
+  it('corrupt with a strength sets the attack field it names', async () => {
+    const chaos = actions({ role: 'worker' })
+    const behaviour = chaos.workerBehaviour(honestWorker)
+    const own = Float32Array.from([1, 2])
+    const honest = async () => [own]
+    await chaos.execute({ kind: 'corrupt', attack: 'sign-flip', options: { strength: 10 } })
+    expect(Array.from((await behaviour.publishGradient(0, own, honest))!)).toEqual([-10, -20])
+    // The next corrupt without a strength is back at the configured one.
+    await chaos.execute({ kind: 'corrupt', attack: 'ipm', options: {} })
+    expect(Array.from((await behaviour.publishGradient(1, own, honest))!)).toEqual([-0.5, -1])
+  })
+
+  it.each([
+    ['worker', 'sign-flip', { strength: 0 }, /signFlipScale/],
+    ['worker', 'gaussian', { strength: -1 }, /gaussianSigma/],
+    ['worker', 'mimic', { strength: 2 }, /no strength/],
+    ['worker', 'none', { strength: 2 }, /no strength/],
+    ['worker', 'sign-flip', { scale: 2 }, /unknown corrupt option "scale"/],
+    ['server', 'reversed', { strength: 2 }, /server attacks take no corrupt options/],
+  ] as const)('a %s refuses corrupt --attack %s with %j', async (role, attack, options, message) => {
+    const chaos = actions({ role })
+    const refused = chaos.execute({ kind: 'corrupt', attack, options })
+    await expect(refused).rejects.toMatchObject({ name: 'ChaosActionError', command: 'corrupt' })
+    await expect(refused).rejects.toThrowError(message)
+  })
+
   it('pause holds the next round until resume, and an abort releases it too', async () => {
     const chaos = actions()
     const running = new AbortController()

@@ -24,6 +24,8 @@ describe('configHash', () => {
     ['rule', { rule: 'median' }],
     ['servers', { servers: 7, byzantineServers: 2 }],
     ['model', { model: 'logistic' }],
+    ['signFlipScale', { signFlipScale: 10 }],
+    ['alieZ', { alieZ: 100 }],
   ])('changes with the training field %s', (_field, change) => {
     expect(configHash(resolveConfig({ ...base, ...change }))).not.toBe(configHash(base))
   })

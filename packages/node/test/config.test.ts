@@ -50,6 +50,11 @@ describe('config schema', () => {
     [{ cluster: 'Not Valid' }, 'cluster', /Not Valid/],
     [{ checkpointEvery: 2.5 }, 'checkpointEvery', /2\.5/],
     [{ nonsense: 1 }, 'nonsense', /unknown config field/],
+    [{ signFlipScale: 0 }, 'signFlipScale', /= 0: .*>0/],
+    [{ gaussianSigma: -1 }, 'gaussianSigma', /-1/],
+    [{ ipmEpsilon: 'ten' }, 'ipmEpsilon', /"ten"/],
+    [{ alieZ: '' }, 'alieZ', /"": a finite number, not empty/],
+    [{ hiddenShiftScale: '1e400' }, 'hiddenShiftScale', /"1e400".*Infinity/],
   ])('%j fails naming the field %s and the value', (layer, field, message) => {
     expect(() => resolveConfig(layer)).toThrowError(message)
     try {
@@ -58,6 +63,32 @@ describe('config schema', () => {
       expect((error as Error).name).toBe('ConfigError')
       expect((error as { field: string }).field).toBe(field)
     }
+  })
+
+  it('attack strengths default to the fixed magnitudes they replace and are read from the environment', () => {
+    expect(resolveConfig()).toMatchObject({
+      signFlipScale: 1,
+      gaussianSigma: 200,
+      ipmEpsilon: 0.5,
+      hiddenShiftScale: 1,
+    })
+    expect(resolveConfig().alieZ).toBeUndefined()
+    const config = resolveConfig(
+      configFromEnv({
+        PHALANX_SIGN_FLIP_SCALE: '10',
+        PHALANX_GAUSSIAN_SIGMA: '3',
+        PHALANX_IPM_EPSILON: '10',
+        PHALANX_ALIE_Z: '100',
+        PHALANX_HIDDEN_SHIFT_SCALE: '1000',
+      }),
+    )
+    expect(config).toMatchObject({
+      signFlipScale: 10,
+      gaussianSigma: 3,
+      ipmEpsilon: 10,
+      alieZ: 100,
+      hiddenShiftScale: 1000,
+    })
   })
 
   it('an unknown rule lists the allowed ones', () => {
