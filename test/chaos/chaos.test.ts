@@ -35,6 +35,7 @@ const nodeEnv = {
 
 describe.each(profile.seeds)(`chaos suite (${profile.name} profile), seed %i`, (seed) => {
   let cluster: ChaosCluster | undefined
+  let failed = false
   const ctx = { profile, random: seededRandom(seed), yardstick: undefined } as Omit<
     ScenarioContext,
     'cluster'
@@ -51,7 +52,8 @@ describe.each(profile.seeds)(`chaos suite (${profile.name} profile), seed %i`, (
   }, 300_000)
 
   afterAll(async () => {
-    await cluster?.dispose()
+    // A failure's message names the node log directory: it must still be there to be read.
+    await cluster?.dispose({ keepLogs: failed })
   }, 120_000)
 
   it.each(scenarios(profile).map((scenario) => [scenario.name, scenario] as const))(
@@ -59,8 +61,12 @@ describe.each(profile.seeds)(`chaos suite (${profile.name} profile), seed %i`, (
     async (_name, scenario) => {
       if (cluster === undefined) throw new Error('cluster did not start')
       const scenarioCtx: ScenarioContext = Object.assign(ctx, { cluster })
+      // Set first, so a scenario that throws counts as failed too.
+      const failedBefore = failed
+      failed = true
       const result = await scenario.run(scenarioCtx)
       const passed = result.checks.every((check) => check.ok)
+      failed = failedBefore || !passed
       rows.push({
         seed,
         scenario: scenario.name,

@@ -265,7 +265,8 @@ export class ChaosCluster {
     await Promise.all(this.lateWorkerIds.map((id) => this.startNode(id)))
   }
 
-  async dispose(): Promise<void> {
+  /** Stops everything; the node logs stay when `keepLogs` (a failed scenario points at them). */
+  async dispose(options: { keepLogs?: boolean } = {}): Promise<void> {
     const running = [...this.nodes.values()].flatMap((node) => node.incarnations)
     for (const incarnation of running) {
       const { process } = incarnation
@@ -278,7 +279,7 @@ export class ChaosCluster {
     await this.#proxy?.close()
     await this.#observer?.close().catch(() => undefined)
     await this.#nats?.dispose()
-    if (this.#ownsWork) rmSync(this.work, { recursive: true, force: true })
+    if (this.#ownsWork && options.keepLogs !== true) rmSync(this.work, { recursive: true, force: true })
   }
 
   #notify(): void {

@@ -386,9 +386,12 @@ function killUpToF(kills: number): Scenario {
 }
 
 /** Stops F+1 servers: honest servers must stall (never go on with fewer than N−F models). */
-async function stallOverF(ctx: ScenarioContext, signal: 'SIGSTOP' | 'SIGKILL') {
+async function stallOverF(
+  ctx: ScenarioContext,
+  signal: 'SIGSTOP' | 'SIGKILL',
+  victims: readonly string[] = pick(ctx.random, ctx.cluster.serverIds, CLUSTER_SHAPE.byzantineServers + 1),
+) {
   const { cluster } = ctx
-  const victims = pick(ctx.random, cluster.serverIds, CLUSTER_SHAPE.byzantineServers + 1)
   const alive = HONEST_SERVERS.filter((id) => !victims.includes(id))
   const stallsBefore = new Map(alive.map((id) => [id, cluster.countLog(id, /"msg":"stalled/)]))
   await Promise.all(victims.map((id) => cluster.signal(id, signal)))
@@ -424,15 +427,30 @@ const freezeOverF: Scenario = {
  * stall; an amnesic restart could not help (it joins from the median of N−F models, and only
  * N−F−1 exist). Restarted with their saved state (`stateDir`), the victims supply the models the
  * others wait for, and every server goes on.
+ *
+ * One victim is made to lag first (paused while the others run a phase), so its saved state is
+ * rounds behind the window of the stalled servers: the hard case. Restarted, it can only learn
+ * where they wait from their announcements (a stalled cluster completes no round that would
+ * announce it) and must catch up from their models; the long profile's seed 2 stalled for good
+ * on exactly this before stalled servers re-announced themselves.
  */
 const killOverF: Scenario = {
   name: 'sigkill-over-F',
   criterion:
-    'F+1 servers SIGKILLed: honest servers stall without completing a round short of N−F; restarted with their saved state, the victims resume past their last round and every server goes on',
+    'F+1 servers SIGKILLed, one of them lagging a phase behind: honest servers stall without completing a round short of N−F; restarted with their saved state, the victims resume past their last round and every server goes on',
   async run(ctx) {
     const { cluster } = ctx
     const meter = new ScenarioMeter(cluster, HONEST_SERVERS)
-    const { victims, check, stalledAt } = await stallOverF(ctx, 'SIGKILL')
+    const victims = pick(ctx.random, cluster.serverIds, CLUSTER_SHAPE.byzantineServers + 1)
+    const [laggard] = victims as [string]
+    await cluster.chaos(laggard, { kind: 'pause' })
+    const pausedAt = cluster.latestRound(laggard)
+    await advance(
+      cluster,
+      ctx.profile.phaseRounds,
+      HONEST_SERVERS.filter((id) => id !== laggard),
+    )
+    const { check, stalledAt } = await stallOverF(ctx, 'SIGKILL', victims)
     const lastBefore = new Map(victims.map((id) => [id, cluster.latestRound(id)]))
     await Promise.all(victims.map((id) => cluster.startNode(id)))
     await cluster.untilRound(cluster.serverIds, stalledAt + ctx.profile.phaseRounds)
@@ -444,7 +462,12 @@ const killOverF: Scenario = {
         detail: `killed after round ${lastBefore.get(id)}, resumed at ${first}`,
       }
     })
-    return outcome(ctx, meter, [check, ...resumed], [`stalled at round ${stalledAt}, then recovered`])
+    return outcome(
+      ctx,
+      meter,
+      [check, ...resumed],
+      [`${laggard} paused at round ${pausedAt}; stalled at round ${stalledAt}, then recovered`],
+    )
   },
 }
 

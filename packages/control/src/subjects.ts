@@ -60,6 +60,9 @@ export const TelemetryEventSchema = z.object({
     .record(z.string().max(256), z.number().nonnegative())
     .refine((distances) => Object.keys(distances).length <= 64, 'at most 64 peers')
     .optional(),
+  /** Peer ids of the workers whose gradients this server aggregated in the round (servers): who
+   * actually got into the rule's inputs, Byzantine senders included. */
+  gradientSenders: z.array(z.string().max(256)).max(1024).optional(),
 })
 export type TelemetryEvent = z.infer<typeof TelemetryEventSchema>
 

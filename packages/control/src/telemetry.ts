@@ -23,6 +23,7 @@ export interface RoundReport {
   rejected?: Readonly<Record<string, number>>
   suspicions?: readonly Suspicion[]
   modelDistances?: Readonly<Record<string, number>>
+  gradientSenders?: string[]
 }
 
 export interface TelemetryStats {

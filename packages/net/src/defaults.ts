@@ -55,6 +55,12 @@ export const netDefaults = {
    * it is retried on the next stall check, so a slow peer costs one attempt, not the round.
    */
   syncTimeoutMs: 5_000,
+  /**
+   * How often a member heard announcing itself but not connected is redialled, and how often a
+   * node with no connection at all dials its bootstrap list again: servers announce every round
+   * and every 2 s while stalled, so 10 s bounds the dials without leaving a lost peer out long.
+   */
+  memberRedialMs: 10_000,
   /** Recent payloads kept to serve peers that pull from us: a few rounds of the largest vector. */
   payloadCacheBytes: 256 * MiB,
   /**

@@ -16,7 +16,7 @@ import {
 import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
-import { multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import type { Logger } from 'pino'
 import {
@@ -98,6 +98,7 @@ export interface NetNodeInit {
   gossipMeshDegree?: number
   payloadFetchTimeoutMs?: number
   syncTimeoutMs?: number
+  memberRedialMs?: number
   payloadCacheBytes?: number
   yamuxMaxStreamWindowBytes?: number
   maxPayloadStreams?: number
@@ -219,6 +220,9 @@ class Libp2pNetNode implements NetNode {
   /** Pending retries of refused bootstrap dials, cleared by stop(). */
   readonly #retries = new Set<ReturnType<typeof setTimeout>>()
   #unsubscribeMembership: (() => void) | undefined
+  /** When each member was last redialled from its announcement (see `#redialMember`). */
+  readonly #redialedAt = new Map<string, number>()
+  #watchdog: ReturnType<typeof setInterval> | undefined
 
   constructor(
     libp2p: Libp2p<{ pubsub: GossipSub }>,
@@ -333,6 +337,19 @@ class Libp2pNetNode implements NetNode {
       }
     })
     this.#started = true
+    // libp2p's reconnect queue gives up on a peer after a few tries (~30 s): a node whose peers
+    // were all down for longer (restarted one after another, partitioned, frozen) is left with no
+    // connection, hears nothing, and nothing tells it to dial again. The chaos suite's long run
+    // stalled every worker on that. So: no connection at all means the bootstrap list again.
+    this.#watchdog = setInterval(() => {
+      if (this.libp2p.getConnections().length > 0 || this.#init.bootstrap.length === 0) return
+      this.#log.warn(
+        { bootstrap: this.#init.bootstrap.length },
+        'no connection left: dialling the bootstrap list again',
+      )
+      for (const address of this.#init.bootstrap) void this.dial(address).catch(() => undefined)
+    }, this.#init.memberRedialMs)
+    this.#watchdog.unref()
     await Promise.all(this.#init.bootstrap.map((address) => this.#dialBootstrap(address)))
     this.#log.info(
       { addrs: this.multiaddrs(), cluster: this.#init.cluster, role: this.#init.role },
@@ -368,6 +385,7 @@ class Libp2pNetNode implements NetNode {
   async stop(): Promise<void> {
     this.#unsubscribeMembership?.()
     this.#started = false
+    clearInterval(this.#watchdog)
     for (const timer of this.#retries) clearTimeout(timer)
     this.#retries.clear()
     await this.libp2p.stop()
@@ -662,6 +680,7 @@ class Libp2pNetNode implements NetNode {
           }
         })
         this.#emit('member', { peerId: hello.sender, role: hello.role, multiaddrs, round: hello.round })
+        this.#redialMember(hello.sender, multiaddrs)
       }
       return
     }
@@ -683,6 +702,34 @@ class Libp2pNetNode implements NetNode {
     // Forward only now: a relay forwards what it can also serve.
     pubsub.reportMessageValidationResult(msgId, propagationSource.toString(), TopicValidatorResult.Accept)
     this.#deliverAccepted(accepted, outcome.vector, msg)
+  }
+
+  /**
+   * A member we hear announce itself (relayed by others) but hold no connection to: dial it at the
+   * addresses it announced, at most once per `memberRedialMs`. Gossip and pulls reach connected
+   * peers only, and libp2p stops redialling a peer that was down for more than ~30 s, so without
+   * this two members that each lost the other (a restart, a partition) may never meet again.
+   */
+  #redialMember(peerId: string, announced: readonly string[]): void {
+    if (!this.#started || peerId === this.peerId || !this.membership.has(peerId)) return
+    if (this.libp2p.getConnections().some((c) => c.remotePeer.toString() === peerId)) return
+    const now = Date.now()
+    if (now - (this.#redialedAt.get(peerId) ?? 0) < this.#init.memberRedialMs) return
+    this.#redialedAt.set(peerId, now)
+    const addresses: Multiaddr[] = []
+    for (const address of announced) {
+      try {
+        const parsed = multiaddr(address)
+        addresses.push(parsed.getPeerId() === null ? parsed.encapsulate(`/p2p/${peerId}`) : parsed)
+      } catch {
+        // An address we cannot parse is one we cannot dial.
+      }
+    }
+    if (addresses.length === 0) return
+    this.libp2p.dial(addresses).then(
+      () => this.#log.info({ member: peerId }, 'redialled a member heard but not connected'),
+      (error: unknown) => this.#log.debug({ member: peerId, err: error }, 'member redial failed'),
+    )
   }
 
   /** The payload of a validated announcement: inline, or fetched from `source` or the announcer. */
@@ -838,6 +885,7 @@ function validateInit(init: NetNodeInit & typeof netDefaults): void {
     'inlineMaxBytes',
     'payloadFetchTimeoutMs',
     'syncTimeoutMs',
+    'memberRedialMs',
   ] as const
   for (const field of positiveIntegers) {
     const value = init[field]

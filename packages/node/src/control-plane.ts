@@ -194,6 +194,7 @@ function toRoundReport(report: RoundNodeReport, rejectedSoFar: Record<string, nu
     ...(drift === undefined || !Number.isFinite(drift) ? {} : { drift }),
     suspicions: farFromMedian(report, drift),
     ...(report.distances === undefined ? {} : { modelDistances: { ...report.distances } }),
+    ...(report.gradientSenders === undefined ? {} : { gradientSenders: [...report.gradientSenders] }),
   }
 }
 

@@ -22,6 +22,7 @@ export function netTransport(node: NetNode, init: { byzantineServers: number }):
   // Distinct senders per kind and round, fed by delivered vectors (the node's own included).
   const seen = new Map<string, Set<string>>()
   const waiters = new Set<() => void>()
+  const pulling = new Set<VectorKind>()
   // The newest round servers announce: a node left more than the window behind rejects the
   // cluster's vectors as future ones, and learns from this where to move its window.
   // Trusted only once F+1 servers announce it: up to F Byzantine servers could announce a far
@@ -88,12 +89,22 @@ export function netTransport(node: NetNode, init: { byzantineServers: number }):
       if (clusterRound > node.round + 1) node.setRound(clusterRound)
       return undefined
     },
+    announce: () => node.announce(),
     republish: async (kind, round) => {
       await node.republish(kind, round)
     },
-    // From the window's start at the earliest: older rounds would only be rejected as stale.
+    // From the window's start at the earliest: older rounds would only be rejected as stale. One
+    // pull per kind at a time: the caller does not wait for it, and a slow peer must not pile them up.
     pull: async (kind, round) => {
-      await node.pull(kind, Math.max(round, node.round - 1))
+      if (pulling.has(kind)) return
+      pulling.add(kind)
+      try {
+        await node.pull(kind, Math.max(round, node.round - 1))
+      } catch {
+        // Nothing new arrived; the next stall check pulls again.
+      } finally {
+        pulling.delete(kind)
+      }
     },
     collect: async (kind, round, options: CollectOptions) =>
       (await node.collect(kind, round, options)).map((v) => ({

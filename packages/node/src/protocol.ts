@@ -87,13 +87,17 @@ export async function collectPatiently(
 }
 
 /**
- * What a waiting node does every `retransmitEveryMs`. It re-announces its own vectors of its last
- * published round and the one before: a peer one round behind may be missing exactly that one,
- * and with no spare quorum (N−F = N) it could not catch up from the newer round. And it pulls
- * what its peers hold of the kinds it waits for from its round on: a vector whose signer is gone
- * (SIGKILLed, or cut off by a partition) is re-announced by no one, yet a straggler with no spare
- * quorum needs exactly that one (the chaos suite's partition-heal scenario stalled the whole
- * cluster on it).
+ * What a waiting node does every `retransmitEveryMs`:
+ * - a server announces its round, so that a restarted server left more than the window behind
+ *   learns where the stalled cluster waits (a stalled cluster completes no round that would
+ *   announce it otherwise);
+ * - it re-announces its own vectors of its last published round and the one before: a peer one
+ *   round behind may be missing exactly that one, and with no spare quorum (N−F = N) it could
+ *   not catch up from the newer round;
+ * - it pulls what its peers hold of the kinds it waits for from its round on: a vector whose
+ *   signer is gone (SIGKILLed, or cut off by a partition) is re-announced by no one, yet a
+ *   straggler with no spare quorum needs exactly that one (the chaos suite's partition-heal
+ *   scenario stalled the whole cluster on it).
  */
 async function retransmitAndPull(
   transport: RoundTransport,
@@ -101,11 +105,15 @@ async function retransmitAndPull(
   last: number | undefined,
   pull: { kinds: readonly VectorKind[]; round: number },
 ): Promise<void> {
+  if (own === 'model') await transport.announce?.()
   if (last !== undefined) {
     await transport.republish?.(own, last - 1)
     await transport.republish?.(own, last)
   }
-  for (const kind of pull.kinds) await transport.pull?.(kind, pull.round)
+  // Not awaited: a peer that is frozen (SIGSTOP) holds a sync stream open until its timeout, and
+  // the waiting loop must go on checking whether the cluster left it behind meanwhile. What a pull
+  // delivers wakes the quorum wait by itself.
+  for (const kind of pull.kinds) void transport.pull?.(kind, pull.round)
 }
 
 /**

@@ -45,6 +45,13 @@ export interface RoundTransport {
    * signer is gone. Resolves once the answers are in; a failure only means nothing new arrived.
    */
   pull?(kind: VectorKind, round: number): Promise<void>
+  /**
+   * Tells peers where this node is (servers: a signed membership announcement with its round). A
+   * stalled server repeats it: a restarted server more than the window behind learns only from
+   * such announcements (F+1 of them) where the cluster waits, and a stalled cluster completes no
+   * round that would announce it otherwise.
+   */
+  announce?(): Promise<void>
   /** The first `quorum` valid vectors of `kind` for `round` from distinct senders. */
   collect(kind: VectorKind, round: number, options: CollectOptions): Promise<RoundVector[]>
   /**
