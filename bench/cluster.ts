@@ -105,6 +105,9 @@ interface Measured {
   maxHonestDrift: number
   backend: string
   rejectedMessages: Record<string, number>
+  /** [round, honest test accuracy] of every evaluated round: whether a run that missed the
+   * target was still climbing or had levelled off. */
+  accuracyCurve: Array<[number, number]>
 }
 
 /** The reason a cluster run is aborted with once it reached the target (not a failure). */
@@ -201,6 +204,9 @@ async function measure(
     maxHonestDrift: summary.maxHonestDrift,
     backend: summary.backend,
     rejectedMessages: summary.rejectedMessages,
+    accuracyCurve: rows.flatMap((row) =>
+      row.honestAccuracy === undefined ? [] : [[row.round, row.honestAccuracy] as [number, number]],
+    ),
   }
   process.stderr.write(
     `median round ${(medianRoundSeconds * 1000).toFixed(0)} ms, best ${fmtPct(measured.bestAccuracy)}, wall ${summary.wallSeconds.toFixed(1)} s\n`,
