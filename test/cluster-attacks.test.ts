@@ -79,6 +79,8 @@ const LEARNED_FLOOR = 0.5
  * from the honest gradients they manage to read within 3 s, which takes longer to find its mark.
  */
 const AVERAGE_FALL_ROUNDS = 20
+/** Rounds a robust phase may run before a Byzantine vector must have been aggregated. */
+const BYZANTINE_EVIDENCE_ROUNDS = 40
 /** Rounds an averaging cluster trains honestly before the attack is switched on. */
 const WARM_UP_ROUNDS = 4
 
@@ -187,20 +189,34 @@ describe('worker attacks on a real cluster', () => {
     // Every other attack of the config's list, switched on at run time.
     it.each(runtimeAttacks)('%s', async (attack) => {
       const from = await switchTo(cluster, servers, attack)
-      const accuracy = await runFor(cluster, servers, from, ROUNDS_PER_ATTACK)
+      let accuracy = await runFor(cluster, servers, from, ROUNDS_PER_ATTACK)
+      if (hasStrength(attack)) {
+        // Guards the test itself: the servers take the first n−f = 5 of 7 gradients, and the
+        // colluding attackers first read honest ones, so in a given round theirs may all come
+        // too late. A phase in which they never made it in would prove nothing: it goes on until
+        // a round aggregated one (a clean CI run saw none in six rounds under the hidden shift),
+        // and the accuracy is read past that round.
+        const byzantinePeers = new Set(byzantineWorkers.map((id) => cluster.peerIds.get(id)))
+        const byzantineRounds = (seen: readonly TelemetryEvent[]) =>
+          seen
+            .filter((e) => servers.includes(e.nodeId) && e.round > from)
+            .filter((e) => (e.gradientSenders ?? []).some((peer) => byzantinePeers.has(peer)))
+            .map((e) => e.round)
+        await cluster.until(
+          (seen) =>
+            byzantineRounds(seen).length > 0 ||
+            servers.every((id) =>
+              seen.some((e) => e.nodeId === id && e.round >= from + BYZANTINE_EVIDENCE_ROUNDS),
+            ),
+        )
+        const rounds = byzantineRounds(cluster.events)
+        expect(rounds.length).toBeGreaterThan(0)
+        accuracy = await runFor(cluster, servers, Math.min(...rounds), 2)
+      }
       for (const id of servers) expect(accuracy.get(id)).toBeGreaterThan(ROBUST_FLOOR)
       if (attack === 'non-finite') {
         for (const id of servers)
           expect(rejectedSince(cluster.events, id, from, 'non_finite')).toBeGreaterThan(0)
-      }
-      if (hasStrength(attack)) {
-        // Guards the test itself: the servers take the first n−f = 5 of 7 gradients, and a
-        // phase in which the attackers' vectors never made it in would prove nothing.
-        const byzantinePeers = new Set(byzantineWorkers.map((id) => cluster.peerIds.get(id)))
-        const aggregatedByzantine = cluster.events
-          .filter((e) => servers.includes(e.nodeId) && e.round > from)
-          .filter((e) => (e.gradientSenders ?? []).some((peer) => byzantinePeers.has(peer))).length
-        expect(aggregatedByzantine).toBeGreaterThan(0)
       }
     })
   })

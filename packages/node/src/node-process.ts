@@ -398,17 +398,27 @@ async function joinOrResume(
   smr: boolean,
   checkpoints: ReturnType<typeof createNodeCheckpoints> | undefined,
 ): Promise<{ round: number; model?: Float32Array; publishFirst: boolean }> {
-  // Looked up while the node listens for a running cluster: a running cluster wins (its models
-  // are newer than any checkpoint), the checkpoint is for a cluster restarted as a whole.
+  // Looked up while the node listens for a running cluster.
   const agreed = smr ? undefined : checkpoints?.agreed()
   // An SMR replica replays the log from its start instead of joining from the models' median.
-  const joined = smr ? { round: 0 } : await joinPoint(node, transport, config, log, signal)
-  const resumed = joined.model === undefined ? await agreed : undefined
-  if (resumed === undefined) return { ...joined, publishFirst: joined.model === undefined }
-  log.info(describeAgreed(resumed), 'resuming from the agreed checkpoint')
-  // The whole cluster restarted: no running peer holds a model of this round, so the servers
-  // publish it afresh, from the agreed model.
-  return { round: resumed.round, model: resumed.model, publishFirst: true }
+  const clusterRound = smr ? 0 : await announcedClusterRound(node, config, signal)
+  // A running cluster past the checkpoint wins (its models are newer). One announcing the
+  // checkpoint's round or less is the cluster restarted as a whole, its servers already resumed
+  // from it (and announcing while they wait for the rest): the checkpoint is where to start.
+  // The one cost: a lone server restarted (without stateDir) right after publishing the model of
+  // a checkpoint round that the others still announce publishes the agreed model for that round,
+  // not its own, and its peers drop it for that round as an equivocator. Resuming only past the
+  // announced round instead would leave servers of a whole-cluster restart that start late (a
+  // pod scheduled later) joining without publishing, short of N−F models for good.
+  const resumed = await agreed
+  if (resumed !== undefined && resumed.round >= clusterRound) {
+    log.info(describeAgreed(resumed), 'resuming from the agreed checkpoint')
+    // No running peer holds a model of this round, so the servers publish it afresh, from the
+    // agreed model.
+    return { round: resumed.round, model: resumed.model, publishFirst: true }
+  }
+  if (clusterRound === 0) return { round: 0, publishFirst: true }
+  return { ...(await joinRunning(transport, config, log, signal, clusterRound)), publishFirst: false }
 }
 
 /**
@@ -418,17 +428,14 @@ async function joinOrResume(
 export const joinListenMs = 2_500
 
 /**
- * Where a starting node enters: round 0 with its seeded model when the cluster has not
- * started, or — when servers announce a later round (a restart, a late joiner) — the newest
- * round with N−F models, starting from their median (the brief's state transfer: no log).
+ * The round servers announce, listening `joinListenMs`: the (F+1)-th highest announcement, which
+ * at least one honest server has reached; 0 when none is heard (the cluster has not started).
  */
-async function joinPoint(
+async function announcedClusterRound(
   node: NetNode,
-  transport: ReturnType<typeof netTransport>,
   config: ClusterConfig,
-  log: Logger,
   signal: AbortSignal,
-): Promise<{ round: number; model?: Float32Array }> {
+): Promise<number> {
   const announced = new Map<string, number>()
   await new Promise<void>((resolve) => {
     const stop = node.on('member', (member) => {
@@ -444,9 +451,20 @@ async function joinPoint(
     signal.addEventListener('abort', done, { once: true })
   })
   signal.throwIfAborted()
-  // The (F+1)-th highest announcement: at least one honest server is that far.
-  const clusterRound = [...announced.values()].sort((a, b) => b - a)[config.byzantineServers] ?? 0
-  if (clusterRound === 0) return { round: 0 }
+  return [...announced.values()].sort((a, b) => b - a)[config.byzantineServers] ?? 0
+}
+
+/**
+ * Joins a cluster running at `clusterRound` (a restart, a late joiner): the newest round with
+ * N−F models, starting from their median (the brief's state transfer: no log).
+ */
+async function joinRunning(
+  transport: ReturnType<typeof netTransport>,
+  config: ClusterConfig,
+  log: Logger,
+  signal: AbortSignal,
+  clusterRound: number,
+): Promise<{ round: number; model: Float32Array }> {
   transport.setRound(clusterRound)
   const { round, vectors } = await newestModels(transport, config, log, signal)
   log.info(
