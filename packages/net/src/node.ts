@@ -24,7 +24,6 @@ import {
   decodeVectorMessage,
   encodeMemberAnnouncement,
   encodeVectorMessage,
-  type RelayedFields,
   sha256,
   toHex,
   vectorToBytes,
@@ -206,7 +205,7 @@ class Libp2pNetNode implements NetNode {
   readonly #accepted = new WeakMap<Message, Accepted>()
   readonly #received = new Map<string, DeliveredVector[]>()
   /** The signed gossip messages behind `#received` (others' only), kept to hand on to stragglers. */
-  readonly #relayable = new Map<string, RelayedFields[]>()
+  readonly #relayable = new Map<string, Message[]>()
   readonly #listeners: Listeners = {
     vector: new Set(),
     equivocation: new Set(),
@@ -303,10 +302,11 @@ class Libp2pNetNode implements NetNode {
       ({ stream, connection }) => {
         void serveSync(stream, connection.remotePeer, {
           cluster: this.#init.cluster,
+          // Converted here, on a straggler's rare request, not for every delivered message.
           held: (kind, fromRound) =>
             [...this.#relayable.entries()]
               .filter(([key]) => key.startsWith(`${kind}/`) && Number(key.split('/')[1]) >= fromRound)
-              .flatMap(([, messages]) => messages),
+              .flatMap(([, messages]) => messages.flatMap((message) => relayedFromMessage(message) ?? [])),
           log: this.#log,
         })
       },
@@ -757,12 +757,10 @@ class Libp2pNetNode implements NetNode {
       hash: accepted.hash,
       self: false,
     })
-    const relayed = relayedFromMessage(message)
-    if (relayed === undefined) return
     const key = `${accepted.kind}/${header.round}`
     const list = this.#relayable.get(key)
-    if (list === undefined) this.#relayable.set(key, [relayed])
-    else list.push(relayed)
+    if (list === undefined) this.#relayable.set(key, [message])
+    else list.push(message)
   }
 
   async pull(kind: VectorKind, fromRound: number, options: { signal?: AbortSignal } = {}): Promise<number> {

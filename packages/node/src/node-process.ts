@@ -176,6 +176,15 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
     'node started',
   )
   const transport = netTransport(node, { byzantineServers: config.byzantineServers })
+  /** What every role reports of a completed round; servers add evaluation, distances, senders. */
+  const roundReport = (event: RoundEvent) => ({
+    type: 'round' as const,
+    nodeId,
+    round: event.round,
+    roundSeconds: event.roundSeconds,
+    quorumWaitSeconds: event.quorumWaitSeconds,
+    rejected: transport.rejected(),
+  })
   const onAbort = () => void node.stop()
   signal.addEventListener('abort', onAbort, { once: true })
 
@@ -262,15 +271,10 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
           // Before anything else and before `next` is published (at the start of the next round).
           stateStore?.save(savedState(event.round, next, published))
           report({
-            type: 'round',
-            nodeId,
-            round: event.round,
-            roundSeconds: event.roundSeconds,
-            quorumWaitSeconds: event.quorumWaitSeconds,
+            ...roundReport(event),
             ...evaluation,
             ...(published && !byzantine ? { distances: distancesTo(published, node, event.round) } : {}),
             ...(event.gradientSenders === undefined ? {} : { gradientSenders: event.gradientSenders }),
-            rejected: transport.rejected(),
           })
           if (checkpoints !== undefined && (event.round + 1) % config.checkpointEvery === 0) {
             checkpoints.save(event.round + 1, next)
@@ -318,14 +322,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
         gradient,
         behaviour: chaos.workerBehaviour(byzantine ? workerBehaviour(config, index) : honestWorker),
         onRound: (event: RoundEvent) => {
-          report({
-            type: 'round',
-            nodeId,
-            round: event.round,
-            roundSeconds: event.roundSeconds,
-            quorumWaitSeconds: event.quorumWaitSeconds,
-            rejected: transport.rejected(),
-          })
+          report(roundReport(event))
           return chaos.betweenRounds(signal)
         },
       }

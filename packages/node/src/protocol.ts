@@ -101,19 +101,21 @@ export async function collectPatiently(
  */
 async function retransmitAndPull(
   transport: RoundTransport,
-  own: VectorKind,
-  last: number | undefined,
-  pull: { kinds: readonly VectorKind[]; round: number },
+  tick: {
+    /** Servers only: their announcements are what `announcedRound` trusts. */
+    announce: boolean
+    own: VectorKind
+    lastPublished: number | undefined
+    pull: readonly VectorKind[]
+    round: number
+  },
 ): Promise<void> {
-  if (own === 'model') await transport.announce?.()
-  if (last !== undefined) {
-    await transport.republish?.(own, last - 1)
-    await transport.republish?.(own, last)
+  if (tick.announce) await transport.announce?.()
+  if (tick.lastPublished !== undefined) {
+    await transport.republish?.(tick.own, tick.lastPublished - 1)
+    await transport.republish?.(tick.own, tick.lastPublished)
   }
-  // Not awaited: a peer that is frozen (SIGSTOP) holds a sync stream open until its timeout, and
-  // the waiting loop must go on checking whether the cluster left it behind meanwhile. What a pull
-  // delivers wakes the quorum wait by itself.
-  for (const kind of pull.kinds) void transport.pull?.(kind, pull.round)
+  for (const kind of tick.pull) void transport.pull?.(kind, tick.round)
 }
 
 /**
@@ -183,7 +185,13 @@ export async function runServer(
   let publish = start.publishFirst
   let lastPublished: number | undefined
   const retransmit = () =>
-    retransmitAndPull(transport, 'model', lastPublished, { kinds: ['gradient', 'model'], round })
+    retransmitAndPull(transport, {
+      announce: true,
+      own: 'model',
+      lastPublished,
+      pull: ['gradient', 'model'],
+      round,
+    })
   const catchUp = () => transport.ahead?.('model', round, init.serverQuorum)
   while (round < rounds) {
     signal.throwIfAborted()
@@ -317,7 +325,7 @@ export async function runWorker(
   let round = startRound
   let lastPublished: number | undefined
   const retransmit = () =>
-    retransmitAndPull(transport, 'gradient', lastPublished, { kinds: ['model'], round })
+    retransmitAndPull(transport, { announce: false, own: 'gradient', lastPublished, pull: ['model'], round })
   while (round < rounds) {
     signal.throwIfAborted()
     transport.setRound(round)

@@ -55,6 +55,7 @@ describe('config schema', () => {
     [{ ipmEpsilon: 'ten' }, 'ipmEpsilon', /"ten"/],
     [{ alieZ: '' }, 'alieZ', /"": a finite number, not empty/],
     [{ hiddenShiftScale: '1e400' }, 'hiddenShiftScale', /"1e400".*Infinity/],
+    [{ stateDir: '' }, 'stateDir', /"stateDir" = ""/],
   ])('%j fails naming the field %s and the value', (layer, field, message) => {
     expect(() => resolveConfig(layer)).toThrowError(message)
     try {
