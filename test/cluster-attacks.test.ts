@@ -23,6 +23,7 @@
  * | alie         | alieZ 100                    |    9.9% |  83.3% |
  * | hidden-shift | hiddenShiftScale 1 (default) |   82.6% |  82.6% |
  * | hidden-shift | hiddenShiftScale 1000        |   10.0% |  82.6% |
+ * | hidden-shift | hiddenShiftScale 100000      |   10.3% |  82.6% |
  * | label-flip   |                              |   63.2% |  76.3% |
  * | mimic        |                              |   81.1% |  78.3% |
  *
@@ -54,8 +55,8 @@
  * them (asserted below for non-finite through the servers' rejection counters; equivocation comes
  * after it, when the Byzantine workers may already be graylisted for their non-finite vectors,
  * and its rejection is proven in net-validation.test.ts), `silence` only removes inputs, and `mimic` on iid shards
- * sends an honest gradient. Label flipping with 2 of 7 shards is mild for averaging (63% above);
- * it is not asserted.
+ * sends an honest gradient. Label flipping with 2 of 7 shards does not collapse averaging (63%
+ * above); it makes its accuracy swing, and that is what its averaging test asserts.
  */
 import type { TelemetryEvent } from '@phalanx/control'
 import { type attackStrengthFields, serverAttackNames, workerAttackNames } from '@phalanx/node'
@@ -90,16 +91,17 @@ const STRENGTHS: { readonly [attack in keyof typeof attackStrengthFields]: numbe
   gaussian: 200,
   ipm: 10,
   alie: 100,
-  'hidden-shift': 1000,
+  'hidden-shift': 100000,
 }
 /**
- * The vector attacks asserted to break averaging in a real cluster. Not the hidden shift: it moves
- * one coordinate (the one of largest honest variance) by ×1000 the honest spread, and although the
- * single-process reference fell to 10% in 20 rounds, two cluster runs on 2026-11-27 (load ~28)
- * read 61% and 67% twenty rounds after the switch: averaging degrades, but not reliably below
- * `AVERAGE_CEILING`. Its median phase above still runs at that strength.
+ * The vector attacks asserted to break averaging in a real cluster. The hidden shift moves one
+ * coordinate (the one of largest honest variance), so one hit disables at most what that
+ * coordinate decides, and honest gradients pull it back: at ×1000 the honest spread two cluster
+ * runs on 2026-11-27 (load ~28) read 61% and 67% twenty rounds after the switch, where the
+ * single process fell to 10%. At ×100000 a hit is not undone within the run, and two cluster runs
+ * (2026-11-27, load ~15) fell below `AVERAGE_CEILING` within the first evaluations.
  */
-const AVERAGING_FALLS_UNDER = ['sign-flip', 'gaussian', 'ipm', 'alie'] as const
+const AVERAGING_FALLS_UNDER = ['sign-flip', 'gaussian', 'ipm', 'alie', 'hidden-shift'] as const
 const hasStrength = (attack: string): attack is keyof typeof STRENGTHS => Object.hasOwn(STRENGTHS, attack)
 
 const trainingEnv = {
@@ -273,6 +275,59 @@ describe('worker attacks on a real cluster', () => {
       })
     },
   )
+
+  /**
+   * Label flipping does not collapse averaging: with 2 of 7 shards flipped the averaged gradient
+   * still points mostly the right way. What it takes is the accuracy's floor: η = 0.5 steps keep
+   * being pulled toward the flipped labels, and the accuracy swings. The single-process reference
+   * (the file's doc comment, 60 rounds) read, over the evaluations of rounds 10–40, 58.8–77.4%
+   * with averaging (eight of sixteen under 70%) and 75.2–82.0% with the median; 83–87% for
+   * averaging without attack. So "averaging does not keep accuracy" is asserted as: in that window
+   * it reaches the floor the median cluster is held to, and a later evaluation falls under it.
+   */
+  describe('plain averaging under label-flip swings under the robust floor', () => {
+    const servers = ['server-0']
+    const WINDOW = { from: 10, to: 40 }
+    let cluster: TestCluster
+    beforeAll(async () => {
+      cluster = await startTestCluster({
+        cluster: 'attacks-average-label-flip',
+        servers: servers.length,
+        workers: 7,
+        env: {
+          ...trainingEnv,
+          PHALANX_REPLICATION: 'vanilla',
+          PHALANX_BYZANTINE_SERVERS: '0',
+          PHALANX_BYZANTINE_WORKERS: '0',
+          PHALANX_BYZANTINE_NODE_IDS: byzantineWorkers.join(','),
+          PHALANX_WORKER_ATTACK: 'label-flip',
+          PHALANX_RULE: 'average',
+        },
+      })
+    })
+    afterAll(async () => {
+      await cluster?.stop()
+    })
+
+    it(`reaches ${ROBUST_FLOOR}, then falls under it again in rounds ${WINDOW.from}–${WINDOW.to}`, async () => {
+      const inWindow = (e: TelemetryEvent) =>
+        servers.includes(e.nodeId) && e.round >= WINDOW.from && e.accuracy !== undefined
+      // A fall, not a slow start: the accuracy must first have been at the floor.
+      const fellBack = (seen: readonly TelemetryEvent[]) => {
+        const reached = seen.find((e) => inWindow(e) && e.accuracy! >= ROBUST_FLOOR)
+        return (
+          reached !== undefined &&
+          seen.some((e) => inWindow(e) && e.round > reached.round && e.accuracy! < ROBUST_FLOOR)
+        )
+      }
+      await cluster.until(
+        (seen) =>
+          fellBack(seen) ||
+          servers.every((id) => seen.some((e) => inWindow(e) && e.nodeId === id && e.round >= WINDOW.to)),
+      )
+      expect(fellBack(cluster.events.filter((e) => inWindow(e) && e.round <= WINDOW.to))).toBe(true)
+    })
+  })
 })
 
 describe('server attacks on a real cluster', () => {
