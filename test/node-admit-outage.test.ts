@@ -18,7 +18,8 @@ import type { TelemetryEvent } from '@phalanx/control'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from './support/cli.js'
 import { freePorts, type NatsServerHandle, startNatsServer, waitForJetStream } from './support/nats.js'
-import { forkNode, logEntries, logUntil, type NodeHandle, peerIdsOf } from './support/node-cluster.js'
+import { forkNode, logEntries, logUntil } from './support/node-cluster.js'
+import { type NodeHandle, peerIdsOf } from './support/node-process.js'
 import { parsePrometheusText } from './support/prometheus.js'
 
 const CLUSTER = 'admit-outage'
@@ -242,7 +243,7 @@ describe('node processes across a NATS outage, and a worker admitted at run time
 
     // Without worker-1 the servers' quorum of n − f = 2 gradients needs the newcomer's every round.
     await nodes.get('worker-1')!.kill()
-    const killedAtRound = Math.max(...servers.map((id) => nodes.get(id)!.rounds().at(-1)!.round))
+    const killedAtRound = Math.max(...servers.map((id) => nodes.get(id)!.rounds.at(-1)!.round))
     // A round report may still be on its way over IPC: worker-1 can have sent gradients for up to
     // two rounds past the newest report seen, so those rounds are left out of the check.
     const firstWithoutWorker1 = killedAtRound + 3
@@ -253,10 +254,7 @@ describe('node processes across a NATS outage, and a worker admitted at run time
           (report): report is RoundReport =>
             report.type === 'round' && report.round >= firstWithoutWorker1 + 3,
         )
-      const afterKill = nodes
-        .get(nodeId)!
-        .rounds()
-        .filter((report) => report.round >= firstWithoutWorker1)
+      const afterKill = nodes.get(nodeId)!.rounds.filter((report) => report.round >= firstWithoutWorker1)
       expect(afterKill.length).toBeGreaterThanOrEqual(3)
       for (const report of afterKill) {
         expect({ round: report.round, used: report.gradientSenders }).toEqual({

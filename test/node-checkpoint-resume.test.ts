@@ -26,7 +26,8 @@ import { modelMedian } from '@phalanx/node'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type NatsServerHandle, startNatsServer, waitForJetStream } from './support/nats.js'
-import { forkNode, logEntries, logUntil, type NodeHandle, peerIdsOf } from './support/node-cluster.js'
+import { forkNode, logEntries, logUntil } from './support/node-cluster.js'
+import { type NodeHandle, peerIdsOf } from './support/node-process.js'
 
 const CLUSTER = 'ckpt-resume'
 const servers = ['server-0', 'server-1', 'server-2', 'server-3']
@@ -233,7 +234,7 @@ describe('a cluster restarted as a whole resumes from the agreed checkpoint', ()
       await node.reportUntil(
         (report): report is RoundReport => report.type === 'round' && report.round >= agreedRound + 3,
       )
-      expect(node.rounds()[0]!.round).toBe(agreedRound)
+      expect(node.rounds[0]!.round).toBe(agreedRound)
     }
   })
 })

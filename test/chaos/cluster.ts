@@ -6,11 +6,9 @@
  * front so the member set is closed and known to all, late joiners included. Progress comes from
  * the nodes' IPC reports (the same ones `phalanx local` reads), never from sleeping.
  */
-import { type ChildProcess, fork } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import {
   type ChaosCommand,
   type ControlConnection,
@@ -20,14 +18,19 @@ import {
   type TelemetryWatch,
   watchTelemetry,
 } from '@phalanx/control'
-import { loadOrCreatePeerKey } from '@phalanx/net'
-import type { NodeReport } from '@phalanx/node'
 import pino from 'pino'
-import { cliPath } from '../support/cli.js'
 import { freePorts, type NatsServerHandle, startNatsServer } from '../support/nats.js'
+import {
+  forkNodeProcess,
+  keyFileOf,
+  logFileOf,
+  type NodeHandle,
+  peerIdsOf,
+  Waiters,
+} from '../support/node-process.js'
 import { type FlipProxy, startFlipProxy } from './flip-proxy.js'
 
-export type RoundReport = Extract<NodeReport, { type: 'round' }>
+export type { RoundReport } from '../support/node-process.js'
 
 export interface ChaosClusterInit {
   cluster: string
@@ -50,10 +53,7 @@ export interface ChaosClusterInit {
 }
 
 /** One incarnation of a node process: its reports, in order, and how it ended. */
-export interface Incarnation {
-  process: ChildProcess
-  rounds: RoundReport[]
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+export interface Incarnation extends NodeHandle {
   startedAt: number
 }
 
@@ -77,21 +77,7 @@ export class ChaosWaitError extends Error {
   }
 }
 
-export class NodeStartError extends Error {
-  override readonly name = 'NodeStartError'
-  constructor(
-    readonly nodeId: string,
-    readonly exit: { code: number | null; signal: NodeJS.Signals | null },
-    readonly logFile: string,
-  ) {
-    super(`${nodeId} exited before listening (${exit.code ?? exit.signal}); see ${logFile}`)
-  }
-}
-
 const CHAOS_CLUSTER_DEFAULTS = {
-  // Wasm and data loading take several seconds per node on a loaded 2-core machine, and a
-  // joining node listens 2.5 s for announcements before it asks for models.
-  startTimeoutMs: 120_000,
   // Generous: four other engineers share the two cores; a wait only ends early on success.
   waitTimeoutMs: 180_000,
 } as const
@@ -101,7 +87,7 @@ export class ChaosCluster {
   readonly telemetry: TelemetryEvent[] = []
   readonly work: string
   readonly #init: ChaosClusterInit
-  readonly #waiters = new Set<() => void>()
+  readonly #waiters = new Waiters()
   #nats: NatsServerHandle | undefined
   #proxy: FlipProxy | undefined
   #observer: ControlConnection | undefined
@@ -159,8 +145,7 @@ export class ChaosCluster {
   }
 
   running(nodeId: string): boolean {
-    const process = this.current(nodeId)?.process
-    return process !== undefined && process.exitCode === null && process.signalCode === null
+    return this.current(nodeId)?.running() ?? false
   }
 
   /** The newest round `nodeId` reported complete (any incarnation), −1 before its first. */
@@ -184,20 +169,11 @@ export class ChaosCluster {
 
   /** Resolves once `predicate` holds (re-checked on every report and telemetry event). */
   until(what: string, predicate: () => boolean, timeoutMs: number = CHAOS_CLUSTER_DEFAULTS.waitTimeoutMs) {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters.delete(check)
-        reject(new ChaosWaitError('condition not met', { what, timeoutMs, work: this.work }))
-      }, timeoutMs)
-      const check = () => {
-        if (!predicate()) return
-        this.#waiters.delete(check)
-        clearTimeout(timer)
-        resolve()
-      }
-      this.#waiters.add(check)
-      check()
-    })
+    return this.#waiters.until(
+      predicate,
+      timeoutMs,
+      () => new ChaosWaitError('condition not met', { what, timeoutMs, work: this.work }),
+    )
   }
 
   /** Resolves once every node in `nodeIds` reported a round ≥ `round`. */
@@ -267,23 +243,14 @@ export class ChaosCluster {
 
   /** Stops everything; the node logs stay when `keepLogs` (a failed scenario points at them). */
   async dispose(options: { keepLogs?: boolean } = {}): Promise<void> {
-    const running = [...this.nodes.values()].flatMap((node) => node.incarnations)
-    for (const incarnation of running) {
-      const { process } = incarnation
-      if (process.exitCode !== null || process.signalCode !== null) continue
-      // A SIGSTOPped process would keep SIGKILL pending forever only if it were ignored; it is not.
-      process.kill('SIGKILL')
-    }
-    await Promise.all(running.map((incarnation) => incarnation.exited))
+    const incarnations = [...this.nodes.values()].flatMap((node) => node.incarnations)
+    // A SIGSTOPped process would keep SIGKILL pending forever only if it were ignored; it is not.
+    await Promise.all(incarnations.map((incarnation) => incarnation.kill()))
     this.#watch?.stop()
     await this.#proxy?.close()
     await this.#observer?.close().catch(() => undefined)
     await this.#nats?.dispose()
     if (this.#ownsWork && options.keepLogs !== true) rmSync(this.work, { recursive: true, force: true })
-  }
-
-  #notify(): void {
-    for (const check of [...this.#waiters]) check()
   }
 
   async #boot(): Promise<void> {
@@ -299,7 +266,7 @@ export class ChaosCluster {
       conn: this.#observer,
       onEvent: (event) => {
         this.telemetry.push(event)
-        this.#notify()
+        this.#waiters.wake()
       },
     })
     const ids = [
@@ -308,22 +275,21 @@ export class ChaosCluster {
       ...this.lateWorkerIds,
     ]
     const ports = await freePorts(ids.length)
+    const peerIds = await peerIdsOf(this.work, ids)
     for (const [i, nodeId] of ids.entries()) {
-      const keyFile = join(this.work, `${nodeId}.key`)
-      const { key } = await loadOrCreatePeerKey(keyFile)
       this.nodes.set(nodeId, {
         nodeId,
         role: nodeId.startsWith('server-') ? 'server' : 'worker',
-        peerId: peerIdFromPrivateKey(key).toString(),
+        peerId: peerIds.get(nodeId)!,
         port: ports[i]!,
-        keyFile,
-        logFile: join(this.work, `${nodeId}.log`),
+        keyFile: keyFileOf(this.work, nodeId),
+        logFile: logFileOf(this.work, nodeId),
         incarnations: [],
       })
     }
     if (init.proxied !== undefined) {
       this.#proxy = await startFlipProxy({ targetPort: this.node(init.proxied.to).port, seed: init.seed })
-      this.#proxy.onChange(() => this.#notify())
+      this.#proxy.onChange(() => this.#waiters.wake())
     }
     // Servers one by one, each dialling those before it (as `phalanx local` does), then workers.
     const started: string[] = []
@@ -337,69 +303,39 @@ export class ChaosCluster {
     await Promise.all(this.workerIds.map((id) => this.startNode(id)))
   }
 
-  #env(node: ChaosNode, bootstrap: readonly string[]): NodeJS.ProcessEnv {
+  async #spawn(node: ChaosNode, bootstrap: readonly string[]): Promise<void> {
     const init = this.#init
     const members = [...this.nodes.values()].map((n) => `${n.nodeId}:${n.peerId}`).join(',')
-    // The suite's own PHALANX_CHAOS_* settings are no node config: a node refuses unknown ones.
-    const inherited = Object.fromEntries(
-      Object.entries(process.env).filter(([name]) => !name.startsWith('PHALANX_')),
-    )
-    return {
-      ...inherited,
-      PHALANX_LOG_LEVEL: 'info',
-      PHALANX_CLUSTER: init.cluster,
-      PHALANX_NODE_ID: node.nodeId,
-      PHALANX_SERVERS: String(init.servers),
-      PHALANX_BYZANTINE_SERVERS: String(init.byzantineServers),
-      PHALANX_WORKERS: String(init.workers),
-      PHALANX_BYZANTINE_WORKERS: String(init.byzantineWorkers),
-      PHALANX_SEED: String(init.seed),
-      PHALANX_MEMBERS: members,
-      PHALANX_LISTEN: `/ip4/127.0.0.1/tcp/${node.port}`,
-      PHALANX_BOOTSTRAP: bootstrap.join(','),
-      PHALANX_KEY_FILE: node.keyFile,
-      // What a server pod's volume gives it: its own last models survive a SIGKILL.
-      ...(node.role === 'server' ? { PHALANX_STATE_DIR: join(this.work, 'state') } : {}),
-      PHALANX_NATS_URL: this.nats.url,
-      PHALANX_CHAOS: 'true',
-      ...init.env,
+    const incarnation = {
+      ...forkNodeProcess({
+        work: this.work,
+        nodeId: node.nodeId,
+        // The suite's own PHALANX_CHAOS_* settings are no node config: a node refuses unknown ones.
+        inherited: Object.fromEntries(
+          Object.entries(process.env).filter(([name]) => !name.startsWith('PHALANX_')),
+        ),
+        env: {
+          PHALANX_LOG_LEVEL: 'info',
+          PHALANX_CLUSTER: init.cluster,
+          PHALANX_SERVERS: String(init.servers),
+          PHALANX_BYZANTINE_SERVERS: String(init.byzantineServers),
+          PHALANX_WORKERS: String(init.workers),
+          PHALANX_BYZANTINE_WORKERS: String(init.byzantineWorkers),
+          PHALANX_SEED: String(init.seed),
+          PHALANX_MEMBERS: members,
+          PHALANX_LISTEN: `/ip4/127.0.0.1/tcp/${node.port}`,
+          PHALANX_BOOTSTRAP: bootstrap.join(','),
+          // What a server pod's volume gives it: its own last models survive a SIGKILL.
+          ...(node.role === 'server' ? { PHALANX_STATE_DIR: join(this.work, 'state') } : {}),
+          PHALANX_NATS_URL: this.nats.url,
+          PHALANX_CHAOS: 'true',
+          ...init.env,
+        },
+        onChange: () => this.#waiters.wake(),
+      }),
+      startedAt: Date.now(),
     }
-  }
-
-  #spawn(node: ChaosNode, bootstrap: readonly string[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const log = openSync(node.logFile, 'a')
-      const child = fork(cliPath, [node.role], {
-        stdio: ['ignore', log, log, 'ipc'],
-        env: this.#env(node, bootstrap),
-      })
-      closeSync(log)
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
-        child.once('exit', (code, signal) => {
-          done({ code, signal })
-          this.#notify()
-        }),
-      )
-      const incarnation: Incarnation = { process: child, rounds: [], exited, startedAt: Date.now() }
-      node.incarnations.push(incarnation)
-      let listening = false
-      const timer = setTimeout(() => {
-        if (!listening) reject(new NodeStartError(node.nodeId, { code: null, signal: null }, node.logFile))
-      }, CHAOS_CLUSTER_DEFAULTS.startTimeoutMs)
-      child.on('message', (message: NodeReport) => {
-        if (message.type === 'listening') {
-          listening = true
-          clearTimeout(timer)
-          resolve()
-        } else if (message.type === 'round') {
-          incarnation.rounds.push(message)
-        }
-        this.#notify()
-      })
-      void exited.then((exit) => {
-        clearTimeout(timer)
-        if (!listening) reject(new NodeStartError(node.nodeId, exit, node.logFile))
-      })
-    })
+    node.incarnations.push(incarnation)
+    await incarnation.listening
   }
 }

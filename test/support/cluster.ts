@@ -4,11 +4,9 @@
  * knows nothing of the protocol; it starts processes with `PHALANX_*` environment (what a
  * container gets), records every telemetry event, and kills everything in `stop()`.
  */
-import { type ChildProcess, fork } from 'node:child_process'
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import {
   type ControlConnection,
   connectControl,
@@ -16,11 +14,10 @@ import {
   type TelemetryWatch,
   watchTelemetry,
 } from '@phalanx/control'
-import { loadOrCreatePeerKey } from '@phalanx/net'
-import type { NodeReport } from '@phalanx/node'
 import pino from 'pino'
-import { type CliResult, cliPath, runCli } from './cli.js'
+import { type CliResult, runCli } from './cli.js'
 import { type NatsServerHandle, startNatsServer } from './nats.js'
+import { forkNodeProcess, logFileOf, type NodeHandle, peerIdsOf, Waiters } from './node-process.js'
 
 export interface TestClusterInit {
   servers: number
@@ -32,12 +29,6 @@ export interface TestClusterInit {
   cluster?: string
   /** Start the suite's nats-server with a user and password (nodes get them in the URL). */
   natsCredentials?: { user: string; password: string }
-}
-
-export interface RunningNode {
-  nodeId: string
-  process: ChildProcess
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
 export interface TestCluster {
@@ -55,7 +46,7 @@ export interface TestCluster {
   /** A node's log once it matches: pino writes asynchronously, so a line may land a moment late. */
   logUntil(nodeId: string, pattern: RegExp, timeoutMs?: number): Promise<string>
   /** The process of a node and how it ended. */
-  node(nodeId: string): RunningNode
+  node(nodeId: string): NodeHandle
   stop(): Promise<void>
 }
 
@@ -68,16 +59,15 @@ const harnessDefaults = {
 export async function startTestCluster(init: TestClusterInit): Promise<TestCluster> {
   const cluster = init.cluster ?? harnessDefaults.cluster
   const work = mkdtempSync(join(tmpdir(), 'phalanx-cluster-'))
-  const nodes = new Map<string, RunningNode>()
+  const nodes = new Map<string, NodeHandle>()
   const events: TelemetryEvent[] = []
-  const waiters = new Set<() => void>()
+  const telemetryWaiters = new Waiters()
   let nats: NatsServerHandle | undefined
   let conn: ControlConnection | undefined
   let watch: TelemetryWatch | undefined
 
   const stop = async (): Promise<void> => {
-    for (const node of nodes.values()) node.process.kill('SIGKILL')
-    await Promise.all([...nodes.values()].map((node) => node.exited))
+    await Promise.all([...nodes.values()].map((node) => node.kill()))
     watch?.stop()
     await conn?.close()
     await nats?.dispose()
@@ -102,77 +92,49 @@ export async function startTestCluster(init: TestClusterInit): Promise<TestClust
       conn,
       onEvent: (event) => {
         events.push(event)
-        for (const check of [...waiters]) check()
+        telemetryWaiters.wake()
       },
     })
 
     const serverIds = Array.from({ length: init.servers }, (_, i) => `server-${i}`)
     const workerIds = Array.from({ length: init.workers }, (_, i) => `worker-${i}`)
-    const peerIds = new Map<string, string>()
-    for (const nodeId of [...serverIds, ...workerIds]) {
-      const { key } = await loadOrCreatePeerKey(join(work, `${nodeId}.key`))
-      peerIds.set(nodeId, peerIdFromPrivateKey(key).toString())
-    }
+    const peerIds = await peerIdsOf(work, [...serverIds, ...workerIds])
     const members = [...peerIds].map(([nodeId, peerId]) => `${nodeId}:${peerId}`)
 
-    const start = (nodeId: string, bootstrap: string[]) =>
-      new Promise<string[]>((resolve, reject) => {
-        const log = openSync(join(work, `${nodeId}.log`), 'a')
-        const child = fork(cliPath, [nodeId.split('-')[0]!], {
-          stdio: ['ignore', log, log, 'ipc'],
-          env: {
-            ...process.env,
-            PHALANX_LOG_LEVEL: 'info',
-            PHALANX_CLUSTER: cluster,
-            PHALANX_NODE_ID: nodeId,
-            PHALANX_SERVERS: String(init.servers),
-            PHALANX_WORKERS: String(init.workers),
-            PHALANX_BACKEND: 'wasm',
-            PHALANX_MEMBERS: members.join(','),
-            PHALANX_LISTEN: '/ip4/127.0.0.1/tcp/0',
-            PHALANX_BOOTSTRAP: bootstrap.join(','),
-            PHALANX_KEY_FILE: join(work, `${nodeId}.key`),
-            PHALANX_NATS_URL: natsUrl,
-            PHALANX_OPS_PORT: '0',
-            PHALANX_CHAOS: 'true',
-            ...init.env,
-            ...init.nodeEnv?.[nodeId],
-          },
-        })
-        const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
-          child.once('exit', (code, signal) => done({ code, signal })),
-        )
-        nodes.set(nodeId, { nodeId, process: child, exited })
-        child.on('message', (message: NodeReport) => {
-          if (message.type !== 'listening') return
-          resolve(message.multiaddrs.map((a) => (a.includes('/p2p/') ? a : `${a}/p2p/${message.peerId}`)))
-        })
-        void exited.then(({ code, signal }) =>
-          reject(
-            new Error(`${nodeId} exited before listening (${code ?? signal}); see ${work}/${nodeId}.log`),
-          ),
-        )
+    const start = (nodeId: string, bootstrap: string[]) => {
+      const node = forkNodeProcess({
+        work,
+        nodeId,
+        env: {
+          PHALANX_LOG_LEVEL: 'info',
+          PHALANX_CLUSTER: cluster,
+          PHALANX_SERVERS: String(init.servers),
+          PHALANX_WORKERS: String(init.workers),
+          PHALANX_BACKEND: 'wasm',
+          PHALANX_MEMBERS: members.join(','),
+          PHALANX_LISTEN: '/ip4/127.0.0.1/tcp/0',
+          PHALANX_BOOTSTRAP: bootstrap.join(','),
+          PHALANX_NATS_URL: natsUrl,
+          PHALANX_OPS_PORT: '0',
+          PHALANX_CHAOS: 'true',
+          ...init.env,
+          ...init.nodeEnv?.[nodeId],
+        },
       })
+      nodes.set(nodeId, node)
+      return node.listening
+    }
 
     const serverAddresses: string[] = []
     for (const nodeId of serverIds) serverAddresses.push(...(await start(nodeId, [...serverAddresses])))
     await Promise.all(workerIds.map((nodeId) => start(nodeId, serverAddresses)))
 
     const until = (predicate: (seen: readonly TelemetryEvent[]) => boolean, timeoutMs = 120_000) =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check)
-          reject(new Error(`telemetry condition not met within ${timeoutMs} ms (${events.length} events)`))
-        }, timeoutMs)
-        const check = () => {
-          if (!predicate(events)) return
-          waiters.delete(check)
-          clearTimeout(timer)
-          resolve()
-        }
-        waiters.add(check)
-        check()
-      })
+      telemetryWaiters.until(
+        () => predicate(events),
+        timeoutMs,
+        () => new Error(`telemetry condition not met within ${timeoutMs} ms (${events.length} events)`),
+      )
     await until(
       (seen) => serverIds.every((id) => seen.some((e) => e.nodeId === id)),
       harnessDefaults.startTimeoutMs,
@@ -191,7 +153,7 @@ export async function startTestCluster(init: TestClusterInit): Promise<TestClust
       logUntil: async (nodeId, pattern, timeoutMs = 20_000) => {
         const deadline = Date.now() + timeoutMs
         for (;;) {
-          const log = readFileSync(join(work, `${nodeId}.log`), 'utf8')
+          const log = readFileSync(logFileOf(work, nodeId), 'utf8')
           if (pattern.test(log) || Date.now() > deadline) return log
           await new Promise((resolve) => setTimeout(resolve, 100))
         }
