@@ -105,6 +105,9 @@ interface Measured {
   maxHonestDrift: number
   backend: string
   rejectedMessages: Record<string, number>
+  /** Median CPU seconds per round of an honest server and worker (`phalanx local` runs to the
+   * end only; `null` for the single process and for a run stopped at the target). */
+  cpuSecondsPerRound: { server: number | null; worker: number | null } | null
   /** [round, honest test accuracy] of every evaluated round: whether a run that missed the
    * target was still climbing or had levelled off. */
   accuracyCurve: Array<[number, number]>
@@ -204,6 +207,7 @@ async function measure(
     maxHonestDrift: summary.maxHonestDrift,
     backend: summary.backend,
     rejectedMessages: summary.rejectedMessages,
+    cpuSecondsPerRound: (summary.cpuSecondsPerRound as Measured['cpuSecondsPerRound'] | undefined) ?? null,
     accuracyCurve: rows.flatMap((row) =>
       row.honestAccuracy === undefined ? [] : [[row.round, row.honestAccuracy] as [number, number]],
     ),
@@ -212,6 +216,22 @@ async function measure(
     `median round ${(medianRoundSeconds * 1000).toFixed(0)} ms, best ${fmtPct(measured.bestAccuracy)}, wall ${summary.wallSeconds.toFixed(1)} s\n`,
   )
   return measured
+}
+
+/**
+ * A cluster run's CPU per round: by role, one server plus one worker (the work on one round's
+ * path if every node had a machine of its own: a worker computes on the model, a server on the
+ * gradients), and the whole cluster's (what a shared machine must supply per round).
+ */
+function cpuCost(m: Measured) {
+  const { server, worker } = m.cpuSecondsPerRound ?? {}
+  if (server == null || worker == null) return undefined
+  return {
+    server,
+    worker,
+    path: server + worker,
+    cluster: m.config.servers * server + m.config.workers * worker,
+  }
 }
 
 const fmtPct = (v: number | null) => (v === null ? '—' : `${(v * 100).toFixed(2)}%`)
@@ -316,6 +336,12 @@ if (runPart1 || runPart2) {
     loadAverage1m: { start: loadAtStart, end: loadavg()[0] ?? 0 },
   }
   const ratio = main.length > 2 ? main[1]!.medianRoundSeconds / main[2]!.medianRoundSeconds : null
+  const robustCpu = main[1] && cpuCost(main[1])
+  const vanillaCpu = main[2] && cpuCost(main[2])
+  const cpuRatio =
+    robustCpu && vanillaCpu
+      ? { path: robustCpu.path / vanillaCpu.path, cluster: robustCpu.cluster / vanillaCpu.cluster }
+      : null
   console.log(
     `\nmachine: ${machine.nproc} × ${machine.cpu}, node ${machine.node}, backend ${(main[0] ?? nGrowth[0])?.backend ?? '—'}, load average ${machine.loadAverage1m.start.toFixed(1)} → ${machine.loadAverage1m.end.toFixed(1)}${quick ? ' (--quick)' : ''}`,
   )
@@ -335,6 +361,23 @@ if (runPart1 || runPart2) {
   if (ratio !== null)
     console.log(
       `\nrobust cluster without attack ÷ vanilla, median round time: ${ratio.toFixed(2)}× (issue target ≤ 1.3×)`,
+    )
+  console.log(
+    '\nCPU per round (user + system, median over honest nodes and rounds ≥ 3; independent of what else loads the machine):',
+  )
+  console.log(
+    '| run | server CPU ms | worker CPU ms | one server + one worker ms | whole cluster ms (N·server + n·worker) |\n| --- | ---: | ---: | ---: | ---: |',
+  )
+  for (const m of main) {
+    const cpu = cpuCost(m)
+    if (cpu === undefined) continue
+    console.log(
+      `| ${m.name} | ${fmtMs(cpu.server)} | ${fmtMs(cpu.worker)} | ${fmtMs(cpu.path)} | ${fmtMs(cpu.cluster)} |`,
+    )
+  }
+  if (cpuRatio !== null)
+    console.log(
+      `robust cluster without attack ÷ vanilla: one server + one worker ${cpuRatio.path.toFixed(2)}×, whole cluster ${cpuRatio.cluster.toFixed(2)}×`,
     )
   const simulated = main[3]
   if (simulated !== undefined && simulated.reachedAtRound !== null) {
@@ -370,7 +413,9 @@ if (runPart1 || runPart2) {
   let carried: Record<string, unknown> = {}
   if (part !== undefined && existsSync(`${resultsDir}cluster.json`)) {
     const previous = JSON.parse(readFileSync(`${resultsDir}cluster.json`, 'utf8')) as Record<string, unknown>
-    const keys = runPart1 ? ['nGrowth', 'dGrowth'] : ['runs', 'robustNoAttackOverVanilla']
+    const keys = runPart1
+      ? ['nGrowth', 'dGrowth']
+      : ['runs', 'robustNoAttackOverVanilla', 'robustNoAttackOverVanillaCpu']
     carried = { carriedOver: { from: previous.date, machine: previous.machine, keys } }
     for (const key of keys) carried[key] = previous[key]
   }
@@ -391,6 +436,7 @@ if (runPart1 || runPart2) {
         },
         part: part ?? 'all',
         robustNoAttackOverVanilla: ratio,
+        robustNoAttackOverVanillaCpu: cpuRatio,
         failures,
         runs: main,
         nGrowth,

@@ -43,6 +43,10 @@ describe('phalanx local', () => {
     // Honest servers start from the same seeded model and take the median of the same
     // honest majority: their models may differ only by the gradients each saw first.
     expect(summary.maxHonestDrift).toBeLessThan(1)
+    // Every honest node reports the CPU of its rounds: a server aggregates and steps, a worker
+    // computes a gradient, so neither can have used none.
+    expect(summary.cpuSecondsPerRound.server).toBeGreaterThan(0)
+    expect(summary.cpuSecondsPerRound.worker).toBeGreaterThan(0)
     expect(readFileSync(join(out, 'rounds.csv'), 'utf8').trim().split('\n')).toHaveLength(31)
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg')
   })

@@ -50,6 +50,16 @@ interface Child {
   multiaddrs: string[]
 }
 
+/** Rounds whose CPU is left out of `cpuSecondsPerRound`: the first ones carry the start-up. */
+const cpuSkipRounds = 3
+
+const medianOf = (values: readonly number[]): number | null => {
+  if (values.length === 0) return null
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+
 /** The config as `PHALANX_*` variables: how `phalanx local` hands a node its settings. */
 export function configEnv(config: ClusterConfig, overrides: Partial<ClusterConfig>): Record<string, string> {
   const env: Record<string, string> = {}
@@ -87,6 +97,9 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   const losses = new Map<number, number[]>()
   const drifts = new Map<number, number>()
   const rejectedByNode = new Map<string, Record<string, number>>()
+  // CPU seconds per round of the honest nodes, by role, past the first rounds (which carry the
+  // start-up: module loading, first compilation, connection set-up).
+  const cpuByRole: Record<'server' | 'worker', number[]> = { server: [], worker: [] }
   const doneServers = new Map<string, { accuracy?: number | undefined; loss?: number | undefined }>()
   // When each honest server last reported a round: an honest straggler that the others left
   // behind (they need only N−F models) must not hold the whole run forever.
@@ -199,6 +212,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
             break
           case 'round':
             rejectedByNode.set(nodeId, message.rejected)
+            if (!entry.byzantine && message.round >= cpuSkipRounds) cpuByRole[role].push(message.cpuSeconds)
             if (role === 'server') onServerRound(message, entry)
             break
           case 'done':
@@ -313,6 +327,11 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
       mode: 'local-cluster',
       /** Honest servers still behind when the others had finished (reported, not hidden). */
       stragglers,
+      /**
+       * Median CPU seconds an honest node of each role used per round (`null`: no round past the
+       * start-up): the cost a node would put on a machine of its own.
+       */
+      cpuSecondsPerRound: { server: medianOf(cpuByRole.server), worker: medianOf(cpuByRole.worker) },
       config: { ...config },
     },
   }

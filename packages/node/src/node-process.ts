@@ -57,6 +57,11 @@ export type NodeReport =
       round: number
       roundSeconds: number
       quorumWaitSeconds: number
+      /**
+       * CPU (user + system, every thread of the process) used since the node's previous round
+       * report: what the node would need of a machine of its own, whatever else shares this one.
+       */
+      cpuSeconds: number
       accuracy?: number | undefined
       loss?: number | undefined
       /** ℓ2 distance from this server's published model of the round to each received one, by peer id. */
@@ -177,14 +182,20 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
   )
   const transport = netTransport(node, { byzantineServers: config.byzantineServers })
   /** What every role reports of a completed round; servers add evaluation, distances, senders. */
-  const roundReport = (event: RoundEvent) => ({
-    type: 'round' as const,
-    nodeId,
-    round: event.round,
-    roundSeconds: event.roundSeconds,
-    quorumWaitSeconds: event.quorumWaitSeconds,
-    rejected: transport.rejected(),
-  })
+  let cpuAtLastReport = process.cpuUsage()
+  const roundReport = (event: RoundEvent) => {
+    const used = process.cpuUsage(cpuAtLastReport)
+    cpuAtLastReport = process.cpuUsage()
+    return {
+      type: 'round' as const,
+      nodeId,
+      round: event.round,
+      roundSeconds: event.roundSeconds,
+      quorumWaitSeconds: event.quorumWaitSeconds,
+      cpuSeconds: (used.user + used.system) / 1e6,
+      rejected: transport.rejected(),
+    }
+  }
   const onAbort = () => void node.stop()
   signal.addEventListener('abort', onAbort, { once: true })
 
