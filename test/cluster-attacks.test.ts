@@ -54,9 +54,8 @@
  * under them instead: `non-finite` and `equivocation` vectors are rejected by the data plane before
  * any rule sees them (asserted through the servers' rejection counters; each rejection is also
  * proven in net-validation.test.ts), `silence` only removes inputs, and `mimic` on iid shards
- * sends an honest gradient. An equivocating worker signs two versions and gossip carries both to
- * every subscriber, as honest relays would forward a version sent to one server only; whichever
- * a server sees second marks the sender as an equivocator for the round. Label flipping with 2 of 7 shards does not collapse averaging (63%
+ * sends an honest gradient. An equivocating worker hands each server its own version; with one
+ * server (the averaging clusters here) it can only hand it both, and the server sees the conflict. Label flipping with 2 of 7 shards does not collapse averaging (63%
  * above); it makes its accuracy swing, and that is what its averaging test asserts.
  */
 import type { TelemetryEvent } from '@phalanx/control'

@@ -239,6 +239,37 @@ describe('net data plane over real processes', () => {
     }
   })
 
+  it('hands each receiver its own version; where the versions meet, the relay records the equivocation', async () => {
+    // The window is [round − 1, round + 2]; the rounds above it are taken by the tests before.
+    const targetedRound = round - 1
+    // r1 and r2 are not connected to each other: each version reaches the other receiver's side
+    // only through the server, which relays whatever it accepted first.
+    await Promise.all(
+      receivers.map((r) => peers[r].request('waitForMeshPeer', { kind: 'model', peer: ids.server })),
+    )
+    const [toR1, toR2] = await peers.byzantine.request<Array<{ hash: string; recipients: number }>>(
+      'publishTargeted',
+      {
+        kind: 'model',
+        round: targetedRound,
+        versions: [
+          { vector: { dimension, base: 30 }, receivers: [ids.r1] },
+          { vector: { dimension, base: 31 }, receivers: [ids.r2] },
+        ],
+      },
+    )
+    expect([toR1?.recipients, toR2?.recipients]).toEqual([1, 1])
+    expect(toR1?.hash).not.toBe(toR2?.hash)
+    const firstFrom = (r: (typeof receivers)[number]) =>
+      peers[r].waitFor((e) => e.event === 'vector' && e.sender === ids.byzantine && e.round === targetedRound)
+    expect((await firstFrom('r1')).hash).toBe(toR1?.hash)
+    expect((await firstFrom('r2')).hash).toBe(toR2?.hash)
+    const caught = await peers.server.waitFor(
+      (e) => e.event === 'equivocation' && e.sender === ids.byzantine && e.round === targetedRound,
+    )
+    expect(new Set(caught.hashes as string[])).toEqual(new Set([toR1?.hash, toR2?.hash]))
+  })
+
   it('refuses a stranger at the connection gater once membership is closed', async () => {
     const stranger = await PeerProcess.spawn('closed-stranger')
     const guard = await PeerProcess.spawn('closed-member')

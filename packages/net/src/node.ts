@@ -1,5 +1,6 @@
 import './polyfill.js'
 import { type GossipSub, type GossipsubMessage, gossipsub } from '@chainsafe/libp2p-gossipsub'
+import type { RPC } from '@chainsafe/libp2p-gossipsub/message'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
@@ -40,7 +41,14 @@ import { loadOrCreatePeerKey } from './keys.js'
 import { fetchPayload, PayloadStore, payloadProtocol, servePayload } from './payload.js'
 import { collectQuorum } from './quorum.js'
 import { InvalidMessageScore } from './score.js'
-import { fetchSync, relayedFromMessage, serveSync, syncProtocol, verifyRelayed } from './sync.js'
+import {
+  fetchSync,
+  relayedFromMessage,
+  serveSync,
+  signGossipMessage,
+  syncProtocol,
+  verifyRelayed,
+} from './sync.js'
 import { type ClusterTopics, topicOf, topicsFor } from './topics.js'
 import {
   type CollectOptions,
@@ -149,16 +157,31 @@ export interface NetNode {
    */
   republish(kind: VectorKind, round: number): Promise<boolean>
   /**
-   * Byzantine roles only: signs and floods several different vectors for one round. Gossip
-   * cannot address a subset of peers, so every version reaches every subscriber, whose
-   * validation keeps the first, records the second as equivocation evidence and drops the
-   * sender for that round.
+   * Byzantine roles only: signs and publishes several different vectors for one round to the
+   * whole topic, so every subscriber gets every version: its validation keeps the first, records
+   * the second as equivocation evidence and drops the sender for that round. (`publishTargeted`
+   * is the attack with receivers of its own; this is what is left with a single receiver.)
    */
   publishConflicting(
     kind: VectorKind,
     round: number,
     versions: readonly Float32Array[],
   ): Promise<PublishReceipt[]>
+  /**
+   * Byzantine roles only: hands each version, signed, to its own receivers and no one else, as a
+   * gossipsub RPC on the stream this node already has to each (any peer can address its own
+   * streams; gossipsub's API only lacks the call). Honest receivers validate and forward what
+   * they got first, so the versions spread from different peers and meet where a peer that holds
+   * one is offered the other: that peer records the equivocation, and the versions it did not see
+   * first stop there. Each receipt counts the receivers its version was handed to.
+   */
+  publishTargeted(
+    kind: VectorKind,
+    round: number,
+    versions: readonly { vector: Float32Array; receivers: readonly string[] }[],
+  ): Promise<PublishReceipt[]>
+  /** Members subscribed to the topic of `kind`, as this node's gossip knows them. */
+  subscribers(kind: VectorKind): string[]
   /** Makes a payload available to peers that pull it by hash (Byzantine roles craft their own announcements). */
   offerPayload(bytes: Uint8Array): string
   /**
@@ -444,12 +467,61 @@ class Libp2pNetNode implements NetNode {
     return receipts
   }
 
+  async publishTargeted(
+    kind: VectorKind,
+    round: number,
+    versions: readonly { vector: Float32Array; receivers: readonly string[] }[],
+  ): Promise<PublishReceipt[]> {
+    const topic = topicOf(this.topics, kind)
+    const gossip = this.libp2p.services.pubsub as unknown as {
+      sendRpc(peer: string, rpc: { subscriptions: []; messages: RPC.Message[] }): boolean
+    }
+    const receipts: PublishReceipt[] = []
+    for (const { vector, receivers } of versions) {
+      const { data, receipt } = this.#encode(kind, round, vector)
+      const message = await signGossipMessage(this.#privateKey, { data, topic })
+      const handed = receivers.filter((peer) =>
+        gossip.sendRpc(peer, { subscriptions: [], messages: [message] }),
+      )
+      const { bytes: _bytes, ...unsent } = receipt
+      receipts.push({ ...unsent, recipients: handed.length })
+    }
+    this.#log.debug(
+      { kind, round, receivers: receipts.map((receipt) => receipt.recipients) },
+      'handed different versions to different peers',
+    )
+    return receipts
+  }
+
+  subscribers(kind: VectorKind): string[] {
+    return this.libp2p.services.pubsub
+      .getSubscribers(topicOf(this.topics, kind))
+      .map((peer) => peer.toString())
+      .filter((peer) => this.membership.has(peer))
+  }
+
   /** Encodes, signs (gossipsub StrictSign) and floods one vector message of this node. */
   async #sign(
     kind: VectorKind,
     round: number,
     vector: Float32Array,
   ): Promise<{ data: Uint8Array; receipt: PublishReceipt }> {
+    const { data, receipt } = this.#encode(kind, round, vector)
+    const { bytes, ...unsent } = receipt
+    const result = await this.libp2p.services.pubsub.publish(topicOf(this.topics, kind), data)
+    this.#log.debug({ kind, round, bytes, recipients: result.recipients.length }, 'published')
+    return { data, receipt: { ...unsent, recipients: result.recipients.length } }
+  }
+
+  /**
+   * One vector message of this node (payload inline, or in the store for peers to pull by hash),
+   * before any signing or sending.
+   */
+  #encode(
+    kind: VectorKind,
+    round: number,
+    vector: Float32Array,
+  ): { data: Uint8Array; receipt: PublishReceipt & { bytes: number } } {
     if (!this.#started)
       throw new NodeNotStartedError('publish needs a started node', { operation: 'publish' })
     if (vector.length !== this.#init.dimension) {
@@ -483,12 +555,7 @@ class Libp2pNetNode implements NetNode {
       hash,
       payload: inline ? bytes : new Uint8Array(0),
     })
-    const result = await this.libp2p.services.pubsub.publish(topicOf(this.topics, kind), data)
-    this.#log.debug(
-      { kind, round, bytes: bytes.byteLength, recipients: result.recipients.length },
-      'published',
-    )
-    return { data, receipt: { round, hash: hashHex, recipients: result.recipients.length, inline } }
+    return { data, receipt: { round, hash: hashHex, recipients: 0, inline, bytes: bytes.byteLength } }
   }
 
   offerPayload(bytes: Uint8Array): string {

@@ -11,8 +11,9 @@
  * gossipsub signature here, then runs the same validation pipeline as for gossip.
  */
 import { RPC } from '@chainsafe/libp2p-gossipsub/message'
-import type { Libp2p, Message, PeerId, Stream } from '@libp2p/interface'
-import { peerIdFromMultihash } from '@libp2p/peer-id'
+import { randomBytes } from '@libp2p/crypto'
+import type { Libp2p, Message, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import { peerIdFromMultihash, peerIdFromPrivateKey } from '@libp2p/peer-id'
 import * as lp from 'it-length-prefixed'
 import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
@@ -30,6 +31,28 @@ export const syncProtocol = '/phalanx/sync/1.0.0'
 
 /** gossipsub signs "libp2p-pubsub:" + the protobuf RPC.Message without signature and key. */
 const signPrefix = new TextEncoder().encode('libp2p-pubsub:')
+
+/**
+ * A gossipsub message signed as gossipsub signs one (StrictSign), for a node that hands it to a
+ * chosen peer itself instead of publishing it to the topic.
+ */
+export async function signGossipMessage(
+  privateKey: PrivateKey,
+  fields: { data: Uint8Array; topic: string },
+): Promise<RPC.Message> {
+  const unsigned = {
+    from: peerIdFromPrivateKey(privateKey).toMultihash().bytes,
+    data: fields.data,
+    seqno: randomBytes(8),
+    topic: fields.topic,
+  }
+  const encoded = RPC.Message.encode(unsigned)
+  const bytes = new Uint8Array(signPrefix.byteLength + encoded.byteLength)
+  bytes.set(signPrefix)
+  bytes.set(encoded, signPrefix.byteLength)
+  // No `key`: an Ed25519 peer id carries its public key, which is what receivers check against.
+  return { ...unsigned, signature: await privateKey.sign(bytes) }
+}
 
 /** The fields of a delivered gossipsub message that its origin's signature covers. */
 export function relayedFromMessage(message: Message): RelayedFields | undefined {

@@ -17,6 +17,9 @@ class CatchUpTimeoutError extends Error {
   }
 }
 
+const sameVector = (a: Float32Array, b: Float32Array): boolean =>
+  a.length === b.length && a.every((value, index) => Object.is(value, b[index]))
+
 export function netTransport(node: NetNode, init: { byzantineServers: number }): RoundTransport {
   const { byzantineServers } = init
   // Distinct senders per kind and round, fed by delivered vectors (the node's own included).
@@ -74,11 +77,26 @@ export function netTransport(node: NetNode, init: { byzantineServers: number }):
     publish: async (kind, round, vector) => {
       await node.publish(kind, round, vector)
     },
-    // Gossip cannot address receivers one by one: the equivocator floods one version per parity
-    // of receiver and everyone sees both, which is what the validation pipeline must catch.
+    // The equivocator hands each receiver its own version and no one else. Gradients are meant
+    // for servers, models for every peer. With fewer than two receivers there is no one to play
+    // against another, so both versions go to everyone (the receiver sees the conflict itself).
     publishPerReceiver: async (kind, round, pick) => {
-      const versions = [pick('even', 0), pick('odd', 1)]
-      await node.publishConflicting(kind, round, versions)
+      const receivers = node
+        .subscribers(kind)
+        .filter((peer) => kind === 'model' || node.membership.roleOf(peer) === 'server')
+        .sort()
+      if (receivers.length < 2) {
+        await node.publishConflicting(kind, round, [pick(receivers[0] ?? '', 0), pick('', 1)])
+        return
+      }
+      const versions: { vector: Float32Array; receivers: string[] }[] = []
+      receivers.forEach((receiver, index) => {
+        const vector = pick(receiver, index)
+        const same = versions.find((version) => sameVector(version.vector, vector))
+        if (same === undefined) versions.push({ vector, receivers: [receiver] })
+        else same.receivers.push(receiver)
+      })
+      await node.publishTargeted(kind, round, versions)
     },
     ahead: (kind, round, quorum) => {
       const found = newestComplete(kind, quorum)
