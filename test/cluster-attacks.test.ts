@@ -50,13 +50,16 @@
  * In this file, at load ~26: every averaging cluster read 70.0% after the warm-up and 8.6–11.9%
  * six rounds after the switch; the median cluster read 82–88% after each attack.
  *
- * Averaging is not vulnerable to four attacks by construction, and is asserted to keep its accuracy
- * under them instead: `non-finite` and `equivocation` vectors are rejected by the data plane before
- * any rule sees them (asserted through the servers' rejection counters; each rejection is also
- * proven in net-validation.test.ts), `silence` only removes inputs, and `mimic` on iid shards
- * sends an honest gradient. An equivocating worker hands each server its own version; with one
- * server (the averaging clusters here) it can only hand it both, and the server sees the conflict. Label flipping with 2 of 7 shards does not collapse averaging (63%
- * above); it makes its accuracy swing, and that is what its averaging test asserts.
+ * Equivocation breaks averaging once there are two servers to play against each other: each gets
+ * its own version, and the test of that runs a two-server pair (averaging falls, the median
+ * holds). With one server an equivocator can only hand it both versions, and the data plane
+ * rejects the sender. Averaging is not vulnerable to three attacks by construction and is asserted
+ * to keep its accuracy under them instead (with the equivocation at one server): `non-finite`
+ * vectors are rejected by the data plane before any rule sees them (asserted through the server's
+ * rejection counters, as the equivocation; each rejection is also proven in
+ * net-validation.test.ts), `silence` only removes inputs, and `mimic` on iid shards sends an
+ * honest gradient. Label flipping with 2 of 7 shards does not collapse averaging (63% above); it
+ * makes its accuracy swing, and that is what its averaging test asserts.
  */
 import type { TelemetryEvent } from '@phalanx/control'
 import { type attackStrengthFields, serverAttackNames, workerAttackNames } from '@phalanx/node'
@@ -327,6 +330,71 @@ describe('worker attacks on a real cluster', () => {
           expect(rejectedSince(cluster.events, id, from, reason)).toBeGreaterThan(0)
       }
     })
+  })
+
+  /**
+   * Equivocation needs two servers to matter: each is handed its own version (server 0 the honest
+   * gradient, server 1 a ×10 sign flip), and whichever server closes its quorum before the other
+   * version reaches it through the other server aggregates the one it got. With averaging, server
+   * 1's step reverses, and the median of two models carries half of it into both. A trial run
+   * (2026-11-27, `phalanx local --servers 2 --byzantine-servers 0 --workers 7 --byzantine-workers 2
+   * --worker-attack equivocation --model logistic --learning-rate 0.5 --momentum 0 --seed 5`):
+   * averaging read 51.6% at round 1, 9.4% from round 5 to 19, honest drift up to 13.6, and
+   * recovered from round 21 (62.5% at 29), once the servers had graylisted the equivocators; the
+   * median read 75–84% from round 9 on, drift ≤ 0.70; 41 and 45 equivocations were caught.
+   */
+  describe.each([
+    { rule: 'average', holds: false },
+    { rule: 'median', holds: true },
+  ])('equivocation against two servers running $rule', ({ rule, holds }) => {
+    const servers = ['server-0', 'server-1']
+    const EQUIVOCATION_ROUNDS = 20
+    let cluster: TestCluster
+    beforeAll(async () => {
+      cluster = await startTestCluster({
+        cluster: `attacks-equivocation-${rule}`,
+        servers: servers.length,
+        workers: 7,
+        env: {
+          ...trainingEnv,
+          PHALANX_BYZANTINE_SERVERS: '0',
+          PHALANX_BYZANTINE_WORKERS: String(byzantineWorkers.length),
+          PHALANX_WORKER_ATTACK: 'equivocation',
+          PHALANX_RULE: rule,
+        },
+      })
+    })
+    afterAll(async () => {
+      await cluster?.stop()
+    })
+
+    it(
+      holds
+        ? `keeps accuracy above ${ROBUST_FLOOR} after ${EQUIVOCATION_ROUNDS} rounds`
+        : `falls below ${AVERAGE_CEILING} within ${EQUIVOCATION_ROUNDS} rounds`,
+      async () => {
+        const evaluated = (e: TelemetryEvent) => servers.includes(e.nodeId) && e.accuracy !== undefined
+        await cluster.until(
+          (seen) =>
+            (!holds && seen.some((e) => evaluated(e) && e.round >= 2 && e.accuracy! < AVERAGE_CEILING)) ||
+            servers.every((id) =>
+              seen.some((e) => evaluated(e) && e.nodeId === id && e.round >= EQUIVOCATION_ROUNDS),
+            ),
+        )
+        // Guards the test itself: the equivocations must have been live, i.e. caught somewhere.
+        const caught = servers.map((id) => rejectedSince(cluster.events, id, 0, 'equivocation'))
+        expect(caught.reduce((a, b) => a + b, 0)).toBeGreaterThan(0)
+        if (holds) {
+          const accuracy = accuracyAfter(cluster.events, servers, EQUIVOCATION_ROUNDS)
+          for (const id of servers) expect(accuracy.get(id)).toBeGreaterThan(ROBUST_FLOOR)
+        } else {
+          const lowest = Math.min(
+            ...cluster.events.filter((e) => evaluated(e) && e.round >= 2).map((e) => e.accuracy!),
+          )
+          expect(lowest).toBeLessThan(AVERAGE_CEILING)
+        }
+      },
+    )
   })
 
   /**

@@ -200,7 +200,10 @@ export function workerBehaviour(config: ClusterConfig, nodeIndex: number): Worke
       return {
         publishGradient: fromHonest((honest, _own, round) => {
           const attack = vectorAttack(config, seed + round)!
-          return (workerAttacks[attack.name] as VectorAttack<unknown>)(honest, attack.options)
+          // `honest` starts with the attacker's own gradient: a mimic copies someone else's
+          // whenever it read one, or it would only be an honest worker.
+          const read = attack.name === 'mimic' && honest.length > 1 ? honest.slice(1) : honest
+          return (workerAttacks[attack.name] as VectorAttack<unknown>)(read, attack.options)
         }),
       }
   }

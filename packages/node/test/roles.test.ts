@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { attackStrengthFields, resolveConfig, workerAttackNames } from '../src/config.js'
-import { vectorAttack } from '../src/roles.js'
+import { vectorAttack, workerBehaviour } from '../src/roles.js'
 
 const base = { workers: 7, byzantineWorkers: 2 }
 
@@ -26,5 +26,24 @@ describe('vectorAttack', () => {
     for (const attack of Object.keys(attackStrengthFields)) {
       expect(workerAttackNames).toContain(attack)
     }
+  })
+})
+
+describe('workerBehaviour', () => {
+  const own = Float32Array.of(1, 1)
+  const read = Float32Array.of(5, 7)
+  const publish = (workerAttack: string, honest: Float32Array[]) =>
+    workerBehaviour(resolveConfig({ ...base, workerAttack }), 0).publishGradient(0, own, async () => honest)
+
+  it('a mimic copies a gradient it read, not its own', async () => {
+    expect(await publish('mimic', [own, read])).toEqual(read)
+  })
+
+  it('a mimic that read nothing sends its own gradient', async () => {
+    expect(await publish('mimic', [own])).toEqual(own)
+  })
+
+  it('silence publishes nothing', async () => {
+    expect(await publish('silence', [own, read])).toBeUndefined()
   })
 })
