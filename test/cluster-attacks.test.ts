@@ -135,6 +135,21 @@ const rejectedSince = (events: readonly TelemetryEvent[], nodeId: string, from: 
 describe('worker attacks on a real cluster', () => {
   const byzantineWorkers = ['worker-0', 'worker-1']
 
+  /** Two servers exchanging models (N = 2, F = 0) over 7 workers, f = 2 of them Byzantine. */
+  const startTwoServerCluster = (cluster: string, rule: string, workerAttack: string) =>
+    startTestCluster({
+      cluster,
+      servers: 2,
+      workers: 7,
+      env: {
+        ...trainingEnv,
+        PHALANX_BYZANTINE_SERVERS: '0',
+        PHALANX_BYZANTINE_WORKERS: String(byzantineWorkers.length),
+        PHALANX_WORKER_ATTACK: workerAttack,
+        PHALANX_RULE: rule,
+      },
+    })
+
   /**
    * The averaging cluster of a test: one server (`replication: vanilla`), 7 workers of which the
    * two Byzantine ones start with `workerAttack`. `quorum: 'all'` configures the server with
@@ -191,18 +206,7 @@ describe('worker attacks on a real cluster', () => {
     const servers = ['server-0', 'server-1']
     let cluster: TestCluster
     beforeAll(async () => {
-      cluster = await startTestCluster({
-        cluster: 'attacks-median',
-        servers: servers.length,
-        workers: 7,
-        env: {
-          ...trainingEnv,
-          PHALANX_BYZANTINE_SERVERS: '0',
-          PHALANX_BYZANTINE_WORKERS: String(byzantineWorkers.length),
-          PHALANX_WORKER_ATTACK: 'label-flip',
-          PHALANX_RULE: 'median',
-        },
-      })
+      cluster = await startTwoServerCluster('attacks-median', 'median', 'label-flip')
     })
     afterAll(async () => {
       await cluster?.stop()
@@ -351,18 +355,7 @@ describe('worker attacks on a real cluster', () => {
     const EQUIVOCATION_ROUNDS = 20
     let cluster: TestCluster
     beforeAll(async () => {
-      cluster = await startTestCluster({
-        cluster: `attacks-equivocation-${rule}`,
-        servers: servers.length,
-        workers: 7,
-        env: {
-          ...trainingEnv,
-          PHALANX_BYZANTINE_SERVERS: '0',
-          PHALANX_BYZANTINE_WORKERS: String(byzantineWorkers.length),
-          PHALANX_WORKER_ATTACK: 'equivocation',
-          PHALANX_RULE: rule,
-        },
-      })
+      cluster = await startTwoServerCluster(`attacks-equivocation-${rule}`, rule, 'equivocation')
     })
     afterAll(async () => {
       await cluster?.stop()
