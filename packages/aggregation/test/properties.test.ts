@@ -10,13 +10,18 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   arc,
+  BoundError,
   bucketing,
   bulyan,
+  centeredClipping,
   clip,
   createRandom,
+  geometricMedian,
   krum,
+  mda,
   meamed,
   median,
+  multiKrum,
   nnm,
   type PreAggregatorName,
   pairwiseSquaredDistances,
@@ -263,6 +268,137 @@ describe('robustness: up to f inputs moved anywhere', () => {
   })
 })
 
+/** Like `insideHonestRange`, with room for float32 rounding of an average of honest values. */
+function insideHonestRangeRounded(out: Float32Array, honest: readonly Float32Array[]): void {
+  for (let k = 0; k < out.length; k++) {
+    const values = honest.map((x) => x[k]!)
+    const slack = 1e-6 * Math.max(1, ...values.map(Math.abs))
+    expect(out[k]!).toBeGreaterThanOrEqual(Math.min(...values) - slack)
+    expect(out[k]!).toBeLessThanOrEqual(Math.max(...values) + slack)
+  }
+}
+
+const norm = (x: Float32Array): number => Math.sqrt(x.reduce((sum, value) => sum + value * value, 0))
+const distance = (a: Float32Array, b: Float32Array): number =>
+  Math.sqrt(a.reduce((sum, value, k) => sum + (value - b[k]!) ** 2, 0))
+const meanOf = (xs: readonly Float32Array[]): Float32Array =>
+  Float32Array.from(xs[0]!, (_, k) => xs.reduce((sum, x) => sum + x[k]!, 0) / xs.length)
+
+describe('robustness: where theory puts the other rules and the pre-aggregators', () => {
+  // Far Byzantine inputs have the largest scores (Multi-Krum) and make any subset holding one
+  // wider than the all-honest one (MDA, n − f ≤ the honest count): both average honest inputs only.
+  it.each([
+    ['multiKrum', (x: Float32Array[], f: number) => multiKrum(x, { f })],
+    ['mda', (x: Float32Array[], f: number) => mda(x, { f })],
+  ] as const)('%s stays inside the honest range once the Byzantine ones are far', (_name, rule) => {
+    fc.assert(
+      fc.property(attack, (p) => {
+        const { honest, all, f } = attacked({ ...p, exponent: Math.max(p.exponent, 4) })
+        insideHonestRangeRounded(rule(all, f), honest)
+      }),
+      { numRuns: 150 },
+    )
+  })
+
+  // The exact geometric median z* of n inputs, f of them anywhere, satisfies for any point c
+  // ‖z* − c‖ ≤ 2(n−f)/(n−2f) · max over honest ‖x_i − c‖ (compare Σ‖x_i − z*‖ with Σ‖x_i − c‖ and
+  // use the triangle inequality on both sides). Checked at c = the honest mean for the default
+  // smoothed Weiszfeld (3 steps from 0), with 1% for the steps it does not take.
+  it('geometricMedian stays within 2(n−f)/(n−2f) honest radii of the honest mean', () => {
+    fc.assert(
+      fc.property(attack, (p) => {
+        const { honest, all, f } = attacked(p)
+        const n = all.length
+        const center = meanOf(honest)
+        const radius = Math.max(...honest.map((x) => distance(x, center)))
+        const bound = ((2 * (n - f)) / (n - 2 * f)) * radius
+        expect(distance(geometricMedian(all, { f }), center)).toBeLessThanOrEqual(1.01 * bound + 1e-6)
+      }),
+      { numRuns: 150 },
+    )
+  })
+
+  // Each step adds the mean of vectors clipped to norm τ, so it moves at most τ, whatever the
+  // inputs: L steps from the start end within L·τ of it.
+  it('centeredClipping ends within iterations·τ of its start, however far the inputs', () => {
+    fc.assert(
+      fc.property(
+        attack,
+        fc.double({ min: 0.01, max: 10, noNaN: true }),
+        fc.integer({ min: 1, max: 6 }),
+        (p, tau, iterations) => {
+          const { all, f } = attacked(p)
+          const out = centeredClipping(all, { f, tau, iterations })
+          expect(norm(out)).toBeLessThanOrEqual(iterations * tau * (1 + 1e-5))
+        },
+      ),
+      { numRuns: 150 },
+    )
+  })
+
+  it('clip leaves no output longer than maxNorm and keeps every direction', () => {
+    fc.assert(
+      fc.property(attack, fc.double({ min: 0.01, max: 100, noNaN: true }), (p, maxNorm) => {
+        const { all } = attacked(p)
+        const out = clip(all, { maxNorm })
+        out.forEach((x, i) => {
+          const input = all[i]!
+          expect(norm(x)).toBeLessThanOrEqual(maxNorm * (1 + 1e-5))
+          // Same direction: x = c·input with 0 < c ≤ 1 (the input itself when already short).
+          const c = norm(input) === 0 ? 1 : norm(x) / norm(input)
+          expect(c).toBeLessThanOrEqual(1 + 1e-6)
+          for (let k = 0; k < x.length; k++)
+            expect(Math.abs(x[k]! - c * input[k]!)).toBeLessThanOrEqual(
+              1e-5 * Math.max(1, Math.abs(input[k]!)),
+            )
+        })
+      }),
+      { numRuns: 150 },
+    )
+  })
+
+  it('arc clips at most k = ⌊2(f/n)(n−f)⌋ inputs, to the largest norm among the others', () => {
+    fc.assert(
+      fc.property(attack, (p) => {
+        const { all, f } = attacked(p)
+        const n = all.length
+        const k = Math.floor(2 * (f / n) * (n - f))
+        const norms = all.map(norm).sort((a, b) => a - b)
+        const threshold = norms[n - k - 1]!
+        const out = arc(all, { f })
+        expect(out.filter((x, i) => x.some((value, j) => value !== all[i]![j])).length).toBeLessThanOrEqual(k)
+        for (const x of out) expect(norm(x)).toBeLessThanOrEqual(threshold * (1 + 1e-5))
+      }),
+      { numRuns: 150 },
+    )
+  })
+
+  // An honest input's n−f nearest neighbours are all honest once the Byzantine ones are far
+  // (there are at least n−f honest inputs, itself included).
+  it('nnm maps every honest input inside the honest range once the Byzantine ones are far', () => {
+    fc.assert(
+      fc.property(attack, (p) => {
+        const { honest, all, f } = attacked({ ...p, exponent: Math.max(p.exponent, 4) })
+        const out = nnm(all, { f })
+        all.forEach((x, i) => {
+          if (honest.includes(x)) insideHonestRangeRounded(out[i]!, honest)
+        })
+      }),
+      { numRuns: 150 },
+    )
+  })
+
+  it('bucketing outputs bucket means: each inside the range of all inputs', () => {
+    fc.assert(
+      fc.property(attack, fc.integer({ min: 1, max: 4 }), (p, bucketSize) => {
+        const { all } = attacked(p)
+        for (const x of bucketing(all, { bucketSize, seed: p.seed })) insideHonestRangeRounded(x, all)
+      }),
+      { numRuns: 150 },
+    )
+  })
+})
+
 describe('bounds are enforced with BoundError', () => {
   it.each(ruleNames)('%s', (name) => {
     fc.assert(
@@ -276,6 +412,18 @@ describe('bounds are enforced with BoundError', () => {
         }
       }),
       { numRuns: 60 },
+    )
+  })
+
+  // NNM and ARC take f: both need n ≥ f+1 (NNM averages n−f neighbours, ARC keeps n−k unclipped).
+  it.each(['nnm', 'arc'] as const)('%s needs n ≥ f+1', (name) => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 0, max: 24 }), (n, f) => {
+        const call = () => runPre(name, gaussian(n, 3, n * 37 + f), f)
+        if (n >= f + 1) expect(call()).toHaveLength(n)
+        else expect(call).toThrow(BoundError)
+      }),
+      { numRuns: 80 },
     )
   })
 })

@@ -210,6 +210,20 @@ describe('properties', () => {
         const out = hiddenShift(honest, { scale })
         const moved = Array.from(out).flatMap((v, j) => (Math.abs(v - mean[j]!) > 1e-3 ? [j] : []))
         expect(moved.length).toBeLessThanOrEqual(1)
+        // Σ_j Var_j with the sample variance (n − 1; none for one vector), in float64.
+        const exactMean = Array.from(out, (_, j) => honest.reduce((sum, x) => sum + x[j]!, 0) / honest.length)
+        const spread =
+          honest.length < 2
+            ? 0
+            : exactMean.reduce(
+                (sum, m, j) => sum + honest.reduce((s, x) => s + (x[j]! - m) ** 2, 0) / (honest.length - 1),
+                0,
+              )
+        const l2 = Math.sqrt(Array.from(out).reduce((sum, v, j) => sum + (v - exactMean[j]!) ** 2, 0))
+        // Float32 output: the moved coordinate and the unmoved ones are rounded to 2⁻²⁴ relative.
+        const expected = scale * Math.sqrt(spread)
+        const rounding = 1e-6 * Math.max(1, ...exactMean.map(Math.abs), expected) * Math.sqrt(out.length)
+        expect(Math.abs(l2 - expected)).toBeLessThanOrEqual(1e-5 * expected + rounding)
       }),
     )
   })
