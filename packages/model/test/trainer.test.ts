@@ -199,15 +199,19 @@ describe('trainer on the embedded MNIST with the MLP', () => {
    *
    * Why z = 20 and momentum: with the paper's z = Φ⁻¹(0.7) ≈ 0.52 the attack does what it was
    * designed for: it hides inside the honest spread and hurts the robust rules more than the
-   * average (measured 2026-11-27, 200 rounds, η 1.0, no momentum: average 81.3%, trimmedMean
-   * 64.3%, median 39.0%, multiKrum 37.8%). A large z makes the three vectors outliers: average
-   * follows them and collapses, the robust rules discard them but still pay a bias of about
-   * half an honest standard deviation per coordinate (median, trimmed mean), which momentum
-   * shrinks by lowering that spread (without momentum, z = 10: median fell to 16.7%).
+   * average (200 rounds, η 1.0, no momentum, the script below with `--z=paper --rounds=200
+   * --momentum=0`: average 91.6%, trimmedMean 64.3%, median 39.0%, multiKrum 61.7%; sensitive
+   * to z: with z rounded to 0.5244, average 80.6%, multiKrum 71.7%, median 54.4%, trimmedMean
+   * 61.4%). A large z makes the three vectors outliers: average follows them and collapses, the
+   * robust rules discard them but still pay a bias of about half an honest standard deviation
+   * per coordinate (median, trimmed mean), which momentum shrinks by lowering that spread
+   * (without momentum, z = 10 or 20: median fell to 16.1%, `--z=10 --momentum=0 median`).
    *
-   * Measured 2026-11-27 on this config (`node --import tsx packages/model/scratch/alie.ts <rule>
-   * 20 200 1.0 0.9 32`, evaluations at round 99): average 28.6% (loss 3e13, diverging),
-   * median 86.8%, trimmedMean 87.1%, multiKrum 92.3%; honest averaging (no attack, no momentum) 91.1%.
+   * Measured 2026-11-27 on this config, wasm backend (SIMD, one thread), evaluation at round 99,
+   * by `node --import tsx bench/alie-trainer.ts --honest` (this test's train() call per rule;
+   * --z, --rounds, --momentum change those): average 28.6% (loss 6e13, diverging), median
+   * 86.8%, trimmedMean 87.1%, multiKrum 92.3%; honest averaging (no attack) 92.6%, 92.1% without
+   * momentum (`--momentum=0 --honest average`).
    * Thresholds: average < 40% (collapse), each robust rule ≥ 80% (most of the honest accuracy,
    * 6+ points below the measured values to absorb backend rounding differences).
    */
