@@ -22,10 +22,12 @@
  *   --backend=wasm  (tfjs-node, wasm, cpu or auto)
  *   --honest        also run averaging of the 10 workers with no attack, same rounds and momentum
  *
- * Writes nothing (unlike the other bench programs, no bench/results file): it prints the backend,
- * then one line per run, e.g. (2026-11-27, wasm with SIMD, one thread)
+ * Prints the backend, then one line per run, and writes bench/results/alie-trainer.json; e.g.
+ * (2026-11-27, wasm with SIMD, one thread)
  *   median: accuracy 86.83%, loss 0.9181 (100 rounds, evaluated at round 99, 4.8 s)
  */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { average, kernelBackend, median, multiKrum, trimmedMean } from '@phalanx/aggregation'
 import { alieZ } from '@phalanx/attacks'
 import {
@@ -85,8 +87,25 @@ console.log(
 
 const { train: trainSet, test } = await loadEmbeddedMnist()
 
+const measured: Array<{
+  label: string
+  accuracy: number | null
+  loss: number
+  rounds: number
+  divergedAtRound: number | null
+  seconds: number
+}> = []
+
 function report(label: string, result: TrainResult): void {
   const accuracy = result.final.accuracy
+  measured.push({
+    label,
+    accuracy: accuracy ?? null,
+    loss: result.final.loss,
+    rounds: result.rounds,
+    divergedAtRound: result.divergedAtRound ?? null,
+    seconds: result.durationMs / 1_000,
+  })
   const diverged = result.divergedAtRound === undefined ? '' : `, diverged at round ${result.divergedAtRound}`
   const evaluated = result.history.filter((round) => round.test !== undefined).map((round) => round.round)
   console.log(
@@ -130,3 +149,21 @@ if (withHonest) {
   const result = await train({ ...common(), rule: average as AggregationRule, ruleName: 'average' })
   report('honest average (no attack)', result)
 }
+
+const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
+mkdirSync(resultsDir, { recursive: true })
+writeFileSync(
+  `${resultsDir}alie-trainer.json`,
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      node: process.version,
+      backend: info,
+      config: { z: z ?? 'paper', rounds, momentum },
+      runs: measured,
+    },
+    null,
+    2,
+  )}\n`,
+)
+console.log('wrote bench/results/alie-trainer.json')
