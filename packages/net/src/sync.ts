@@ -32,6 +32,20 @@ export const syncProtocol = '/phalanx/sync/1.0.0'
 /** gossipsub signs "libp2p-pubsub:" + the protobuf RPC.Message without signature and key. */
 const signPrefix = new TextEncoder().encode('libp2p-pubsub:')
 
+/** The bytes a gossipsub signature covers, for signing and for checking alike. */
+function signedBytes(fields: { from: Uint8Array; data: Uint8Array; seqno: Uint8Array; topic: string }) {
+  const encoded = RPC.Message.encode({
+    from: fields.from,
+    data: fields.data,
+    seqno: fields.seqno,
+    topic: fields.topic,
+  })
+  const bytes = new Uint8Array(signPrefix.byteLength + encoded.byteLength)
+  bytes.set(signPrefix)
+  bytes.set(encoded, signPrefix.byteLength)
+  return bytes
+}
+
 /**
  * A gossipsub message signed as gossipsub signs one (StrictSign), for a node that hands it to a
  * chosen peer itself instead of publishing it to the topic.
@@ -46,12 +60,8 @@ export async function signGossipMessage(
     seqno: randomBytes(8),
     topic: fields.topic,
   }
-  const encoded = RPC.Message.encode(unsigned)
-  const bytes = new Uint8Array(signPrefix.byteLength + encoded.byteLength)
-  bytes.set(signPrefix)
-  bytes.set(encoded, signPrefix.byteLength)
   // No `key`: an Ed25519 peer id carries its public key, which is what receivers check against.
-  return { ...unsigned, signature: await privateKey.sign(bytes) }
+  return { ...unsigned, signature: await privateKey.sign(signedBytes(unsigned)) }
 }
 
 /** The fields of a delivered gossipsub message that its origin's signature covers. */
@@ -78,16 +88,7 @@ export async function verifyRelayed(fields: RelayedFields): Promise<Message | un
     const from = peerIdFromMultihash(Digest.decode(fields.from))
     const publicKey = from.publicKey
     if (publicKey === undefined) return undefined
-    const signed = RPC.Message.encode({
-      from: fields.from,
-      data: fields.data,
-      seqno: fields.seqno,
-      topic: fields.topic,
-    })
-    const bytes = new Uint8Array(signPrefix.byteLength + signed.byteLength)
-    bytes.set(signPrefix)
-    bytes.set(signed, signPrefix.byteLength)
-    if (!(await publicKey.verify(bytes, fields.signature))) return undefined
+    if (!(await publicKey.verify(signedBytes(fields), fields.signature))) return undefined
     return {
       type: 'signed',
       from,

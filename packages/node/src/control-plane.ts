@@ -224,7 +224,7 @@ function farFromMedian(report: RoundNodeReport, medianDistance: number | undefin
  * peer's model beside a Byzantine one, and the mean of those two would report the attack as
  * honest drift.
  */
-function medianOf(values: readonly number[]): number | undefined {
+export function medianOf(values: readonly number[]): number | undefined {
   if (values.length === 0) return undefined
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor((sorted.length - 1) / 2)]

@@ -13,6 +13,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { loadOrCreatePeerKey } from '@phalanx/net'
 import type { Logger } from 'pino'
 import { type ClusterConfig, envName, listFields } from './config.js'
+import { medianOf } from './control-plane.js'
 import { LocalClusterError } from './errors.js'
 import type { NodeReport } from './node-process.js'
 import type { RoundRecord, RunSummary } from './report.js'
@@ -52,13 +53,6 @@ interface Child {
 
 /** Rounds whose CPU is left out of `cpuSecondsPerRound`: the first ones carry the start-up. */
 const cpuSkipRounds = 3
-
-const medianOf = (values: readonly number[]): number | null => {
-  if (values.length === 0) return null
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
-}
 
 /** The config as `PHALANX_*` variables: how `phalanx local` hands a node its settings. */
 export function configEnv(config: ClusterConfig, overrides: Partial<ClusterConfig>): Record<string, string> {
@@ -328,10 +322,13 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
       /** Honest servers still behind when the others had finished (reported, not hidden). */
       stragglers,
       /**
-       * Median CPU seconds an honest node of each role used per round (`null`: no round past the
+       * (Lower) median CPU seconds an honest node of each role used per round (`null`: no round past the
        * start-up): the cost a node would put on a machine of its own.
        */
-      cpuSecondsPerRound: { server: medianOf(cpuByRole.server), worker: medianOf(cpuByRole.worker) },
+      cpuSecondsPerRound: {
+        server: medianOf(cpuByRole.server) ?? null,
+        worker: medianOf(cpuByRole.worker) ?? null,
+      },
       config: { ...config },
     },
   }

@@ -184,8 +184,10 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
   /** What every role reports of a completed round; servers add evaluation, distances, senders. */
   let cpuAtLastReport = process.cpuUsage()
   const roundReport = (event: RoundEvent) => {
-    const used = process.cpuUsage(cpuAtLastReport)
-    cpuAtLastReport = process.cpuUsage()
+    // One reading per report, so no CPU falls between two of them.
+    const cpu = process.cpuUsage()
+    const used = { user: cpu.user - cpuAtLastReport.user, system: cpu.system - cpuAtLastReport.system }
+    cpuAtLastReport = cpu
     return {
       type: 'round' as const,
       nodeId,
