@@ -24,6 +24,7 @@
  * | hidden-shift | hiddenShiftScale 1 (default) |   82.6% |  82.6% |
  * | hidden-shift | hiddenShiftScale 1000        |   10.0% |  82.6% |
  * | hidden-shift | hiddenShiftScale 100000      |   10.3% |  82.6% |
+ * | hidden-shift | 100000, hiddenShiftSign neg. |    9.9% |  82.6% |
  * | label-flip   |                              |   63.2% |  76.3% |
  * | mimic        |                              |   81.1% |  78.3% |
  *
@@ -79,8 +80,8 @@ const LEARNED_FLOOR = 0.5
 /**
  * Rounds an averaging cluster is given to fall below `AVERAGE_CEILING` after the switch. Six were
  * enough in the helper's runs; under CI-like load (2026-11-27, load ~28) the hidden shift ×1000
- * still read 61% six rounds in: its colluders estimate the direction of largest honest variance
- * from the honest gradients they manage to read within 3 s, which takes longer to find its mark.
+ * still read 61% six rounds in. With the sign fixed (`PHALANX_HIDDEN_SHIFT_SIGN`) every attack
+ * fell at the first evaluation past the switch in the runs since; the margin stays for load.
  */
 const AVERAGE_FALL_ROUNDS = 20
 /** Rounds a robust phase may run before a Byzantine vector must have been aggregated. */
@@ -99,10 +100,18 @@ const STRENGTHS: { readonly [attack in keyof typeof attackStrengthFields]: numbe
 /**
  * The vector attacks asserted to break averaging in a real cluster. The hidden shift moves one
  * coordinate (the one of largest honest variance), so one hit disables at most what that
- * coordinate decides, and honest gradients pull it back: at ×1000 the honest spread two cluster
- * runs on 2026-11-27 (load ~28) read 61% and 67% twenty rounds after the switch, where the
- * single process fell to 10%. At ×100000 a hit is not undone within the run, and two cluster runs
- * (2026-11-27, load ~15) fell below `AVERAGE_CEILING` within the first evaluations.
+ * coordinate decides, and honest gradients pull it back: at ×1000 two cluster runs on
+ * 2026-11-27 (load ~28) read 61% and 67% twenty rounds after the switch, where the single
+ * process fell to 10%. At ×100000 a hit is not undone within the run, but which way it hits
+ * matters: the attack's default moves the coordinate against the honest mean, and on a softmax
+ * classifier that pushes the parameter of an under-predicted class down, which only silences
+ * the class where the coordinate is lit. A CI run (2026-11-27) read 71.5% at best twenty rounds
+ * after the switch, and a run here went 83% → 75% → 67% → 63% and stayed there: three classes
+ * silenced, every later hit on one already silent. The single process, whose attackers start at
+ * round 0 and read every honest gradient, collapses to 10% either way (`average` above). So the
+ * tests fix the sign (`hiddenShiftSign: negative`: SGD raises the parameter, its class wins every
+ * input it touches), as an attacker who knows the model would, for the median cluster too; two
+ * cluster runs then fell to 27% and 9% at the first evaluation past the switch.
  */
 const AVERAGING_FALLS_UNDER = ['sign-flip', 'gaussian', 'ipm', 'alie', 'hidden-shift'] as const
 const hasStrength = (attack: string): attack is keyof typeof STRENGTHS => Object.hasOwn(STRENGTHS, attack)
@@ -115,6 +124,9 @@ const trainingEnv = {
   PHALANX_EVAL_EVERY: '2',
   PHALANX_ROUNDS: '3000',
   PHALANX_SEED: '5',
+  // See `AVERAGING_FALLS_UNDER`: the direction of the hidden shift that does not depend on the
+  // sign of the honest mean, for the robust and the averaging clusters alike.
+  PHALANX_HIDDEN_SHIFT_SIGN: 'negative',
 }
 
 /** Waits `rounds` rounds past `from` on every listed server and an evaluation after `from`. */

@@ -29,6 +29,7 @@ const descriptions: Partial<Record<keyof ClusterConfig, string>> = {
   ipmEpsilon: 'ipm: Byzantine workers send −ε·mean(honest)',
   alieZ: 'alie: z of mean − z·std (default: the paper formula)',
   hiddenShiftScale: 'hidden-shift: one coordinate moved by scale·√(Σ Var)',
+  hiddenShiftSign: 'hidden-shift: against-mean (default) | negative (SGD raises the parameter) | positive',
   rule: 'gradient aggregation rule of the servers',
   preAggregation: 'comma-separated pre-aggregators applied before the rule (nnm,bucketing,arc,clip)',
   replication: 'median (default) | no-anti-drift | vanilla | smr (state-machine-replication baseline)',

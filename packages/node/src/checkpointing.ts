@@ -43,6 +43,7 @@ const trainingFields = [
   'ipmEpsilon',
   'alieZ',
   'hiddenShiftScale',
+  'hiddenShiftSign',
   'rule',
   'preAggregation',
   'replication',

@@ -40,6 +40,9 @@ export const workerAttackNames = [
   'hidden-shift',
 ] as const
 
+/** Directions of the hidden shift (see `hiddenShiftSign`). */
+export const hiddenShiftSigns = ['against-mean', 'negative', 'positive'] as const
+
 /** Behaviours of a Byzantine server (the brief's list). */
 export const serverAttackNames = [
   'none',
@@ -104,6 +107,13 @@ export const clusterConfigSchema = z.object({
   /** Hidden shift moves one coordinate by scale·√(Σ_j Var_j). 1: one typical honest vector's
    * distance from the mean, the largest shift that still looks honest in ℓ2. */
   hiddenShiftScale: finiteNumber().pipe(z.number().min(0)).default(1),
+  /** Which way the hidden shift moves its coordinate of the gradient. against-mean (the
+   * attack's own default): opposite the honest mean, i.e. SGD climbs the loss along it. On a
+   * softmax classifier that only silences a class whenever the class is under-predicted (its
+   * parameter is pushed down), so accuracy can stall at 60–70% for many rounds. negative moves
+   * the gradient coordinate down, so SGD raises the parameter and its class wins every input
+   * that touches it: the choice of an attacker who knows the model. positive is the mirror. */
+  hiddenShiftSign: z.enum(hiddenShiftSigns).default('against-mean'),
   rule: z.enum(ruleNames).default('multiKrum'),
   preAggregation: z.array(z.enum(preAggregatorNames)).default([]),
   replication: z.enum(replicationModes).default('median'),

@@ -21,6 +21,7 @@ export {
   datasetNames,
   envName,
   flagName,
+  hiddenShiftSigns,
   listFields,
   modelNames,
   preAggregatorNames,

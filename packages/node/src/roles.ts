@@ -236,7 +236,15 @@ export function vectorAttack(config: ClusterConfig, seed: number): WorkerAttackC
     case 'non-finite':
       return { name: 'non-finite', options: { kind: 'nan' } }
     case 'hidden-shift':
-      return { name: 'hidden-shift', options: { scale: config.hiddenShiftScale } }
+      return {
+        name: 'hidden-shift',
+        options: {
+          scale: config.hiddenShiftScale,
+          ...(config.hiddenShiftSign === 'against-mean'
+            ? {}
+            : { sign: config.hiddenShiftSign === 'negative' ? -1 : 1 }),
+        },
+      }
     default:
       return undefined
   }

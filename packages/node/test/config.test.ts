@@ -55,6 +55,7 @@ describe('config schema', () => {
     [{ ipmEpsilon: 'ten' }, 'ipmEpsilon', /"ten"/],
     [{ alieZ: '' }, 'alieZ', /"": a finite number, not empty/],
     [{ hiddenShiftScale: '1e400' }, 'hiddenShiftScale', /"1e400".*Infinity/],
+    [{ hiddenShiftSign: 'up' }, 'hiddenShiftSign', /"up".*against-mean/],
     [{ stateDir: '' }, 'stateDir', /"stateDir" = ""/],
   ])('%j fails naming the field %s and the value', (layer, field, message) => {
     expect(() => resolveConfig(layer)).toThrowError(message)
@@ -72,6 +73,7 @@ describe('config schema', () => {
       gaussianSigma: 200,
       ipmEpsilon: 0.5,
       hiddenShiftScale: 1,
+      hiddenShiftSign: 'against-mean',
     })
     expect(resolveConfig().alieZ).toBeUndefined()
     const config = resolveConfig(
@@ -81,6 +83,7 @@ describe('config schema', () => {
         PHALANX_IPM_EPSILON: '10',
         PHALANX_ALIE_Z: '100',
         PHALANX_HIDDEN_SHIFT_SCALE: '1000',
+        PHALANX_HIDDEN_SHIFT_SIGN: 'negative',
       }),
     )
     expect(config).toMatchObject({
@@ -89,6 +92,7 @@ describe('config schema', () => {
       ipmEpsilon: 10,
       alieZ: 100,
       hiddenShiftScale: 1000,
+      hiddenShiftSign: 'negative',
     })
   })
 

@@ -17,6 +17,9 @@ describe('vectorAttack', () => {
     ['alie', { alieZ: 100 }, { f: 2, n: 7, z: 100 }],
     ['hidden-shift', {}, { scale: 1 }],
     ['hidden-shift', { hiddenShiftScale: 1000 }, { scale: 1000 }],
+    ['hidden-shift', { hiddenShiftSign: 'against-mean' }, { scale: 1 }],
+    ['hidden-shift', { hiddenShiftSign: 'negative' }, { scale: 1, sign: -1 }],
+    ['hidden-shift', { hiddenShiftSign: 'positive' }, { scale: 1, sign: 1 }],
   ] as const)('%s with %j has options %j', (workerAttack, strength, options) => {
     const attack = vectorAttack(resolveConfig({ ...base, ...strength, workerAttack }), 3)
     expect(attack).toEqual({ name: workerAttack, options })
