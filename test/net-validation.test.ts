@@ -260,10 +260,25 @@ describe('net data plane over real processes', () => {
     )
     expect([toR1?.recipients, toR2?.recipients]).toEqual([1, 1])
     expect(toR1?.hash).not.toBe(toR2?.hash)
+    // What a receiver makes of the round first: it delivers its own version, or, when the other
+    // version reaches it through the server while it is still fetching its own payload (a CI run
+    // under load, 2026-11-27), it holds both as evidence and delivers neither. Either way it never
+    // delivers the version meant for the other receiver.
     const firstFrom = (r: (typeof receivers)[number]) =>
-      peers[r].waitFor((e) => e.event === 'vector' && e.sender === ids.byzantine && e.round === targetedRound)
-    expect((await firstFrom('r1')).hash).toBe(toR1?.hash)
-    expect((await firstFrom('r2')).hash).toBe(toR2?.hash)
+      peers[r].waitFor(
+        (e) =>
+          (e.event === 'vector' || e.event === 'equivocation') &&
+          e.sender === ids.byzantine &&
+          e.round === targetedRound,
+      )
+    for (const [r, own] of [
+      ['r1', toR1?.hash],
+      ['r2', toR2?.hash],
+    ] as const) {
+      const first = await firstFrom(r)
+      if (first.event === 'vector') expect(first.hash).toBe(own)
+      else expect(first.hashes).toContain(own)
+    }
     const caught = await peers.server.waitFor(
       (e) => e.event === 'equivocation' && e.sender === ids.byzantine && e.round === targetedRound,
     )
