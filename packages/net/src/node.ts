@@ -38,7 +38,7 @@ import {
   PayloadTooLargeError,
 } from './errors.js'
 import { loadOrCreatePeerKey } from './keys.js'
-import { fetchPayload, PayloadStore, payloadProtocol, servePayload } from './payload.js'
+import { PayloadFetcher, PayloadStore, payloadProtocol, servePayload } from './payload.js'
 import { collectQuorum } from './quorum.js'
 import { InvalidMessageScore } from './score.js'
 import {
@@ -224,6 +224,7 @@ class Libp2pNetNode implements NetNode {
   readonly #ctx: ValidationContext
   readonly #ledger = new RoundLedger()
   readonly #store: PayloadStore
+  readonly #fetcher: PayloadFetcher
   readonly #score: InvalidMessageScore
   readonly #accepted = new WeakMap<Message, Accepted>()
   readonly #received = new Map<string, DeliveredVector[]>()
@@ -261,6 +262,7 @@ class Libp2pNetNode implements NetNode {
     this.topics = topicsFor(init.cluster)
     this.#log = init.logger.child({ component: 'net', peer: libp2p.peerId.toString() })
     this.#store = new PayloadStore(init.payloadCacheBytes)
+    this.#fetcher = new PayloadFetcher(libp2p)
     this.#score = score
     this.#ctx = {
       cluster: init.cluster,
@@ -338,6 +340,7 @@ class Libp2pNetNode implements NetNode {
     // libp2p redials a dropped peer only when it carries a keep-alive tag, and gossip reaches only
     // connected peers: without it a connection lost to a failed ping or a corrupted frame leaves
     // the two nodes deaf to each other for good.
+    this.libp2p.addEventListener('peer:disconnect', (event) => this.#fetcher.forget(event.detail))
     this.libp2p.addEventListener('peer:connect', (event) => {
       const peer = event.detail
       if (!this.membership.has(peer.toString())) return
@@ -407,11 +410,17 @@ class Libp2pNetNode implements NetNode {
 
   async stop(): Promise<void> {
     this.#unsubscribeMembership?.()
+    this.#fetcher.close()
     this.#started = false
     clearInterval(this.#watchdog)
     for (const timer of this.#retries) clearTimeout(timer)
     this.#retries.clear()
     await this.libp2p.stop()
+  }
+
+  /** Payload streams this node holds open to peers it pulls from (one per peer at most). */
+  get openPayloadStreams(): number {
+    return this.#fetcher.openStreams
   }
 
   async dial(address: string): Promise<void> {
@@ -906,8 +915,7 @@ class Libp2pNetNode implements NetNode {
       detail: 'no peer to fetch from',
     }
     for (const peer of candidates) {
-      const result = await fetchPayload(
-        this.libp2p,
+      const result = await this.#fetcher.fetch(
         peer,
         { cluster: this.#init.cluster, round: header.round, hash: header.hash, size: header.size },
         signal,

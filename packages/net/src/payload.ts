@@ -1,10 +1,17 @@
 /**
- * Direct-stream payload transfer (`/phalanx/payload/1.0.0`). A receiver that validated a signed
+ * Direct-stream payload transfer (`/phalanx/payload/2.0.0`). A receiver that validated a signed
  * announcement asks a peer that has the payload — the one that relayed the announcement to it, or
- * the announcer — for it by hash; the server answers with a header and the raw bytes. The receiver
- * refuses anything longer than the announced size, and the caller checks the hash before use.
+ * the announcer — for it by hash; the server answers with a header and exactly the announced
+ * number of raw bytes, and the caller checks the hash before use.
+ *
+ * Each pair of peers keeps one payload stream open and sends its requests over it one after the
+ * other (2.0.0; 1.0.0 opened a stream per payload). Opening a stream costs a protocol
+ * negotiation and, on both ends, a libp2p peer-store merge of the protocol into the peer's record
+ * (decode, merge, re-encode): 8% of a cluster worker's CPU when every model received or relayed
+ * opened one (docs/BENCHMARKS.md, "Where a worker's CPU goes").
  */
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { type ByteStream, byteStream } from 'it-byte-stream'
 import * as lp from 'it-length-prefixed'
 import type { Logger } from 'pino'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -16,7 +23,7 @@ import {
   toHex,
 } from './codec.js'
 
-export const payloadProtocol = '/phalanx/payload/1.0.0'
+export const payloadProtocol = '/phalanx/payload/2.0.0'
 
 /** Requests and headers are a few dozen bytes; anything longer is not this protocol. */
 const maxControlMessageBytes = 1024
@@ -88,6 +95,36 @@ export async function readPrefixed(
   }
 }
 
+/**
+ * Reads one varint-length-prefixed control message (a request or a header) from a byte stream;
+ * `undefined` when the stream ends cleanly before its first byte, i.e. between two exchanges.
+ */
+async function readControl(bytes: ByteStream<Stream>, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+  let length = 0
+  for (let index = 0; ; index++) {
+    if (index >= 5) throw new PayloadProtocolError('control message length is not a varint')
+    let byte: number
+    try {
+      byte = (await bytes.read({ bytes: 1, ...(signal === undefined ? {} : { signal }) })).get(0)
+    } catch (error) {
+      if (index === 0 && (error as Error).name === 'UnexpectedEOFError') return undefined
+      throw error
+    }
+    length += (byte & 0x7f) * 2 ** (7 * index)
+    if ((byte & 0x80) === 0) break
+  }
+  if (length > maxControlMessageBytes) {
+    throw new PayloadProtocolError(`control message of ${length} bytes, at most ${maxControlMessageBytes}`)
+  }
+  if (length === 0) return new Uint8Array(0)
+  return (await bytes.read({ bytes: length, ...(signal === undefined ? {} : { signal }) })).subarray()
+}
+
+/** The peer broke the payload protocol; its stream is dropped. */
+export class PayloadProtocolError extends Error {
+  override readonly name = 'PayloadProtocolError'
+}
+
 export interface ServeInit {
   cluster: string
   store: PayloadStore
@@ -95,21 +132,33 @@ export interface ServeInit {
   onServed: (bytes: number) => void
 }
 
-/** Answers payload requests from the store; unknown hashes get NOT_FOUND, never an error. */
+/**
+ * Answers the payload requests of one stream, in order, from the store, until the requester
+ * closes it; unknown hashes get NOT_FOUND, never an error. A malformed request ends the stream.
+ */
 export async function servePayload(stream: Stream, remotePeer: PeerId, init: ServeInit): Promise<void> {
+  const bytes = byteStream(stream)
   try {
-    const request = await readPrefixed(stream.source[Symbol.asyncIterator]())
-    const decoded = request === undefined ? undefined : decodePayloadRequest(request.message)
-    if (decoded === undefined || decoded.cluster !== init.cluster) {
-      stream.abort(new Error('bad payload request'))
-      return
+    for (;;) {
+      const request = await readControl(bytes)
+      if (request === undefined) break
+      const decoded = decodePayloadRequest(request)
+      if (decoded === undefined || decoded.cluster !== init.cluster) {
+        stream.abort(new PayloadProtocolError('bad payload request'))
+        return
+      }
+      const payload = init.store.get(toHex(decoded.hash))
+      await bytes.write(
+        lp.encode.single(encodePayloadHeader(payload !== undefined, payload?.byteLength ?? 0)),
+      )
+      if (payload === undefined) continue
+      // Written on its own: one write of header and payload together would copy the payload.
+      await bytes.write(payload)
+      init.onServed(payload.byteLength)
     }
-    const payload = init.store.get(toHex(decoded.hash))
-    const header = lp.encode.single(encodePayloadHeader(payload !== undefined, payload?.byteLength ?? 0))
-    await stream.sink(payload === undefined ? [header] : [header, payload])
-    if (payload !== undefined) init.onServed(payload.byteLength)
+    await stream.close()
   } catch (error) {
-    init.log.debug({ peer: remotePeer.toString(), err: error }, 'payload request failed')
+    init.log.debug({ peer: remotePeer.toString(), err: error }, 'payload stream failed')
     stream.abort(error as Error)
   }
 }
@@ -124,54 +173,97 @@ export interface FetchRequest {
 
 export type FetchResult = { ok: true; bytes: Uint8Array } | { ok: false; detail: string }
 
-/** Pulls one payload from one peer. Never throws: failures come back as `{ ok: false }`. */
-export async function fetchPayload(
-  libp2p: Libp2p,
-  peer: PeerId,
-  request: FetchRequest,
-  signal: AbortSignal,
-): Promise<FetchResult> {
-  let stream: Stream | undefined
-  try {
-    stream = await libp2p.dialProtocol(peer, payloadProtocol, { signal })
-    await stream.sink([lp.encode.single(encodePayloadRequest(request))])
-    const source = stream.source[Symbol.asyncIterator]()
-    const first = await readPrefixed(source)
-    const header = first === undefined ? undefined : decodePayloadHeader(first.message)
-    if (first === undefined || header === undefined) return { ok: false, detail: 'bad payload header' }
-    if (!header.found) return { ok: false, detail: 'peer does not have the payload' }
-    if (header.size !== request.size) {
-      return { ok: false, detail: `peer offers ${header.size} bytes, announced ${request.size}` }
+interface PeerChannel {
+  /** The tail of this peer's exchanges: the next one starts when it settles (it never rejects). */
+  queue: Promise<unknown>
+  stream?: Stream
+  bytes?: ByteStream<Stream>
+}
+
+/**
+ * Pulls payloads from peers over one long-lived stream per peer, one exchange at a time, and
+ * opens a new stream when the last one failed or was closed. An exchange that fails half-way
+ * (timeout, short read, a header that does not fit) leaves the stream in an unknown state, so the
+ * stream is dropped with it; a NOT_FOUND answer keeps it.
+ */
+export class PayloadFetcher {
+  readonly #channels = new Map<string, PeerChannel>()
+
+  constructor(readonly libp2p: Libp2p) {}
+
+  /** Pulls one payload from one peer. Never throws: failures come back as `{ ok: false }`. */
+  fetch(peer: PeerId, request: FetchRequest, signal: AbortSignal): Promise<FetchResult> {
+    const key = peer.toString()
+    let channel = this.#channels.get(key)
+    if (channel === undefined) {
+      channel = { queue: Promise.resolve() }
+      this.#channels.set(key, channel)
     }
-    // One allocation of the announced size; chunks are copied straight into it.
-    const bytes = new Uint8Array(request.size)
-    let offset = 0
-    const append = (chunk: Uint8Array): boolean => {
-      if (offset + chunk.byteLength > bytes.byteLength) return false
-      bytes.set(chunk, offset)
-      offset += chunk.byteLength
-      return true
+    const current = channel
+    const result = current.queue.then(() => this.#exchange(current, peer, request, signal))
+    current.queue = result
+    return result
+  }
+
+  /** Drops a peer's stream (it disconnected, or this node stops). */
+  forget(peer: PeerId): void {
+    const key = peer.toString()
+    const channel = this.#channels.get(key)
+    this.#channels.delete(key)
+    channel?.stream?.abort(new PayloadProtocolError('peer forgotten'))
+  }
+
+  /** Drops every stream. */
+  close(): void {
+    for (const channel of this.#channels.values()) channel.stream?.abort(new PayloadProtocolError('closing'))
+    this.#channels.clear()
+  }
+
+  /** Open payload streams, one per peer at most. */
+  get openStreams(): number {
+    return [...this.#channels.values()].filter((c) => c.stream?.status === 'open').length
+  }
+
+  async #exchange(
+    channel: PeerChannel,
+    peer: PeerId,
+    request: FetchRequest,
+    signal: AbortSignal,
+  ): Promise<FetchResult> {
+    if (signal.aborted) return { ok: false, detail: 'timed out waiting for an earlier fetch from this peer' }
+    const fail = (detail: string): FetchResult => {
+      channel.stream?.abort(new PayloadProtocolError(detail))
+      delete channel.stream
+      delete channel.bytes
+      return { ok: false, detail }
     }
-    for (const chunk of first.rest)
-      if (!append(chunk)) return { ok: false, detail: 'payload longer than announced' }
-    for (;;) {
-      signal.throwIfAborted()
-      const next = await source.next()
-      if (next.done === true) break
-      const list = next.value
-      if (list instanceof Uint8Array) {
-        if (!append(list)) return { ok: false, detail: 'payload longer than announced' }
-      } else {
-        for (const chunk of list)
-          if (!append(chunk)) return { ok: false, detail: 'payload longer than announced' }
+    try {
+      if (channel.stream?.status !== 'open' || channel.bytes === undefined) {
+        const stream = await this.libp2p.dialProtocol(peer, payloadProtocol, { signal })
+        channel.stream = stream
+        channel.bytes = byteStream(stream)
       }
+      const bytes = channel.bytes
+      await bytes.write(lp.encode.single(encodePayloadRequest(request)), { signal })
+      const first = await readControl(bytes, signal)
+      const header = first === undefined ? undefined : decodePayloadHeader(first)
+      if (header === undefined) return fail('bad payload header')
+      if (!header.found) return { ok: false, detail: 'peer does not have the payload' }
+      // The peer would send header.size bytes, which the stream cannot skip safely.
+      if (header.size !== request.size)
+        return fail(`peer offers ${header.size} bytes, announced ${request.size}`)
+      const received = await bytes.read({ bytes: request.size, signal })
+      // A fresh buffer of exactly the payload's size, never a view into a larger chunk: the
+      // caller wraps its whole ArrayBuffer as a vector.
+      const payload = new Uint8Array(request.size)
+      let offset = 0
+      for (const chunk of received) {
+        payload.set(chunk, offset)
+        offset += chunk.byteLength
+      }
+      return { ok: true, bytes: payload }
+    } catch (error) {
+      return fail((error as Error).message)
     }
-    if (offset !== request.size)
-      return { ok: false, detail: `stream ended after ${offset} of ${request.size} bytes` }
-    await stream.close().catch(() => undefined)
-    return { ok: true, bytes }
-  } catch (error) {
-    stream?.abort(error as Error)
-    return { ok: false, detail: (error as Error).message }
   }
 }

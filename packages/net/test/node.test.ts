@@ -99,9 +99,8 @@ describe('createNetNode', () => {
     nodes.push(third)
     await third.start()
     await third.dial(worker.multiaddrs()[0]!)
-    const { fetchPayload } = await import('../src/payload.js')
-    const fetched = await fetchPayload(
-      third.libp2p,
+    const { PayloadFetcher } = await import('../src/payload.js')
+    const fetched = await new PayloadFetcher(third.libp2p).fetch(
       worker.libp2p.peerId,
       { cluster: 'node-test', round: 0, hash: Buffer.from(receipt.hash, 'hex'), size: 4 * dimension },
       AbortSignal.timeout(10_000),
