@@ -162,7 +162,24 @@ def main():
         best = min(variants, key=variants.get)
         results[name] = {"ms": variants[best], "formulation": best, "variants": variants}
     floor = timed(lambda: x.sum(), args.reps)
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "floor_ms": floor, "rules": results}))
+    print(json.dumps({
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "blas": blas_libraries(),
+        "floor_ms": floor,
+        "rules": results,
+    }))
+
+
+def blas_libraries():
+    """The BLAS this process loaded (Debian's torch links libblas.so.3, which the alternatives
+    system points at netlib's reference BLAS or at OpenBLAS): the Gram anchor's speed hangs on it,
+    4-27x between the two on this machine."""
+    x = torch.randn(4, 4)
+    (x @ x.T).sum()
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "blas" in line.lower() and "/" in line}
+    return sorted(paths)
 
 
 if __name__ == "__main__":
