@@ -337,10 +337,11 @@ class Libp2pNetNode implements NetNode {
       },
       { maxInboundStreams: this.#init.maxPayloadStreams, maxOutboundStreams: this.#init.maxPayloadStreams },
     )
+    // A payload stream dies with its connection; drop it so the next fetch opens a new one.
+    this.libp2p.addEventListener('peer:disconnect', (event) => this.#fetcher.forget(event.detail))
     // libp2p redials a dropped peer only when it carries a keep-alive tag, and gossip reaches only
     // connected peers: without it a connection lost to a failed ping or a corrupted frame leaves
     // the two nodes deaf to each other for good.
-    this.libp2p.addEventListener('peer:disconnect', (event) => this.#fetcher.forget(event.detail))
     this.libp2p.addEventListener('peer:connect', (event) => {
       const peer = event.detail
       if (!this.membership.has(peer.toString())) return
@@ -416,11 +417,6 @@ class Libp2pNetNode implements NetNode {
     for (const timer of this.#retries) clearTimeout(timer)
     this.#retries.clear()
     await this.libp2p.stop()
-  }
-
-  /** Payload streams this node holds open to peers it pulls from (one per peer at most). */
-  get openPayloadStreams(): number {
-    return this.#fetcher.openStreams
   }
 
   async dial(address: string): Promise<void> {
