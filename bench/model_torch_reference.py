@@ -9,11 +9,17 @@ With arguments `MODEL BATCH` it times only that cell, so bench/model.ts can inte
 with its own measurements (the machine is shared: cells timed minutes apart see different load).
 """
 import json
+import os
 import sys
 import statistics
 import time
 
-import torch
+# torch.set_num_threads does not reach OpenBLAS's own thread pool (Debian's torch calls
+# libblas.so.3, which may be OpenBLAS): without this the "one thread" anchor ran its matrix
+# products on both cores. Read by OpenBLAS when it loads, so set before importing torch.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import torch  # noqa: E402
 import torch.nn.functional as F
 
 torch.set_num_threads(1)

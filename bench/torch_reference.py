@@ -8,10 +8,15 @@ Prints one JSON object: {"torch": version, "threads": 2, "floor_ms": ..., "rules
 """
 import argparse
 import json
+import os
 import statistics
 import time
 
-import torch
+# Two threads for OpenBLAS's own pool too, which torch.set_num_threads(2) below does not reach
+# (OpenBLAS reads this when it loads, so it is set before torch is imported).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
+
+import torch  # noqa: E402
 
 
 def timed(fn, reps):
