@@ -15,7 +15,6 @@
  * than it can be on this machine (the run says which BLAS it used, and warns).
  */
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import {
   arc,
@@ -37,11 +36,11 @@ import {
   trimmedMean,
 } from '@phalanx/aggregation'
 import { createParallel } from '@phalanx/aggregation/parallel'
+import { writeResults } from './results.js'
 
 const quick = process.argv.includes('--quick')
 const withTorch = !process.argv.includes('--no-torch')
 const reps = quick ? 3 : 5
-const resultsDir = new URL('./results/', import.meta.url)
 const torchScript = new URL('./torch_reference.py', import.meta.url).pathname
 
 type Inputs = Float32Array[]
@@ -378,7 +377,6 @@ async function main(): Promise<void> {
     }
   }
 
-  mkdirSync(resultsDir, { recursive: true })
   const result = {
     date: new Date().toISOString(),
     machine: { ...machine, torch: torch?.torch, torchThreads: torch?.threads, torchBlas: torch?.blas },
@@ -392,8 +390,8 @@ async function main(): Promise<void> {
     kernelVariants: variants,
     growth,
   }
-  writeFileSync(new URL('aggregation.json', resultsDir), `${JSON.stringify(result, null, 2)}\n`)
-  console.log(`\nload average at the end: ${loadavg()[0]!.toFixed(1)}; wrote bench/results/aggregation.json`)
+  console.log(`\nload average at the end: ${loadavg()[0]!.toFixed(1)}`)
+  writeResults('aggregation', result)
 }
 
 await main()

@@ -26,8 +26,6 @@
  * (2026-11-27, wasm with SIMD, one thread)
  *   median: accuracy 86.83%, loss 0.9181 (100 rounds, evaluated at round 99, 4.8 s)
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { average, kernelBackend, median, multiKrum, trimmedMean } from '@phalanx/aggregation'
 import { alieZ } from '@phalanx/attacks'
 import {
@@ -39,6 +37,7 @@ import {
   type TrainResult,
   train,
 } from '@phalanx/model'
+import { writeResults } from './results.js'
 
 const ruleFunctions: Record<string, AggregationRule> = {
   average: average as AggregationRule,
@@ -150,20 +149,10 @@ if (withHonest) {
   report('honest average (no attack)', result)
 }
 
-const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
-mkdirSync(resultsDir, { recursive: true })
-writeFileSync(
-  `${resultsDir}alie-trainer.json`,
-  `${JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      node: process.version,
-      backend: info,
-      config: { z: z ?? 'paper', rounds, momentum },
-      runs: measured,
-    },
-    null,
-    2,
-  )}\n`,
-)
-console.log('wrote bench/results/alie-trainer.json')
+writeResults('alie-trainer', {
+  date: new Date().toISOString(),
+  node: process.version,
+  backend: info,
+  config: { z: z ?? 'paper', rounds, momentum },
+  runs: measured,
+})

@@ -18,7 +18,6 @@
  * Prints markdown tables and writes bench/results/cluster.json (parts 1 and 2) and
  * bench/results/cluster-tta.json (part 3).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import {
@@ -31,6 +30,7 @@ import {
   runSimulation,
 } from '@phalanx/node'
 import pino from 'pino'
+import { readResults, writeResults } from './results.js'
 
 const loadAtStart = loadavg()[0] ?? 0
 const quick = process.argv.includes('--quick')
@@ -407,47 +407,37 @@ if (runPart1 || runPart2) {
     )
   }
 
-  const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
-  mkdirSync(resultsDir, { recursive: true })
   // A partial run (`--part=`) keeps the other part of the previous results file, marked as such.
   let carried: Record<string, unknown> = {}
-  if (part !== undefined && existsSync(`${resultsDir}cluster.json`)) {
-    const previous = JSON.parse(readFileSync(`${resultsDir}cluster.json`, 'utf8')) as Record<string, unknown>
+  const previous = part === undefined ? undefined : readResults('cluster')
+  if (previous !== undefined) {
     const keys = runPart1
       ? ['nGrowth', 'dGrowth']
       : ['runs', 'robustNoAttackOverVanilla', 'robustNoAttackOverVanillaCpu']
     carried = { carriedOver: { from: previous.date, machine: previous.machine, keys } }
     for (const key of keys) carried[key] = previous[key]
   }
-  writeFileSync(
-    `${resultsDir}cluster.json`,
-    `${JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        machine,
-        quick,
-        method: {
-          roundTime: `server roundSeconds, median over rounds ≥ ${SKIP}`,
-          target: TARGET,
-          clusterRounds: CLUSTER_ROUNDS,
-          simulationRounds: SIMULATION_ROUNDS,
-          growthRounds: GROWTH_ROUNDS,
-          dAxis: 'linear model on synthetic data (d + 1 parameters), plus the MLP of part 1',
-        },
-        part: part ?? 'all',
-        robustNoAttackOverVanilla: ratio,
-        robustNoAttackOverVanillaCpu: cpuRatio,
-        failures,
-        runs: main,
-        nGrowth,
-        dGrowth,
-        ...carried,
-      },
-      null,
-      2,
-    )}\n`,
-  )
-  console.log('\nwrote bench/results/cluster.json')
+  writeResults('cluster', {
+    date: new Date().toISOString(),
+    machine,
+    quick,
+    method: {
+      roundTime: `server roundSeconds, median over rounds ≥ ${SKIP}`,
+      target: TARGET,
+      clusterRounds: CLUSTER_ROUNDS,
+      simulationRounds: SIMULATION_ROUNDS,
+      growthRounds: GROWTH_ROUNDS,
+      dAxis: 'linear model on synthetic data (d + 1 parameters), plus the MLP of part 1',
+    },
+    part: part ?? 'all',
+    robustNoAttackOverVanilla: ratio,
+    robustNoAttackOverVanillaCpu: cpuRatio,
+    failures,
+    runs: main,
+    nGrowth,
+    dGrowth,
+    ...carried,
+  })
 }
 
 // ── (3) time to 95%: the default cluster, the vanilla baseline and the single process ──
@@ -542,37 +532,27 @@ if (runTta) {
     console.log(
       `the default cluster missed ${pct} within ${robust?.rounds} rounds: rounds to ${pct} > ${fmtX(lowerBounds.roundsToTarget)}, wall s > ${fmtX(lowerBounds.wallSecondsToTarget)}`,
     )
-  const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
-  mkdirSync(resultsDir, { recursive: true })
-  writeFileSync(
-    `${resultsDir}cluster-tta.json`,
-    `${JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        machine: ttaMachine,
-        quick,
-        method: {
-          target: TARGET,
-          training: TTA_TRAINING,
-          evalEvery: TTA_EVAL_EVERY,
-          roundCap: TTA_ROUND_CAP,
-          roundsToTarget: 'first evaluated round at ≥ target, counted from 1',
-          wallSecondsToTarget:
-            'from the start of the run to that round: process start-up and evaluations included',
-          trainingSecondsToTarget: 'sum of round times up to that round: evaluations and start-up excluded',
-          roundTime: `server roundSeconds, median over rounds ≥ ${SKIP}`,
-          stop: 'clusters stop at the target; the single process runs to the cap',
-        },
-        defaultClusterOverVanilla: ratios,
-        defaultClusterOverVanillaAtLeast: lowerBounds,
-        failures: ttaFailures,
-        runs: ttaRuns,
-      },
-      null,
-      2,
-    )}\n`,
-  )
-  console.log('\nwrote bench/results/cluster-tta.json')
+  writeResults('cluster-tta', {
+    date: new Date().toISOString(),
+    machine: ttaMachine,
+    quick,
+    method: {
+      target: TARGET,
+      training: TTA_TRAINING,
+      evalEvery: TTA_EVAL_EVERY,
+      roundCap: TTA_ROUND_CAP,
+      roundsToTarget: 'first evaluated round at ≥ target, counted from 1',
+      wallSecondsToTarget:
+        'from the start of the run to that round: process start-up and evaluations included',
+      trainingSecondsToTarget: 'sum of round times up to that round: evaluations and start-up excluded',
+      roundTime: `server roundSeconds, median over rounds ≥ ${SKIP}`,
+      stop: 'clusters stop at the target; the single process runs to the cap',
+    },
+    defaultClusterOverVanilla: ratios,
+    defaultClusterOverVanillaAtLeast: lowerBounds,
+    failures: ttaFailures,
+    runs: ttaRuns,
+  })
 }
 
 process.exit(0)

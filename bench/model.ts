@@ -6,7 +6,6 @@
  * Prints a markdown table and writes bench/results/model.json.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { rules } from '@phalanx/aggregation'
@@ -22,6 +21,7 @@ import {
   syntheticLinearRegression,
   train,
 } from '@phalanx/model'
+import { writeResults } from './results.js'
 
 const loadAtStart = loadavg()[0] ?? 0
 const modelNames = ['logistic', 'mlp', 'cnn', 'linear'] as const
@@ -190,10 +190,11 @@ console.log(
   `\ntime to 95% (MNIST, MLP, average of 10 workers, ${trainBackend}): ${timeTo95.reached ? 'reached' : 'NOT reached'} after ${timeTo95.rounds} rounds (${timeTo95.gradients} gradients) in ${timeTo95.seconds.toFixed(1)} s; median round ${timeTo95.medianRoundMs.toFixed(1)} ms; final accuracy ${fmt((timeTo95.finalAccuracy ?? 0) * 100, 2)}%`,
 )
 
-const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
-mkdirSync(resultsDir, { recursive: true })
-writeFileSync(
-  `${resultsDir}model.json`,
-  `${JSON.stringify({ date: new Date().toISOString(), machine, backends, cells, torch: torch ?? null, timeTo95 }, null, 2)}\n`,
-)
-console.log(`\nwrote bench/results/model.json`)
+writeResults('model', {
+  date: new Date().toISOString(),
+  machine,
+  backends,
+  cells,
+  torch: torch ?? null,
+  timeTo95,
+})

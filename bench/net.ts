@@ -11,7 +11,7 @@
  * This file is also the TLS peer: `node --import tsx bench/net.ts --tls-peer`.
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { loadOrCreatePeerKey } from '@phalanx/net'
 import { PeerProcess } from '../test/fixtures/net-harness.js'
+import { resultsDir, writeResults } from './results.js'
 
 const MiB = 1024 * 1024
 const thisFile = fileURLToPath(import.meta.url)
@@ -432,9 +433,7 @@ function summariseProfile(dir: string, top = 25): Array<{ file: string; busy_ms:
 
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'phalanx-bench-net-'))
-  const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
   const profileDir = join(resultsDir, 'net-profile')
-  mkdirSync(resultsDir, { recursive: true })
   if (profile) {
     rmSync(profileDir, { recursive: true, force: true })
     mkdirSync(profileDir, { recursive: true })
@@ -670,11 +669,7 @@ async function main(): Promise<void> {
   }
   const profiles = profile ? summariseProfile(profileDir) : []
   for (const p of profiles) console.log(`\nprofile ${p.file} (${p.busy_ms} ms busy)\n${p.top.join('\n')}`)
-  writeFileSync(
-    join(resultsDir, 'net.json'),
-    `${JSON.stringify({ date: new Date().toISOString(), machine, quick, rows, profiles }, null, 2)}\n`,
-  )
-  console.log(`\nwrote bench/results/net.json`)
+  writeResults('net', { date: new Date().toISOString(), machine, quick, rows, profiles })
 }
 
 if (process.argv.includes('--tls-peer')) {

@@ -18,7 +18,6 @@
  * inverse; time to target = sum of round times up to the first evaluation at or above the target.
  * Prints a markdown table and writes bench/results/smr.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import {
@@ -30,6 +29,7 @@ import {
 } from '@phalanx/node'
 import pino from 'pino'
 import { startNatsCluster, waitForJetStream } from '../test/support/nats.js'
+import { writeResults } from './results.js'
 
 const mlp = process.argv.includes('--mlp')
 // `--scenario=crash` (or `none`, `byzantine`): only the cells whose scenario names that word.
@@ -216,8 +216,4 @@ const lines = [
   ),
 ]
 console.log(lines.join('\n'))
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
-writeFileSync(
-  new URL(`./results/smr${mlp ? '-mlp' : ''}${only ? `-${only}` : ''}.json`, import.meta.url),
-  `${JSON.stringify({ workload, target: TARGET, machine, cells }, null, 2)}\n`,
-)
+writeResults(`smr${mlp ? '-mlp' : ''}${only ? `-${only}` : ''}`, { workload, target: TARGET, machine, cells })

@@ -483,12 +483,11 @@ class Libp2pNetNode implements NetNode {
     }
     const receipts: PublishReceipt[] = []
     for (const { vector, receivers } of versions) {
-      const { data, receipt } = this.#encode(kind, round, vector)
+      const { data, unsent } = this.#encode(kind, round, vector)
       const message = await signGossipMessage(this.#privateKey, { data, topic })
       const handed = receivers.filter((peer) =>
         gossip.sendRpc(peer, { subscriptions: [], messages: [message] }),
       )
-      const { bytes: _bytes, ...unsent } = receipt
       receipts.push({ ...unsent, recipients: handed.length })
     }
     this.#log.debug(
@@ -511,8 +510,7 @@ class Libp2pNetNode implements NetNode {
     round: number,
     vector: Float32Array,
   ): Promise<{ data: Uint8Array; receipt: PublishReceipt }> {
-    const { data, receipt } = this.#encode(kind, round, vector)
-    const { bytes, ...unsent } = receipt
+    const { data, unsent, bytes } = this.#encode(kind, round, vector)
     const result = await this.libp2p.services.pubsub.publish(topicOf(this.topics, kind), data)
     this.#log.debug({ kind, round, bytes, recipients: result.recipients.length }, 'published')
     return { data, receipt: { ...unsent, recipients: result.recipients.length } }
@@ -526,7 +524,7 @@ class Libp2pNetNode implements NetNode {
     kind: VectorKind,
     round: number,
     vector: Float32Array,
-  ): { data: Uint8Array; receipt: PublishReceipt & { bytes: number } } {
+  ): { data: Uint8Array; unsent: Omit<PublishReceipt, 'recipients'>; bytes: number } {
     if (!this.#started)
       throw new NodeNotStartedError('publish needs a started node', { operation: 'publish' })
     if (vector.length !== this.#init.dimension) {
@@ -560,7 +558,7 @@ class Libp2pNetNode implements NetNode {
       hash,
       payload: inline ? bytes : new Uint8Array(0),
     })
-    return { data, receipt: { round, hash: hashHex, recipients: 0, inline, bytes: bytes.byteLength } }
+    return { data, unsent: { round, hash: hashHex, inline }, bytes: bytes.byteLength }
   }
 
   offerPayload(bytes: Uint8Array): string {

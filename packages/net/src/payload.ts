@@ -14,7 +14,6 @@ import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { type ByteStream, byteStream } from 'it-byte-stream'
 import * as lp from 'it-length-prefixed'
 import type { Logger } from 'pino'
-import type { Uint8ArrayList } from 'uint8arraylist'
 import {
   decodePayloadHeader,
   decodePayloadRequest,
@@ -56,56 +55,21 @@ export class PayloadStore {
 }
 
 /**
- * Reads one varint-length-prefixed message from the front of a stream; returns it with the bytes
- * that followed it in the last chunk.
- */
-export async function readPrefixed(
-  source: AsyncIterator<Uint8ArrayList | Uint8Array>,
-): Promise<{ message: Uint8Array; rest: Uint8Array[] } | undefined> {
-  let buffered = new Uint8Array(0)
-  for (;;) {
-    // Parse the varint prefix from what we have so far.
-    let length = 0
-    let shift = 0
-    let index = 0
-    let complete = false
-    while (index < buffered.byteLength && index < 5) {
-      const byte = buffered[index]!
-      length += (byte & 0x7f) * 2 ** shift
-      shift += 7
-      index++
-      if ((byte & 0x80) === 0) {
-        complete = true
-        break
-      }
-    }
-    if (length > maxControlMessageBytes || (!complete && index >= 5)) return undefined
-    if (complete && buffered.byteLength >= index + length) {
-      const message = buffered.subarray(index, index + length)
-      const tail = buffered.subarray(index + length)
-      return { message, rest: tail.byteLength > 0 ? [tail] : [] }
-    }
-    const next = await source.next()
-    if (next.done === true) return undefined
-    const chunk = next.value instanceof Uint8Array ? next.value : next.value.subarray()
-    const joined = new Uint8Array(buffered.byteLength + chunk.byteLength)
-    joined.set(buffered)
-    joined.set(chunk, buffered.byteLength)
-    buffered = joined
-  }
-}
-
-/**
- * Reads one varint-length-prefixed control message (a request or a header) from a byte stream;
+ * Reads one varint-length-prefixed control message (a payload or sync request, a payload header)
+ * from a byte stream;
  * `undefined` when the stream ends cleanly before its first byte, i.e. between two exchanges.
  */
-async function readControl(bytes: ByteStream<Stream>, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+export async function readControl(
+  bytes: ByteStream<Stream>,
+  signal?: AbortSignal,
+): Promise<Uint8Array | undefined> {
+  const options = signal === undefined ? {} : { signal }
   let length = 0
   for (let index = 0; ; index++) {
     if (index >= 5) throw new PayloadProtocolError('control message length is not a varint')
     let byte: number
     try {
-      byte = (await bytes.read({ bytes: 1, ...(signal === undefined ? {} : { signal }) })).get(0)
+      byte = (await bytes.read({ bytes: 1, ...options })).get(0)
     } catch (error) {
       if (index === 0 && (error as Error).name === 'UnexpectedEOFError') return undefined
       throw error
@@ -117,7 +81,7 @@ async function readControl(bytes: ByteStream<Stream>, signal?: AbortSignal): Pro
     throw new PayloadProtocolError(`control message of ${length} bytes, at most ${maxControlMessageBytes}`)
   }
   if (length === 0) return new Uint8Array(0)
-  return (await bytes.read({ bytes: length, ...(signal === undefined ? {} : { signal }) })).subarray()
+  return (await bytes.read({ bytes: length, ...options })).subarray()
 }
 
 /** The peer broke the payload protocol; its stream is dropped. */

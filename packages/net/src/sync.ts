@@ -14,6 +14,7 @@ import { RPC } from '@chainsafe/libp2p-gossipsub/message'
 import { randomBytes } from '@libp2p/crypto'
 import type { Libp2p, Message, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { peerIdFromMultihash, peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { byteStream } from 'it-byte-stream'
 import * as lp from 'it-length-prefixed'
 import * as Digest from 'multiformats/hashes/digest'
 import type { Logger } from 'pino'
@@ -24,7 +25,7 @@ import {
   encodeSyncRequest,
   type RelayedFields,
 } from './codec.js'
-import { readPrefixed } from './payload.js'
+import { readControl } from './payload.js'
 import type { VectorKind } from './types.js'
 
 export const syncProtocol = '/phalanx/sync/1.0.0'
@@ -113,8 +114,8 @@ export interface SyncServeInit {
 /** Answers one sync request with what this node holds; a bad request closes the stream. */
 export async function serveSync(stream: Stream, remotePeer: PeerId, init: SyncServeInit): Promise<void> {
   try {
-    const request = await readPrefixed(stream.source[Symbol.asyncIterator]())
-    const decoded = request === undefined ? undefined : decodeSyncRequest(request.message)
+    const request = await readControl(byteStream(stream))
+    const decoded = request === undefined ? undefined : decodeSyncRequest(request)
     if (decoded === undefined || decoded.cluster !== init.cluster) {
       stream.abort(new Error('bad sync request'))
       return

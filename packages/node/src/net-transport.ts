@@ -17,9 +17,6 @@ class CatchUpTimeoutError extends Error {
   }
 }
 
-const sameVector = (a: Float32Array, b: Float32Array): boolean =>
-  a.length === b.length && a.every((value, index) => Object.is(value, b[index]))
-
 export function netTransport(node: NetNode, init: { byzantineServers: number }): RoundTransport {
   const { byzantineServers } = init
   // Distinct senders per kind and round, fed by delivered vectors (the node's own included).
@@ -89,14 +86,18 @@ export function netTransport(node: NetNode, init: { byzantineServers: number }):
         await node.publishConflicting(kind, round, [pick(receivers[0] ?? '', 0), pick('', 1)])
         return
       }
-      const versions: { vector: Float32Array; receivers: string[] }[] = []
+      // One signed version per distinct vector object `pick` hands out (behaviours build each
+      // version once per round), with every receiver it was picked for.
+      const versions = new Map<Float32Array, string[]>()
       receivers.forEach((receiver, index) => {
         const vector = pick(receiver, index)
-        const same = versions.find((version) => sameVector(version.vector, vector))
-        if (same === undefined) versions.push({ vector, receivers: [receiver] })
-        else same.receivers.push(receiver)
+        versions.set(vector, [...(versions.get(vector) ?? []), receiver])
       })
-      await node.publishTargeted(kind, round, versions)
+      await node.publishTargeted(
+        kind,
+        round,
+        [...versions].map(([vector, handedTo]) => ({ vector, receivers: handedTo })),
+      )
     },
     ahead: (kind, round, quorum) => {
       const found = newestComplete(kind, quorum)

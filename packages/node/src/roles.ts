@@ -133,8 +133,12 @@ export function serverBehaviour(config: ClusterConfig, nodeIndex: number): Serve
     case 'equivocation':
       return {
         publishModel: (_round, model) => model,
-        perReceiver: (_round, model) => (_receiver, index) =>
-          index % 2 === 0 ? model : scaledModel([model], { factor: -1 }),
+        // The second version once per round, not per receiver: the transport groups receivers
+        // by the vector object they were handed.
+        perReceiver: (_round, model) => {
+          const reversed = scaledModel([model], { factor: -1 })
+          return (_receiver, index) => (index % 2 === 0 ? model : reversed)
+        },
       }
     case 'stale':
       return { publishModel: (_round, model, history) => history[0] ?? model }
@@ -193,8 +197,10 @@ export function workerBehaviour(config: ClusterConfig, nodeIndex: number): Worke
     case 'equivocation':
       return {
         publishGradient: async (_round, gradient) => gradient,
-        perReceiver: async (_round, own) => (_receiver, index) =>
-          index % 2 === 0 ? own : signFlip([own], { scale: 10 }),
+        perReceiver: async (_round, own) => {
+          const flipped = signFlip([own], { scale: 10 })
+          return (_receiver, index) => (index % 2 === 0 ? own : flipped)
+        },
       }
     default:
       return {
