@@ -18,6 +18,8 @@ export interface ControlMetricsSink {
   invalidPayload(kind: string, direction: 'incoming' | 'outgoing'): void
   telemetryDropped(count: number): void
   natsDisconnected(): void
+  /** A control record refused by a node's verifier (`phalanx_control_rejected_total`). */
+  controlRejected?(kind: string, reason: string): void
 }
 
 export interface ControlConnection {

@@ -217,3 +217,31 @@ export class OpsServerListenError extends Error {
     this.port = values.port
   }
 }
+
+/** A control record a node refused; `code` is the reason counted in `phalanx_control_rejected_total`. */
+export class ControlRecordRejectedError extends Error {
+  readonly code: string
+  /** The record's action kind (`admit`, `evict`, `chaos`, `join`), or `unknown` when unreadable. */
+  readonly kind: string
+  readonly seq: number | undefined
+  constructor(message: string, values: { code: string; kind: string; seq?: number }) {
+    super(message)
+    this.name = 'ControlRecordRejectedError'
+    this.code = values.code
+    this.kind = values.kind
+    this.seq = values.seq
+  }
+}
+
+/** An operator key that cannot be read, parsed, written or pinned. */
+export class OperatorKeyError extends Error {
+  /** `unreadable`, `invalid_key`, `invalid_public_key`, `key_exists`, `unwritable`, `missing`. */
+  readonly code: string
+  readonly value: string | undefined
+  constructor(message: string, values: { code: string; value?: string }, options?: ErrorOptionsWithCause) {
+    super(message, options)
+    this.name = 'OperatorKeyError'
+    this.code = values.code
+    this.value = values.value
+  }
+}

@@ -78,6 +78,7 @@ export {
   ChaosRefusedError,
   ChaosTimeoutError,
   CheckpointQuorumError,
+  ControlRecordRejectedError,
   InvalidCheckpointError,
   InvalidMemberError,
   InvalidPayloadError,
@@ -85,6 +86,7 @@ export {
   LogEntryCorruptError,
   MedianResultError,
   NotConnectedError,
+  OperatorKeyError,
   OpsServerListenError,
   PayloadTooLargeError,
   RoundRegressionError,
@@ -98,6 +100,38 @@ export type {
   MembersWatch,
 } from './membership.js'
 export { createMembershipStore, createMembershipView } from './membership.js'
+export type {
+  ControlAction,
+  ControlActionKind,
+  ControlRecord,
+  ControlRecordVerdict,
+  ControlRecordVerifier,
+  ControlRecordVerifierInit,
+  ControlRejectReason,
+  OperatorKey,
+  PeerSignatureVerifier,
+  SignControlRecordInit,
+  UnsignedControlRecord,
+} from './operator.js'
+export {
+  CONTROL_RECORD_DEFAULTS,
+  ControlActionSchema,
+  ControlRecordSchema,
+  canonicalJson,
+  controlRecordStatement,
+  controlRecordTarget,
+  controlRejectReasons,
+  createControlRecordVerifier,
+  encodeControlRecord,
+  generateOperatorKey,
+  loadOperatorKey,
+  loadOrCreateOperatorKey,
+  nextSequenceNumber,
+  operatorPublicKeyObject,
+  signControlRecord,
+  signJoinRecord,
+  writeOperatorKey,
+} from './operator.js'
 export type { CreateMetricsOptions, NodeMetrics, OpsServer, OpsServerInit } from './ops.js'
 export { createMetrics, observeRound, startOpsServer } from './ops.js'
 export type {

@@ -27,6 +27,8 @@ export interface NodeMetrics {
   telemetryDroppedEventsTotal: Counter
   invalidPayloadsTotal: Counter<'kind' | 'direction'>
   natsDisconnectsTotal: Counter
+  /** Control records (membership, chaos) refused, by action kind and reason (see operator.ts). */
+  controlRejectedTotal: Counter<'kind' | 'reason'>
   /** Pass to `connectControl({ metrics })` so the control plane counts what it drops. */
   sink: ControlMetricsSink
 }
@@ -102,6 +104,11 @@ export function createMetrics(registry: Registry, options: CreateMetricsOptions 
       ['kind', 'direction'],
     ),
     natsDisconnectsTotal: counter('phalanx_nats_disconnects_total', 'Times the NATS connection was lost.'),
+    controlRejectedTotal: counter(
+      'phalanx_control_rejected_total',
+      'Control records (admit, evict, join, chaos) refused before anything was applied, by kind and reason.',
+      ['kind', 'reason'],
+    ),
   }
   return {
     ...metrics,
@@ -109,6 +116,7 @@ export function createMetrics(registry: Registry, options: CreateMetricsOptions 
       invalidPayload: (kind, direction) => metrics.invalidPayloadsTotal.inc({ kind, direction }),
       telemetryDropped: (count) => metrics.telemetryDroppedEventsTotal.inc(count),
       natsDisconnected: () => metrics.natsDisconnectsTotal.inc(),
+      controlRejected: (kind, reason) => metrics.controlRejectedTotal.inc({ kind, reason }),
     },
   }
 }
