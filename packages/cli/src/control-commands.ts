@@ -9,6 +9,8 @@ import {
   connectControl,
   connectedWithin,
   createMembershipStore,
+  loadOperatorKey,
+  type OperatorKey,
   parseNatsServers,
   renderClusterTable,
   sendChaosCommand,
@@ -66,6 +68,41 @@ function withConnectionOptions(command: Command): Command {
         COMMAND_DEFAULTS.connectTimeoutMs,
       )
   )
+}
+
+/** `--operator-key FILE` (default `$PHALANX_OPERATOR_KEY`): the key every control record is signed with. */
+export function withOperatorKeyOption(command: Command): Command {
+  return command.option(
+    '--operator-key <file>',
+    'operator key file (from `phalanx keygen`) that signs the record (default: $PHALANX_OPERATOR_KEY)',
+  )
+}
+
+/**
+ * The operator key named by `--operator-key` or `PHALANX_OPERATOR_KEY`. Without one the command
+ * fails here, before it dials NATS: nodes refuse unsigned control records, so sending one would
+ * only be counted as an attack.
+ */
+export async function operatorKeyOf(
+  options: { operatorKey?: string },
+  operation: string,
+): Promise<OperatorKey | undefined> {
+  const path = options.operatorKey ?? process.env.PHALANX_OPERATOR_KEY
+  if (path === undefined || path === '') {
+    console.error(
+      `phalanx ${operation}: needs the operator key: --operator-key FILE or PHALANX_OPERATOR_KEY (make one with \`phalanx keygen --out FILE\`)`,
+    )
+    process.exitCode = 2
+    return undefined
+  }
+  try {
+    return await loadOperatorKey(path)
+  } catch (error) {
+    const err = error as Error
+    console.error(`phalanx ${operation}: ${err.name}: ${err.message}`)
+    process.exitCode = 2
+    return undefined
+  }
 }
 
 function natsUrlOf(options: ConnectionOptions): string {
@@ -150,8 +187,7 @@ export function addControlCommands(program: Command): void {
   )
 
   withConnectionOptions(
-    program
-      .command('chaos')
+    withOperatorKeyOption(program.command('chaos'))
       .description('send a chaos command to a node; prints whether it acknowledged')
       .addArgument(new Argument('<kind>', 'what the node does').choices(chaosKinds))
       .argument('<nodeId>', 'target node (server-<i> or worker-<suffix>)')
@@ -169,7 +205,11 @@ export function addControlCommands(program: Command): void {
     async (
       kind: (typeof chaosKinds)[number],
       nodeId: string,
-      options: ConnectionOptions & { connectTimeoutMs: number; timeoutMs: number } & Record<string, unknown>,
+      options: ConnectionOptions & {
+        connectTimeoutMs: number
+        timeoutMs: number
+        operatorKey?: string
+      } & Record<string, unknown>,
     ) => {
       let command: ChaosCommand
       try {
@@ -179,8 +219,16 @@ export function addControlCommands(program: Command): void {
         process.exitCode = 2
         return
       }
+      const operatorKey = await operatorKeyOf(options, 'chaos')
+      if (operatorKey === undefined) return
       await withConnection(options, 'chaos', async (conn) => {
-        const ack = await sendChaosCommand({ conn, nodeId, command, timeoutMs: options.timeoutMs })
+        const ack = await sendChaosCommand({
+          conn,
+          nodeId,
+          command,
+          operatorKey,
+          timeoutMs: options.timeoutMs,
+        })
         console.log(`${ack.nodeId} acknowledged ${ack.kind}`)
       })
     },

@@ -2,6 +2,11 @@
  * Chaos commands over request/reply, so the operator learns whether the target acted. A node runs
  * the command through callbacks it passes in (this package knows nothing of training); a node
  * started without chaos enabled still listens, but only to refuse, log and say so.
+ *
+ * A command travels as an operator-signed control record (operator.ts): anyone can publish on a
+ * NATS subject, so the listener runs the record through the node's verifier (operator key, cluster,
+ * validity window, per-node sequence, issued after this node started) and checks it names this
+ * node, before it looks at the command. A refusal is counted and answered, and nothing is executed.
  */
 import type { Msg, Subscription } from '@nats-io/transport-node'
 import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/transport-node'
@@ -13,7 +18,10 @@ import {
   ChaosNoResponderError,
   ChaosRefusedError,
   ChaosTimeoutError,
+  ControlRecordRejectedError,
 } from './errors.js'
+import type { ControlRecordVerifier, OperatorKey } from './operator.js'
+import { createControlRecordVerifier, encodeControlRecord, signControlRecord } from './operator.js'
 import type { ChaosCommand, ChaosReply } from './subjects.js'
 import { encode } from './subjects.js'
 
@@ -36,6 +44,13 @@ export interface ChaosListenerInit {
   /** False unless the node was started with chaos explicitly enabled: then every command is refused. */
   enabled: boolean
   /**
+   * The operator key commands must be signed with; without one every command is refused
+   * (`no_operator_key`). Ignored when `verifier` is given.
+   */
+  operatorPublicKey?: string | undefined
+  /** The node's verifier of control records (default: one pinned to `operatorPublicKey`). */
+  verifier?: ControlRecordVerifier
+  /**
    * Executes the command. The acknowledgement is sent after it resolves, except for `kill`, which is
    * acknowledged first because the process is not expected to survive it.
    */
@@ -46,6 +61,8 @@ export interface SendChaosInit {
   conn: ControlConnection
   nodeId: string
   command: ChaosCommand
+  /** The operator key the command is signed with (nodes refuse unsigned commands). */
+  operatorKey: OperatorKey
   timeoutMs?: number
 }
 
@@ -57,6 +74,14 @@ export function createChaosListener(init: ChaosListenerInit): ChaosListener {
   let received = 0
   let stopped = false
   let sub: Subscription | undefined
+  const verifier =
+    init.verifier ??
+    createControlRecordVerifier({
+      cluster: conn.cluster,
+      operatorPublicKey: init.operatorPublicKey,
+      log: conn.log,
+      onRejected: (kind, reason) => conn.metrics?.controlRejected?.(kind, reason),
+    })
 
   const reply = (msg: Msg, body: ChaosReply): void => {
     if (msg.reply === undefined || msg.reply === '') return
@@ -71,11 +96,33 @@ export function createChaosListener(init: ChaosListenerInit): ChaosListener {
 
   const handle = async (msg: Msg): Promise<void> => {
     received += 1
-    const command = conn.decode('chaos', msg.data)
-    if (command === undefined) {
-      refuse(msg, 'invalid', new Error('invalid chaos command payload'))
+    const verdict = await verifier.check(msg.data)
+    if (!verdict.ok) {
+      refuse(msg, verdict.error.kind, verdict.error)
       return
     }
+    const { action } = verdict.record
+    if (action.kind !== 'chaos' || action.nodeId !== nodeId) {
+      // A valid record for another node (or another action) relayed here: the operator did not ask this node.
+      const error = new ControlRecordRejectedError(
+        `node ${nodeId} refuses a ${action.kind} record not addressed to it`,
+        {
+          code: 'not_allowed',
+          kind: action.kind,
+          seq: verdict.record.seq,
+        },
+      )
+      conn.metrics?.controlRejected?.(action.kind, 'not_allowed')
+      log.warn({ kind: action.kind, seq: verdict.record.seq }, error.message)
+      refuse(msg, action.kind, error)
+      return
+    }
+    if (verdict.repeat) {
+      // The same signed command again (a NATS retry): acknowledged, not executed twice.
+      reply(msg, { ok: true, nodeId, kind: action.command.kind })
+      return
+    }
+    const command = action.command
     if (!init.enabled) {
       const error = new ChaosDisabledError(
         `node ${nodeId} refuses chaos command "${command.kind}": chaos is disabled`,
@@ -147,9 +194,15 @@ export async function sendChaosCommand(init: SendChaosInit): Promise<{ nodeId: s
   const { conn, nodeId, command } = init
   const timeoutMs = init.timeoutMs ?? SEND_CHAOS_DEFAULTS.timeoutMs
   await connectedWithin(conn, timeoutMs, `chaos ${command.kind} to ${nodeId}`)
+  const record = signControlRecord(init.operatorKey, {
+    cluster: conn.cluster,
+    action: { kind: 'chaos', nodeId, command },
+  })
   let msg: Msg
   try {
-    msg = await conn.request('chaos', conn.subjects.chaos(nodeId), command, timeoutMs)
+    msg = await conn
+      .requireNats(`chaos ${command.kind} to ${nodeId}`)
+      .request(conn.subjects.chaos(nodeId), encodeControlRecord(record), { timeout: timeoutMs })
   } catch (cause) {
     const values = { nodeId, command: command.kind }
     if (isNoResponders(cause)) {
