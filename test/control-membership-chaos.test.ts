@@ -1,15 +1,13 @@
 /**
- * Membership in a JetStream KV bucket and chaos commands over request/reply, against the shared
- * nats-server on 127.0.0.1:4222 (each test uses its own cluster name, hence its own bucket).
+ * Membership in a JetStream KV bucket, against the shared nats-server on 127.0.0.1:4222 (each test
+ * uses its own cluster name, hence its own bucket). Chaos commands: control-chaos.test.ts.
  */
 import { randomUUID } from 'node:crypto'
-import type { ChaosCommand, ControlConnection, Member, MemberChange, MembershipStore } from '@phalanx/control'
+import type { Member, MemberChange, MembershipStore } from '@phalanx/control'
 import {
   connectControl,
-  createChaosListener,
   createMembershipStore,
   createMembershipView,
-  sendChaosCommand,
 } from '@phalanx/control'
 import { afterEach, describe, expect, it } from 'vitest'
 import { captureLogger } from './support/log.js'
@@ -105,122 +103,6 @@ describe('membership KV bucket', () => {
       peerId: 'bad.peer',
     })
     expect(await store.members()).toEqual([])
-  })
-})
-
-describe('chaos commands', () => {
-  const commands: ChaosCommand[] = [
-    { kind: 'kill' },
-    { kind: 'pause' },
-    { kind: 'resume' },
-    { kind: 'corrupt', attack: 'sign-flip', options: { scale: 4 } },
-    { kind: 'partition', durationMs: 1500 },
-    { kind: 'heal' },
-  ]
-
-  async function listen(conn: ControlConnection, enabled: boolean, nodeId = 'w3') {
-    const executed: ChaosCommand[] = []
-    let markExecuted!: () => void
-    const firstExecution = new Promise<void>((resolve) => {
-      markExecuted = resolve
-    })
-    const listener = createChaosListener({
-      conn,
-      nodeId,
-      enabled,
-      onCommand: (command) => {
-        executed.push(command)
-        markExecuted()
-      },
-    })
-    cleanups.push(() => listener.stop())
-    await listener.ready
-    return { executed, firstExecution, listener }
-  }
-
-  it.each(commands)('$kind is executed and acknowledged when chaos is enabled', async (command) => {
-    const { conn: node, cluster } = openConnection('w3')
-    const { conn: operator } = openConnection('operator', cluster)
-    const { executed, firstExecution } = await listen(node, true)
-    await expect(sendChaosCommand({ conn: operator, nodeId: 'w3', command })).resolves.toEqual({
-      nodeId: 'w3',
-      kind: command.kind,
-    })
-    // `kill` is acknowledged before it runs (the process is not expected to answer afterwards).
-    if (command.kind === 'kill') await firstExecution
-    expect(executed).toEqual([command])
-  })
-
-  it.each(commands)('$kind is refused, logged and not executed when chaos is disabled', async (command) => {
-    const { conn: node, cluster, captured } = openConnection('w3')
-    const { conn: operator } = openConnection('operator', cluster)
-    const { executed, listener } = await listen(node, false)
-    const refusal = await sendChaosCommand({ conn: operator, nodeId: 'w3', command }).catch(
-      (error: unknown) => error,
-    )
-    expect(refusal).toMatchObject({
-      name: 'ChaosRefusedError',
-      remoteName: 'ChaosDisabledError',
-      nodeId: 'w3',
-    })
-    expect(executed).toEqual([])
-    expect(listener.received()).toBe(1)
-    expect(captured.matching('refuses chaos command', { command: command.kind })).toHaveLength(1)
-  })
-
-  it('reports a handler failure as a refusal naming the failure', async () => {
-    const { conn: node, cluster } = openConnection('w4')
-    const { conn: operator } = openConnection('operator', cluster)
-    const listener = createChaosListener({
-      conn: node,
-      nodeId: 'w4',
-      enabled: true,
-      onCommand: () => {
-        throw new Error('attack not available')
-      },
-    })
-    cleanups.push(() => listener.stop())
-    await listener.ready
-    await expect(
-      sendChaosCommand({
-        conn: operator,
-        nodeId: 'w4',
-        command: { kind: 'corrupt', attack: 'nope', options: {} },
-      }),
-    ).rejects.toMatchObject({ name: 'ChaosRefusedError', remoteName: 'ChaosCommandFailedError' })
-  })
-
-  it('says so when no node listens under that id', async () => {
-    const { conn: operator } = openConnection('operator')
-    await expect(
-      sendChaosCommand({ conn: operator, nodeId: 'ghost', command: { kind: 'kill' } }),
-    ).rejects.toMatchObject({
-      name: 'ChaosNoResponderError',
-      nodeId: 'ghost',
-    })
-  })
-
-  it('times out, by name, when the target never answers', async () => {
-    const { conn: node, cluster } = openConnection('w5')
-    const { conn: operator } = openConnection('operator', cluster)
-    let release!: () => void
-    const blocked = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    const listener = createChaosListener({
-      conn: node,
-      nodeId: 'w5',
-      enabled: true,
-      onCommand: () => blocked,
-    })
-    cleanups.push(
-      () => listener.stop(),
-      () => release(),
-    )
-    await listener.ready
-    await expect(
-      sendChaosCommand({ conn: operator, nodeId: 'w5', command: { kind: 'pause' }, timeoutMs: 300 }),
-    ).rejects.toMatchObject({ name: 'ChaosTimeoutError', timeoutMs: 300 })
   })
 })
 

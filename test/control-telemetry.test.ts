@@ -10,6 +10,7 @@ import {
   connectControl,
   createChaosListener,
   createTelemetry,
+  generateOperatorKey,
   renderClusterTable,
   sendChaosCommand,
   watchTelemetry,
@@ -107,10 +108,12 @@ describe('telemetry over NATS', () => {
       expect(conn.state()).toBe('connecting')
       const telemetry = createTelemetry({ conn, nodeId: 'early', role: 'worker' })
       const executed: string[] = []
+      const operatorKey = generateOperatorKey()
       const listener = createChaosListener({
         conn,
         nodeId: 'early',
         enabled: true,
+        operatorPublicKey: operatorKey.publicKey,
         onCommand: (command) => void executed.push(command.kind),
       })
       cleanups.push(async () => listener.stop())
@@ -120,7 +123,13 @@ describe('telemetry over NATS', () => {
       const operator = connectControl({ servers: url, cluster, name: 'op', log: captured.log })
       cleanups.push(() => operator.close())
       await expect(
-        sendChaosCommand({ conn: operator, nodeId: 'early', command: { kind: 'pause' }, timeoutMs: 300 }),
+        sendChaosCommand({
+          conn: operator,
+          nodeId: 'early',
+          command: { kind: 'pause' },
+          operatorKey,
+          timeoutMs: 300,
+        }),
       ).rejects.toMatchObject({ name: 'NotConnectedError' })
 
       server = await startNatsServer({ jetstream: false, port })
@@ -145,7 +154,7 @@ describe('telemetry over NATS', () => {
       await done
       expect(telemetry.stats()).toMatchObject({ buffered: 0, published: 4 })
       await expect(
-        sendChaosCommand({ conn: operator, nodeId: 'early', command: { kind: 'pause' } }),
+        sendChaosCommand({ conn: operator, nodeId: 'early', command: { kind: 'pause' }, operatorKey }),
       ).resolves.toEqual({
         nodeId: 'early',
         kind: 'pause',

@@ -13,6 +13,8 @@ import {
   type ChaosCommand,
   type ControlConnection,
   connectControl,
+  generateOperatorKey,
+  type OperatorKey,
   sendChaosCommand,
   type TelemetryEvent,
   type TelemetryWatch,
@@ -91,6 +93,8 @@ export class ChaosCluster {
   #nats: NatsServerHandle | undefined
   #proxy: FlipProxy | undefined
   #observer: ControlConnection | undefined
+  /** The operator of this cluster: every node is pinned to it, and it signs the suite's commands. */
+  readonly operatorKey: OperatorKey = generateOperatorKey()
   #watch: TelemetryWatch | undefined
   #ownsWork: boolean
 
@@ -216,7 +220,13 @@ export class ChaosCluster {
   /** Sends a chaos command over NATS and returns once the node acknowledged it. */
   async chaos(nodeId: string, command: ChaosCommand): Promise<void> {
     if (this.#observer === undefined) throw new Error('cluster not started')
-    await sendChaosCommand({ conn: this.#observer, nodeId, command, timeoutMs: 30_000 })
+    await sendChaosCommand({
+      conn: this.#observer,
+      nodeId,
+      command,
+      operatorKey: this.operatorKey,
+      timeoutMs: 30_000,
+    })
   }
 
   /** Sends a real signal to the node's current process (by PID) and, for SIGKILL, awaits its exit. */
@@ -329,6 +339,7 @@ export class ChaosCluster {
           ...(node.role === 'server' ? { PHALANX_STATE_DIR: join(this.work, 'state') } : {}),
           PHALANX_NATS_URL: this.nats.url,
           PHALANX_CHAOS: 'true',
+          PHALANX_OPERATOR_PUBLIC_KEY: this.operatorKey.publicKey,
           ...init.env,
         },
         onChange: () => this.#waiters.wake(),

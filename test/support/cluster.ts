@@ -10,9 +10,12 @@ import { join } from 'node:path'
 import {
   type ControlConnection,
   connectControl,
+  generateOperatorKey,
+  type OperatorKey,
   type TelemetryEvent,
   type TelemetryWatch,
   watchTelemetry,
+  writeOperatorKey,
 } from '@phalanx/control'
 import pino from 'pino'
 import { type CliResult, runCli } from './cli.js'
@@ -34,6 +37,9 @@ export interface TestClusterInit {
 export interface TestCluster {
   readonly work: string
   readonly natsUrl: string
+  /** The operator key every node is pinned to (`operatorKeyFile` holds it for the CLI). */
+  readonly operatorKey: OperatorKey
+  readonly operatorKeyFile: string
   /** Peer id of each node id. */
   readonly peerIds: ReadonlyMap<string, string>
   readonly events: readonly TelemetryEvent[]
@@ -41,7 +47,7 @@ export interface TestCluster {
   until(predicate: (seen: readonly TelemetryEvent[]) => boolean, timeoutMs?: number): Promise<void>
   /** Newest round `nodeId` reported (−1 before its first). */
   latestRound(nodeId: string): number
-  /** `phalanx chaos …` against this cluster, as an operator runs it. */
+  /** `phalanx chaos …` against this cluster, as an operator runs it (with the operator key). */
   chaos(...args: string[]): Promise<CliResult>
   /** A node's log once it matches: pino writes asynchronously, so a line may land a moment late. */
   logUntil(nodeId: string, pattern: RegExp, timeoutMs?: number): Promise<string>
@@ -81,6 +87,9 @@ export async function startTestCluster(init: TestClusterInit): Promise<TestClust
         ? {}
         : { extraArgs: ['--user', credentials.user, '--pass', credentials.password] },
     )
+    const operatorKey = generateOperatorKey()
+    const operatorKeyFile = join(work, 'operator.pem')
+    await writeOperatorKey(operatorKeyFile, operatorKey)
     const natsUrl = `nats://${credentials === undefined ? '' : `${credentials.user}:${credentials.password}@`}127.0.0.1:${nats.port}`
     conn = connectControl({
       servers: natsUrl,
@@ -117,6 +126,7 @@ export async function startTestCluster(init: TestClusterInit): Promise<TestClust
           PHALANX_NATS_URL: natsUrl,
           PHALANX_OPS_PORT: '0',
           PHALANX_CHAOS: 'true',
+          PHALANX_OPERATOR_PUBLIC_KEY: operatorKey.publicKey,
           ...init.env,
           ...init.nodeEnv?.[nodeId],
         },
@@ -143,13 +153,20 @@ export async function startTestCluster(init: TestClusterInit): Promise<TestClust
     return {
       work,
       natsUrl,
+      operatorKey,
+      operatorKeyFile,
       peerIds,
       events,
       until,
       latestRound: (nodeId) =>
         Math.max(-1, ...events.filter((event) => event.nodeId === nodeId).map((event) => event.round)),
       chaos: (...args) =>
-        runCli(['chaos', ...args, '--nats-url', natsUrl, '--cluster', cluster], { timeoutMs: 60_000 }),
+        runCli(
+          ['chaos', ...args, '--nats-url', natsUrl, '--cluster', cluster, '--operator-key', operatorKeyFile],
+          {
+            timeoutMs: 60_000,
+          },
+        ),
       logUntil: async (nodeId, pattern, timeoutMs = 20_000) => {
         const deadline = Date.now() + timeoutMs
         for (;;) {
