@@ -135,6 +135,14 @@ export {
 export type { CreateMetricsOptions, NodeMetrics, OpsServer, OpsServerInit } from './ops.js'
 export { createMetrics, observeRound, startOpsServer } from './ops.js'
 export type {
+  NatsPermissions,
+  NatsPrincipal,
+  NatsRole,
+  NatsServerConfigInit,
+  NatsUser,
+} from './permissions.js'
+export { natsPermissions, natsRoles, renderNatsServerConfig } from './permissions.js'
+export type {
   FollowInit,
   LogEntry,
   LogFollower,
