@@ -1,15 +1,27 @@
 /**
- * Membership in a JetStream KV bucket, against the shared nats-server on 127.0.0.1:4222 (each test
- * uses its own cluster name, hence its own bucket). Chaos commands: control-chaos.test.ts.
+ * Membership in JetStream KV buckets, against the shared nats-server on 127.0.0.1:4222 (each test
+ * uses its own cluster name, hence its own buckets): the operator's signed records go through,
+ * and whatever else a client with write access leaves in the buckets — bare Member JSON, a
+ * stranger's signature, an expired or replayed record, a bare delete or purge — is refused by a
+ * node's verified member set, running or freshly started, and counted by reason.
+ * Chaos commands: control-chaos.test.ts.
  */
 import { randomUUID } from 'node:crypto'
-import type { Member, MemberChange, MembershipStore } from '@phalanx/control'
+import { Kvm } from '@nats-io/kv'
+import { connect } from '@nats-io/transport-node'
+import type { ControlConnection, Member, MemberChange, MembershipStore, OperatorKey } from '@phalanx/control'
 import {
   connectControl,
   createMembershipStore,
   createMembershipView,
+  createVerifiedMembers,
+  encodeControlRecord,
+  generateOperatorKey,
+  signAdmitRecord,
+  signControlRecord,
+  signEvictRecord,
 } from '@phalanx/control'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { captureLogger } from './support/log.js'
 import type { NatsServerHandle } from './support/nats.js'
 import { SHARED_NATS_URL, startNatsServer } from './support/nats.js'
@@ -21,9 +33,16 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-function openConnection(name: string, cluster = `t${randomUUID().slice(0, 8)}`) {
+let operator: OperatorKey
+let stranger: OperatorKey
+beforeAll(() => {
+  operator = generateOperatorKey()
+  stranger = generateOperatorKey()
+})
+
+function openConnection(name: string, cluster = `t${randomUUID().slice(0, 8)}`, servers = SHARED_NATS) {
   const captured = captureLogger()
-  const conn = connectControl({ servers: SHARED_NATS, cluster, name, log: captured.log })
+  const conn = connectControl({ servers, cluster, name, log: captured.log })
   cleanups.push(() => conn.close())
   return { conn, captured, cluster }
 }
@@ -53,6 +72,35 @@ function changeRecorder() {
   }
 }
 
+/** What a node does (control-plane.ts): watch both buckets, apply only what its verified set accepts. */
+async function follow(conn: ControlConnection, configured: readonly Member[] = []) {
+  const recorder = changeRecorder()
+  const rejected: Record<string, number> = {}
+  const refusals = changeRecorder()
+  const verified = createVerifiedMembers({
+    cluster: conn.subjects.cluster,
+    servers: 4,
+    configured,
+    operatorPublicKey: operator.publicKey,
+    onRejected: (kind, reason) => {
+      rejected[`${kind}/${reason}`] = (rejected[`${kind}/${reason}`] ?? 0) + 1
+      refusals.onChange({ kind: 'evict', peerId: kind, revision: 0 })
+    },
+  })
+  const store = await createMembershipStore({ conn })
+  const watch = await store.watch((entry) => {
+    void verified.apply(entry).then((verdict) => {
+      if (verdict.ok && verdict.change !== undefined) recorder.onChange(verdict.change)
+    })
+  })
+  cleanups.push(() => watch.stop())
+  await watch.initialized
+  await verified.idle()
+  /** Resolves once `count` refusals have been counted. */
+  const rejectedUntil = (count: number) => refusals.until(count)
+  return { recorder, rejected, rejectedUntil, verified, store }
+}
+
 describe('membership KV bucket', () => {
   let store: MembershipStore | undefined
   afterEach(async () => {
@@ -60,27 +108,24 @@ describe('membership KV bucket', () => {
     store = undefined
   })
 
-  it('an admit and an evict are seen by a watcher on another connection, in revision order', async () => {
+  it('signed admits and an evict tombstone are seen by a watcher on another connection, in revision order', async () => {
     const { conn: admin, cluster } = openConnection('admin')
     const { conn: node } = openConnection('s0', cluster)
     store = await createMembershipStore({ conn: admin })
     expect(store.bucket).toBe(`phalanx-${cluster}-members`)
-    await store.admit(member('s0', 'server'))
-    await store.admit(member('s1', 'server'))
+    expect(store.joinsBucket).toBe(`phalanx-${cluster}-joins`)
+    await store.putRecord(signAdmitRecord(operator, { cluster, member: member('s0', 'server') }))
+    await store.putRecord(signAdmitRecord(operator, { cluster, member: member('s1', 'server') }))
 
-    const nodeStore = await createMembershipStore({ conn: node })
-    const recorder = changeRecorder()
-    const watch = await nodeStore.watchMembers(recorder.onChange)
-    cleanups.push(() => watch.stop())
-    await watch.initialized
+    const { recorder, rejected, verified } = await follow(node)
     expect(recorder.changes.map((c) => c.kind === 'admit' && c.member.peerId)).toEqual(['s0', 's1'])
 
     const view = createMembershipView({ members: [], round: 0 })
     for (const change of recorder.changes) view.stage(change)
     expect(view.advanceTo(1).map((m) => m.peerId)).toEqual(['s0', 's1'])
 
-    await store.admit(member('w9', 'worker'))
-    await store.evict('s1')
+    await store.putRecord(signAdmitRecord(operator, { cluster, member: member('w9', 'worker') }))
+    await store.putRecord(signEvictRecord(operator, { cluster, peerId: 's1' }))
     await recorder.until(4)
     const [admitW9, evictS1] = recorder.changes.slice(2)
     expect(admitW9).toMatchObject({ kind: 'admit', member: { peerId: 'w9', role: 'worker' } })
@@ -92,17 +137,86 @@ describe('membership KV bucket', () => {
     view.stage(evictS1!)
     expect(view.advanceTo(1).map((m) => m.peerId)).toEqual(['s0', 's1'])
     expect(view.advanceTo(2).map((m) => m.peerId)).toEqual(['s0', 'w9'])
-    expect((await nodeStore.members()).map((m) => m.peerId)).toEqual(['s0', 'w9'])
+    expect(verified.members().map((m) => m.peerId)).toEqual(['s0', 'w9'])
+    expect(rejected).toEqual({})
+    // The eviction is a signed tombstone, not a KV delete.
+    const entries = await store.entries()
+    expect(entries.every((entry) => entry.operation === 'PUT')).toBe(true)
+    expect(entries.filter((entry) => entry.key === 's1')).toHaveLength(2)
   })
 
-  it('refuses to admit a malformed member, by name', async () => {
-    const { conn } = openConnection('admin')
+  it('refuses to sign or store a malformed member, by name', async () => {
+    const { conn, cluster } = openConnection('admin')
     store = await createMembershipStore({ conn })
-    await expect(store.admit({ ...member('bad.peer', 'server') })).rejects.toMatchObject({
+    expect(() => signAdmitRecord(operator, { cluster, member: member('bad.peer', 'server') })).toThrow(
+      expect.objectContaining({ name: 'InvalidMemberError', peerId: 'bad.peer' }),
+    )
+    await expect(store.putRecord(member('s0', 'server') as never)).rejects.toMatchObject({
       name: 'InvalidMemberError',
-      peerId: 'bad.peer',
+      peerId: '?',
     })
-    expect(await store.members()).toEqual([])
+    expect(await store.entries()).toEqual([])
+  })
+
+  it('applies nothing an outsider writes into the buckets, on a running node and on a fresh one, and counts each by reason', async () => {
+    const { conn: admin, cluster } = openConnection('admin')
+    const { conn: running } = openConnection('s0', cluster)
+    store = await createMembershipStore({ conn: admin })
+    const legit = signAdmitRecord(operator, { cluster, member: member('s1', 'server') })
+    await store.putRecord(legit)
+    const first = await follow(running)
+    expect(first.verified.members().map((m) => m.peerId)).toEqual(['s1'])
+
+    // An anonymous client of the same NATS account, with nothing but the bucket names.
+    const outsider = await connect({ servers: SHARED_NATS, name: 'outsider' })
+    cleanups.push(() => outsider.close())
+    const kvm = new Kvm(outsider)
+    const members = await kvm.open(store.bucket)
+    const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value))
+    await members.put('sybil1', json(member('sybil1', 'server')))
+    await members.put(
+      'sybil2',
+      encodeControlRecord(signAdmitRecord(stranger, { cluster, member: member('sybil2', 'server') })),
+    )
+    await members.put(
+      'sybil3',
+      encodeControlRecord(
+        signControlRecord(operator, {
+          cluster,
+          action: { kind: 'admit', member: member('sybil3', 'server') },
+          issuedAtMs: Date.now() - 10_000,
+          lifetimeMs: 1_000,
+        }),
+      ),
+    )
+    // The operator evicts s1; the outsider writes the older admit again over the tombstone …
+    await store.putRecord(signEvictRecord(operator, { cluster, peerId: 's1' }))
+    await members.put('s1', encodeControlRecord(legit))
+    // … and deletes and purges what it cannot forge.
+    await store.putRecord(signAdmitRecord(operator, { cluster, member: member('s2', 'server') }))
+    await members.delete('s2')
+    await store.putRecord(signAdmitRecord(operator, { cluster, member: member('s3', 'server') }))
+    await members.purge('s3')
+    await outsider.flush()
+
+    const expected = {
+      'unknown/malformed': 1,
+      'admit/bad_signature': 1,
+      'admit/expired': 1,
+      'admit/replayed': 1,
+      'evict/malformed': 2,
+    }
+    // The running node saw it all happen …
+    await first.recorder.until(4) // admit s1, evict s1, admit s2, admit s3
+    await first.rejectedUntil(6)
+    expect(first.rejected).toEqual(expected)
+    expect(first.verified.members().map((m) => m.peerId)).toEqual(['s2', 's3'])
+    // … and a node starting now reads every revision the bucket kept: the same refusals, except
+    // that the purge took s3's admit with it (only NATS permissions stop a writer destroying one).
+    const { conn: fresh } = openConnection('s9', cluster)
+    const second = await follow(fresh)
+    expect(second.rejected).toEqual(expected)
+    expect(second.verified.members().map((m) => m.peerId)).toEqual(['s2'])
   })
 })
 
@@ -129,19 +243,20 @@ describe('membership across a NATS restart', () => {
       () => node.close(),
     )
     const adminStore = await createMembershipStore({ conn: admin })
-    await adminStore.admit(member('s0', 'server'))
-    const recorder = changeRecorder()
-    const watch = await (await createMembershipStore({ conn: node })).watchMembers(recorder.onChange)
-    cleanups.push(() => watch.stop())
-    await watch.initialized
+    await adminStore.putRecord(
+      signAdmitRecord(operator, { cluster: 'restart', member: member('s0', 'server') }),
+    )
+    const { recorder, verified } = await follow(node)
     expect(recorder.changes).toHaveLength(1)
 
     await server.kill('SIGKILL')
     await server.start()
-    // Called while the admin connection may still be reconnecting: admit waits and retries.
-    await adminStore.admit(member('w1', 'worker'))
+    // Called while the admin connection may still be reconnecting: putRecord waits and retries.
+    await adminStore.putRecord(
+      signAdmitRecord(operator, { cluster: 'restart', member: member('w1', 'worker') }),
+    )
     await recorder.until(2)
     expect(recorder.changes.map((c) => (c.kind === 'admit' ? c.member.peerId : c.peerId))).toContain('w1')
-    expect((await adminStore.members()).map((m) => m.peerId)).toEqual(['s0', 'w1'])
+    expect(verified.members().map((m) => m.peerId)).toEqual(['s0', 'w1'])
   })
 })

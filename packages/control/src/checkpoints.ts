@@ -1,7 +1,8 @@
 /**
  * Durable checkpoints in a JetStream object store (models exceed NATS' 1 MiB message limit, so they
  * are chunked there). A restarted cluster never resumes from one server's word: it takes the newest
- * round for which at least N−F distinct servers stored a checkpoint under the same config hash,
+ * round for which at least N−F distinct member servers (the operator-pinned set the caller passes,
+ * never the writers' own claims) stored a checkpoint under the same config hash,
  * verifies every one (digest, dimension, finiteness, optional signature), and resumes from the
  * coordinate-wise median of the survivors — which, with N−F ≥ 2F+1, lies within the honest range.
  */
@@ -84,8 +85,12 @@ export interface AgreementOptions {
   median: MedianFn
   /** Expected model dimension; when absent, the dimension shared by the most verified checkpoints. */
   dimension?: number
-  /** Server ids allowed to vouch (the current membership); others are excluded. */
-  servers?: readonly string[]
+  /**
+   * Server ids allowed to vouch: the node's verified member servers (config members with the
+   * server role and operator-admitted ones), never what a bucket says. Required, so no caller can
+   * forget it and count Sybil servers; others are excluded as `unknown-server`.
+   */
+  servers: readonly string[]
   /** Signature or other check on the raw bytes; false excludes the checkpoint. */
   verify?: (info: CheckpointInfo, bytes: Uint8Array) => boolean | Promise<boolean>
 }
@@ -348,12 +353,12 @@ export async function chooseAgreedCheckpoint(init: ChooseAgreedInit): Promise<Ag
   const exclude = (info: CheckpointInfo, reason: ExclusionReason, detail: string): void => {
     excluded.push({ objectName: info.objectName, serverId: info.serverId, round: info.round, reason, detail })
   }
-  const allowed = init.servers === undefined ? undefined : new Set(init.servers)
+  const allowed = new Set(init.servers)
   const byRound = new Map<number, CheckpointInfo[]>()
   for (const info of init.checkpoints) {
     if (info.objectName !== checkpointObjectName(info.serverId, info.round)) {
       exclude(info, 'name-mismatch', `metadata says ${info.serverId}@${info.round}`)
-    } else if (allowed !== undefined && !allowed.has(info.serverId)) {
+    } else if (!allowed.has(info.serverId)) {
       exclude(info, 'unknown-server', `${info.serverId} is not a member`)
     } else if (info.configHash !== configHash) {
       exclude(info, 'config-hash', `config hash ${info.configHash}, expected ${configHash}`)

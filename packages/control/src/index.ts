@@ -22,8 +22,12 @@
  * const telemetry = createTelemetry({ conn, nodeId: 's0', role: 'server', metrics })
  * createChaosListener({ conn, nodeId: 's0', enabled: false, onCommand: (command) => node.chaos(command) })
  * const view = createMembershipView({ members: configMembers, round: 0 })
+ * const verified = createVerifiedMembers({ cluster: 'demo', servers: 4, configured: configMembers, operatorPublicKey })
  * const store = await createMembershipStore({ conn })
- * await store.watchMembers((change) => view.stage(change))
+ * await store.watch(async (entry) => {
+ *   const verdict = await verified.apply(entry) // refused records are counted, never applied
+ *   if (verdict.ok && verdict.change) view.stage(verdict.change)
+ * })
  * // at every round boundary:
  * const members = view.advanceTo(round)
  * telemetry.publish({ round, drift, quorumWaitSeconds, rejected: { wrong_dimension: 1 } }) // never blocks
@@ -85,21 +89,33 @@ export {
   InvalidSubjectTokenError,
   LogEntryCorruptError,
   MedianResultError,
+  NatsCredentialsError,
   NotConnectedError,
   OperatorKeyError,
   OpsServerListenError,
   PayloadTooLargeError,
   RoundRegressionError,
 } from './errors.js'
+export type { MemberVerdict, VerifiedMembers, VerifiedMembersInit } from './member-set.js'
+export { createVerifiedMembers } from './member-set.js'
 export type {
   MemberChange,
+  MembershipBucket,
+  MembershipEntry,
   MembershipStore,
   MembershipStoreInit,
   MembershipView,
   MembershipViewInit,
   MembersWatch,
 } from './membership.js'
-export { createMembershipStore, createMembershipView } from './membership.js'
+export {
+  bucketOf,
+  createMembershipStore,
+  createMembershipView,
+  recordPeerId,
+  signAdmitRecord,
+  signEvictRecord,
+} from './membership.js'
 export type {
   ControlAction,
   ControlActionKind,
@@ -134,6 +150,8 @@ export {
 } from './operator.js'
 export type { CreateMetricsOptions, NodeMetrics, OpsServer, OpsServerInit } from './ops.js'
 export { createMetrics, observeRound, startOpsServer } from './ops.js'
+export type { NatsAuthFiles, NatsAuthOptions, NatsTlsFiles } from './nats-auth.js'
+export { loadNatsAuth } from './nats-auth.js'
 export type {
   NatsPermissions,
   NatsPrincipal,

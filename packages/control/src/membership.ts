@@ -1,40 +1,70 @@
 /**
- * Membership: the member set lives in a JetStream KV bucket (key = peer id), so it survives restarts
- * and every node sees the same ordered history (KV revisions). Nodes must not change their quorums
- * in the middle of a round, so changes go through a `MembershipView` that stages them and applies
- * them only when the node moves to the next round.
+ * Membership: the member set lives in JetStream KV buckets as signed control records (key = peer
+ * id), so it survives restarts and every node sees the same ordered history. The store only moves
+ * records; it trusts none of them: `createVerifiedMembers` (member-set.ts) checks each one against
+ * the pinned operator key before a node applies it. Two buckets, so that NATS permissions can let
+ * workers write their own `join` records (`phalanx-<cluster>-joins`) but never the operator's
+ * admits and evictions (`phalanx-<cluster>-members`). Nodes must not change their quorums in the
+ * middle of a round, so applied changes go through a `MembershipView` (or the node's own staging)
+ * that holds them until the node moves to the next round.
  */
 
 import { StorageType } from '@nats-io/jetstream'
 import type { KV, KvWatchEntry } from '@nats-io/kv'
-import { Kvm } from '@nats-io/kv'
+import { Kvm, KvWatchInclude } from '@nats-io/kv'
 import type { ControlConnection } from './connection.js'
 import { withRetries } from './connection.js'
 import { InvalidMemberError, RoundRegressionError } from './errors.js'
+import {
+  type ControlRecord,
+  ControlRecordSchema,
+  controlRecordTarget,
+  encodeControlRecord,
+  type OperatorKey,
+  signControlRecord,
+} from './operator.js'
 import type { Member } from './subjects.js'
-import { encode, MemberSchema } from './subjects.js'
+import { MemberSchema } from './subjects.js'
 
 /** A change to the member set, ordered by the KV revision that recorded it. */
 export type MemberChange =
   | { kind: 'admit'; member: Member; revision: number }
   | { kind: 'evict'; peerId: string; revision: number }
 
+/** Which bucket an entry came from: the operator's (`members`) or the workers' own (`joins`). */
+export type MembershipBucket = 'members' | 'joins'
+
+/** One revision of one key, exactly as stored: nothing in it is trusted until verified. */
+export interface MembershipEntry {
+  bucket: MembershipBucket
+  key: string
+  revision: number
+  /** `DEL`/`PURGE` are bare KV deletes: no signed record asks for one, so nodes ignore them. */
+  operation: 'PUT' | 'DEL' | 'PURGE'
+  value: Uint8Array
+}
+
 export interface MembersWatch {
-  /** Resolves once the changes already in the bucket have been delivered (the initial snapshot). */
+  /** Resolves once the entries already in both buckets have been delivered (the initial snapshot). */
   readonly initialized: Promise<void>
   stop(): void
 }
 
 export interface MembershipStore {
   readonly bucket: string
-  /** Adds or replaces a member; resolves with the KV revision once JetStream acknowledged it. */
-  admit(member: Member): Promise<number>
-  /** Removes a member (a no-op if absent); resolves once acknowledged. */
-  evict(peerId: string): Promise<void>
-  members(): Promise<Member[]>
-  /** Delivers the current members as admits, then every later change, in revision order. */
-  watchMembers(onChange: (change: MemberChange) => void): Promise<MembersWatch>
-  /** Deletes the bucket (tests, and `phalanx` teardown of a throw-away cluster). */
+  readonly joinsBucket: string
+  /**
+   * Stores a signed record under its target's peer id: `admit` and `evict` (a tombstone, never a
+   * bare delete) in the members bucket, `join` in the joins bucket. Resolves with the KV revision
+   * once JetStream acknowledged it. Checks only the record's shape: the signature is the readers'
+   * business, since whoever can write the bucket can write anything.
+   */
+  putRecord(record: ControlRecord): Promise<number>
+  /** Every revision both buckets still hold, members bucket first, each in revision order. */
+  entries(): Promise<MembershipEntry[]>
+  /** Delivers every revision held (history included), then every later write, per bucket in order. */
+  watch(onEntry: (entry: MembershipEntry) => void): Promise<MembersWatch>
+  /** Deletes both buckets (tests, and teardown of a throw-away cluster). */
   destroy(): Promise<void>
 }
 
@@ -55,7 +85,7 @@ export interface MembershipView {
 }
 
 export interface MembershipViewInit {
-  /** Members in force at `round` (the config's list in local mode, `store.members()` otherwise). */
+  /** Members in force at `round` (the config's list, or the verified member set). */
   members: readonly Member[]
   round?: number
 }
@@ -68,114 +98,172 @@ export interface MembershipStoreInit {
 const MEMBERSHIP_DEFAULTS = {
   // One replica suits the single-server default; a 3-node NATS cluster should pass 3.
   replicas: 1,
+  /**
+   * Revisions kept per key (64 is JetStream KV's maximum). A node starting reads them all, so an
+   * older record written again over a newer one is refused as `replayed`, and a bare delete does
+   * not hide the record before it, by fresh nodes as by running ones.
+   */
+  history: 64,
 } as const
+
+const bucketKinds: Record<MembershipBucket, readonly ControlRecord['action']['kind'][]> = {
+  members: ['admit', 'evict'],
+  joins: ['join'],
+}
+
+/** The bucket a record of this kind belongs in; undefined for kinds no bucket holds (chaos). */
+export function bucketOf(kind: ControlRecord['action']['kind']): MembershipBucket | undefined {
+  if (bucketKinds.members.includes(kind)) return 'members'
+  if (bucketKinds.joins.includes(kind)) return 'joins'
+  return undefined
+}
+
+/** The peer id a membership record acts on (its KV key). */
+export function recordPeerId(record: ControlRecord): string {
+  return controlRecordTarget(record.action).slice('member:'.length)
+}
+
+/** The operator's signed admit of `member`; throws `InvalidMemberError` (by name) for a malformed one. */
+export function signAdmitRecord(key: OperatorKey, init: { cluster: string; member: Member }): ControlRecord {
+  const parsed = MemberSchema.safeParse(init.member)
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)
+    throw new InvalidMemberError(`cannot admit ${init.member.peerId}: ${issues.join('; ')}`, {
+      peerId: init.member.peerId,
+      issues,
+    })
+  }
+  return signControlRecord(key, { cluster: init.cluster, action: { kind: 'admit', member: parsed.data } })
+}
+
+/** The operator's signed eviction (tombstone) of `peerId`; throws `InvalidMemberError` for a malformed id. */
+export function signEvictRecord(key: OperatorKey, init: { cluster: string; peerId: string }): ControlRecord {
+  const parsed = MemberSchema.shape.peerId.safeParse(init.peerId)
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `peerId: ${i.message}`)
+    throw new InvalidMemberError(`cannot evict ${init.peerId}: ${issues.join('; ')}`, {
+      peerId: init.peerId,
+      issues,
+    })
+  }
+  return signControlRecord(key, { cluster: init.cluster, action: { kind: 'evict', peerId: parsed.data } })
+}
+
+function toEntry(bucket: MembershipBucket, entry: KvWatchEntry): MembershipEntry {
+  const operation = entry.operation === 'PUT' || entry.operation === 'DEL' ? entry.operation : 'PURGE'
+  return { bucket, key: entry.key, revision: entry.revision, operation, value: entry.value }
+}
 
 export async function createMembershipStore(init: MembershipStoreInit): Promise<MembershipStore> {
   const { conn } = init
   const log = conn.log.child({ component: 'membership' })
-  const bucket = conn.subjects.membersBucket
+  const names: Record<MembershipBucket, string> = {
+    members: conn.subjects.membersBucket,
+    joins: conn.subjects.joinsBucket,
+  }
   const nc = await conn.connected()
   const kvm = new Kvm(nc)
-  const kv: KV = await withRetries(conn, `open ${bucket}`, () =>
-    kvm.create(bucket, {
-      // One value per peer is the state; older revisions are not needed to rebuild it.
-      history: 1,
-      replicas: init.replicas ?? MEMBERSHIP_DEFAULTS.replicas,
-      storage: StorageType.File,
-    }),
-  )
+  const open = (name: string): Promise<KV> =>
+    withRetries(conn, `open ${name}`, () =>
+      kvm.create(name, {
+        history: MEMBERSHIP_DEFAULTS.history,
+        replicas: init.replicas ?? MEMBERSHIP_DEFAULTS.replicas,
+        storage: StorageType.File,
+      }),
+    )
+  const buckets: Record<MembershipBucket, KV> = {
+    members: await open(names.members),
+    joins: await open(names.joins),
+  }
 
-  const decodeEntry = (
-    entry: KvWatchEntry | { key: string; value: Uint8Array; revision: number; operation: string },
-  ) => {
-    if (entry.operation !== 'PUT') {
-      return { kind: 'evict', peerId: entry.key, revision: entry.revision } satisfies MemberChange
-    }
-    const member = conn.decode('member', entry.value)
-    if (member === undefined) return undefined
-    if (member.peerId !== entry.key) {
-      log.warn({ key: entry.key, peerId: member.peerId }, 'member record under a different key ignored')
-      return undefined
-    }
-    return { kind: 'admit', member, revision: entry.revision } satisfies MemberChange
+  const invalid = (peerId: string, issues: string[]) =>
+    new InvalidMemberError(`cannot store a membership record for ${peerId}: ${issues.join('; ')}`, {
+      peerId,
+      issues,
+    })
+
+  const readAll = async (bucket: MembershipBucket): Promise<MembershipEntry[]> =>
+    withRetries(conn, `read ${names[bucket]}`, async () => {
+      const result: MembershipEntry[] = []
+      for await (const entry of await buckets[bucket].history({ key: '>' }))
+        result.push(toEntry(bucket, entry))
+      return result.sort((a, b) => a.revision - b.revision)
+    })
+
+  const watchOne = async (bucket: MembershipBucket, onEntry: (entry: MembershipEntry) => void) => {
+    const kv = buckets[bucket]
+    let markInitialized!: () => void
+    const initialized = new Promise<void>((resolve) => {
+      markInitialized = resolve
+    })
+    // With an empty bucket there is no initial entry to wait for.
+    if ((await kv.status()).values === 0) markInitialized()
+    const watcher = await kv.watch({ key: '>', include: KvWatchInclude.AllHistory })
+    void (async () => {
+      for await (const entry of watcher) {
+        try {
+          onEntry(toEntry(bucket, entry))
+        } catch (error) {
+          log.error({ err: error, bucket }, 'membership entry handler threw')
+        }
+        // delta = messages still pending in the consumer after this one: 0 means caught up.
+        if (entry.delta === 0 || (entry.delta === undefined && watcher.getPending() === 0)) markInitialized()
+      }
+      markInitialized()
+    })()
+    return { initialized, stop: () => watcher.stop() }
   }
 
   return {
-    bucket,
-    async admit(member) {
-      const parsed = MemberSchema.safeParse(member)
+    bucket: names.members,
+    joinsBucket: names.joins,
+    async putRecord(record) {
+      const parsed = ControlRecordSchema.safeParse(record)
       if (!parsed.success) {
         const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)
-        throw new InvalidMemberError(`cannot admit ${member.peerId}: ${issues.join('; ')}`, {
-          peerId: member.peerId,
-          issues,
-        })
+        const action = (record as { action?: { member?: { peerId?: unknown }; peerId?: unknown } }).action
+        throw invalid(String(action?.member?.peerId ?? action?.peerId ?? '?'), issues)
       }
-      const value = encode('member', parsed.data)
-      const revision = await withRetries(conn, `admit ${member.peerId}`, () =>
-        kv.put(parsed.data.peerId, value),
+      const bucket = bucketOf(parsed.data.action.kind)
+      const peerId = bucket === undefined ? '?' : recordPeerId(parsed.data)
+      if (bucket === undefined)
+        throw invalid(peerId, [`a ${parsed.data.action.kind} record is not membership`])
+      const value = encodeControlRecord(parsed.data)
+      const revision = await withRetries(conn, `${parsed.data.action.kind} ${peerId}`, () =>
+        buckets[bucket].put(peerId, value),
       )
       log.info(
-        { peerId: member.peerId, nodeId: member.nodeId, role: member.role, revision },
-        'member admitted',
+        { peerId, kind: parsed.data.action.kind, seq: parsed.data.seq, revision },
+        'membership record stored',
       )
-      conn.publish('membership', conn.subjects.membership, { kind: 'admit', member: parsed.data, revision })
+      const action = parsed.data.action
+      // An announcement for watchers that do not read the buckets; nodes never act on it.
+      if (action.kind === 'admit') {
+        conn.publish('membership', conn.subjects.membership, {
+          kind: 'admit',
+          member: action.member,
+          revision,
+        })
+      } else if (action.kind === 'evict') {
+        conn.publish('membership', conn.subjects.membership, { kind: 'evict', peerId, revision })
+      }
       return revision
     },
-    async evict(peerId) {
-      const entry = await withRetries(conn, `evict ${peerId}`, async () => {
-        await kv.delete(peerId)
-        return kv.get(peerId)
-      })
-      const revision = entry?.revision ?? 0
-      log.info({ peerId, revision }, 'member evicted')
-      conn.publish('membership', conn.subjects.membership, { kind: 'evict', peerId, revision })
+    async entries() {
+      return [...(await readAll('members')), ...(await readAll('joins'))]
     },
-    members: () =>
-      withRetries(conn, 'list members', async () => {
-        const result: Member[] = []
-        const keys: string[] = []
-        for await (const key of await kv.keys()) keys.push(key)
-        for (const key of keys.sort()) {
-          const entry = await kv.get(key)
-          if (entry === null || entry.operation !== 'PUT') continue
-          const change = decodeEntry(entry)
-          if (change?.kind === 'admit') result.push(change.member)
-        }
-        return result
-      }),
-    async watchMembers(onChange) {
-      let markInitialized!: () => void
-      const initialized = new Promise<void>((resolve) => {
-        markInitialized = resolve
-      })
-      const status = await kv.status()
-      // With an empty bucket there is no initial entry to wait for.
-      if (status.values === 0) markInitialized()
-      const watcher = await kv.watch({ key: '>' })
-      void (async () => {
-        for await (const entry of watcher) {
-          const change = decodeEntry(entry)
-          if (change !== undefined) {
-            try {
-              onChange(change)
-            } catch (error) {
-              log.error({ err: error }, 'membership change handler threw')
-            }
-          }
-          // delta = messages still pending in the consumer after this one: 0 means caught up.
-          if (entry.delta === 0 || (entry.delta === undefined && watcher.getPending() === 0))
-            markInitialized()
-        }
-        markInitialized()
-      })()
+    async watch(onEntry) {
+      const watches = [await watchOne('members', onEntry), await watchOne('joins', onEntry)]
       return {
-        initialized,
-        stop: () => watcher.stop(),
+        initialized: Promise.all(watches.map((w) => w.initialized)).then(() => undefined),
+        stop: () => {
+          for (const w of watches) w.stop()
+        },
       }
     },
     async destroy() {
-      await kvm.js.jetstreamManager().then((jsm) => jsm.streams.delete(`KV_${bucket}`))
+      const jsm = await kvm.js.jetstreamManager()
+      for (const name of Object.values(names)) await jsm.streams.delete(`KV_${name}`)
     },
   }
 }

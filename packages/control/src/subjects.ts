@@ -130,7 +130,16 @@ export const SUBJECT_CATALOG: readonly { pattern: string; kind: PayloadKind | 'b
   { pattern: 'phalanx.<cluster>.chaos.<nodeId>', kind: 'chaos', purpose: 'fault injection (request/reply)' },
   { pattern: '_INBOX.> (chaos replies)', kind: 'chaosReply', purpose: 'acknowledgement of a chaos command' },
   { pattern: 'phalanx.<cluster>.checkpoints', kind: 'checkpoint', purpose: 'checkpoint stored announcement' },
-  { pattern: 'KV bucket phalanx-<cluster>-members', kind: 'member', purpose: 'member set, key = peer id' },
+  {
+    pattern: 'KV bucket phalanx-<cluster>-members',
+    kind: 'bytes',
+    purpose: 'operator-signed admit/evict records (operator writes only), key = peer id',
+  },
+  {
+    pattern: 'KV bucket phalanx-<cluster>-joins',
+    kind: 'bytes',
+    purpose: "workers' own signed join records (workerAdmission: open), key = peer id",
+  },
   { pattern: 'object store phalanx-<cluster>-checkpoints', kind: 'bytes', purpose: 'model checkpoints' },
   {
     pattern: 'phalanx.<cluster>.log.<log> (stream phalanx-<cluster>-<log>)',
@@ -148,6 +157,8 @@ export interface ClusterSubjects {
   chaos(nodeId: string): string
   readonly checkpoints: string
   readonly membersBucket: string
+  /** Workers' self-registrations: separate from `membersBucket` so a worker may write here only. */
+  readonly joinsBucket: string
   readonly checkpointsBucket: string
   /** Subject and stream name of a replicated log (the SMR baseline's gradient log is one). */
   log(logName: string): { subject: string; stream: string }
@@ -175,6 +186,7 @@ export function clusterSubjects(cluster: string): ClusterSubjects {
     chaos: (nodeId) => `${prefix}.chaos.${assertToken(nodeId, 'nodeId')}`,
     checkpoints: `${prefix}.checkpoints`,
     membersBucket: `phalanx-${cluster}-members`,
+    joinsBucket: `phalanx-${cluster}-joins`,
     checkpointsBucket: `phalanx-${cluster}-checkpoints`,
     log: (logName) => {
       assertToken(logName, 'logName')

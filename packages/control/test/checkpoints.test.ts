@@ -60,7 +60,8 @@ async function choose(
     configHash: 'cfg',
     median,
     ...(options.dimension === undefined ? {} : { dimension: options.dimension }),
-    ...(options.servers === undefined ? {} : { servers: options.servers }),
+    // Unless a case says otherwise, every server that wrote a fixture is a member.
+    servers: options.servers ?? [...new Set(fixtures.map((f) => f.info.serverId))],
   })
 }
 
