@@ -1,9 +1,15 @@
 /**
  * Checkpoints in a JetStream object store on a nats-server this test owns: every acknowledged put
  * survives a SIGKILL of the server, and after the restart the agreed checkpoint is the median of
- * N−F servers' verified models — a Byzantine server's forgeries are never what is resumed from.
+ * N−F servers' verified models — a Byzantine server's forgeries are never what is resumed from —
+ * and only servers of the node's verified member set count: Sybil "servers" written into the
+ * members bucket by an outsider, signing a far-future round, are never agreed on.
  */
-
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { Kvm } from '@nats-io/kv'
 import { Objm } from '@nats-io/obj'
 import { connect } from '@nats-io/transport-node'
 import type { CheckpointInfo } from '@phalanx/control'
@@ -11,9 +17,15 @@ import {
   checkpointObjectName,
   connectControl,
   createCheckpointStore,
+  createMembershipStore,
+  encodeControlRecord,
   encodeModel,
+  generateOperatorKey,
   sha256Hex,
+  signAdmitRecord,
 } from '@phalanx/control'
+import { loadOrCreatePeerKey } from '@phalanx/net'
+import { attachControlPlane, clusterConfigSchema, configHash, createNodeCheckpoints } from '@phalanx/node'
 import { afterEach, describe, expect, it } from 'vitest'
 import { captureLogger } from './support/log.js'
 import type { NatsServerHandle } from './support/nats.js'
@@ -103,6 +115,7 @@ describe('checkpoints in the JetStream object store', () => {
       serverQuorum: 3,
       configHash,
       median: coordinateMedian,
+      servers: ['s0', 's1', 's2', 's3'],
     })
     expect(agreed).toBeDefined()
     expect(agreed!.round).toBe(5)
@@ -131,11 +144,16 @@ describe('checkpoints in the JetStream object store', () => {
     cleanups.push(() => conn.close())
     const store = await createCheckpointStore({ conn })
     const median = coordinateMedian
-    await expect(store.agreedCheckpoint({ serverQuorum: 3, configHash: 'c', median })).resolves.toEqual({
+    const servers = ['s0', 's1', 's2', 's3']
+    await expect(
+      store.agreedCheckpoint({ serverQuorum: 3, configHash: 'c', median, servers }),
+    ).resolves.toEqual({
       agreed: undefined,
       excluded: [],
     })
-    await expect(store.agreedCheckpoint({ serverQuorum: 0, configHash: 'c', median })).rejects.toMatchObject({
+    await expect(
+      store.agreedCheckpoint({ serverQuorum: 0, configHash: 'c', median, servers }),
+    ).rejects.toMatchObject({
       name: 'CheckpointQuorumError',
     })
     await expect(
@@ -190,5 +208,105 @@ describe('checkpoints in the JetStream object store', () => {
       's0@2',
       's1@2',
     ])
+  })
+})
+
+describe('checkpoint agreement among the verified member servers', () => {
+  it('three Sybil "servers" outside the member set, signing a far-future round, are never agreed on', async () => {
+    server = await startNatsServer({ jetstream: true })
+    const work = mkdtempSync(join(tmpdir(), 'phalanx-sybil-ckpt-'))
+    cleanups.push(async () => rmSync(work, { recursive: true, force: true }))
+    const peers = new Map<string, Awaited<ReturnType<typeof loadOrCreatePeerKey>>['key']>()
+    const honestIds = ['server-0', 'server-1', 'server-2', 'server-3']
+    const sybilIds = ['sybil-0', 'sybil-1', 'sybil-2']
+    for (const id of [...honestIds, ...sybilIds])
+      peers.set(id, (await loadOrCreatePeerKey(join(work, id))).key)
+    const peerIdOf = (id: string) => peerIdFromPrivateKey(peers.get(id)!).toString()
+    const operator = generateOperatorKey()
+    const cluster = 'sybil'
+    // No member list in the config (the Kubernetes default): the operator admits the servers.
+    const config = clusterConfigSchema.parse({
+      cluster,
+      servers: 4,
+      byzantineServers: 1,
+      natsUrl: server.url,
+      operatorPublicKey: operator.publicKey,
+    })
+    const { log } = captureLogger()
+    const admin = connectControl({ servers: server.url, cluster, name: 'operator', log })
+    cleanups.push(() => admin.close())
+    const members = await createMembershipStore({ conn: admin })
+    for (const [i, id] of honestIds.entries()) {
+      const member = { peerId: peerIdOf(id), nodeId: `server-${i}`, role: 'server' as const, multiaddrs: [] }
+      await members.putRecord(signAdmitRecord(operator, { cluster, member }))
+    }
+    // The attacker writes its Sybils into the members bucket, as bare Member JSON and with a key of its own …
+    const outsider = connectControl({ servers: server.url, cluster, name: 'outsider', log })
+    cleanups.push(() => outsider.close())
+    const kv = await new Kvm(await outsider.connected()).open(members.bucket)
+    const stranger = generateOperatorKey()
+    for (const [i, id] of sybilIds.entries()) {
+      const member = {
+        peerId: peerIdOf(id),
+        nodeId: `server-${10 + i}`,
+        role: 'server' as const,
+        multiaddrs: [],
+      }
+      await kv.put(
+        member.peerId,
+        i === 0
+          ? new TextEncoder().encode(JSON.stringify(member))
+          : encodeControlRecord(signAdmitRecord(stranger, { cluster, member })),
+      )
+    }
+    // … and each Sybil signs, with its own peer key, a checkpoint of a far-future round under the
+    // config hash (computable from the ConfigMap). Three honest servers checkpoint round 10.
+    const checkpoints = await createCheckpointStore({ conn: admin })
+    const hash = configHash(config)
+    const sign = (id: string) => (statement: Uint8Array) =>
+      peers.get(id)!.sign(statement) as Promise<Uint8Array>
+    for (const [i, id] of honestIds.slice(1).entries()) {
+      await checkpoints.put({
+        serverId: peerIdOf(id),
+        round: 10,
+        configHash: hash,
+        model: Float32Array.of(1, 2, i),
+        sign: sign(id),
+      })
+    }
+    for (const id of sybilIds) {
+      await checkpoints.put({
+        serverId: peerIdOf(id),
+        round: 1_000_000,
+        configHash: hash,
+        model: Float32Array.of(-9, -9, -9),
+        sign: sign(id),
+      })
+    }
+
+    // What a starting server-0 does: its control plane verifies the members bucket, and its
+    // checkpoint lookup counts only the verified member servers.
+    const plane = await attachControlPlane({
+      config,
+      log,
+      nodeId: 'server-0',
+      role: 'server',
+      onChaos: () => {},
+    })
+    cleanups.push(() => plane.close())
+    const node = createNodeCheckpoints({
+      config,
+      conn: plane.connection!,
+      log,
+      peerId: peerIdOf('server-0'),
+      sign: sign('server-0'),
+      memberServers: () => plane.memberServers(),
+      dimension: 3,
+    })
+    expect([...(await plane.memberServers())].sort()).toEqual(honestIds.map(peerIdOf).sort())
+    const agreed = await node.agreed()
+    expect(agreed?.round).toBe(10)
+    expect(agreed?.serverIds).toEqual(honestIds.slice(1).map(peerIdOf).sort())
+    expect(Array.from(agreed!.model)).toEqual([1, 2, 1])
   })
 })

@@ -81,7 +81,12 @@ describe('3-node JetStream cluster', () => {
       const victim = cluster.servers[0]!
       await victim.kill('SIGKILL')
       try {
-        const { agreed } = await store.agreedCheckpoint({ serverQuorum: 3, configHash: 'h', median: median3 })
+        const { agreed } = await store.agreedCheckpoint({
+          serverQuorum: 3,
+          configHash: 'h',
+          median: median3,
+          servers: ['s0', 's1', 's2'],
+        })
         expect(agreed?.round).toBe(3)
         expect(Array.from(agreed!.model)).toEqual([2, 5])
       } finally {

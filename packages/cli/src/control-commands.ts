@@ -2,6 +2,8 @@
  * Operator commands that talk to a running cluster over NATS: `watch`, `chaos`, `admit`, `evict`.
  * Each takes `--nats-url` and `--cluster`, defaulting to `PHALANX_NATS_URL` and `PHALANX_CLUSTER`
  * so that the same command works from inside a pod (`kubectl exec … phalanx chaos kill server-1`).
+ * `admit` and `evict` store operator-signed records (nodes apply nothing else); `keygen` makes
+ * the operator key.
  */
 import {
   type ChaosCommand,
@@ -9,12 +11,16 @@ import {
   connectControl,
   connectedWithin,
   createMembershipStore,
+  generateOperatorKey,
   loadOperatorKey,
   type OperatorKey,
   parseNatsServers,
   renderClusterTable,
   sendChaosCommand,
+  signAdmitRecord,
+  signEvictRecord,
   watchTelemetry,
+  writeOperatorKey,
 } from '@phalanx/control'
 import { attackStrengthFields } from '@phalanx/node'
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander'
@@ -235,37 +241,80 @@ export function addControlCommands(program: Command): void {
   )
 
   withConnectionOptions(
-    program
-      .command('admit')
-      .description('add a node to the member set (the membership KV bucket)')
-      .argument('<nodeId>', 'node id (server-<i> or worker-<suffix>)')
-      .argument('<peerId>', 'its libp2p peer id')
-      .addOption(new Option('--role <role>', 'its role').choices(['server', 'worker']).makeOptionMandatory())
-      .option('--multiaddr <addresses>', 'comma-separated multiaddrs where it listens', ''),
+    withOperatorKeyOption(
+      program
+        .command('admit')
+        .description('add a node to the member set: an operator-signed admit record in the members bucket')
+        .argument('<nodeId>', 'node id (server-<i> or worker-<suffix>)')
+        .argument('<peerId>', 'its libp2p peer id')
+        .addOption(
+          new Option('--role <role>', 'its role').choices(['server', 'worker']).makeOptionMandatory(),
+        )
+        .option('--multiaddr <addresses>', 'comma-separated multiaddrs where it listens', ''),
+    ),
   ).action(
     async (
       nodeId: string,
       peerId: string,
-      options: ConnectionOptions & { connectTimeoutMs: number; role: 'server' | 'worker'; multiaddr: string },
-    ) =>
-      withConnection(options, 'admit', async (conn) => {
-        const store = await createMembershipStore({ conn })
-        const multiaddrs = options.multiaddr.split(',').filter(Boolean)
-        const revision = await store.admit({ nodeId, peerId, role: options.role, multiaddrs })
+      options: ConnectionOptions & {
+        connectTimeoutMs: number
+        role: 'server' | 'worker'
+        multiaddr: string
+        operatorKey?: string
+      },
+    ) => {
+      const key = await operatorKeyOf(options, 'admit')
+      if (key === undefined) return
+      const multiaddrs = options.multiaddr.split(',').filter(Boolean)
+      await withConnection(options, 'admit', async (conn) => {
+        const record = signAdmitRecord(key, {
+          cluster: options.cluster,
+          member: { nodeId, peerId, role: options.role, multiaddrs },
+        })
+        const revision = await (await createMembershipStore({ conn })).putRecord(record)
         console.log(`admitted ${nodeId} (${peerId}) as ${options.role} at revision ${revision}`)
-      }),
+      })
+    },
   )
 
   withConnectionOptions(
-    program
-      .command('evict')
-      .description('remove a peer from the member set (the membership KV bucket)')
-      .argument('<peerId>', 'its libp2p peer id'),
-  ).action(async (peerId: string, options: ConnectionOptions & { connectTimeoutMs: number }) =>
-    withConnection(options, 'evict', async (conn) => {
-      const store = await createMembershipStore({ conn })
-      await store.evict(peerId)
-      console.log(`evicted ${peerId}`)
-    }),
+    withOperatorKeyOption(
+      program
+        .command('evict')
+        .description('remove a peer from the member set: an operator-signed evict record (a tombstone)')
+        .argument('<peerId>', 'its libp2p peer id'),
+    ),
+  ).action(
+    async (
+      peerId: string,
+      options: ConnectionOptions & { connectTimeoutMs: number; operatorKey?: string },
+    ) => {
+      const key = await operatorKeyOf(options, 'evict')
+      if (key === undefined) return
+      await withConnection(options, 'evict', async (conn) => {
+        const record = signEvictRecord(key, { cluster: options.cluster, peerId })
+        await (await createMembershipStore({ conn })).putRecord(record)
+        console.log(`evicted ${peerId}`)
+      })
+    },
   )
+
+  program
+    .command('keygen')
+    .description('write a new operator key (Ed25519, PEM, mode 0600) and print its public key')
+    .requiredOption('--out <file>', 'where to write the private key (an existing file is never overwritten)')
+    .action(async (options: { out: string }) => {
+      try {
+        const key = generateOperatorKey()
+        await writeOperatorKey(options.out, key)
+        console.log(key.publicKey)
+        console.error(
+          `wrote ${options.out}; pin every node to it: PHALANX_OPERATOR_PUBLIC_KEY=${key.publicKey}`,
+        )
+      } catch (error) {
+        const err = error as Error
+        console.error(`phalanx keygen: ${err.name}: ${err.message}`)
+        process.exitCode = 1
+      }
+    })
 }

@@ -1,7 +1,8 @@
 /**
  * Checkpoints of a running node: honest servers store their model every `checkpointEvery` rounds
  * in the control plane's object store, signed with their peer key, and a starting node with no
- * running cluster to join looks up the newest checkpoint N−F member servers agree on for the same
+ * running cluster to join looks up the newest checkpoint N−F verified member servers (the config's
+ * and the operator's, never a bucket's raw contents) agree on for the same
  * config (never one server's word: see `agreedCheckpoint` in @phalanx/control; a checkpoint whose
  * signature is not its claimed server's is left out, so a server cannot vouch under another's
  * name) and resumes there. Training never waits for a store: a checkpoint is written in the
@@ -16,7 +17,6 @@ import {
   checkpointStatement,
   connectedWithin,
   createCheckpointStore,
-  createMembershipStore,
   encodeModel,
   sha256Hex,
 } from '@phalanx/control'
@@ -91,6 +91,12 @@ export interface NodeCheckpointsInit {
   /** The id checkpoints are stored under: this node's peer id, whose key signs them. */
   peerId: string
   sign: (statement: Uint8Array) => Promise<Uint8Array>
+  /**
+   * Peer ids of the servers whose checkpoints count: the node's verified member servers (config
+   * members with the server role and operator-admitted ones; `ControlPlane.memberServers`). Never
+   * read from a bucket here: anyone who can write one could add Sybil servers to it.
+   */
+  memberServers: () => Promise<readonly string[]>
   dimension: number
   /** What this server stores for an honest `{ round, model }`; default: exactly that. */
   forge?: CheckpointForgery
@@ -101,6 +107,14 @@ const CHECKPOINTING_DEFAULTS = {
   // (or joins the running cluster) rather than wait for the control plane indefinitely.
   lookupTimeoutMs: 15_000,
 } as const
+
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${timeoutMs} ms`)), timeoutMs)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
 
 export function createNodeCheckpoints(init: NodeCheckpointsInit): NodeCheckpoints {
   const { config, conn, peerId, dimension } = init
@@ -115,16 +129,9 @@ export function createNodeCheckpoints(init: NodeCheckpointsInit): NodeCheckpoint
     })
     return store
   }
-  // Who may vouch for a round: the member servers, from the config when it lists the members,
-  // else from the membership bucket (a peer id there is one the cluster admitted).
-  const configuredServers = config.members
-    .filter((entry) => entry.startsWith('server-'))
-    .map((entry) => entry.slice(entry.indexOf(':') + 1))
-  const serverIds = async (): Promise<string[]> => {
-    if (configuredServers.length > 0) return configuredServers
-    const members = await (await createMembershipStore({ conn })).members()
-    return members.filter((member) => member.role === 'server').map((member) => member.peerId)
-  }
+  // Who may vouch for a round: the verified member servers, bounded in time like the lookup.
+  const serverIds = (): Promise<readonly string[]> =>
+    withTimeout(init.memberServers(), CHECKPOINTING_DEFAULTS.lookupTimeoutMs, 'member servers')
   const signedByItsServer = async (info: CheckpointInfo): Promise<boolean> =>
     info.signature !== undefined &&
     verifyPeerSignature(info.serverId, checkpointStatement(info), Buffer.from(info.signature, 'base64'))

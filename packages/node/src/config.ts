@@ -182,6 +182,25 @@ export const clusterConfigSchema = z.object({
   /** Peer key file: loaded when present, generated and written (0600) when not, so a restarted node keeps its peer id. */
   keyFile: z.string().optional(),
   /**
+  /**
+   * The operator's Ed25519 public key (raw 32 bytes, base64url, 43 characters: what `phalanx keygen`
+   * prints). Pins who may sign admit, evict and chaos records; without it every such record is
+   * refused (and counted), so only the config's `members` ever hold a role.
+   */
+  operatorPublicKey: z
+    .string()
+    .refine(
+      (value) =>
+        /^[A-Za-z0-9_-]{43}$/.test(value) && Buffer.from(value, 'base64url').toString('base64url') === value,
+      'a raw Ed25519 public key, base64url (43 characters), as `phalanx keygen` prints it',
+    )
+    .optional(),
+  /**
+   * Whether a worker may register itself (a `join` record signed by its own peer key, as a worker
+   * only). closed: only the config and the operator's admits make members, so a stolen NATS
+   * credential alone cannot add workers; open suits a Deployment whose pods come and go.
+   */
+  workerAdmission: z.enum(['closed', 'open']).default('closed'),
    * Directory where a server keeps its own last models (written every round, before it publishes),
    * so a restarted server process resumes where it stopped. Unset = amnesic restarts, which join
    * from the median of N−F other servers' models: enough while at most F servers are down at once,

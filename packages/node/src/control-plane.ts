@@ -13,6 +13,8 @@ import {
   createMembershipStore,
   createMetrics,
   createTelemetry,
+  createVerifiedMembers,
+  type Member,
   type MemberChange,
   type MembersWatch,
   type NodeMetrics,
@@ -21,10 +23,12 @@ import {
   parseNatsServers,
   type RoundReport,
   type Suspicion,
+  signJoinRecord,
   startOpsServer,
   type TelemetryPublisher,
+  type VerifiedMembers,
 } from '@phalanx/control'
-import type { MemberRole, Membership } from '@phalanx/net'
+import { type MemberRole, type Membership, verifyPeerSignature } from '@phalanx/net'
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { ClusterConfig } from './config.js'
@@ -40,6 +44,12 @@ export interface ControlPlane {
   roundCompleted(report: RoundNodeReport): void
   /** Without a reason: ready. With one: not ready, and `/readyz` answers 503 with the reason. */
   setReady(reason?: string): void
+  /**
+   * Peer ids of the verified member servers: the config's and those the operator admitted (signed
+   * records only, see `createVerifiedMembers`), once the records already stored have been read.
+   * What checkpoints are agreed among; never a bucket's raw contents.
+   */
+  memberServers(): Promise<readonly string[]>
   close(): Promise<void>
 }
 
@@ -51,18 +61,37 @@ export interface ControlPlaneInit {
   /** Executes an accepted chaos command (only called when the node runs with `chaos` on). */
   onChaos: (command: ChaosCommand) => void | Promise<void>
   /**
-   * The node's member set: changes from the membership KV bucket are applied to it as they arrive
-   * until the node completes its first round (round 0 cannot start without members), then only
-   * at round boundaries, so no quorum changes under a round in progress.
+   * The node's member set: verified changes from the membership buckets (operator-signed admits
+   * and evictions, workers' own joins under `workerAdmission: open`) are applied to it as they
+   * arrive until the node completes its first round (round 0 cannot start without members), then
+   * only at round boundaries, so no quorum changes under a round in progress.
    */
   membership?: Membership
-  /** This node as a member: registered in the KV bucket when the member set comes from NATS (`members` empty). */
-  self?: { peerId: string; multiaddrs: readonly string[] }
+  /**
+   * This node as a member. A worker outside the config's members registers itself with a `join`
+   * signed through `sign` (its peer key) when `workerAdmission` is open; no node ever gives itself
+   * a role otherwise.
+   */
+  self?: {
+    peerId: string
+    multiaddrs: readonly string[]
+    sign?: (statement: Uint8Array) => Promise<Uint8Array>
+  }
   /** Registry the node metrics go to (a fresh one by default, so tests can run many nodes per process). */
   registry?: Registry
 }
 
 const NOT_READY_AT_START = 'starting: no round yet'
+
+/** `<nodeId>:<peerId>` config entries as members (the role is the node id's prefix). */
+export function configuredMembers(config: ClusterConfig): Member[] {
+  return config.members.map((entry) => {
+    const separator = entry.indexOf(':')
+    const nodeId = entry.slice(0, separator)
+    const role = nodeId.startsWith('server-') ? 'server' : 'worker'
+    return { peerId: entry.slice(separator + 1), nodeId, role, multiaddrs: [] }
+  })
+}
 
 export async function attachControlPlane(init: ControlPlaneInit): Promise<ControlPlane> {
   const { config, nodeId, role } = init
@@ -85,6 +114,19 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
   let connection: ControlConnection | undefined
   let telemetry: TelemetryPublisher | undefined
   let chaos: ChaosListener | undefined
+  const configured = configuredMembers(config)
+  const verified: VerifiedMembers = createVerifiedMembers({
+    cluster: config.cluster,
+    servers: config.servers,
+    configured,
+    operatorPublicKey: config.operatorPublicKey,
+    workerAdmission: config.workerAdmission,
+    verifyPeer: verifyPeerSignature,
+    log,
+    onRejected: (kind, reason) => metrics?.sink.controlRejected?.(kind, reason),
+  })
+  /** Settles once the records already in the buckets have been verified (never, without NATS). */
+  let membersRead: Promise<void> | undefined
   if (config.natsUrl !== undefined) {
     // Only the credential-free form reaches a log line; connectControl does the same internally.
     const { servers } = parseNatsServers(config.natsUrl)
@@ -102,12 +144,11 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
       ...(metrics === undefined ? {} : { metrics }),
     })
     chaos = createChaosListener({ conn: connection, nodeId, enabled: config.chaos, onCommand: init.onChaos })
-    if (init.membership !== undefined) {
-      const conn = connection
-      void followMembership(conn).catch((error: unknown) =>
-        log.warn({ err: error }, 'membership KV unavailable: keeping the member set from the config'),
-      )
-    }
+    const conn = connection
+    membersRead = followMembership(conn)
+    membersRead.catch((error: unknown) =>
+      log.warn({ err: error }, 'membership KV unavailable: keeping the member set from the config'),
+    )
     log.info({ servers, chaos: config.chaos }, 'control plane dialling NATS in the background')
   } else if (config.chaos) {
     log.warn('chaos is enabled but there is no natsUrl: no command can reach this node')
@@ -128,20 +169,27 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
   }
   async function followMembership(conn: ControlConnection): Promise<void> {
     const store = await createMembershipStore({ conn })
-    if (config.members.length === 0 && init.self !== undefined) {
-      const revision = await store.admit({
-        peerId: init.self.peerId,
-        nodeId,
-        role,
-        multiaddrs: init.self.multiaddrs.slice(0, 32),
+    const self = init.self
+    const listed = configured.some((member) => member.peerId === self?.peerId)
+    if (role === 'worker' && config.workerAdmission === 'open' && self?.sign !== undefined && !listed) {
+      const record = await signJoinRecord(self.sign, {
+        cluster: config.cluster,
+        member: { peerId: self.peerId, nodeId, role: 'worker', multiaddrs: self.multiaddrs.slice(0, 32) },
       })
-      log.info({ revision }, 'registered in the membership KV bucket')
+      const revision = await store.putRecord(record)
+      log.info({ revision, seq: record.seq }, 'registered as a worker in the joins bucket')
     }
     if (closed) return
-    membersWatch = await store.watchMembers((change) => {
-      staged.push(change)
-      if (!firstRoundDone) applyStaged()
+    const watch = await store.watch((entry) => {
+      void verified.apply(entry).then((verdict) => {
+        if (!verdict.ok || verdict.change === undefined || init.membership === undefined) return
+        staged.push(verdict.change)
+        if (!firstRoundDone) applyStaged()
+      })
     })
+    membersWatch = watch
+    await watch.initialized
+    await verified.idle()
   }
 
   // Node reports carry rejection counts since start; telemetry and the counter want this round's.
@@ -163,6 +211,11 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
     },
     setReady(reason) {
       notReadyReason = reason
+    },
+    async memberServers() {
+      // A bucket that cannot be read leaves the config's servers (the verified set starts there).
+      await membersRead?.catch(() => undefined)
+      return verified.servers().map((member) => member.peerId)
     },
     async close() {
       closed = true

@@ -13,6 +13,12 @@
 export { type ChaosActions, type ChaosActionsInit, createChaosActions } from './chaos-actions.js'
 export type { ClusterConfig, ClusterConfigInput } from './config.js'
 export {
+export {
+  configHash,
+  createNodeCheckpoints,
+  type NodeCheckpoints,
+  type NodeCheckpointsInit,
+} from './checkpointing.js'
   attackStrengthFields,
   backendNames,
   clusterConfigSchema,

@@ -209,9 +209,10 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
       role,
       onChaos: (command) => chaos.execute(command),
       membership,
-      self: { peerId: node.peerId, multiaddrs: node.multiaddrs() },
+      self: { peerId: node.peerId, multiaddrs: node.multiaddrs(), sign: (statement) => node.sign(statement) },
     })
     const checkpoints =
+    const plane = control
       control.connection !== undefined && config.checkpointEvery > 0
         ? createNodeCheckpoints({
             config,
@@ -220,6 +221,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
             peerId: node.peerId,
             sign: (statement) => node.sign(statement),
             dimension: model.dimension,
+            memberServers: () => plane.memberServers(),
             ...(byzantine ? { forge: forgedCheckpoints(config) } : {}),
           })
         : undefined
