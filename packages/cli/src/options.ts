@@ -46,6 +46,8 @@ const descriptions: Partial<Record<keyof ClusterConfig, string>> = {
   evalEvery: 'evaluate honest accuracy every k rounds',
   quorumTimeoutMs: 'how long to wait for a quorum before logging a stall',
   roundWindow: 'accept messages up to W rounds ahead',
+  epoch:
+    "cluster incarnation signed into every data-plane message; bump it when the whole cluster restarts so last run's messages are refused",
   out: 'directory for summary.json, rounds.csv and report.html',
   nodeId: 'this node id (server-<i> or worker-<i>)',
   byzantineNodeIds:

@@ -33,6 +33,8 @@ export interface VectorHeader {
   hash: Uint8Array
   /** Inline payload, or an empty array when the payload is announced for a direct fetch. */
   payload: Uint8Array
+  /** The cluster's incarnation the message was signed in (0 when absent on the wire). */
+  epoch: number
 }
 
 const roleToWire: Record<MemberRole, Role> = { server: Role.SERVER, worker: Role.WORKER }
@@ -61,6 +63,7 @@ export function encodeVectorMessage(header: VectorHeader): Uint8Array {
     size: BigInt(header.size),
     hash: header.hash,
     payload: header.payload,
+    epoch: BigInt(header.epoch),
   })
 }
 
@@ -73,7 +76,11 @@ export function decodeVectorMessage(bytes: Uint8Array): VectorHeader | undefined
   } catch {
     return undefined
   }
-  if (wire.round > BigInt(Number.MAX_SAFE_INTEGER) || wire.size > BigInt(Number.MAX_SAFE_INTEGER)) {
+  if (
+    wire.round > BigInt(Number.MAX_SAFE_INTEGER) ||
+    wire.size > BigInt(Number.MAX_SAFE_INTEGER) ||
+    wire.epoch > BigInt(Number.MAX_SAFE_INTEGER)
+  ) {
     return undefined
   }
   return {
@@ -86,6 +93,7 @@ export function decodeVectorMessage(bytes: Uint8Array): VectorHeader | undefined
     size: Number(wire.size),
     hash: wire.hash,
     payload: wire.payload,
+    epoch: Number(wire.epoch),
   }
 }
 
@@ -95,6 +103,7 @@ export interface MemberHello {
   role: MemberRole | undefined
   multiaddrs: Uint8Array[]
   round: number
+  epoch: number
 }
 
 export function encodeMemberAnnouncement(hello: MemberHello): Uint8Array {
@@ -104,19 +113,22 @@ export function encodeMemberAnnouncement(hello: MemberHello): Uint8Array {
     role: hello.role === undefined ? Role.ROLE_UNSPECIFIED : roleToWire[hello.role],
     multiaddrs: hello.multiaddrs,
     round: BigInt(hello.round),
+    epoch: BigInt(hello.epoch),
   })
 }
 
 export function decodeMemberAnnouncement(bytes: Uint8Array): MemberHello | undefined {
   try {
     const wire = MemberAnnouncement.decode(bytes, { limits: { multiaddrs: 32 } })
-    if (wire.round > BigInt(Number.MAX_SAFE_INTEGER)) return undefined
+    if (wire.round > BigInt(Number.MAX_SAFE_INTEGER) || wire.epoch > BigInt(Number.MAX_SAFE_INTEGER))
+      return undefined
     return {
       cluster: wire.cluster,
       sender: wire.sender,
       role: roleFromWire(wire.role),
       multiaddrs: wire.multiaddrs,
       round: Number(wire.round),
+      epoch: Number(wire.epoch),
     }
   } catch {
     return undefined

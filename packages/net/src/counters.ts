@@ -13,8 +13,10 @@ export interface NetCounters {
   /** Rejections by reason; every reason is present, zero when it never happened. */
   readonly messages_rejected_total: Readonly<Record<RejectReason, number>>
   readonly equivocations_total: number
-  /** Connections the gater refused because the peer is not a member of a closed set. */
+  /** Connections the gater refused: a non-member of a closed set, or a graylisted stranger. */
   readonly connections_refused_total: number
+  /** Connections closed to non-members graylisted for the invalid messages they handed us. */
+  readonly peers_disconnected_total: number
   readonly payload_fetched_bytes_total: number
   readonly payload_served_bytes_total: number
 }
@@ -26,6 +28,7 @@ export class MutableNetCounters implements NetCounters {
   readonly messages_rejected_total: Record<RejectReason, number>
   equivocations_total = 0
   connections_refused_total = 0
+  peers_disconnected_total = 0
   payload_fetched_bytes_total = 0
   payload_served_bytes_total = 0
 
@@ -49,6 +52,7 @@ export class MutableNetCounters implements NetCounters {
       messages_rejected_total: { ...this.messages_rejected_total },
       equivocations_total: this.equivocations_total,
       connections_refused_total: this.connections_refused_total,
+      peers_disconnected_total: this.peers_disconnected_total,
       payload_fetched_bytes_total: this.payload_fetched_bytes_total,
       payload_served_bytes_total: this.payload_served_bytes_total,
     }

@@ -78,6 +78,42 @@ export const netDefaults = {
   /** Half-life of the invalid-message count, so a peer that stops misbehaving recovers. */
   invalidMessageHalfLifeMs: 60_000,
   /**
+   * Peers the application score keeps a tally for. Only peers that handed us something invalid
+   * get one, and those are connected peers (at most `maxConnections` at a time); four times that
+   * keeps the tallies of peers that reconnect under new connections without letting churn grow
+   * the map.
+   */
+  maxScoredPeers: 1_200,
+  /**
+   * Gossipsub P4 on every Phalanx topic: each invalid message a peer delivered costs it
+   * weight × (its decayed count)², so one stray message (a membership change that reached the
+   * relay first) costs 1, nine cost 81 and pass the graylist threshold together with the
+   * application score, and a flood ends far below it. The counter is multiplied by the decay
+   * every second: 0.5^(1/60) halves it in a minute, like the application score.
+   */
+  invalidDeliveryWeight: -1,
+  invalidDeliveryDecay: 0.5 ** (1 / 60),
+  /**
+   * Gossipsub's score thresholds, its own defaults written out because the disconnect below is
+   * measured against them: under −10 no gossip (IHAVE/IWANT) to or from the peer, under −50 no
+   * publishing to it, under −80 (graylisted) every RPC from it is dropped unread.
+   */
+  gossipScoreThreshold: -10,
+  publishScoreThreshold: -50,
+  graylistScoreThreshold: -80,
+  /**
+   * Equivocation evidence pairs kept (the newest): each holds two signed messages, inline
+   * payloads included, and a Byzantine member may equivocate every round of a long run.
+   */
+  maxEvidence: 256,
+  /**
+   * The cluster's incarnation, carried in every signed vector and announcement: messages of
+   * another epoch are refused (`wrong_epoch`). The operator bumps it when the whole cluster
+   * restarts, so last run's signed messages for the rounds run again cannot be replayed to frame
+   * honest servers as equivocators.
+   */
+  epoch: 0,
+  /**
    * Gossipsub's default inbound connection threshold counts all peers of one IP together;
    * a local cluster or a pod network NAT puts dozens of peers behind one address.
    */

@@ -21,6 +21,7 @@
  */
 import './polyfill.js'
 
+export { type AnnouncementVerdict, checkAnnouncement, ServerRounds } from './announcement.js'
 export {
   bytesToVector,
   decodeMemberAnnouncement,
@@ -71,6 +72,7 @@ export {
   checkMessage,
   checkPayload,
   type IncomingMessage,
+  isRelayFault,
   isSignerFault,
   type Rejected,
   RoundLedger,

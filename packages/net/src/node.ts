@@ -1,6 +1,7 @@
 import './polyfill.js'
 import { type GossipSub, type GossipsubMessage, gossipsub } from '@chainsafe/libp2p-gossipsub'
 import type { RPC } from '@chainsafe/libp2p-gossipsub/message'
+import { createTopicScoreParams } from '@chainsafe/libp2p-gossipsub/score'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
@@ -20,8 +21,8 @@ import { tcp } from '@libp2p/tcp'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import type { Logger } from 'pino'
+import { type AnnouncementVerdict, checkAnnouncement, ServerRounds } from './announcement.js'
 import {
-  decodeMemberAnnouncement,
   decodeVectorMessage,
   encodeMemberAnnouncement,
   encodeVectorMessage,
@@ -65,7 +66,7 @@ import {
   type Accepted,
   checkPayload,
   type IncomingMessage,
-  isSignerFault,
+  isRelayFault,
   RoundLedger,
   type ValidationContext,
   validateVectorMessage,
@@ -97,6 +98,8 @@ export interface NetNodeInit {
   subscribe?: readonly VectorKind[]
   /** Round the validation window starts at (default 0). */
   round?: number
+  /** The cluster's incarnation (netDefaults.epoch): messages of another epoch are refused. */
+  epoch?: number
   roundWindowAhead?: number
   maxPayloadBytes?: number
   inlineMaxBytes?: number
@@ -111,6 +114,10 @@ export interface NetNodeInit {
   maxPayloadStreams?: number
   invalidMessagePenalty?: number
   invalidMessageHalfLifeMs?: number
+  maxScoredPeers?: number
+  invalidDeliveryWeight?: number
+  invalidDeliveryDecay?: number
+  maxEvidence?: number
   maxConnections?: number
   inboundConnectionThreshold?: number
   pingTimeoutMinMs?: number
@@ -130,8 +137,11 @@ export interface NetEvents {
   equivocation: EquivocationEvidence
   rejected: RejectedMessage
   member: { peerId: string; role: MemberRole | undefined; multiaddrs: string[]; round: number }
-  /** The connection gater refused a peer outside a closed member set. */
-  refused: { peerId: string; direction: 'inbound' | 'outbound' }
+  /**
+   * The connection gater refused a peer outside a closed member set, or a non-member graylisted
+   * for the invalid messages it handed us (`disconnected`: its open connection was closed).
+   */
+  refused: { peerId: string; direction: 'inbound' | 'outbound' | 'disconnected' }
 }
 
 /** The data plane of one node. */
@@ -149,6 +159,12 @@ export interface NetNode {
   dial(address: string): Promise<void>
   /** Moves the round window to [round − 1, round + W] and forgets older rounds. */
   setRound(round: number): void
+  /**
+   * The highest round at least `quorum` distinct member servers have signed (announced, or
+   * published a model of), or undefined. A node behind the cluster moves its window there with
+   * quorum N − F: F Byzantine servers, and any number of outsiders, cannot reach it alone.
+   */
+  clusterRound(quorum: number): number | undefined
   publish(kind: VectorKind, round: number, vector: Float32Array): Promise<PublishReceipt>
   /**
    * Announces again what this node published for `kind` and `round` (a new gossip message with
@@ -222,11 +238,14 @@ class Libp2pNetNode implements NetNode {
   readonly #privateKey: PrivateKey
   readonly #log: Logger
   readonly #ctx: ValidationContext
-  readonly #ledger = new RoundLedger()
+  readonly #ledger: RoundLedger
+  readonly #serverRounds: ServerRounds
   readonly #store: PayloadStore
   readonly #fetcher: PayloadFetcher
   readonly #score: InvalidMessageScore
   readonly #accepted = new WeakMap<Message, Accepted>()
+  /** Announcements that passed `checkAnnouncement`, from the validator to the message handler. */
+  readonly #acceptedHellos = new WeakMap<Message, AnnouncementVerdict & { ok: true }>()
   readonly #received = new Map<string, DeliveredVector[]>()
   /** The signed gossip messages behind `#received` (others' only), kept to hand on to stragglers. */
   readonly #relayable = new Map<string, Message[]>()
@@ -264,8 +283,11 @@ class Libp2pNetNode implements NetNode {
     this.#store = new PayloadStore(init.payloadCacheBytes)
     this.#fetcher = new PayloadFetcher(libp2p)
     this.#score = score
+    this.#ledger = new RoundLedger(init.maxEvidence)
+    this.#serverRounds = new ServerRounds(init.membership)
     this.#ctx = {
       cluster: init.cluster,
+      epoch: init.epoch,
       dimension: init.dimension,
       maxPayloadBytes: init.maxPayloadBytes,
       currentRound: init.round ?? 0,
@@ -292,10 +314,12 @@ class Libp2pNetNode implements NetNode {
     const kinds = this.#init.subscribe ?? (this.#init.role === 'server' ? ['model', 'gradient'] : ['model'])
     for (const kind of kinds) {
       const topic = topicOf(this.topics, kind)
-      pubsub.topicValidators.set(topic, (_peer, message) => this.#validate(kind, message))
+      pubsub.topicValidators.set(topic, (peer, message) => this.#validate(kind, message, peer.toString()))
       pubsub.subscribe(topic)
     }
-    pubsub.topicValidators.set(this.topics.membership, (_peer, message) => this.#validateMember(message))
+    pubsub.topicValidators.set(this.topics.membership, (peer, message) =>
+      this.#validateMember(message, peer.toString()),
+    )
     pubsub.subscribe(this.topics.membership)
     pubsub.addEventListener('gossipsub:message', (event) => {
       this.#onGossip(event.detail).catch((error: unknown) => {
@@ -363,6 +387,12 @@ class Libp2pNetNode implements NetNode {
         }
       }
     })
+    // An open member set lets strangers connect (a worker admitted a moment ago may dial before
+    // its admission reaches us), so a stranger that hands us invalid messages until gossipsub
+    // graylists it is cut off here, once a heartbeat, and the gater keeps it out while its
+    // score (which gossipsub retains after a disconnect) stays below the graylist threshold.
+    // Members stay connected: graylisting already drops everything they send.
+    pubsub.addEventListener('gossipsub:heartbeat', this.#dropGraylistedStrangers)
     this.#started = true
     // libp2p's reconnect queue gives up on a peer after a few tries (~30 s): a node whose peers
     // were all down for longer (restarted one after another, partitioned, frozen) is left with no
@@ -411,6 +441,7 @@ class Libp2pNetNode implements NetNode {
 
   async stop(): Promise<void> {
     this.#unsubscribeMembership?.()
+    this.libp2p.services.pubsub.removeEventListener('gossipsub:heartbeat', this.#dropGraylistedStrangers)
     this.#fetcher.close()
     this.#started = false
     clearInterval(this.#watchdog)
@@ -431,6 +462,26 @@ class Libp2pNetNode implements NetNode {
         this.#received.delete(key)
         this.#relayable.delete(key)
       }
+    }
+  }
+
+  clusterRound(quorum: number): number | undefined {
+    return this.#serverRounds.quorumRound(quorum)
+  }
+
+  /** True for a peer gossipsub graylists (its RPCs are dropped unread) for what it handed us. */
+  isGraylisted(peerId: string): boolean {
+    return this.libp2p.services.pubsub.getScore(peerId) < this.#init.graylistScoreThreshold
+  }
+
+  readonly #dropGraylistedStrangers = (): void => {
+    for (const connection of this.libp2p.getConnections()) {
+      const peer = connection.remotePeer.toString()
+      if (this.membership.has(peer) || !this.isGraylisted(peer)) continue
+      this.counters.peers_disconnected_total++
+      this.#log.warn({ peer }, 'disconnected a non-member graylisted for invalid messages')
+      this.#emit('refused', { peerId: peer, direction: 'disconnected' })
+      void connection.close().catch(() => undefined)
     }
   }
 
@@ -557,6 +608,7 @@ class Libp2pNetNode implements NetNode {
       size: bytes.byteLength,
       hash,
       payload: inline ? bytes : new Uint8Array(0),
+      epoch: this.#init.epoch,
     })
     return { data, unsent: { round, hash: hashHex, inline }, bytes: bytes.byteLength }
   }
@@ -640,6 +692,7 @@ class Libp2pNetNode implements NetNode {
       role: this.#init.role,
       multiaddrs: this.libp2p.getMultiaddrs().map((address) => address.bytes),
       round: this.round,
+      epoch: this.#init.epoch,
     })
     await this.libp2p.services.pubsub.publish(this.topics.membership, data)
   }
@@ -679,15 +732,24 @@ class Libp2pNetNode implements NetNode {
     this.#emit('vector', vector)
   }
 
+  /**
+   * Counts and logs a refusal and penalises whoever is at fault: `source`, the peer that handed
+   * the message over, when an honest relay would never have passed it on (it validates before
+   * it forwards); for an equivocation the signer instead (a member, so the tallies stay bounded),
+   * since an honest relay forwards the version it saw first.
+   */
   #reject(
     reason: RejectReason,
     detail: string,
     topic: string,
     from: string | undefined,
     round: number | undefined,
+    source: string | undefined,
   ): void {
     this.counters.reject(reason)
-    if (from !== undefined && isSignerFault(reason)) this.#score.penalize(from)
+    if (reason === 'equivocation') {
+      if (from !== undefined) this.#score.penalize(from)
+    } else if (source !== undefined && isRelayFault(reason)) this.#score.penalize(source)
     const fields = { reason, peer: from, round, topic, detail }
     // Duplicates are normal under re-publication; the rest is worth an operator's attention.
     if (reason === 'duplicate') this.#log.debug(fields, 'message rejected')
@@ -695,7 +757,8 @@ class Libp2pNetNode implements NetNode {
     this.#emit('rejected', { reason, topic, from, round, detail })
   }
 
-  #validate(kind: VectorKind, message: Message): TopicValidatorResult {
+  /** `source`: the peer that handed the message over (gossip's propagation source, a sync peer). */
+  #validate(kind: VectorKind, message: Message, source: string): TopicValidatorResult {
     this.counters.messages_received_total++
     const incoming: IncomingMessage =
       message.type === 'signed'
@@ -717,41 +780,67 @@ class Libp2pNetNode implements NetNode {
         )
         this.#emit('equivocation', verdict.equivocation)
       }
-      this.#reject(verdict.reason, verdict.detail, message.topic, incoming.from, verdict.header?.round)
-      // Reject makes gossipsub penalise the peer that relayed it; a message that is only
-      // early, late or a repeat is no one's fault (a straggler must not graylist its peers
-      // and then never hear the re-announcements it needs to catch up).
-      return isSignerFault(verdict.reason) ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+      // A member server's signed model of a round the window does not reach yet says where that
+      // server is: what a node left behind needs to know (see `clusterRound`).
+      if (verdict.reason === 'future_round' && kind === 'model' && incoming.from !== undefined)
+        this.#serverRounds.observe(incoming.from, verdict.header!.round)
+      this.#reject(
+        verdict.reason,
+        verdict.detail,
+        message.topic,
+        incoming.from,
+        verdict.header?.round,
+        source,
+      )
+      // Reject makes gossipsub count an invalid delivery (P4) against the peer that relayed it; a
+      // message that is only early, late or a repeat is no one's fault (a straggler must not
+      // graylist its peers and then never hear the re-announcements it needs to catch up), and
+      // an equivocation's second version reaches us from honest relays too.
+      return isRelayFault(verdict.reason) ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     }
+    if (kind === 'model') this.#serverRounds.observe(verdict.header.sender, verdict.header.round)
     this.#accepted.set(message, verdict)
     return TopicValidatorResult.Accept
   }
 
-  #validateMember(message: Message): TopicValidatorResult {
-    const hello = decodeMemberAnnouncement(message.data)
+  /**
+   * The membership topic gets the same trust boundary as the vector topics: members only, in
+   * their member-set role, of this cluster and epoch. Every refusal is counted and penalises the
+   * peer that handed it over; nothing refused is forwarded, emitted, redialled or counted
+   * towards a round.
+   */
+  #validateMember(message: Message, source: string): TopicValidatorResult {
     const from = message.type === 'signed' ? message.from.toString() : undefined
-    if (hello === undefined || hello.cluster !== this.#init.cluster || hello.sender !== from) {
+    const verdict = checkAnnouncement(message.data, from, this.#ctx)
+    if (!verdict.ok) {
+      this.#reject(verdict.reason, verdict.detail, message.topic, from, verdict.hello?.round, source)
       return TopicValidatorResult.Reject
     }
+    this.#acceptedHellos.set(message, verdict)
     return TopicValidatorResult.Accept
   }
 
   async #onGossip({ propagationSource, msgId, msg }: GossipsubMessage): Promise<void> {
     const pubsub = this.libp2p.services.pubsub
     if (msg.topic === this.topics.membership) {
-      pubsub.reportMessageValidationResult(msgId, propagationSource.toString(), TopicValidatorResult.Accept)
-      const hello = decodeMemberAnnouncement(msg.data)
-      if (hello !== undefined) {
-        const multiaddrs = hello.multiaddrs.flatMap((bytes) => {
-          try {
-            return [multiaddr(bytes).toString()]
-          } catch {
-            return []
-          }
-        })
-        this.#emit('member', { peerId: hello.sender, role: hello.role, multiaddrs, round: hello.round })
-        this.#redialMember(hello.sender, multiaddrs)
-      }
+      const verdict = this.#acceptedHellos.get(msg)
+      pubsub.reportMessageValidationResult(
+        msgId,
+        propagationSource.toString(),
+        verdict === undefined ? TopicValidatorResult.Ignore : TopicValidatorResult.Accept,
+      )
+      if (verdict === undefined) return
+      const { hello, role } = verdict
+      const multiaddrs = hello.multiaddrs.flatMap((bytes) => {
+        try {
+          return [multiaddr(bytes).toString()]
+        } catch {
+          return []
+        }
+      })
+      if (role === 'server') this.#serverRounds.observe(hello.sender, hello.round)
+      this.#emit('member', { peerId: hello.sender, role, multiaddrs, round: hello.round })
+      this.#redialMember(hello.sender, multiaddrs)
       return
     }
     const accepted = this.#accepted.get(msg)
@@ -761,12 +850,25 @@ class Libp2pNetNode implements NetNode {
     }
     const outcome = await this.#payloadOf(accepted, propagationSource)
     if (!outcome.ok) {
+      // The relay is at fault for a payload that matches the signed hash but is not finite (it
+      // should have checked before forwarding) or for bytes it served itself; not for what the
+      // announcer served after the relay had nothing.
+      const relayAtFault =
+        outcome.reason === 'non_finite' || outcome.culprit?.equals(propagationSource) === true
       pubsub.reportMessageValidationResult(
         msgId,
         propagationSource.toString(),
-        outcome.reason === 'payload_unavailable' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject,
+        relayAtFault ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore,
       )
-      this.#reject(outcome.reason, outcome.detail, msg.topic, accepted.header.sender, accepted.header.round)
+      // A peer that served bytes failing the hash was penalised by the fetch already.
+      this.#reject(
+        outcome.reason,
+        outcome.detail,
+        msg.topic,
+        accepted.header.sender,
+        accepted.header.round,
+        outcome.reason === 'non_finite' ? propagationSource.toString() : undefined,
+      )
       return
     }
     // Forward only now: a relay forwards what it can also serve.
@@ -785,6 +887,12 @@ class Libp2pNetNode implements NetNode {
     if (this.libp2p.getConnections().some((c) => c.remotePeer.toString() === peerId)) return
     const now = Date.now()
     if (now - (this.#redialedAt.get(peerId) ?? 0) < this.#init.memberRedialMs) return
+    // Members only enter; this drops the ones evicted since and the ones past their wait.
+    if (this.#redialedAt.size >= this.membership.count()) {
+      for (const [peer, at] of this.#redialedAt) {
+        if (now - at >= this.#init.memberRedialMs || !this.membership.has(peer)) this.#redialedAt.delete(peer)
+      }
+    }
     this.#redialedAt.set(peerId, now)
     const addresses: Multiaddr[] = []
     for (const address of announced) {
@@ -803,10 +911,7 @@ class Libp2pNetNode implements NetNode {
   }
 
   /** The payload of a validated announcement: inline, or fetched from `source` or the announcer. */
-  async #payloadOf(
-    accepted: Accepted,
-    source: PeerId,
-  ): Promise<{ ok: true; vector: Float32Array } | { ok: false; reason: RejectReason; detail: string }> {
+  async #payloadOf(accepted: Accepted, source: PeerId): Promise<PayloadOutcome> {
     return accepted.vector === undefined
       ? this.#fetch(accepted, source)
       : { ok: true, vector: accepted.vector }
@@ -870,11 +975,19 @@ class Libp2pNetNode implements NetNode {
           this.#score.penalize(peer.toString())
           continue
         }
-        if (this.#validate(kind, message) !== TopicValidatorResult.Accept) continue
+        if (this.#validate(kind, message, peer.toString()) !== TopicValidatorResult.Accept) continue
         const accepted = this.#accepted.get(message)!
         const outcome = await this.#payloadOf(accepted, peer)
         if (!outcome.ok) {
-          this.#reject(outcome.reason, outcome.detail, topic, header.sender, header.round)
+          // As for gossip: bytes failing the hash were penalised by the fetch already.
+          this.#reject(
+            outcome.reason,
+            outcome.detail,
+            topic,
+            header.sender,
+            header.round,
+            outcome.reason === 'non_finite' ? peer.toString() : undefined,
+          )
           continue
         }
         this.#deliverAccepted(accepted, outcome.vector, message)
@@ -892,10 +1005,7 @@ class Libp2pNetNode implements NetNode {
    * hash is penalised and the next one is tried; a payload that matches the hash but is not finite
    * is the signer's fault and ends the attempt.
    */
-  async #fetch(
-    accepted: Accepted,
-    relay: PeerId,
-  ): Promise<{ ok: true; vector: Float32Array } | { ok: false; reason: RejectReason; detail: string }> {
+  async #fetch(accepted: Accepted, relay: PeerId): Promise<PayloadOutcome> {
     const { header } = accepted
     const candidates: PeerId[] = [relay]
     const announcer = this.libp2p
@@ -904,7 +1014,7 @@ class Libp2pNetNode implements NetNode {
     if (announcer !== undefined && !announcer.equals(relay)) candidates.push(announcer)
     const signal = AbortSignal.timeout(this.#init.payloadFetchTimeoutMs)
     const startedAt = performance.now()
-    let last: { reason: RejectReason; detail: string } = {
+    let last: { reason: RejectReason; detail: string; culprit?: PeerId } = {
       reason: 'payload_unavailable',
       detail: 'no peer to fetch from',
     }
@@ -937,13 +1047,17 @@ class Libp2pNetNode implements NetNode {
         this.#store.put(accepted.hash, result.bytes)
         return { ok: true, vector: new Float32Array(result.bytes.buffer, 0, header.dimension) }
       }
-      last = problem
+      last = { ...problem, culprit: peer }
       if (problem.reason === 'non_finite') break
       this.#score.penalize(peer.toString())
     }
     return { ok: false, ...last }
   }
 }
+
+type PayloadOutcome =
+  | { ok: true; vector: Float32Array }
+  | { ok: false; reason: RejectReason; detail: string; culprit?: PeerId }
 
 function validateInit(init: NetNodeInit & typeof netDefaults): void {
   const positiveIntegers = [
@@ -1015,16 +1129,38 @@ export async function createNetNode(options: NetNodeInit): Promise<NetNode> {
     (init.keyFile === undefined
       ? ((await generateKeyPair('Ed25519')) as unknown as PrivateKey)
       : (await loadOrCreatePeerKey(init.keyFile)).key)
-  const score = new InvalidMessageScore(init.invalidMessagePenalty, init.invalidMessageHalfLifeMs)
+  const score = new InvalidMessageScore(
+    init.invalidMessagePenalty,
+    init.invalidMessageHalfLifeMs,
+    Date.now,
+    init.maxScoredPeers,
+  )
   const counters = new MutableNetCounters()
   const membership = init.membership
   let node: Libp2pNetNode | undefined
+  // A closed set refuses every non-member. An open one (members learned at run time, from the
+  // control plane) must let a peer in before it is known to be a member, but not a stranger
+  // graylisted for what it sent: the heartbeat closed its connection, and this keeps it out.
   const refuse = (peerId: PeerId, direction: 'inbound' | 'outbound'): boolean => {
-    if (!membership.closed || membership.has(peerId.toString())) return false
+    const peer = peerId.toString()
+    if (membership.has(peer)) return false
+    if (!membership.closed && node?.isGraylisted(peer) !== true) return false
     counters.connections_refused_total++
-    node?.refused(peerId.toString(), direction)
+    node?.refused(peer, direction)
     return true
   }
+  const topics = topicsFor(init.cluster)
+  // P4 (invalid deliveries) only: P1–P3 reward or punish mesh traffic volumes, and a worker never
+  // publishes models, so the mesh-delivery deficit (P3) would graylist honest workers.
+  const topicScore = createTopicScoreParams({
+    topicWeight: 1,
+    timeInMeshWeight: 0,
+    firstMessageDeliveriesWeight: 0,
+    meshMessageDeliveriesWeight: 0,
+    meshFailurePenaltyWeight: 0,
+    invalidMessageDeliveriesWeight: init.invalidDeliveryWeight,
+    invalidMessageDeliveriesDecay: init.invalidDeliveryDecay,
+  })
   const withPeerIds = init.bootstrap.filter((address) => address.includes('/p2p/'))
   const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
   if (withPeerIds.length > 0) peerDiscovery.push(bootstrap({ list: [...withPeerIds], timeout: 0 }) as never)
@@ -1083,10 +1219,20 @@ export async function createNetNode(options: NetNodeInit): Promise<NetNode> {
         // it must still be there (one window per 1 s heartbeat) when the slowest fetch ends.
         mcacheLength: Math.max(5, Math.ceil(init.payloadFetchTimeoutMs / 1000) + 2),
         scoreParams: {
+          topics: {
+            [topics.models]: topicScore,
+            [topics.gradients]: topicScore,
+            [topics.membership]: topicScore,
+          },
           // Many peers share 127.0.0.1 or a pod-network NAT address; colocation is not Sybil here.
           IPColocationFactorWeight: 0,
           appSpecificScore: (peer: string) => score.score(peer),
           appSpecificWeight: 1,
+        },
+        scoreThresholds: {
+          gossipThreshold: init.gossipScoreThreshold,
+          publishThreshold: init.publishScoreThreshold,
+          graylistThreshold: init.graylistScoreThreshold,
         },
       }) as never,
     },

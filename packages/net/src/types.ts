@@ -16,6 +16,7 @@ export const publisherRoleOf: Readonly<Record<VectorKind, MemberRole>> = {
 export const rejectReasons = [
   'malformed',
   'wrong_cluster',
+  'wrong_epoch',
   'unknown_sender',
   'forged_sender',
   'wrong_role',

@@ -3,8 +3,10 @@
  * returning a verdict with a reason instead of throwing. Cheap checks run first, so the O(d)
  * hash and finiteness passes only run for messages that are otherwise acceptable.
  *
- * Order: decode → cluster → membership → forged sender → role/topic → oversize → dimension →
- * size → round window → (inline payload: hash → finiteness) → duplicate → equivocation.
+ * Order: decode → cluster → epoch → membership → forged sender → role/topic → oversize →
+ * dimension → size → round window → (inline payload: hash → finiteness) → duplicate →
+ * equivocation. The epoch comes before everything about the sender: a message of an earlier run
+ * is refused as what it is, whoever signed it.
  * Oversize comes before dimension so that a huge announcement is counted as what it is, and is
  * refused from its header before any byte of the payload moves.
  */
@@ -16,6 +18,7 @@ import {
   toHex,
   type VectorHeader,
 } from './codec.js'
+import { netDefaults } from './defaults.js'
 import {
   type EquivocationEvidence,
   type MemberRole,
@@ -28,6 +31,8 @@ import {
 
 export interface ValidationContext {
   cluster: string
+  /** The cluster's incarnation: messages signed in another one are refused (`wrong_epoch`). */
+  epoch: number
   /** Expected number of float32 coordinates. */
   dimension: number
   maxPayloadBytes: number
@@ -81,6 +86,7 @@ export function checkMessage(
   const header = decodeVectorMessage(message.data)
   if (header === undefined) return reject('malformed', 'not a VectorMessage')
   if (header.cluster !== ctx.cluster) return reject('wrong_cluster', `cluster ${header.cluster}`, header)
+  if (header.epoch !== ctx.epoch) return reject('wrong_epoch', `epoch ${header.epoch} ≠ ${ctx.epoch}`, header)
   const from = message.from
   if (from === undefined) return reject('forged_sender', 'unsigned message', header)
   const memberRole = ctx.membership.roleOf(from)
@@ -149,11 +155,16 @@ interface LedgerEntry {
 
 /**
  * What each sender committed to, per kind and round, within the window: the first signed message
- * is kept so that a second, different one becomes evidence of equivocation.
+ * is kept so that a second, different one becomes evidence of equivocation. Only messages that
+ * passed every other check get an entry (members, inside the window), and `prune` drops the
+ * rounds the window left, so entries stay under members × kinds × window; the evidence list
+ * keeps the newest `maxEvidence` pairs.
  */
 export class RoundLedger {
   readonly #entries = new Map<string, LedgerEntry>()
   readonly #evidence: EquivocationEvidence[] = []
+
+  constructor(readonly maxEvidence: number = netDefaults.maxEvidence) {}
 
   static #key(kind: VectorKind, round: number, sender: string): string {
     return `${kind}\u0000${round}\u0000${sender}`
@@ -166,17 +177,9 @@ export class RoundLedger {
   observe(accepted: Accepted, message: IncomingMessage): Rejected | undefined {
     const { header, kind, hash } = accepted
     const key = RoundLedger.#key(kind, header.round, header.sender)
-    const signed: SignedMessageEvidence = {
-      topic: message.topic,
-      from: header.sender,
-      data: message.data,
-      sequenceNumber: message.sequenceNumber,
-      signature: message.signature,
-      hash,
-    }
     const entry = this.#entries.get(key)
     if (entry === undefined) {
-      this.#entries.set(key, { first: signed, equivocated: false })
+      this.#entries.set(key, { first: evidenceOf(message, header.sender, hash), equivocated: false })
       return undefined
     }
     if (entry.equivocated) {
@@ -189,9 +192,12 @@ export class RoundLedger {
       round: header.round,
       sender: header.sender,
       first: entry.first,
-      second: signed,
+      second: evidenceOf(message, header.sender, hash),
     }
     this.#evidence.push(evidence)
+    // A Byzantine member equivocating every round of a long run must not grow this for good.
+    if (this.#evidence.length > this.maxEvidence)
+      this.#evidence.splice(0, this.#evidence.length - this.maxEvidence)
     return {
       ...reject('equivocation', `two different ${kind}s for round ${header.round}`, header),
       equivocation: evidence,
@@ -203,16 +209,34 @@ export class RoundLedger {
     return this.#entries.get(RoundLedger.#key(kind, round, sender))?.equivocated === true
   }
 
-  /** Forgets rounds below the window; evidence is kept (it is small and it is the point). */
+  /**
+   * Forgets rounds below the window, equivocators' entries included: a message of those rounds
+   * is refused as stale before it reaches the ledger. The evidence list is kept (bounded).
+   */
   prune(oldestRound: number): void {
-    for (const [key, entry] of this.#entries) {
-      const round = Number(key.split('\u0000')[1])
-      if (round < oldestRound && !entry.equivocated) this.#entries.delete(key)
+    for (const key of this.#entries.keys()) {
+      if (Number(key.split('\u0000')[1]) < oldestRound) this.#entries.delete(key)
     }
+  }
+
+  /** Entries held (for the bound's test). */
+  get size(): number {
+    return this.#entries.size
   }
 
   evidence(): readonly EquivocationEvidence[] {
     return this.#evidence
+  }
+}
+
+function evidenceOf(message: IncomingMessage, sender: string, hash: string): SignedMessageEvidence {
+  return {
+    topic: message.topic,
+    from: sender,
+    data: message.data,
+    sequenceNumber: message.sequenceNumber,
+    signature: message.signature,
+    hash,
   }
 }
 
@@ -244,4 +268,13 @@ export function isSignerFault(reason: RejectReason): boolean {
     reason === 'duplicate' ||
     reason === 'payload_unavailable'
   )
+}
+
+/**
+ * Reasons for which the peer that handed the message over is at fault as well as its signer:
+ * an honest relay validates before it forwards, so it never passes these on. Not an equivocation
+ * (an honest relay forwards the version it saw first), nor what only lags or repeats.
+ */
+export function isRelayFault(reason: RejectReason): boolean {
+  return isSignerFault(reason) && reason !== 'equivocation'
 }

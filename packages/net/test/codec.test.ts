@@ -49,6 +49,7 @@ describe('wire codec', () => {
       role: 'server' as const,
       multiaddrs: [Uint8Array.from([4, 127, 0, 0, 1])],
       round: 7,
+      epoch: 3,
     }
     expect(decodeMemberAnnouncement(encodeMemberAnnouncement(hello))).toEqual(hello)
   })

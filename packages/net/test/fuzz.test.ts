@@ -234,6 +234,7 @@ const vectorHeaders: fc.Arbitrary<VectorHeader> = fc.record({
   size: count,
   hash: fc.uint8Array({ maxLength: 32 }),
   payload: fc.uint8Array({ maxLength: 64 }),
+  epoch: count,
 })
 const hellos: fc.Arbitrary<MemberHello> = fc.record({
   cluster: text,
@@ -245,6 +246,7 @@ const hellos: fc.Arbitrary<MemberHello> = fc.record({
     fc.array(fc.uint8Array({ maxLength: 8 }), { minLength: 32, maxLength: 32 }),
   ),
   round: count,
+  epoch: count,
 })
 const payloadRequests = fc.record({ cluster: text, round: count, hash: fc.uint8Array({ maxLength: 32 }) })
 const payloadHeaders = fc.record({ found: fc.boolean(), size: count })
@@ -279,13 +281,13 @@ const decoders: Array<[string, DecoderCase<unknown>]> = [
         size: 'count',
         hash: 'bytes',
         payload: 'bytes',
+        epoch: 'count',
       },
-      refused: fc.tuple(vectorHeaders, fc.boolean(), unsafeCount).map(([h, onRound, n]) =>
-        VectorMessage.encode({
-          ...VectorMessage.decode(encodeVectorMessage(h)),
-          ...(onRound ? { round: n } : { size: n }),
-        }),
-      ),
+      refused: fc
+        .tuple(vectorHeaders, fc.constantFrom('round', 'size', 'epoch'), unsafeCount)
+        .map(([h, field, n]) =>
+          VectorMessage.encode({ ...VectorMessage.decode(encodeVectorMessage(h)), [field]: n }),
+        ),
     } satisfies DecoderCase<VectorHeader>,
   ],
   [
@@ -304,12 +306,13 @@ const decoders: Array<[string, DecoderCase<unknown>]> = [
           for (const address of addresses as unknown[]) expect(address).toBeInstanceOf(Uint8Array)
         },
         round: 'count',
+        epoch: 'count',
       },
       refused: fc.oneof(
-        fc.tuple(hellos, unsafeCount).map(([hello, n]) =>
+        fc.tuple(hellos, fc.constantFrom('round', 'epoch'), unsafeCount).map(([hello, field, n]) =>
           MemberAnnouncement.encode({
             ...MemberAnnouncement.decode(encodeMemberAnnouncement(hello)),
-            round: n,
+            [field]: n,
           }),
         ),
         fc

@@ -30,6 +30,7 @@ export function membership(): Membership {
 export function context(overrides: Partial<ValidationContext> = {}): ValidationContext {
   return {
     cluster,
+    epoch: 0,
     dimension,
     maxPayloadBytes: 4 * dimension * 4,
     currentRound: 10,
@@ -59,6 +60,7 @@ export function header(
     size: payload.byteLength,
     hash: sha256(payload),
     payload,
+    epoch: 0,
     ...overrides,
   }
 }

@@ -27,6 +27,14 @@ type Case = {
 
 const cases: Case[] = [
   { name: 'wrong cluster', header: header({ cluster: 'other' }), reason: 'wrong_cluster' },
+  // Last run's signed model replayed after a whole-cluster restart (the node is at epoch 0).
+  { name: 'another epoch', header: header({ epoch: 1 }), reason: 'wrong_epoch' },
+  {
+    name: 'another epoch, even from a non-member',
+    header: header({ epoch: 7, sender: 'stranger' }),
+    from: 'stranger',
+    reason: 'wrong_epoch',
+  },
   { name: 'unsigned', header: header(), unsigned: true, reason: 'forged_sender' },
   {
     name: 'unknown signer',
@@ -130,18 +138,35 @@ describe('validation pipeline', () => {
     expect(validateVectorMessage(incoming(header({ round: 11 })), 'model', ctx, ledger).ok).toBe(true)
   })
 
-  it('prunes old rounds but keeps equivocation evidence', () => {
+  it('prunes old rounds, equivocators of those rounds included, but keeps the evidence', () => {
     const ledger = new RoundLedger()
     const ctx = context()
     validateVectorMessage(incoming(header({ round: 9 }, vector(1))), 'model', ctx, ledger)
+    validateVectorMessage(incoming(header({ round: 9 }, vector(2))), 'model', ctx, ledger)
     validateVectorMessage(incoming(header({ round: 10 }, vector(1))), 'model', ctx, ledger)
     validateVectorMessage(incoming(header({ round: 10 }, vector(2))), 'model', ctx, ledger)
     ledger.prune(10)
     expect(ledger.isEquivocator('model', 10, server)).toBe(true)
+    expect(ledger.isEquivocator('model', 9, server)).toBe(false)
+    expect(ledger.size).toBe(1)
+    expect(ledger.evidence()).toHaveLength(2)
     // Round 9 was forgotten: the same message now counts as a first one.
     expect(validateVectorMessage(incoming(header({ round: 9 }, vector(1))), 'model', ctx, ledger).ok).toBe(
       true,
     )
+  })
+
+  it('keeps only the newest maxEvidence equivocation pairs', () => {
+    const ledger = new RoundLedger(3)
+    // A member equivocating round after round, the window moving with it.
+    for (let round = 10; round < 20; round++) {
+      const ctx = context({ currentRound: round })
+      validateVectorMessage(incoming(header({ round }, vector(1))), 'model', ctx, ledger)
+      validateVectorMessage(incoming(header({ round }, vector(2))), 'model', ctx, ledger)
+      ledger.prune(round - 1)
+    }
+    expect(ledger.evidence().map((e) => e.round)).toEqual([17, 18, 19])
+    expect(ledger.size).toBeLessThanOrEqual(2)
   })
 
   it.each([

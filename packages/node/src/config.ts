@@ -142,6 +142,13 @@ export const clusterConfigSchema = z.object({
   quorumTimeoutMs: int(100).default(30_000),
   /** Rounds ahead of the current one a message may be for (W in [r−1, r+W]). */
   roundWindow: int(0).default(2),
+  /**
+   * The cluster's incarnation, signed into every vector and announcement; messages of another
+   * epoch are refused. The operator bumps it when the whole cluster restarts, so the last run's
+   * signed messages for rounds run again cannot frame honest servers as equivocators. Not a
+   * training field: a restart with a new epoch still resumes from the same checkpoints.
+   */
+  epoch: int(0).max(Number.MAX_SAFE_INTEGER).default(0),
   out: z.string().optional(),
   /**
    * Honest servers store their model in the NATS object store every k rounds (0 = never; needs

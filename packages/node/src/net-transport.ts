@@ -17,25 +17,12 @@ class CatchUpTimeoutError extends Error {
   }
 }
 
-export function netTransport(node: NetNode, init: { byzantineServers: number }): RoundTransport {
-  const { byzantineServers } = init
+export function netTransport(node: NetNode, init: { serverQuorum: number }): RoundTransport {
+  const { serverQuorum } = init
   // Distinct senders per kind and round, fed by delivered vectors (the node's own included).
   const seen = new Map<string, Set<string>>()
   const waiters = new Set<() => void>()
   const pulling = new Set<VectorKind>()
-  // The newest round servers announce: a node left more than the window behind rejects the
-  // cluster's vectors as future ones, and learns from this where to move its window.
-  // Trusted only once F+1 servers announce it: up to F Byzantine servers could announce a far
-  // future round to push honest nodes' windows past every real message.
-  const announced = new Map<string, number>()
-  node.on('member', (member) => {
-    if (member.role === 'server')
-      announced.set(member.peerId, Math.max(announced.get(member.peerId) ?? 0, member.round))
-  })
-  const announcedRound = (): number => {
-    const rounds = [...announced.values()].sort((a, b) => b - a)
-    return rounds[byzantineServers] ?? 0
-  }
   node.on('vector', (vector) => {
     const key = `${vector.kind}/${vector.round}`
     const senders = seen.get(key) ?? new Set<string>()
@@ -103,9 +90,12 @@ export function netTransport(node: NetNode, init: { byzantineServers: number }):
       const found = newestComplete(kind, quorum)
       if (found !== undefined && found.round > round) return found
       // Too far behind to even receive the newer rounds: move the window to where the servers
-      // are, so their (re-announced) vectors are accepted and a later check finds a quorum.
-      const clusterRound = announcedRound()
-      if (clusterRound > node.round + 1) node.setRound(clusterRound)
+      // are, so their (re-announced) vectors are accepted and a later check finds a quorum. Only
+      // where N − F member servers have signed they are (announcements, or models the window
+      // refused as early): up to F Byzantine servers or any number of outsiders announcing a
+      // far-future round would otherwise push the window past every real message.
+      const clusterRound = node.clusterRound(serverQuorum)
+      if (clusterRound !== undefined && clusterRound > node.round + 1) node.setRound(clusterRound)
       return undefined
     },
     announce: () => node.announce(),

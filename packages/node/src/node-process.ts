@@ -168,6 +168,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
     bootstrap: config.bootstrap,
     ...(config.keyFile === undefined ? {} : { keyFile: config.keyFile }),
     roundWindowAhead: config.roundWindow,
+    epoch: config.epoch,
     // Colluding Byzantine workers read the honest gradients of the round before they send.
     ...(role === 'worker' && byzantine ? { subscribe: ['model', 'gradient'] as const } : {}),
     // SMR replicas receive nothing over libp2p: they only publish their model to the workers.
@@ -180,7 +181,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
     { peerId: node.peerId, multiaddrs: node.multiaddrs(), byzantine, backend: backend.name },
     'node started',
   )
-  const transport = netTransport(node, { byzantineServers: config.byzantineServers })
+  const transport = netTransport(node, { serverQuorum: serverQuorum(config) })
   /** What every role reports of a completed round; servers add evaluation, distances, senders. */
   let cpuAtLastReport = process.cpuUsage()
   const roundReport = (event: RoundEvent) => {
@@ -463,7 +464,7 @@ async function announcedClusterRound(
     signal.addEventListener('abort', done, { once: true })
   })
   signal.throwIfAborted()
-  return [...announced.values()].sort((a, b) => b - a)[config.byzantineServers] ?? 0
+  return node.clusterRound(serverQuorum(config)) ?? 0
 }
 
 /**
@@ -490,7 +491,7 @@ async function joinRunning(
  * N−F models of the newest round this node can get, waiting as long as it takes (a node never
  * starts from fewer). A cluster running faster than `roundWindow` rounds per check leaves the
  * window behind: the chaos suite saw a restarted server find 2 of 3 models, give up after one
- * quorum timeout and exit. Each check moves the window to where F+1 servers announce they are.
+ * quorum timeout and exit. Each check moves the window to where N−F member servers signed they are.
  */
 async function newestModels(
   transport: ReturnType<typeof netTransport>,

@@ -57,6 +57,7 @@ export interface VectorMessage {
   size: bigint
   hash: Uint8Array
   payload: Uint8Array
+  epoch: bigint
 }
 
 export namespace VectorMessage {
@@ -114,6 +115,11 @@ export namespace VectorMessage {
           w.bytes(obj.payload)
         }
 
+        if ((obj.epoch != null && obj.epoch !== 0n)) {
+          w.uint32(80)
+          w.uint64(obj.epoch)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -127,7 +133,8 @@ export namespace VectorMessage {
           dimension: 0,
           size: 0n,
           hash: uint8ArrayAlloc(0),
-          payload: uint8ArrayAlloc(0)
+          payload: uint8ArrayAlloc(0),
+          epoch: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -172,6 +179,10 @@ export namespace VectorMessage {
               obj.payload = reader.bytes()
               break
             }
+            case 10: {
+              obj.epoch = reader.uint64()
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -201,6 +212,7 @@ export interface MemberAnnouncement {
   role: Role
   multiaddrs: Uint8Array[]
   round: bigint
+  epoch: bigint
 }
 
 export namespace MemberAnnouncement {
@@ -240,6 +252,11 @@ export namespace MemberAnnouncement {
           w.uint64(obj.round)
         }
 
+        if ((obj.epoch != null && obj.epoch !== 0n)) {
+          w.uint32(48)
+          w.uint64(obj.epoch)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -249,7 +266,8 @@ export namespace MemberAnnouncement {
           sender: '',
           role: Role.ROLE_UNSPECIFIED,
           multiaddrs: [],
-          round: 0n
+          round: 0n,
+          epoch: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -280,6 +298,10 @@ export namespace MemberAnnouncement {
             }
             case 5: {
               obj.round = reader.uint64()
+              break
+            }
+            case 6: {
+              obj.epoch = reader.uint64()
               break
             }
             default: {
