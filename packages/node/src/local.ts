@@ -4,12 +4,19 @@
  * member set is known and closed before anyone starts), starts the servers one by one (each
  * dials the ones before it), then the workers (they dial every server), and follows progress
  * over IPC to draw the per-round view and write the report.
+ *
+ * The run has its own operator key (`operator.pem` in the out dir, or in the work dir without one):
+ * every node is pinned to its public key, so the operator's commands of this run (`phalanx chaos
+ * --operator-key out/…/operator.pem`) work and nobody else's do. With `natsUrl` every node really
+ * connects to that control plane (telemetry, chaos, membership KV, checkpoints), so `phalanx
+ * watch`, `chaos` and `admit` work on a local cluster.
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { loadOrCreateOperatorKey } from '@phalanx/control'
 import { loadOrCreatePeerKey } from '@phalanx/net'
 import type { Logger } from 'pino'
 import { type ClusterConfig, envName, listFields } from './config.js'
@@ -81,6 +88,17 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     peerIds.set(nodeId, peerIdFromPrivateKey(key).toString())
   }
   const members = nodeIds.map((nodeId) => `${nodeId}:${peerIds.get(nodeId)}`)
+  // A run pinned to a key it was given (`operatorPublicKey`) keeps it: the operator holds the
+  // private half elsewhere. Otherwise the run makes its own and keeps it with its artefacts.
+  const operatorKeyFile = join(config.out ?? work, 'operator.pem')
+  const operatorPublicKey =
+    config.operatorPublicKey ?? (await loadOrCreateOperatorKey(operatorKeyFile)).publicKey
+  if (config.operatorPublicKey === undefined) {
+    log.info(
+      { operatorKeyFile, operatorPublicKey },
+      'operator key of this run (signs chaos and admit commands)',
+    )
+  }
   const honestServerPeers = new Set(
     serverIds.filter((id) => !isByzantine(config, id)).map((id) => peerIds.get(id)!),
   )
@@ -171,7 +189,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
           bootstrap,
           keyFile: join(work, `${nodeId}.key`),
           listen: ['/ip4/127.0.0.1/tcp/0'],
-          natsUrl: undefined,
+          operatorPublicKey,
           // Every child would bind the same port; local runs report over IPC instead.
           opsPort: 0,
         }),
