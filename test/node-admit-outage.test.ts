@@ -4,7 +4,8 @@
  * - nats-server is SIGKILLed for several seconds: training goes on (seen on each node's `/metrics`,
  *   not through NATS), each node logs the outage once, and after nats-server restarts on the same
  *   port and store dir every node's telemetry arrives again, the rounds of the outage included;
- * - `phalanx admit` lets a new worker join: the servers apply the change at a round boundary, accept
+ * - `phalanx admit --operator-key` (the key every node is pinned to) lets a new worker join: the
+ *   servers apply the signed change at a round boundary, accept
  *   its connection and messages, and aggregate its gradients — with one original worker killed,
  *   the cluster goes on only because of it.
  * Needs the built CLI (`npx tsc -b`).
@@ -14,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type ConsumerMessages, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
-import type { TelemetryEvent } from '@phalanx/control'
+import { generateOperatorKey, type TelemetryEvent, writeOperatorKey } from '@phalanx/control'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from './support/cli.js'
 import { freePorts, type NatsServerHandle, startNatsServer, waitForJetStream } from './support/nats.js'
@@ -40,6 +41,7 @@ describe('node processes across a NATS outage, and a worker admitted at run time
   let env: Record<string, string>
   let peerIds: Map<string, string>
   let serverAddresses: string[]
+  let operatorKeyFile: string
   const nodes = new Map<string, NodeHandle>()
   const opsPorts = new Map<string, number>()
   /** Every telemetry event NATS recorded, by node (read from a JetStream stream, so none is missed). */
@@ -138,6 +140,9 @@ describe('node processes across a NATS outage, and a worker admitted at run time
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'phalanx-admit-outage-'))
     nats = await startNatsServer()
+    const operatorKey = generateOperatorKey()
+    operatorKeyFile = join(work, 'operator.pem')
+    await writeOperatorKey(operatorKeyFile, operatorKey)
     await recordTelemetry()
     peerIds = await peerIdsOf(work, [...everyone, NEWCOMER])
     const ports = await freePorts(everyone.length + 1)
@@ -153,6 +158,8 @@ describe('node processes across a NATS outage, and a worker admitted at run time
       PHALANX_MEMBERS: everyone.map(member).join(','),
       PHALANX_NATS_URL: nats.url,
       PHALANX_OPS_HOST: '127.0.0.1',
+      // Nodes apply only membership records this key signed.
+      PHALANX_OPERATOR_PUBLIC_KEY: operatorKey.publicKey,
     }
     serverAddresses = []
     for (const nodeId of servers) serverAddresses.push(...(await start(nodeId).listening))
@@ -221,7 +228,19 @@ describe('node processes across a NATS outage, and a worker admitted at run time
   it('`phalanx admit` lets a new worker join the running cluster, and the servers aggregate its gradients', async () => {
     const newcomerPeerId = peerIds.get(NEWCOMER)!
     const admitted = await runCli(
-      ['admit', NEWCOMER, newcomerPeerId, '--role', 'worker', '--nats-url', nats.url, '--cluster', CLUSTER],
+      [
+        'admit',
+        NEWCOMER,
+        newcomerPeerId,
+        '--role',
+        'worker',
+        '--nats-url',
+        nats.url,
+        '--cluster',
+        CLUSTER,
+        '--operator-key',
+        operatorKeyFile,
+      ],
       { timeoutMs: 60_000 },
     )
     expect(admitted.stderr).toBe('')
@@ -230,7 +249,7 @@ describe('node processes across a NATS outage, and a worker admitted at run time
     await Promise.all(
       servers.map((nodeId) =>
         logUntil(work, nodeId, 'membership change applied', (entries) =>
-          entries.some((entry) => entry.change === 'admit'),
+          entries.some((entry) => entry.change === 'admit' && entry.peerId === newcomerPeerId),
         ),
       ),
     )

@@ -2,11 +2,25 @@
  * The node processes on the control plane: a small real cluster (3 servers, 2 workers, libp2p on
  * loopback, one `phalanx server|worker` process each) connected to its own nats-server with a
  * password. Telemetry must arrive on NATS, `/metrics` must parse, and chaos commands must be obeyed
- * by nodes started with chaos on and refused by the others. Needs the built CLI (`npx tsc -b`).
+ * by nodes started with chaos on and refused by the others. Membership changes only through the
+ * operator's signed records (`phalanx admit|evict --operator-key`): what an outsider writes into
+ * the members bucket is applied by no node and counted on its `/metrics`. Needs the built CLI
+ * (`npx tsc -b`).
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { Kvm } from '@nats-io/kv'
+import { connect } from '@nats-io/transport-node'
 import type { TelemetryEvent } from '@phalanx/control'
+import {
+  encodeControlRecord,
+  generateOperatorKey,
+  loadOperatorKey,
+  parseNatsServers,
+  signAdmitRecord,
+  signControlRecord,
+  signEvictRecord,
+} from '@phalanx/control'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from './support/cli.js'
 import { startTestCluster, type TestCluster } from './support/cluster.js'
@@ -32,6 +46,16 @@ describe('node processes on the NATS control plane', () => {
   const latestRound = (nodeId: string): number => cluster.latestRound(nodeId)
   const logUntil = (nodeId: string, pattern: RegExp) => cluster.logUntil(nodeId, pattern)
   const chaos = (...args: string[]) => cluster.chaos(...args)
+  const operatorKey = () => ['--operator-key', cluster.operatorKeyFile]
+  /** `phalanx_control_rejected_total` of server-0, by `kind/reason`. */
+  const rejectedOnServer0 = async (): Promise<Record<string, number>> => {
+    const families = parsePrometheusText(await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text())
+    const counts: Record<string, number> = {}
+    for (const sample of families.get('phalanx_control_rejected_total')?.samples ?? []) {
+      counts[`${sample.labels.kind}/${sample.labels.reason}`] = sample.value
+    }
+    return counts
+  }
 
   beforeAll(async () => {
     ;[opsPort] = (await freePorts(1)) as [number]
@@ -107,9 +131,10 @@ describe('node processes on the NATS control plane', () => {
   })
 
   it('refuses chaos commands on a node started without chaos', async () => {
-    const result = await runCli(['chaos', 'kill', 'server-1', '--nats-url', natsUrl, '--cluster', CLUSTER], {
-      timeoutMs: 60_000,
-    })
+    const result = await runCli(
+      ['chaos', 'kill', 'server-1', '--nats-url', natsUrl, '--cluster', CLUSTER, ...operatorKey()],
+      { timeoutMs: 60_000 },
+    )
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/ChaosRefusedError: node server-1 refused "kill".*chaos is disabled/)
     expect(cluster.node('server-1').process.exitCode).toBeNull()
@@ -132,7 +157,7 @@ describe('node processes on the NATS control plane', () => {
       /NotConnectedError/,
     ],
   ])('`phalanx %j` fails with exit code %i and says why', async (args, code, message) => {
-    const result = await runCli([...args, '--cluster', CLUSTER], { timeoutMs: 60_000 })
+    const result = await runCli([...args, '--cluster', CLUSTER, ...operatorKey()], { timeoutMs: 60_000 })
     expect(result.code).toBe(code)
     expect(result.stderr).toMatch(message)
   })
@@ -149,6 +174,7 @@ describe('node processes on the NATS control plane', () => {
         natsUrl,
         '--cluster',
         CLUSTER,
+        ...operatorKey(),
       ],
       { timeoutMs: 60_000 },
     )
@@ -202,7 +228,7 @@ describe('node processes on the NATS control plane', () => {
 
   it('`phalanx admit` and `phalanx evict` change the member set, and running nodes apply them', async () => {
     const newcomer = '12D3KooWEmxWYkARgPVBAaqkZ1sGqNSbJiG82A3XYa6xa85Xf1Sv'
-    const connection = ['--nats-url', natsUrl, '--cluster', CLUSTER]
+    const connection = ['--nats-url', natsUrl, '--cluster', CLUSTER, ...operatorKey()]
     const admitted = await runCli(
       [
         'admit',
@@ -222,14 +248,153 @@ describe('node processes on the NATS control plane', () => {
     )
     for (const nodeId of ['server-0', 'worker-1']) {
       expect(
-        await logUntil(nodeId, /"change":"admit","revision":\d+,"msg":"membership change applied"/),
-      ).toMatch(/"change":"admit","revision":\d+,"msg":"membership change applied"/)
+        await logUntil(
+          nodeId,
+          /"change":"admit","peerId":"\w+","revision":\d+,"msg":"membership change applied"/,
+        ),
+      ).toMatch(
+        new RegExp(
+          `"change":"admit","peerId":"${newcomer}","revision":\\d+,"msg":"membership change applied"`,
+        ),
+      )
     }
     const evicted = await runCli(['evict', newcomer, ...connection], { timeoutMs: 60_000 })
     expect(evicted.stdout.trim()).toBe(`evicted ${newcomer}`)
     expect(await logUntil('server-0', /"change":"evict"/)).toMatch(
-      /"change":"evict","revision":\d+,"msg":"membership change applied"/,
+      new RegExp(`"change":"evict","peerId":"${newcomer}","revision":\\d+,"msg":"membership change applied"`),
     )
+  })
+
+  it.each([
+    ['admit', 'worker-9', '12D3KooWEmxWYkARgPVBAaqkZ1sGqNSbJiG82A3XYa6xa85Xf1Sv', '--role', 'worker'],
+    ['evict', '12D3KooWEmxWYkARgPVBAaqkZ1sGqNSbJiG82A3XYa6xa85Xf1Sv'],
+  ])('`phalanx %s` without the operator key fails before it connects', async (...args) => {
+    // Nothing listens on port 1: a command that dialled would fail with NotConnectedError instead.
+    const result = await runCli([...args, '--nats-url', 'nats://127.0.0.1:1', '--cluster', CLUSTER], {
+      env: { PHALANX_OPERATOR_KEY: '' },
+      timeoutMs: 60_000,
+    })
+    expect(result.code).toBe(2)
+    expect(result.stderr.trim()).toMatch(
+      /^phalanx (admit|evict): needs the operator key: --operator-key FILE or PHALANX_OPERATOR_KEY/,
+    )
+    expect(result.stderr).not.toMatch(/NotConnectedError/)
+  })
+
+  it('`phalanx keygen` writes a key the admit command can use, prints its public key, and never overwrites one', async () => {
+    const file = join(cluster.work, 'keygen', 'operator.pem')
+    const made = await runCli(['keygen', '--out', file], { timeoutMs: 60_000 })
+    expect(made.code).toBe(0)
+    const publicKey = made.stdout.trim()
+    expect(publicKey).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(made.stderr).toContain(`PHALANX_OPERATOR_PUBLIC_KEY=${publicKey}`)
+    expect((await loadOperatorKey(file)).publicKey).toBe(publicKey)
+    const again = await runCli(['keygen', '--out', file], { timeoutMs: 60_000 })
+    expect(again.code).toBe(1)
+    expect(again.stderr).toMatch(/OperatorKeyError: .* exists: an operator key is never overwritten/)
+    expect((await loadOperatorKey(file)).publicKey).toBe(publicKey)
+    expect(existsSync(file)).toBe(true)
+  })
+
+  it('applies nothing an outsider writes into the members bucket, counts each on /metrics by reason, and refuses a server beyond N', async () => {
+    const before = await rejectedOnServer0()
+    // Anyone holding the shared NATS password (today every pod has it) can write the bucket.
+    const { servers: natsServers } = parseNatsServers(natsUrl)
+    const outsider = await connect({
+      servers: natsServers,
+      user: NATS_USER,
+      pass: NATS_PASSWORD,
+      name: 'outsider',
+    })
+    try {
+      const members = await new Kvm(outsider).open(`phalanx-${CLUSTER}-members`)
+      const sybil = (i: number) => ({
+        peerId: `12D3KooWSybi${i}AaqkZ1sGqNSbJiG82A3XYa6xa85Xf1Sv`,
+        nodeId: `server-${10 + i}`,
+        role: 'server' as const,
+        multiaddrs: [],
+      })
+      // The attack of issue #12: a bare Member JSON claiming the server role …
+      await members.put(sybil(1).peerId, new TextEncoder().encode(JSON.stringify(sybil(1))))
+      // … a record signed by a key that is not the operator's …
+      await members.put(
+        sybil(2).peerId,
+        encodeControlRecord(signAdmitRecord(generateOperatorKey(), { cluster: CLUSTER, member: sybil(2) })),
+      )
+      // … an operator record that expired …
+      const operator = cluster.operatorKey
+      const expired = signControlRecord(operator, {
+        cluster: CLUSTER,
+        action: { kind: 'admit', member: sybil(3) },
+        issuedAtMs: Date.now() - 10_000,
+        lifetimeMs: 1_000,
+      })
+      await members.put(sybil(3).peerId, encodeControlRecord(expired))
+      // … and a genuine admit replayed over the operator's later eviction.
+      const admit = signAdmitRecord(operator, {
+        cluster: CLUSTER,
+        member: { ...sybil(4), role: 'worker', nodeId: 'worker-44' },
+      })
+      await members.put(sybil(4).peerId, encodeControlRecord(admit))
+      await members.put(
+        sybil(4).peerId,
+        encodeControlRecord(signEvictRecord(operator, { cluster: CLUSTER, peerId: sybil(4).peerId })),
+      )
+      await members.put(sybil(4).peerId, encodeControlRecord(admit))
+      // A bare delete of an honest server.
+      await members.delete(peerIds.get('server-1')!)
+      await outsider.flush()
+
+      // A 4th server, admitted by the operator itself, for N = 3: refused until one is evicted.
+      const fourth = await runCli(
+        [
+          'admit',
+          'server-3',
+          sybil(5).peerId,
+          '--role',
+          'server',
+          '--nats-url',
+          natsUrl,
+          '--cluster',
+          CLUSTER,
+          ...operatorKey(),
+        ],
+        { timeoutMs: 60_000 },
+      )
+      expect(fourth.code).toBe(0)
+
+      const expected = {
+        'unknown/malformed': 1,
+        'admit/bad_signature': 1,
+        'admit/expired': 1,
+        'admit/replayed': 1,
+        'evict/malformed': 1,
+        'admit/not_allowed': 1,
+      }
+      const grew = (now: Record<string, number>) =>
+        Object.entries(expected).every(([key, count]) => (now[key] ?? 0) - (before[key] ?? 0) >= count)
+      const deadline = Date.now() + 30_000
+      let now = await rejectedOnServer0()
+      while (!grew(now) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        now = await rejectedOnServer0()
+      }
+      expect(
+        Object.fromEntries(Object.keys(expected).map((key) => [key, (now[key] ?? 0) - (before[key] ?? 0)])),
+      ).toEqual(expected)
+      // Nothing of it was applied: no Sybil server became a member of server-0, and server-1 is still
+      // one (N − F = 3 of 3: without it server-0 would pass no round).
+      const applied = readFileSync(join(cluster.work, 'server-0.log'), 'utf8')
+        .split('\n')
+        .filter((line) => line.includes('"msg":"membership change applied"'))
+      for (const i of [1, 2, 3, 5])
+        expect(applied.filter((line) => line.includes(sybil(i).peerId))).toEqual([])
+      expect(applied.filter((line) => line.includes(peerIds.get('server-1')!))).toEqual([])
+      const at = latestRound('server-0')
+      await telemetryUntil(() => latestRound('server-0') > at + 3)
+    } finally {
+      await outsider.close()
+    }
   })
 
   it('partitions a server from every peer for a while, then heals and the cluster goes on', async () => {
@@ -247,9 +412,10 @@ describe('node processes on the NATS control plane', () => {
   })
 
   it('`phalanx chaos kill server-2` is acknowledged, then the process dies', async () => {
-    const result = await runCli(['chaos', 'kill', 'server-2', '--nats-url', natsUrl, '--cluster', CLUSTER], {
-      timeoutMs: 60_000,
-    })
+    const result = await runCli(
+      ['chaos', 'kill', 'server-2', '--nats-url', natsUrl, '--cluster', CLUSTER, ...operatorKey()],
+      { timeoutMs: 60_000 },
+    )
     expect(result.stderr).toBe('')
     expect(result.code).toBe(0)
     expect(result.stdout.trim()).toBe('server-2 acknowledged kill')

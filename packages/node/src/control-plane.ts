@@ -164,7 +164,8 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
     for (const change of staged.splice(0)) {
       if (change.kind === 'admit') membership.add(change.member.peerId, change.member.role)
       else membership.remove(change.peerId)
-      log.info({ change: change.kind, revision: change.revision }, 'membership change applied')
+      const peerId = change.kind === 'admit' ? change.member.peerId : change.peerId
+      log.info({ change: change.kind, peerId, revision: change.revision }, 'membership change applied')
     }
   }
   async function followMembership(conn: ControlConnection): Promise<void> {
