@@ -7,6 +7,10 @@
  * Chaos commands: control-chaos.test.ts.
  */
 import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { Kvm } from '@nats-io/kv'
 import { connect } from '@nats-io/transport-node'
 import type { ControlConnection, Member, MemberChange, MembershipStore, OperatorKey } from '@phalanx/control'
@@ -21,10 +25,13 @@ import {
   signControlRecord,
   signEvictRecord,
 } from '@phalanx/control'
+import { createMembership, loadOrCreatePeerKey, type Membership } from '@phalanx/net'
+import { attachControlPlane, clusterConfigSchema } from '@phalanx/node'
+import { Registry } from 'prom-client'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { captureLogger } from './support/log.js'
 import type { NatsServerHandle } from './support/nats.js'
-import { SHARED_NATS_URL, startNatsServer } from './support/nats.js'
+import { freePorts, SHARED_NATS_URL, startNatsServer } from './support/nats.js'
 
 const SHARED_NATS = SHARED_NATS_URL
 
@@ -217,6 +224,107 @@ describe('membership KV bucket', () => {
     const second = await follow(fresh)
     expect(second.rejected).toEqual(expected)
     expect(second.verified.members().map((m) => m.peerId)).toEqual(['s2'])
+  })
+})
+
+describe('workers registering themselves (workerAdmission)', () => {
+  /** Resolves once `predicate` holds over `membership` (checked now and on each of its changes). */
+  const membershipUntil = (membership: Membership, predicate: () => boolean) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (!predicate()) return
+        off()
+        resolve()
+      }
+      const off = membership.onChange(check)
+      check()
+    })
+
+  it('open: a worker’s join signed by its peer key makes it a worker on the servers, until the operator evicts it; closed: refused and counted', async () => {
+    const cluster = `t${randomUUID().slice(0, 8)}`
+    const work = mkdtempSync(join(tmpdir(), 'phalanx-join-'))
+    cleanups.push(() => rmSync(work, { recursive: true, force: true }))
+    const keys = new Map<string, Awaited<ReturnType<typeof loadOrCreatePeerKey>>['key']>()
+    for (const id of ['server-0', 'worker-x']) keys.set(id, (await loadOrCreatePeerKey(join(work, id))).key)
+    const peerIdOf = (id: string) => peerIdFromPrivateKey(keys.get(id)!).toString()
+    const [openPort, closedPort] = (await freePorts(2)) as [number, number]
+    const { log } = captureLogger()
+    const configOf = (workerAdmission: 'open' | 'closed', opsPort = 0) =>
+      clusterConfigSchema.parse({
+        cluster,
+        servers: 1,
+        byzantineServers: 0,
+        natsUrl: SHARED_NATS,
+        operatorPublicKey: operator.publicKey,
+        members: [`server-0:${peerIdOf('server-0')}`],
+        workerAdmission,
+        opsPort,
+        opsHost: '127.0.0.1',
+      })
+    const registries = new Map<number, Registry>()
+    const plane = async (nodeId: string, workerAdmission: 'open' | 'closed', opsPort = 0) => {
+      const registry = new Registry()
+      registries.set(opsPort, registry)
+      const membership = createMembership({ members: [[peerIdOf('server-0'), 'server']], closed: true })
+      const key = keys.get(nodeId === 'worker-x' ? 'worker-x' : 'server-0')!
+      const control = await attachControlPlane({
+        config: configOf(workerAdmission, opsPort),
+        log,
+        nodeId,
+        role: nodeId.startsWith('server-') ? 'server' : 'worker',
+        onChaos: () => {},
+        membership,
+        registry,
+        self: {
+          peerId: peerIdFromPrivateKey(key).toString(),
+          multiaddrs: [],
+          sign: (statement) => key.sign(statement) as Promise<Uint8Array>,
+        },
+      })
+      cleanups.push(() => control.close())
+      return { control, membership }
+    }
+    /** `phalanx_control_rejected_total` of the node whose ops port is `port`, by `kind/reason`. */
+    const rejectedOn = async (port: number) => {
+      const metric = registries.get(port)!.getSingleMetric('phalanx_control_rejected_total')
+      const counts: Record<string, number> = {}
+      for (const { labels, value } of (await metric?.get())?.values ?? []) {
+        counts[`${labels.kind}/${labels.reason}`] = value
+      }
+      return counts
+    }
+    /** The counter is state, not an event: read it until it shows `key`, for at most 20 s. */
+    const rejectedUntil = async (port: number, key: string) => {
+      const deadline = Date.now() + 20_000
+      while (!((await rejectedOn(port))[key]! >= 1) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      return rejectedOn(port)
+    }
+
+    const openServer = await plane('server-0', 'open', openPort)
+    const closedServer = await plane('server-0', 'closed', closedPort)
+    const worker = peerIdOf('worker-x')
+    await plane('worker-x', 'open')
+    // The server with admission open applies the join (before its first round: at once) …
+    await membershipUntil(openServer.membership, () => openServer.membership.roleOf(worker) === 'worker')
+    // … the one with admission closed refuses it and counts it.
+    const { conn: reader } = openConnection('reader', cluster)
+    const store = await createMembershipStore({ conn: reader })
+    cleanups.push(() => store.destroy())
+    expect((await store.entries()).map((e) => [e.bucket, e.key])).toEqual([['joins', worker]])
+    expect(await rejectedUntil(closedPort, 'join/not_allowed')).toEqual({ 'join/not_allowed': 1 })
+    expect(closedServer.membership.roleOf(worker)).toBeUndefined()
+
+    // The operator evicts it; its next join (a restart) is refused until the operator admits it.
+    await store.putRecord(signEvictRecord(operator, { cluster, peerId: worker }))
+    await membershipUntil(openServer.membership, () => !openServer.membership.has(worker))
+    await plane('worker-x', 'open')
+    expect(await rejectedUntil(openPort, 'join/not_allowed')).toEqual({ 'join/not_allowed': 1 })
+    expect(openServer.membership.has(worker)).toBe(false)
+    const member = { peerId: worker, nodeId: 'worker-x', role: 'worker' as const, multiaddrs: [] }
+    await store.putRecord(signAdmitRecord(operator, { cluster, member }))
+    await membershipUntil(openServer.membership, () => openServer.membership.roleOf(worker) === 'worker')
   })
 })
 
