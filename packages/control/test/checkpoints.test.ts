@@ -208,6 +208,7 @@ describe('chooseAgreedCheckpoint (N = 4, F = 1, quorum N−F = 3)', () => {
       serverQuorum: 3,
       configHash: 'cfg',
       median,
+      servers: ['s0', 's1', 's2', 's3'],
       verify: (info) => info.serverId !== 's3',
     })
     expect(result.agreed?.serverIds).toEqual(['s0', 's1', 's2'])
@@ -234,6 +235,7 @@ describe('chooseAgreedCheckpoint (N = 4, F = 1, quorum N−F = 3)', () => {
         serverQuorum: 3,
         configHash: 'cfg',
         median: () => new Float32Array(1),
+        servers: ['s0', 's1', 's2'],
       }),
     ).rejects.toMatchObject({ name: 'MedianResultError', expectedDimension: 2, actualDimension: 1 })
   })
@@ -250,6 +252,7 @@ describe('chooseAgreedCheckpoint (N = 4, F = 1, quorum N−F = 3)', () => {
       serverQuorum: 3,
       configHash: 'cfg',
       median,
+      servers: ['s0', 's1', 's2'],
     })
     expect(result.agreed?.round).toBe(6)
     expect(loaded.sort()).toEqual(['s0', 's1', 's2'].map((s) => checkpointObjectName(s, 6)))
