@@ -18,8 +18,12 @@ const round = 5
 const windowAhead = 2 // the node's default roundWindowAhead
 const maxPayloadBytes = 8 * dimension // receivers refuse anything over twice the model size
 
-type Name = 'server' | 'byzantine' | 'r1' | 'r2' | 'stranger'
-const names: readonly Name[] = ['server', 'byzantine', 'r1', 'r2', 'stranger']
+// Three Byzantine members, so that the invalid messages one hands over do not graylist the one
+// whose later messages a test needs heard: receivers charge every invalid delivery to the peer
+// that made it (gossipsub P4 and the application score), and six of them pass the threshold.
+type Name = 'server' | 'byzantine' | 'oversizer' | 'equivocator' | 'r1' | 'r2' | 'stranger'
+const names: readonly Name[] = ['server', 'byzantine', 'oversizer', 'equivocator', 'r1', 'r2', 'stranger']
+const senders = ['server', 'byzantine', 'oversizer', 'equivocator', 'stranger'] as const
 const receivers = ['r1', 'r2'] as const
 
 let dir: string
@@ -67,6 +71,8 @@ beforeAll(async () => {
   members = [
     [ids.server, 'server'],
     [ids.byzantine, 'server'],
+    [ids.oversizer, 'server'],
+    [ids.equivocator, 'server'],
     [ids.r1, 'worker'],
     [ids.r2, 'worker'],
   ]
@@ -84,18 +90,16 @@ beforeAll(async () => {
     })
   const [r1, r2] = await Promise.all([start('r1', []), start('r2', [])])
   // Every sender dials both receivers itself, so each announcement also arrives first-hand.
+  await Promise.all(senders.map((name) => start(name, [r1!.addrs[0]!, r2!.addrs[0]!])))
   await Promise.all(
-    (['server', 'byzantine', 'stranger'] as const).map((name) => start(name, [r1!.addrs[0]!, r2!.addrs[0]!])),
+    senders.map((name) => peers[name].request('waitForSubscribers', { kind: 'model', count: 2 })),
   )
   await Promise.all(
-    (['server', 'byzantine', 'stranger'] as const).map((name) =>
-      peers[name].request('waitForSubscribers', { kind: 'model', count: 2 }),
-    ),
+    receivers.map((r) => peers[r].request('waitForSubscribers', { kind: 'model', count: senders.length })),
   )
-  await Promise.all(receivers.map((r) => peers[r].request('waitForSubscribers', { kind: 'model', count: 3 })))
-  // The Byzantine peer hears the server's models only through r1 and r2 relaying them.
+  // The Byzantine peers hear the server's models only through r1 and r2 relaying them.
   await Promise.all(
-    receivers.map((r) => peers[r].request('waitForMeshPeer', { kind: 'model', peer: ids.byzantine })),
+    receivers.map((r) => peers[r].request('waitForMeshPeer', { kind: 'model', peer: ids.equivocator })),
   )
 }, 120_000)
 
@@ -169,14 +173,21 @@ describe('net data plane over real processes', () => {
       args: { round: round + windowAhead + 1, vector: { dimension, base: 8 } },
     },
     {
+      // Last run's message replayed after a whole-cluster restart (the receivers are at epoch 0).
+      name: 'another epoch',
+      sender: 'oversizer',
+      reason: 'wrong_epoch',
+      args: { round, vector: { dimension, base: 12 }, epoch: 1 },
+    },
+    {
       name: 'oversize (announced)',
-      sender: 'byzantine',
+      sender: 'oversizer',
       reason: 'oversize',
       args: { round, vector: { dimension: 10 * dimension, base: 9 } },
     },
     {
       name: 'oversize (inline, below the gossip frame limit)',
-      sender: 'byzantine',
+      sender: 'oversizer',
       reason: 'oversize',
       args: { round, vector: { dimension: 3 * dimension, base: 10 }, inline: true },
     },
@@ -186,9 +197,9 @@ describe('net data plane over real processes', () => {
   })
 
   it('keeps accepting a sender after refusing its oversize payload', async () => {
-    // The previous cases sent two oversize messages from the Byzantine server; a valid one from
+    // The previous cases sent two oversize messages from this Byzantine server; a valid one from
     // it must still arrive (the 4 MiB gossip frame limit would have cut it off silently).
-    const published = await peers.byzantine.request<{ hash: string }>('publishRaw', {
+    const published = await peers.oversizer.request<{ hash: string }>('publishRaw', {
       kind: 'model',
       defaultCluster: cluster,
       round: round + 1,
@@ -196,20 +207,20 @@ describe('net data plane over real processes', () => {
     })
     for (const r of receivers) {
       await peers[r].waitFor(
-        (e) => e.event === 'vector' && e.sender === ids.byzantine && e.hash === published.hash,
+        (e) => e.event === 'vector' && e.sender === ids.oversizer && e.hash === published.hash,
       )
     }
   })
 
   it('detects an equivocating sender, keeps both signed messages and drops it for the round', async () => {
     const equivocationRound = round + 2
-    const first = await peers.byzantine.request<{ hash: string }>('publishRaw', {
+    const first = await peers.equivocator.request<{ hash: string }>('publishRaw', {
       kind: 'model',
       defaultCluster: cluster,
       round: equivocationRound,
       vector: { dimension, base: 20 },
     })
-    const second = await peers.byzantine.request<{ hash: string }>('publishRaw', {
+    const second = await peers.equivocator.request<{ hash: string }>('publishRaw', {
       kind: 'model',
       defaultCluster: cluster,
       round: equivocationRound,
@@ -218,7 +229,7 @@ describe('net data plane over real processes', () => {
     expect(first.hash).not.toBe(second.hash)
     for (const r of receivers) {
       const event = await peers[r].waitFor(
-        (e) => e.event === 'equivocation' && e.sender === ids.byzantine && e.round === equivocationRound,
+        (e) => e.event === 'equivocation' && e.sender === ids.equivocator && e.round === equivocationRound,
       )
       expect(new Set(event.hashes as string[])).toEqual(new Set([first.hash, second.hash]))
       expect(event.signed).toEqual([true, true])
@@ -227,7 +238,7 @@ describe('net data plane over real processes', () => {
       expect(evidence).toContainEqual({
         kind: 'model',
         round: equivocationRound,
-        sender: ids.byzantine,
+        sender: ids.equivocator,
         hashes: event.hashes,
       })
       // Whatever arrived first, the sender no longer counts towards a quorum of that round.
@@ -247,7 +258,7 @@ describe('net data plane over real processes', () => {
     await Promise.all(
       receivers.map((r) => peers[r].request('waitForMeshPeer', { kind: 'model', peer: ids.server })),
     )
-    const [toR1, toR2] = await peers.byzantine.request<Array<{ hash: string; recipients: number }>>(
+    const [toR1, toR2] = await peers.equivocator.request<Array<{ hash: string; recipients: number }>>(
       'publishTargeted',
       {
         kind: 'model',
@@ -268,7 +279,7 @@ describe('net data plane over real processes', () => {
       peers[r].waitFor(
         (e) =>
           (e.event === 'vector' || e.event === 'equivocation') &&
-          e.sender === ids.byzantine &&
+          e.sender === ids.equivocator &&
           e.round === targetedRound,
       )
     for (const [r, own] of [
@@ -280,7 +291,7 @@ describe('net data plane over real processes', () => {
       else expect(first.hashes).toContain(own)
     }
     const caught = await peers.server.waitFor(
-      (e) => e.event === 'equivocation' && e.sender === ids.byzantine && e.round === targetedRound,
+      (e) => e.event === 'equivocation' && e.sender === ids.equivocator && e.round === targetedRound,
     )
     expect(new Set(caught.hashes as string[])).toEqual(new Set([toR1?.hash, toR2?.hash]))
   })

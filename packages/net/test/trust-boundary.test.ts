@@ -1,0 +1,258 @@
+/**
+ * The data plane's trust boundary with real libp2p nodes over loopback in one process: a relay
+ * handing over messages signed by fresh throw-away keys ends graylisted (gossipsub P4 and the
+ * application score charge the relay, not the keys), a stranger doing it under an open member set
+ * is disconnected and kept out, an honest straggler's early, late and repeated messages cost
+ * nothing, and forged or replayed announcements move no round.
+ */
+import type { RPC } from '@chainsafe/libp2p-gossipsub/message'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import pino from 'pino'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import {
+  createMembership,
+  createNetNode,
+  encodeMemberAnnouncement,
+  encodeVectorMessage,
+  type MemberRole,
+  type NetNode,
+  netDefaults,
+  type RejectReason,
+  sha256,
+  vectorToBytes,
+} from '../src/index.js'
+import { signGossipMessage } from '../src/sync.js'
+
+const logger = pino({ level: 'silent' })
+const cluster = 'trust-test'
+const dimension = 8
+const round = 5
+let keys: PrivateKey[]
+let ids: string[]
+let nodes: NetNode[] = []
+
+// 0: the victim (server), 1: a member server (the Byzantine relay), 2: a member worker, 3: a stranger.
+beforeAll(async () => {
+  keys = (await Promise.all([0, 1, 2, 3].map(() => generateKeyPair('Ed25519')))) as unknown as PrivateKey[]
+  ids = keys.map((key) => peerIdFromPrivateKey(key).toString())
+})
+
+afterEach(async () => {
+  await Promise.all(nodes.map((node) => node.stop()))
+  nodes = []
+})
+
+async function start(index: number, options: { closed?: boolean; epoch?: number } = {}): Promise<NetNode> {
+  const members: Array<[string, MemberRole]> = [
+    [ids[0]!, 'server'],
+    [ids[1]!, 'server'],
+    [ids[2]!, 'worker'],
+  ]
+  const node = await createNetNode({
+    cluster,
+    role: index === 2 ? 'worker' : 'server',
+    dimension,
+    // Open by default: the mode in which strangers may connect at all.
+    membership: createMembership({ members, closed: options.closed ?? false }),
+    logger,
+    privateKey: keys[index]!,
+    round,
+    ...(options.epoch === undefined ? {} : { epoch: options.epoch }),
+  })
+  nodes.push(node)
+  await node.start()
+  return node
+}
+
+function modelData(sender: string, overrides: { round?: number; epoch?: number; base?: number } = {}) {
+  const payload = vectorToBytes(Float32Array.from({ length: dimension }, (_, i) => (overrides.base ?? 1) + i))
+  return encodeVectorMessage({
+    cluster,
+    round: overrides.round ?? round,
+    sender,
+    role: 'server',
+    kind: 'model',
+    dimension,
+    size: payload.byteLength,
+    hash: sha256(payload),
+    payload,
+    epoch: overrides.epoch ?? 0,
+  })
+}
+
+/** Hands `messages` to `to` on the gossip stream `from` already holds, as a relay would forward them. */
+function handOver(from: NetNode, to: NetNode, messages: RPC.Message[]): boolean {
+  const gossip = from.libp2p.services.pubsub as unknown as {
+    sendRpc(peer: string, rpc: { subscriptions: []; messages: RPC.Message[] }): boolean
+  }
+  return gossip.sendRpc(to.peerId, { subscriptions: [], messages })
+}
+
+/** Signs each `data(key)` with a fresh throw-away key: what an outsider mints for free. */
+async function underFreshKeys(count: number, topic: string, data: (sender: string) => Uint8Array) {
+  const messages: RPC.Message[] = []
+  for (let i = 0; i < count; i++) {
+    const key = (await generateKeyPair('Ed25519')) as unknown as PrivateKey
+    messages.push(await signGossipMessage(key, { topic, data: data(peerIdFromPrivateKey(key).toString()) }))
+  }
+  return messages
+}
+
+/** Resolves after `count` more gossipsub heartbeats of `node` (for what must NOT arrive). */
+function heartbeats(node: NetNode, count: number): Promise<void> {
+  let seen = 0
+  return atHeartbeat(node, () => ++seen > count)
+}
+
+/** Resolves at the first gossipsub heartbeat of `node` at which `condition` holds. */
+function atHeartbeat(node: NetNode, condition: () => boolean): Promise<void> {
+  const pubsub = node.libp2p.services.pubsub
+  return new Promise((resolve) => {
+    const check = () => {
+      if (!condition()) return
+      pubsub.removeEventListener('gossipsub:heartbeat', check)
+      resolve()
+    }
+    pubsub.addEventListener('gossipsub:heartbeat', check)
+    check()
+  })
+}
+
+const rejected = (node: NetNode, reason: RejectReason) => node.counters.messages_rejected_total[reason]
+
+async function connected(a: NetNode, b: NetNode, topic: 'model' | 'membership' = 'model'): Promise<void> {
+  await b.dial(a.multiaddrs()[0]!)
+  await Promise.all([a.waitForSubscribers(topic, 1), b.waitForSubscribers(topic, 1)])
+}
+
+describe('trust boundary', () => {
+  it('graylists a member relaying 2,000 invalid messages under fresh keys, not the keys', async () => {
+    const victim = await start(0)
+    const relay = await start(1)
+    await connected(victim, relay)
+    const score = () => victim.libp2p.services.pubsub.getScore(relay.peerId)
+    expect(score()).toBe(0)
+    const forged = await underFreshKeys(2_000, victim.topics.models, (sender) => modelData(sender))
+    for (let i = 0; i < forged.length; i += 100) handOver(relay, victim, forged.slice(i, i + 100))
+    await atHeartbeat(victim, () => score() < netDefaults.graylistScoreThreshold)
+    expect(rejected(victim, 'unknown_sender')).toBeGreaterThan(0)
+    expect(victim.received('model', round)).toEqual([])
+    // Graylisted: the relay's own, valid model is now dropped unread.
+    const before = victim.counters.messages_received_total
+    await relay.publish('model', round, new Float32Array(dimension).fill(1))
+    await heartbeats(victim, 2)
+    expect(victim.counters.messages_received_total).toBe(before)
+    expect(victim.received('model', round)).toEqual([])
+  })
+
+  it('disconnects a stranger that hands over invalid messages, and keeps it out', async () => {
+    const victim = await start(0)
+    const stranger = await start(3)
+    await connected(victim, stranger)
+    const refused: string[] = []
+    victim.on('refused', (event) => refused.push(event.direction))
+    const forged = await underFreshKeys(300, victim.topics.models, (sender) => modelData(sender))
+    for (let i = 0; i < forged.length; i += 50) handOver(stranger, victim, forged.slice(i, i + 50))
+    await atHeartbeat(victim, () => refused.includes('disconnected'))
+    expect(victim.counters.peers_disconnected_total).toBe(1)
+    await atHeartbeat(
+      victim,
+      () => !victim.libp2p.getConnections().some((c) => c.remotePeer.toString() === stranger.peerId),
+    )
+    // The dialer may see its half of the handshake succeed before the victim drops it.
+    await stranger.dial(victim.multiaddrs()[0]!).catch(() => undefined)
+    await atHeartbeat(victim, () => refused.includes('inbound'))
+    expect(victim.counters.connections_refused_total).toBeGreaterThanOrEqual(1)
+  })
+
+  it('charges an honest straggler nothing for early, late and repeated messages', async () => {
+    const victim = await start(0)
+    const straggler = await start(1)
+    await connected(victim, straggler)
+    const own = async (overrides: { round: number; base: number }) =>
+      signGossipMessage(keys[1]!, { topic: victim.topics.models, data: modelData(ids[1]!, overrides) })
+    const messages: RPC.Message[] = []
+    for (let i = 0; i < 100; i++) {
+      messages.push(await own({ round: round - 2, base: i })) // stale
+      messages.push(await own({ round: round + 3, base: i })) // future
+    }
+    const first = await own({ round, base: 1 })
+    messages.push(first)
+    // Re-announcements: same signed content, new gossip messages (gossip ids differ).
+    for (let i = 0; i < 100; i++) messages.push(await own({ round, base: 1 }))
+    handOver(straggler, victim, messages)
+    await atHeartbeat(victim, () => rejected(victim, 'duplicate') >= 100)
+    expect(rejected(victim, 'stale_round')).toBe(100)
+    expect(rejected(victim, 'future_round')).toBe(100)
+    expect(victim.received('model', round).map((v) => v.sender)).toEqual([ids[1]])
+    expect(victim.libp2p.services.pubsub.getScore(straggler.peerId)).toBe(0)
+  })
+
+  it.each<{ name: string; signer: 'fresh' | 2 | 1; reason: RejectReason; hello: Record<string, unknown> }>([
+    {
+      name: 'a throw-away key claiming the server role',
+      signer: 'fresh',
+      reason: 'unknown_sender',
+      hello: {},
+    },
+    { name: 'a member worker claiming the server role', signer: 2, reason: 'wrong_role', hello: {} },
+    {
+      name: "a member server's announcement of another epoch",
+      signer: 1,
+      reason: 'wrong_epoch',
+      hello: { epoch: 1 },
+    },
+  ])('refuses $name at round 2^50, counts it and moves no round', async ({ signer, reason, hello }) => {
+    const victim = await start(0)
+    const relay = await start(1)
+    await connected(victim, relay, 'membership')
+    const members: string[] = []
+    victim.on('member', (member) => members.push(member.peerId))
+    const data = (sender: string) =>
+      encodeMemberAnnouncement({
+        cluster,
+        sender,
+        role: 'server',
+        multiaddrs: [],
+        round: 2 ** 50,
+        epoch: 0,
+        ...hello,
+      })
+    const forged =
+      signer === 'fresh'
+        ? await underFreshKeys(3, victim.topics.membership, data)
+        : await Promise.all(
+            [0, 1, 2].map(() =>
+              signGossipMessage(keys[signer]!, { topic: victim.topics.membership, data: data(ids[signer]!) }),
+            ),
+          )
+    handOver(relay, victim, forged)
+    await atHeartbeat(victim, () => rejected(victim, reason) >= 3)
+    expect(members).toEqual([])
+    expect(victim.clusterRound(1)).toBeUndefined()
+    // A real announcement still gets through and counts.
+    await relay.announce()
+    await atHeartbeat(victim, () => members.includes(relay.peerId))
+    expect(victim.clusterRound(1)).toBe(round)
+  })
+
+  it('refuses a signed model of another epoch, replayed, and counts it', async () => {
+    const victim = await start(0, { epoch: 2 })
+    const relay = await start(1, { epoch: 2 })
+    await connected(victim, relay)
+    // Last run's model of this very round, signed by a member: honest then, a replay now.
+    const replay = await signGossipMessage(keys[1]!, {
+      topic: victim.topics.models,
+      data: modelData(ids[1]!, { epoch: 1 }),
+    })
+    handOver(relay, victim, [replay])
+    await atHeartbeat(victim, () => rejected(victim, 'wrong_epoch') === 1)
+    expect(victim.received('model', round)).toEqual([])
+    // This run's model of the same round is no equivocation: it is accepted.
+    await relay.publish('model', round, new Float32Array(dimension).fill(2))
+    await atHeartbeat(victim, () => victim.received('model', round).length === 1)
+    expect(victim.counters.equivocations_total).toBe(0)
+  })
+})
