@@ -1,8 +1,15 @@
 /**
  * Telemetry against real nats-server processes: events reach a watcher, and a NATS outage of several
  * seconds neither throws nor blocks the publisher; the buffered events arrive, in order, after it.
+ * Signed telemetry: a verifying watcher (and `phalanx watch`) shows only events signed by the node
+ * they name, so forged events — unsigned, under a throw-away key, altered, or on another node's
+ * subject — neither appear nor pin a node's row at round 2⁴⁰; each is counted by reason.
  */
 import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
 import type { ControlConnection, TelemetryEvent } from '@phalanx/control'
@@ -10,12 +17,16 @@ import {
   connectControl,
   createChaosListener,
   createTelemetry,
+  encode,
   generateOperatorKey,
   renderClusterTable,
   sendChaosCommand,
+  telemetryStatement,
   watchTelemetry,
 } from '@phalanx/control'
+import { loadOrCreatePeerKey, verifyPeerSignature } from '@phalanx/net'
 import { afterEach, describe, expect, it } from 'vitest'
+import { runCli } from './support/cli.js'
 import { captureLogger } from './support/log.js'
 import type { NatsServerHandle } from './support/nats.js'
 import { freePorts, SHARED_NATS_URL, startNatsServer } from './support/nats.js'
@@ -233,5 +244,153 @@ describe('telemetry over NATS', () => {
       ])
       await jetstreamManager(reader).then((m) => m.streams.delete(`TELEMETRY_${cluster}`))
     })
+  })
+})
+
+describe('signed telemetry', () => {
+  /** A libp2p peer key as a node has one, and a signer for createTelemetry. */
+  async function peer(work: string, name: string) {
+    const { key } = await loadOrCreatePeerKey(join(work, name))
+    const peerId = peerIdFromPrivateKey(key).toString()
+    return { peerId, signer: { peerId, sign: (statement: Uint8Array) => key.sign(statement) } }
+  }
+
+  it('a verifying watcher shows only the events their node signed, and counts the forgeries by reason', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'phalanx-signed-telemetry-'))
+    cleanups.push(async () => rmSync(work, { recursive: true, force: true }))
+    const { log } = captureLogger()
+    const cluster = uniqueCluster()
+    const node = connectControl({ servers: SHARED_NATS, cluster, name: 'server-0', log })
+    const forger = connectControl({ servers: SHARED_NATS, cluster, name: 'forger', log })
+    const watcher = connectControl({ servers: SHARED_NATS, cluster, name: 'watch', log })
+    cleanups.push(
+      () => node.close(),
+      () => forger.close(),
+      () => watcher.close(),
+    )
+    const server0 = await peer(work, 'server-0')
+    const server1 = await peer(work, 'server-1')
+    const throwaway = await peer(work, 'throwaway')
+    const shown: string[] = []
+    const watch = await watchTelemetry({
+      conn: watcher,
+      verifyPeer: verifyPeerSignature,
+      // server-1 is a configured member: even its first event must be signed by its key.
+      expectedPeerId: (nodeId) => (nodeId === 'server-1' ? server1.peerId : undefined),
+      onEvent: (event) => shown.push(`${event.nodeId}@${event.round}`),
+    })
+    cleanups.push(async () => watch.stop())
+    await node.connected()
+    const forgerNc = await forger.connected()
+
+    const honest = createTelemetry({ conn: node, nodeId: 'server-0', role: 'server', signer: server0.signer })
+    honest.publish({ round: 1 })
+    await honest.settled()
+    await (await node.connected()).flush()
+    const forged = async (subjectNode: string, event: TelemetryEvent, signWith?: typeof throwaway) => {
+      const signed =
+        signWith === undefined
+          ? event
+          : {
+              ...event,
+              peerId: signWith.peerId,
+              signature: Buffer.from(
+                await signWith.signer.sign(telemetryStatement({ ...event, peerId: signWith.peerId })),
+              ).toString('base64url'),
+            }
+      forgerNc.publish(`phalanx.${cluster}.telemetry.${subjectNode}`, encode('telemetry', signed))
+    }
+    const claim = (nodeId: string): TelemetryEvent => ({
+      nodeId,
+      role: 'server',
+      round: 2 ** 40,
+      timestampMs: Date.now(),
+      quorumWaitSeconds: 0,
+      rejected: {},
+      suspicions: [],
+    })
+    await forged('server-0', claim('server-0'))
+    await forged('server-0', claim('server-0'), throwaway)
+    await forged('server-1', claim('server-1'), throwaway)
+    await forged('worker-9', claim('server-0'), server0)
+    // Signed by server-0's own key, then altered: the round no longer matches the signature.
+    const altered = await (async () => {
+      const event = { ...claim('server-0'), round: 2, peerId: server0.peerId }
+      const signature = Buffer.from(await server0.signer.sign(telemetryStatement(event))).toString(
+        'base64url',
+      )
+      return { ...event, round: 2 ** 40, signature }
+    })()
+    forgerNc.publish(`phalanx.${cluster}.telemetry.server-0`, encode('telemetry', altered))
+    forgerNc.publish(`phalanx.${cluster}.telemetry.server-0`, new TextEncoder().encode('{"round":'))
+    await forgerNc.flush()
+    honest.publish({ round: 2 })
+    await honest.settled()
+
+    const rounds: string[] = []
+    for await (const event of watch) {
+      rounds.push(`${event.nodeId}@${event.round}`)
+      if (event.round === 2) break
+    }
+    expect(rounds).toEqual(['server-0@1', 'server-0@2'])
+    expect(shown).toEqual(['server-0@1', 'server-0@2'])
+    expect(watch.latest().map((e) => [e.nodeId, e.round])).toEqual([['server-0', 2]])
+    expect(watch.refused()).toEqual({
+      malformed: 1,
+      unsigned: 1,
+      bad_signature: 1,
+      wrong_subject: 1,
+      wrong_peer: 2,
+      too_many_nodes: 0,
+      overload: 0,
+    })
+  })
+
+  it('`phalanx watch` shows the signed node only and says what it did not show', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'phalanx-watch-cli-'))
+    cleanups.push(async () => rmSync(work, { recursive: true, force: true }))
+    const { log } = captureLogger()
+    const cluster = uniqueCluster()
+    const node = connectControl({ servers: SHARED_NATS, cluster, name: 'server-0', log })
+    cleanups.push(() => node.close())
+    const nc = await node.connected()
+    const server0 = await peer(work, 'server-0')
+    const telemetry = createTelemetry({
+      conn: node,
+      nodeId: 'server-0',
+      role: 'server',
+      signer: server0.signer,
+    })
+    const watched = runCli(
+      ['watch', '--nats-url', SHARED_NATS, '--cluster', cluster, '--duration-ms', '3000'],
+      {
+        timeoutMs: 60_000,
+      },
+    )
+    // Core NATS keeps nothing for a late subscriber: publish every 200 ms while the watch runs.
+    let round = 0
+    const timer = setInterval(() => {
+      round += 1
+      telemetry.publish({ round })
+      nc.publish(
+        `phalanx.${cluster}.telemetry.server-9`,
+        encode('telemetry', {
+          nodeId: 'server-9',
+          role: 'server',
+          timestampMs: 0,
+          quorumWaitSeconds: 0,
+          round: 2 ** 40,
+          rejected: {},
+          suspicions: [],
+        }),
+      )
+    }, 200)
+    const result = await watched
+    clearInterval(timer)
+    expect(result.code).toBe(0)
+    const final = result.stdout.trim().split('\n\n').at(-1)!.split('\n')
+    expect(final[0]).toMatch(/^NODE\s+ROLE\s+ROUND/)
+    expect(final.slice(1, -1).map((row) => row.split(/\s+/)[0])).toEqual(['server-0'])
+    expect(final.at(-1)).toMatch(/^not shown: unsigned \d+$/)
   })
 })

@@ -19,17 +19,66 @@ import {
   sendChaosCommand,
   signAdmitRecord,
   signEvictRecord,
+  type TelemetryEvent,
+  type TelemetryRefusal,
   watchTelemetry,
   writeOperatorKey,
 } from '@phalanx/control'
-import { attackStrengthFields } from '@phalanx/node'
+import { attackStrengthFields, verifyPeerSignature } from '@phalanx/node'
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander'
 import pino, { type Logger } from 'pino'
 
 interface ConnectionOptions {
   natsUrl?: string
   cluster: string
+  natsCreds?: string
+  natsNkeySeed?: string
+  natsTlsCa?: string
+  natsTlsCert?: string
+  natsTlsKey?: string
 }
+
+/**
+ * The credential and TLS flags, each defaulting to the node's env variable of the same setting
+ * (`PHALANX_NATS_CREDS_FILE`, …), so a command run inside a pod connects as that pod does.
+ */
+const NATS_FILE_FLAGS = [
+  {
+    flag: 'nats-creds',
+    key: 'natsCreds',
+    env: 'PHALANX_NATS_CREDS_FILE',
+    option: 'credsFile',
+    what: 'NATS creds file (user JWT + nkey seed)',
+  },
+  {
+    flag: 'nats-nkey-seed',
+    key: 'natsNkeySeed',
+    env: 'PHALANX_NATS_NKEY_SEED_FILE',
+    option: 'nkeySeedFile',
+    what: 'file holding a NATS user nkey seed',
+  },
+  {
+    flag: 'nats-tls-ca',
+    key: 'natsTlsCa',
+    env: 'PHALANX_NATS_TLS_CA_FILE',
+    option: 'caFile',
+    what: 'CA certificate (PEM) to verify the NATS server with',
+  },
+  {
+    flag: 'nats-tls-cert',
+    key: 'natsTlsCert',
+    env: 'PHALANX_NATS_TLS_CERT_FILE',
+    option: 'certFile',
+    what: 'client certificate (PEM) for NATS',
+  },
+  {
+    flag: 'nats-tls-key',
+    key: 'natsTlsKey',
+    env: 'PHALANX_NATS_TLS_KEY_FILE',
+    option: 'keyFile',
+    what: 'private key (PEM) of the client certificate',
+  },
+] as const
 
 const COMMAND_DEFAULTS = {
   natsUrl: 'nats://127.0.0.1:4222',
@@ -59,20 +108,20 @@ function finiteNumber(value: string): number {
 }
 
 function withConnectionOptions(command: Command): Command {
-  return (
-    command
-      // No default value here: commander prints defaults in --help, and the URL may hold a password.
-      .option(
-        '--nats-url <url>',
-        `NATS URL, credentials as nats://user:pass@host:port (default: $PHALANX_NATS_URL or ${COMMAND_DEFAULTS.natsUrl})`,
-      )
-      .option('--cluster <id>', 'cluster id', process.env.PHALANX_CLUSTER ?? COMMAND_DEFAULTS.cluster)
-      .option(
-        '--connect-timeout-ms <n>',
-        'give up when NATS does not answer in time',
-        positiveInt,
-        COMMAND_DEFAULTS.connectTimeoutMs,
-      )
+  command
+    // No default value here: commander prints defaults in --help, and the URL may hold a password.
+    .option(
+      '--nats-url <url>',
+      `NATS URL, credentials as nats://user:pass@host:port (default: $PHALANX_NATS_URL or ${COMMAND_DEFAULTS.natsUrl})`,
+    )
+    .option('--cluster <id>', 'cluster id', process.env.PHALANX_CLUSTER ?? COMMAND_DEFAULTS.cluster)
+  for (const { flag, env, what } of NATS_FILE_FLAGS)
+    command.option(`--${flag} <file>`, `${what} (default: $${env})`)
+  return command.option(
+    '--connect-timeout-ms <n>',
+    'give up when NATS does not answer in time',
+    positiveInt,
+    COMMAND_DEFAULTS.connectTimeoutMs,
   )
 }
 
@@ -111,6 +160,28 @@ export async function operatorKeyOf(
   }
 }
 
+/** `<nodeId>:<peerId>` entries (the config's `members` format) as node id → peer id. */
+function pinnedPeers(list: string): Map<string, string> {
+  const pinned = new Map<string, string>()
+  for (const entry of list.split(',').map((e) => e.trim())) {
+    const separator = entry.indexOf(':')
+    if (separator > 0) pinned.set(entry.slice(0, separator), entry.slice(separator + 1))
+  }
+  return pinned
+}
+
+/** The table of verified events, then what was not shown and why (absent when nothing was refused). */
+export function renderWatch(
+  events: readonly TelemetryEvent[],
+  refused: Readonly<Record<TelemetryRefusal, number>>,
+  nowMs: number,
+): string {
+  const table = renderClusterTable(events, { nowMs })
+  const counts = Object.entries(refused).filter(([, count]) => count > 0)
+  if (counts.length === 0) return table
+  return `${table}\nnot shown: ${counts.map(([reason, count]) => `${reason} ${count}`).join(', ')}`
+}
+
 function natsUrlOf(options: ConnectionOptions): string {
   return options.natsUrl ?? process.env.PHALANX_NATS_URL ?? COMMAND_DEFAULTS.natsUrl
 }
@@ -121,12 +192,22 @@ async function withConnection(
   operation: string,
   action: (conn: ControlConnection) => Promise<void>,
 ): Promise<void> {
-  const conn = connectControl({
-    servers: natsUrlOf(options),
-    cluster: options.cluster,
-    name: `phalanx-cli-${operation}`,
-    log: stderrLogger(),
-  })
+  let conn: ControlConnection
+  try {
+    conn = connectControl({
+      servers: natsUrlOf(options),
+      cluster: options.cluster,
+      name: `phalanx-cli-${operation}`,
+      log: stderrLogger(),
+      ...natsFilesOf(options),
+    })
+  } catch (error) {
+    // An unusable credentials or TLS file: named by its flag, nothing dialled.
+    const err = error as Error
+    console.error(`phalanx ${operation}: ${err.name}: ${err.message}`)
+    process.exitCode = 2
+    return
+  }
   try {
     await connectedWithin(conn, options.connectTimeoutMs, operation)
     await action(conn)
@@ -136,6 +217,26 @@ async function withConnection(
     process.exitCode = 1
   } finally {
     await conn.close()
+  }
+}
+
+/** The credential and TLS files from the flags (or their env variables), named by flag in errors. */
+function natsFilesOf(
+  options: ConnectionOptions,
+): Pick<Parameters<typeof connectControl>[0], 'credsFile' | 'nkeySeedFile' | 'tls' | 'authOptionNames'> {
+  const files: Partial<Record<(typeof NATS_FILE_FLAGS)[number]['option'], string>> = {}
+  const authOptionNames: Record<string, string> = {}
+  for (const { flag, key, env, option } of NATS_FILE_FLAGS) {
+    const value = options[key] ?? process.env[env]
+    if (value !== undefined && value !== '') files[option] = value
+    authOptionNames[option] = `--${flag}`
+  }
+  const { credsFile, nkeySeedFile, ...tls } = files
+  return {
+    ...(credsFile === undefined ? {} : { credsFile }),
+    ...(nkeySeedFile === undefined ? {} : { nkeySeedFile }),
+    ...(Object.keys(tls).length === 0 ? {} : { tls }),
+    authOptionNames,
   }
 }
 
@@ -162,34 +263,48 @@ export function addControlCommands(program: Command): void {
   withConnectionOptions(
     program
       .command('watch')
-      .description('live table of the cluster from its telemetry')
-      .option('--duration-ms <n>', 'stop after this long and print the final table', positiveInt),
-  ).action(async (options: ConnectionOptions & { connectTimeoutMs: number; durationMs?: number }) =>
-    withConnection(options, 'watch', async (conn) => {
-      const tty = process.stdout.isTTY === true
-      const watch = await watchTelemetry({ conn })
-      console.error(
-        `watching ${parseNatsServers(natsUrlOf(options)).servers.join(',')} cluster ${options.cluster}`,
+      .description(
+        'live table of the cluster from its telemetry: only events signed by the node they name are shown, the others counted',
       )
-      let lastDrawn = ''
-      const draw = () => {
-        const table = renderClusterTable(watch.latest(), { nowMs: Date.now() })
-        if (tty) process.stdout.write(`\x1b[2J\x1b[H${table}\n`)
-        else if (table !== lastDrawn) console.log(`${table}\n`)
-        lastDrawn = table
-      }
-      const timer = setInterval(draw, COMMAND_DEFAULTS.redrawMs)
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve()
-        process.once('SIGINT', stop)
-        process.once('SIGTERM', stop)
-        if (options.durationMs !== undefined) setTimeout(stop, options.durationMs)
-      })
-      clearInterval(timer)
-      watch.stop()
-      if (!tty) lastDrawn = ''
-      draw()
-    }),
+      .option('--duration-ms <n>', 'stop after this long and print the final table', positiveInt)
+      .option(
+        '--members <list>',
+        'comma-separated <nodeId>:<peerId> whose telemetry must be signed by that peer (default: $PHALANX_MEMBERS); other node ids are pinned to their first signed event',
+      ),
+  ).action(
+    async (
+      options: ConnectionOptions & { connectTimeoutMs: number; durationMs?: number; members?: string },
+    ) =>
+      withConnection(options, 'watch', async (conn) => {
+        const tty = process.stdout.isTTY === true
+        const pinned = pinnedPeers(options.members ?? process.env.PHALANX_MEMBERS ?? '')
+        const watch = await watchTelemetry({
+          conn,
+          verifyPeer: verifyPeerSignature,
+          expectedPeerId: (nodeId) => pinned.get(nodeId),
+        })
+        console.error(
+          `watching ${parseNatsServers(natsUrlOf(options)).servers.join(',')} cluster ${options.cluster}`,
+        )
+        let lastDrawn = ''
+        const draw = () => {
+          const table = renderWatch(watch.latest(), watch.refused(), Date.now())
+          if (tty) process.stdout.write(`\x1b[2J\x1b[H${table}\n`)
+          else if (table !== lastDrawn) console.log(`${table}\n`)
+          lastDrawn = table
+        }
+        const timer = setInterval(draw, COMMAND_DEFAULTS.redrawMs)
+        await new Promise<void>((resolve) => {
+          const stop = () => resolve()
+          process.once('SIGINT', stop)
+          process.once('SIGTERM', stop)
+          if (options.durationMs !== undefined) setTimeout(stop, options.durationMs)
+        })
+        clearInterval(timer)
+        watch.stop()
+        if (!tty) lastDrawn = ''
+        draw()
+      }),
   )
 
   withConnectionOptions(

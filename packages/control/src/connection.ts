@@ -7,6 +7,8 @@ import type { Msg, NatsConnection, Status } from '@nats-io/transport-node'
 import { connect } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
 import { InvalidPayloadError, NotConnectedError, PayloadTooLargeError } from './errors.js'
+import type { NatsAuthFiles } from './nats-auth.js'
+import { loadNatsAuth } from './nats-auth.js'
 import type { ClusterSubjects, PayloadInput, PayloadKind, PayloadOf } from './subjects.js'
 import { clusterSubjects, decode, encode } from './subjects.js'
 
@@ -68,6 +70,14 @@ export interface ControlConnectionInit {
   user?: string
   pass?: string
   token?: string
+  /** A creds file (user JWT + nkey seed); read at once, so a bad path throws `NatsCredentialsError`. */
+  credsFile?: NatsAuthFiles['credsFile']
+  /** A user nkey seed file; read at once like `credsFile`. */
+  nkeySeedFile?: NatsAuthFiles['nkeySeedFile']
+  /** TLS: the CA to check the server against, and a client certificate and key; read at once. */
+  tls?: NatsAuthFiles['tls']
+  /** The names the caller knows the file options by (config fields, flags), for error messages. */
+  authOptionNames?: Parameters<typeof loadNatsAuth>[1]
   reconnectTimeWaitMs?: number
   reconnectJitterMs?: number
   pingIntervalMs?: number
@@ -158,6 +168,14 @@ export function connectControl(init: ControlConnectionInit): ControlConnection {
     ...definedOnly({ user: parsed.user, pass: parsed.pass, token: parsed.token }),
     ...definedOnly({ user: init.user, pass: init.pass, token: init.token }),
   }
+  // Before anything dials: a credentials file that cannot be used is a start-up error.
+  const auth = loadNatsAuth(
+    {
+      ...definedOnly({ credsFile: init.credsFile, nkeySeedFile: init.nkeySeedFile, tls: init.tls }),
+      hasPassword: credentials.user !== undefined || credentials.token !== undefined,
+    },
+    init.authOptionNames,
+  )
   const listeners = new Set<(state: ConnectionState) => void>()
   const invalidCounts: Record<string, number> = {}
   const abort = new AbortController()
@@ -204,6 +222,14 @@ export function connectControl(init: ControlConnectionInit): ControlConnection {
       } else if (status.type === 'reconnect') {
         log.info({ server: status.server }, 'NATS reconnected')
         setState('connected')
+      } else if (status.type === 'error') {
+        const error = status.error as Error & { operation?: string; subject?: string }
+        // A permissions violation is a misconfigured user or a node doing what its role may not.
+        logOnce(
+          `error:${error.name}:${error.subject ?? ''}`,
+          { err: error, operation: error.operation, subject: error.subject },
+          'NATS refused an operation (logged once per subject)',
+        )
       }
     }
   }
@@ -216,6 +242,7 @@ export function connectControl(init: ControlConnectionInit): ControlConnection {
         const conn = await connect({
           servers,
           ...credentials,
+          ...auth,
           name: init.name,
           reconnect: true,
           maxReconnectAttempts: -1,

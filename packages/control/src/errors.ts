@@ -245,3 +245,25 @@ export class OperatorKeyError extends Error {
     this.value = values.value
   }
 }
+
+/**
+ * A NATS credentials or TLS file that cannot be used: `unreadable` (missing, no permission),
+ * `invalid` (not a creds file, not a user seed, not PEM) or `conflict` (two identities, a client
+ * certificate without its key). `option` names the setting (config field or flag), never the secret.
+ */
+export class NatsCredentialsError extends Error {
+  readonly code: 'unreadable' | 'invalid' | 'conflict'
+  readonly option: string
+  readonly path: string
+  constructor(
+    message: string,
+    values: { code: 'unreadable' | 'invalid' | 'conflict'; option: string; path: string },
+    options?: ErrorOptionsWithCause,
+  ) {
+    super(message, options)
+    this.name = 'NatsCredentialsError'
+    this.code = values.code
+    this.option = values.option
+    this.path = values.path
+  }
+}

@@ -116,6 +116,8 @@ export {
   signAdmitRecord,
   signEvictRecord,
 } from './membership.js'
+export type { NatsAuthFiles, NatsAuthOptions, NatsTlsFiles } from './nats-auth.js'
+export { loadNatsAuth } from './nats-auth.js'
 export type {
   ControlAction,
   ControlActionKind,
@@ -150,8 +152,6 @@ export {
 } from './operator.js'
 export type { CreateMetricsOptions, NodeMetrics, OpsServer, OpsServerInit } from './ops.js'
 export { createMetrics, observeRound, startOpsServer } from './ops.js'
-export type { NatsAuthFiles, NatsAuthOptions, NatsTlsFiles } from './nats-auth.js'
-export { loadNatsAuth } from './nats-auth.js'
 export type {
   NatsPermissions,
   NatsPrincipal,
@@ -205,8 +205,16 @@ export type {
   RoundReport,
   TelemetryInit,
   TelemetryPublisher,
+  TelemetryRefusal,
+  TelemetrySigner,
   TelemetryStats,
   TelemetryWatch,
   WatchTelemetryInit,
 } from './telemetry.js'
-export { createTelemetry, renderClusterTable, watchTelemetry } from './telemetry.js'
+export {
+  createTelemetry,
+  renderClusterTable,
+  telemetryRefusals,
+  telemetryStatement,
+  watchTelemetry,
+} from './telemetry.js'

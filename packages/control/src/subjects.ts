@@ -63,6 +63,10 @@ export const TelemetryEventSchema = z.object({
   /** Peer ids of the workers whose gradients this server aggregated in the round (servers): who
    * actually got into the rule's inputs, Byzantine senders included. */
   gradientSenders: z.array(z.string().max(256)).max(1024).optional(),
+  /** Peer id of the libp2p key that signed the event (telemetry.ts); absent: unsigned, not shown. */
+  peerId: token.optional(),
+  /** That key's signature over `telemetryStatement(event)`, base64url. */
+  signature: z.string().min(1).max(256).optional(),
 })
 export type TelemetryEvent = z.infer<typeof TelemetryEventSchema>
 

@@ -1,7 +1,17 @@
+import { generateKeyPairSync, sign as signBytes, verify as verifyBytes } from 'node:crypto'
+import fc from 'fast-check'
 import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
 import type { ConnectionState, ControlConnection, PublishOutcome, TelemetryEvent } from '../src/index.js'
-import { clusterSubjects, createTelemetry, encode, renderClusterTable } from '../src/index.js'
+import {
+  clusterSubjects,
+  createTelemetry,
+  decode,
+  encode,
+  renderClusterTable,
+  TelemetryEventSchema,
+  telemetryStatement,
+} from '../src/index.js'
 
 /** A connection whose state the test flips; `publish` validates like the real one. */
 function fakeConnection() {
@@ -61,7 +71,14 @@ describe('createTelemetry', () => {
         suspicions: [],
       },
     ])
-    expect(telemetry.stats()).toEqual({ published: 1, buffered: 0, dropped: 0, invalid: 0, outages: 0 })
+    expect(telemetry.stats()).toEqual({
+      published: 1,
+      buffered: 0,
+      dropped: 0,
+      invalid: 0,
+      outages: 0,
+      signFailures: 0,
+    })
   })
 
   it.each([
@@ -115,6 +132,110 @@ describe('createTelemetry', () => {
     telemetry.close()
     fake.setState('connected')
     expect(fake.sent).toEqual([])
+  })
+})
+
+describe('signed telemetry', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  const signer = {
+    peerId: 'peerS0',
+    sign: async (statement: Uint8Array) => signBytes(null, statement, privateKey),
+  }
+  const verifies = (e: TelemetryEvent) =>
+    verifyBytes(null, telemetryStatement(e), publicKey, Buffer.from(e.signature ?? '', 'base64url'))
+
+  it('carries the peer id and a signature over everything but the signature, in publish order', async () => {
+    const fake = fakeConnection()
+    // A signer that answers out of order must not reorder the events.
+    let call = 0
+    const slowFirst = {
+      peerId: signer.peerId,
+      sign: async (statement: Uint8Array) => {
+        call += 1
+        if (call === 1) await new Promise((resolve) => setTimeout(resolve, 20))
+        return signer.sign(statement)
+      },
+    }
+    const telemetry = createTelemetry({ conn: fake.conn, nodeId: 's0', role: 'server', signer: slowFirst })
+    for (const round of [1, 2, 3])
+      telemetry.publish({ round, drift: 0.1 * round, rejected: { dimension: round } })
+    await telemetry.settled()
+    expect(fake.sent.map((e) => e.round)).toEqual([1, 2, 3])
+    for (const sent of fake.sent) {
+      expect(sent.peerId).toBe('peerS0')
+      expect(verifies(sent)).toBe(true)
+      // What a watcher decodes from the wire verifies too.
+      const decoded = decode('telemetry', encode('telemetry', sent))
+      expect(decoded.ok && verifies(decoded.value)).toBe(true)
+    }
+    expect(verifies({ ...fake.sent[0]!, round: 2 ** 40 })).toBe(false)
+    expect(telemetry.stats()).toMatchObject({ published: 3, signFailures: 0 })
+  })
+
+  it('counts a failed signature once in the log and publishes nothing for it', async () => {
+    const fake = fakeConnection()
+    const failing = { peerId: 'peerS0', sign: async () => Promise.reject(new Error('key gone')) }
+    const telemetry = createTelemetry({ conn: fake.conn, nodeId: 's0', role: 'server', signer: failing })
+    telemetry.publish({ round: 1 })
+    telemetry.publish({ round: 2 })
+    await telemetry.settled()
+    expect(fake.sent).toEqual([])
+    expect(telemetry.stats()).toMatchObject({ published: 0, signFailures: 2 })
+    expect(fake.lines.filter((l) => String(l.msg).startsWith('telemetry signing failed'))).toHaveLength(1)
+  })
+
+  it('bounds the events awaiting a signature by the buffer limit', async () => {
+    const fake = fakeConnection()
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const stuck = {
+      peerId: 'peerS0',
+      sign: async (statement: Uint8Array) => gate.then(() => signer.sign(statement)),
+    }
+    const telemetry = createTelemetry({
+      conn: fake.conn,
+      nodeId: 's0',
+      role: 'server',
+      signer: stuck,
+      bufferLimit: 3,
+    })
+    for (let round = 1; round <= 10; round += 1) telemetry.publish({ round })
+    expect(telemetry.stats()).toMatchObject({ dropped: 7 })
+    release()
+    await telemetry.settled()
+    expect(fake.sent.map((e) => e.round)).toEqual([1, 2, 3])
+  })
+
+  it('covers every field: changing any signed value breaks the signature (property)', async () => {
+    const base = TelemetryEventSchema.parse({
+      nodeId: 's0',
+      role: 'server',
+      round: 5,
+      timestampMs: 1,
+      quorumWaitSeconds: 0.5,
+      rejected: { dimension: 2 },
+      suspicions: [],
+      drift: 0.25,
+      peerId: 'peerS0',
+    })
+    const signature = Buffer.from(await signer.sign(telemetryStatement(base))).toString('base64url')
+    fc.assert(
+      fc.property(
+        fc.record({
+          round: fc.nat(),
+          drift: fc.double({ min: 0, max: 1e9, noNaN: true }),
+          nodeId: fc.stringMatching(/^[A-Za-z0-9_-]{1,16}$/),
+        }),
+        (changes) => {
+          const changed = { ...base, ...changes, signature }
+          const same =
+            changes.round === base.round && changes.drift === base.drift && changes.nodeId === base.nodeId
+          expect(verifies(changed)).toBe(same)
+        },
+      ),
+    )
   })
 })
 

@@ -218,6 +218,20 @@ export const clusterConfigSchema = z.object({
   /** NATS URL of the control plane; absent = local mode (membership from config, no telemetry). */
   natsUrl: z.string().optional(),
   /**
+   * NATS creds file (user JWT + nkey seed) for a server in operator/JWT mode. One identity only:
+   * this, `natsNkeySeedFile`, or a user:password in `natsUrl`. Read at start (an unreadable file
+   * fails the start naming this field) and again at each reconnect, so a rotated Secret is used.
+   */
+  natsCredsFile: z.string().min(1).optional(),
+  /** File holding this node's NATS user nkey seed (`SU…`), for a server with nkey users. */
+  natsNkeySeedFile: z.string().min(1).optional(),
+  /** CA certificate (PEM) the NATS server's certificate must chain to; turns TLS on. */
+  natsTlsCaFile: z.string().min(1).optional(),
+  /** Client certificate (PEM) for a NATS server that verifies clients; needs `natsTlsKeyFile`. */
+  natsTlsCertFile: z.string().min(1).optional(),
+  /** Private key (PEM) of `natsTlsCertFile`. */
+  natsTlsKeyFile: z.string().min(1).optional(),
+  /**
    * NATS URLs (comma-separated) of the JetStream cluster holding the SMR gradient log; required by
    * `replication: smr`. Separate from `natsUrl`: the log needs a replicated JetStream cluster,
    * while the control plane (telemetry, chaos) stays optional and may live elsewhere.

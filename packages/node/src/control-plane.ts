@@ -17,6 +17,7 @@ import {
   type Member,
   type MemberChange,
   type MembersWatch,
+  NatsCredentialsError,
   type NodeMetrics,
   type OpsServer,
   observeRound,
@@ -32,6 +33,7 @@ import { type MemberRole, type Membership, verifyPeerSignature } from '@phalanx/
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { ClusterConfig } from './config.js'
+import { ConfigError } from './errors.js'
 import type { NodeReport } from './node-process.js'
 
 export type RoundNodeReport = Extract<NodeReport, { type: 'round' }>
@@ -83,6 +85,29 @@ export interface ControlPlaneInit {
 
 const NOT_READY_AT_START = 'starting: no round yet'
 
+/** The NATS credential and TLS files of the config, named by their config fields in errors. */
+function natsAuthOf(
+  config: ClusterConfig,
+): Pick<Parameters<typeof connectControl>[0], 'credsFile' | 'nkeySeedFile' | 'tls' | 'authOptionNames'> {
+  const tls = {
+    ...(config.natsTlsCaFile === undefined ? {} : { caFile: config.natsTlsCaFile }),
+    ...(config.natsTlsCertFile === undefined ? {} : { certFile: config.natsTlsCertFile }),
+    ...(config.natsTlsKeyFile === undefined ? {} : { keyFile: config.natsTlsKeyFile }),
+  }
+  return {
+    ...(config.natsCredsFile === undefined ? {} : { credsFile: config.natsCredsFile }),
+    ...(config.natsNkeySeedFile === undefined ? {} : { nkeySeedFile: config.natsNkeySeedFile }),
+    ...(Object.keys(tls).length === 0 ? {} : { tls }),
+    authOptionNames: {
+      credsFile: 'natsCredsFile',
+      nkeySeedFile: 'natsNkeySeedFile',
+      caFile: 'natsTlsCaFile',
+      certFile: 'natsTlsCertFile',
+      keyFile: 'natsTlsKeyFile',
+    },
+  }
+}
+
 /** `<nodeId>:<peerId>` config entries as members (the role is the node id's prefix). */
 export function configuredMembers(config: ClusterConfig): Member[] {
   return config.members.map((entry) => {
@@ -130,18 +155,30 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
   if (config.natsUrl !== undefined) {
     // Only the credential-free form reaches a log line; connectControl does the same internally.
     const { servers } = parseNatsServers(config.natsUrl)
-    connection = connectControl({
-      servers: config.natsUrl,
-      cluster: config.cluster,
-      name: `phalanx-${config.cluster}-${nodeId}`,
-      log,
-      ...(metrics === undefined ? {} : { metrics: metrics.sink }),
-    })
+    try {
+      connection = connectControl({
+        servers: config.natsUrl,
+        cluster: config.cluster,
+        name: `phalanx-${config.cluster}-${nodeId}`,
+        log,
+        ...(metrics === undefined ? {} : { metrics: metrics.sink }),
+        ...natsAuthOf(config),
+      })
+    } catch (error) {
+      // An unusable credentials or TLS file is a start-up error naming its config field.
+      await ops?.close()
+      if (!(error instanceof NatsCredentialsError)) throw error
+      throw new ConfigError(error.message, { field: error.option, value: error.path, cause: error })
+    }
     telemetry = createTelemetry({
       conn: connection,
       nodeId,
       role,
       ...(metrics === undefined ? {} : { metrics }),
+      // Signed by the peer key, so `phalanx watch` can tell this node's reports from forgeries.
+      ...(init.self?.sign === undefined
+        ? {}
+        : { signer: { peerId: init.self.peerId, sign: init.self.sign } }),
     })
     chaos = createChaosListener({ conn: connection, nodeId, enabled: config.chaos, onCommand: init.onChaos })
     const conn = connection

@@ -37,6 +37,8 @@ export {
   serverAttackNames,
   workerAttackNames,
 } from './config.js'
+/** Checks a libp2p peer signature: what `phalanx watch` verifies signed telemetry with. */
+export { verifyPeerSignature } from '@phalanx/net'
 export {
   attachControlPlane,
   type ControlPlane,
