@@ -53,12 +53,12 @@ const descriptions: Partial<Record<keyof ClusterConfig, string>> = {
   byzantineNodeIds:
     'comma-separated node ids that behave Byzantine (default: the first F servers and f workers)',
   members: 'comma-separated <nodeId>:<peerId> member set (without NATS)',
-  backend: 'TensorFlow.js backend: auto | tfjs-node | wasm | cpu',
-  listen: 'comma-separated libp2p listen multiaddrs',
   operatorPublicKey:
     "the operator's Ed25519 public key (phalanx keygen prints it); without it every admit, evict and chaos record is refused",
   workerAdmission:
     'closed | open: whether workers may register themselves (as workers, signed by their peer key)',
+  backend: 'TensorFlow.js backend: auto | tfjs-node | wasm | cpu',
+  listen: 'comma-separated libp2p listen multiaddrs',
   bootstrap: 'comma-separated multiaddrs to dial at start (DNS names work)',
   keyFile: 'peer key file (created when missing)',
   natsUrl: 'NATS URL of the control plane (absent: local mode)',

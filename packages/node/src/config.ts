@@ -182,13 +182,6 @@ export const clusterConfigSchema = z.object({
   members: z
     .array(z.string().regex(/^(server|worker)-[a-z0-9-]+:[1-9A-HJ-NP-Za-km-z]{20,}$/, '<nodeId>:<peerId>'))
     .default([]),
-  /** libp2p listen multiaddrs. */
-  listen: z.array(z.string()).default(['/ip4/127.0.0.1/tcp/0']),
-  /** Multiaddrs to dial at start (`/dns4/phalanx-server-0.phalanx-servers/tcp/9000/p2p/…` in Kubernetes). */
-  bootstrap: z.array(z.string()).default([]),
-  /** Peer key file: loaded when present, generated and written (0600) when not, so a restarted node keeps its peer id. */
-  keyFile: z.string().optional(),
-  /**
   /**
    * The operator's Ed25519 public key (raw 32 bytes, base64url, 43 characters: what `phalanx keygen`
    * prints). Pins who may sign admit, evict and chaos records; without it every such record is
@@ -208,6 +201,13 @@ export const clusterConfigSchema = z.object({
    * credential alone cannot add workers; open suits a Deployment whose pods come and go.
    */
   workerAdmission: z.enum(['closed', 'open']).default('closed'),
+  /** libp2p listen multiaddrs. */
+  listen: z.array(z.string()).default(['/ip4/127.0.0.1/tcp/0']),
+  /** Multiaddrs to dial at start (`/dns4/phalanx-server-0.phalanx-servers/tcp/9000/p2p/…` in Kubernetes). */
+  bootstrap: z.array(z.string()).default([]),
+  /** Peer key file: loaded when present, generated and written (0600) when not, so a restarted node keeps its peer id. */
+  keyFile: z.string().optional(),
+  /**
    * Directory where a server keeps its own last models (written every round, before it publishes),
    * so a restarted server process resumes where it stopped. Unset = amnesic restarts, which join
    * from the median of N−F other servers' models: enough while at most F servers are down at once,

@@ -180,7 +180,14 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
         ? {}
         : { signer: { peerId: init.self.peerId, sign: init.self.sign } }),
     })
-    chaos = createChaosListener({ conn: connection, nodeId, enabled: config.chaos, onCommand: init.onChaos })
+    // Commands are operator-signed records, refused (and counted) without `operatorPublicKey`.
+    chaos = createChaosListener({
+      conn: connection,
+      nodeId,
+      enabled: config.chaos,
+      operatorPublicKey: config.operatorPublicKey,
+      onCommand: init.onChaos,
+    })
     const conn = connection
     membersRead = followMembership(conn)
     membersRead.catch((error: unknown) =>

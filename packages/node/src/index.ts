@@ -10,15 +10,17 @@
  * ```
  */
 
+/** Checks a libp2p peer signature: what `phalanx watch` verifies signed telemetry with. */
+export { verifyPeerSignature } from '@phalanx/net'
 export { type ChaosActions, type ChaosActionsInit, createChaosActions } from './chaos-actions.js'
-export type { ClusterConfig, ClusterConfigInput } from './config.js'
-export {
 export {
   configHash,
   createNodeCheckpoints,
   type NodeCheckpoints,
   type NodeCheckpointsInit,
 } from './checkpointing.js'
+export type { ClusterConfig, ClusterConfigInput } from './config.js'
+export {
   attackStrengthFields,
   backendNames,
   clusterConfigSchema,
@@ -37,8 +39,6 @@ export {
   serverAttackNames,
   workerAttackNames,
 } from './config.js'
-/** Checks a libp2p peer signature: what `phalanx watch` verifies signed telemetry with. */
-export { verifyPeerSignature } from '@phalanx/net'
 export {
   attachControlPlane,
   type ControlPlane,
