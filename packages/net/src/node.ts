@@ -262,6 +262,8 @@ class Libp2pNetNode implements NetNode {
   /** Pending retries of refused bootstrap dials, cleared by stop(). */
   readonly #retries = new Set<ReturnType<typeof setTimeout>>()
   #unsubscribeMembership: (() => void) | undefined
+  /** When each reason was last logged at warn, and how many went to debug since (one key per reason). */
+  readonly #warned = new Map<RejectReason, { at: number; suppressed: number }>()
   /** When each member was last redialled from its announcement (see `#redialMember`). */
   readonly #redialedAt = new Map<string, number>()
   #watchdog: ReturnType<typeof setInterval> | undefined
@@ -751,9 +753,18 @@ class Libp2pNetNode implements NetNode {
       if (from !== undefined) this.#score.penalize(from)
     } else if (source !== undefined && isRelayFault(reason)) this.#score.penalize(source)
     const fields = { reason, peer: from, round, topic, detail }
-    // Duplicates are normal under re-publication; the rest is worth an operator's attention.
-    if (reason === 'duplicate') this.#log.debug(fields, 'message rejected')
-    else this.#log.warn(fields, 'message rejected')
+    // Duplicates are normal under re-publication; the rest is worth an operator's attention, but
+    // a flood (an outsider minting keys) must not become a flood of log lines: one warning per
+    // reason per second, carrying how many of that reason went to debug since the last one.
+    const now = Date.now()
+    const last = this.#warned.get(reason)
+    if (reason === 'duplicate' || (last !== undefined && now - last.at < 1000)) {
+      if (last !== undefined && reason !== 'duplicate') last.suppressed++
+      this.#log.debug(fields, 'message rejected')
+    } else {
+      this.#log.warn({ ...fields, suppressed: last?.suppressed ?? 0 }, 'message rejected')
+      this.#warned.set(reason, { at: now, suppressed: 0 })
+    }
     this.#emit('rejected', { reason, topic, from, round, detail })
   }
 
