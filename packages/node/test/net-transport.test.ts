@@ -69,7 +69,7 @@ describe('netTransport catch-up', () => {
     expect(transport.ahead?.('model', 5, 3)).toBeUndefined()
   })
 
-  it.each([
+  it.each<{ name: string; clusterRounds: Record<number, number>; expected: number }>([
     // N = 4, F = 1: the window moves to where N − F = 3 member servers are, and only there.
     { name: 'N−F member servers at round 40', clusterRounds: { 3: 40 }, expected: 40 },
     { name: 'only F+1 member servers ahead', clusterRounds: { 2: 2 ** 50 }, expected: 0 },
