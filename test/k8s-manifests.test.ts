@@ -13,6 +13,7 @@ import { createMetrics, startOpsServer } from '@phalanx/control'
 import { configFromEnv, isByzantine, resolveConfig } from '@phalanx/node'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { baseNatsConfig, devNatsConfig, manifestPaths, secretsOf } from '../deploy/nats-config.js'
 import { checkDockerfile, checkManifests, type ManifestIssue, parseDockerfile } from './support/k8s-checks.js'
 import { plannedMounts, planPods, serviceRecords } from './support/k8s-pods.js'
 import { type K8sObject, objectId, parseManifests, renderKustomization } from './support/k8s-render.js'
@@ -127,9 +128,16 @@ describe.each(targets)('$dir', (target) => {
     )
     for (const node of nodes) {
       expect(node.env.PHALANX_CHAOS).toBe(String(target.chaos))
-      expect(node.env.PHALANX_NATS_URL).toMatch(
-        /^nats:\/\/phalanx:[^@]+@nats\.phalanx\.svc\.cluster\.local:4222$/,
-      )
+      // No credentials in the URL: each pod has its role's nkey seed, from its role's Secret only.
+      expect(node.env.PHALANX_NATS_URL).toBe('nats://nats.phalanx.svc.cluster.local:4222')
+      expect(node.env.PHALANX_NATS_NKEY_SEED_FILE).toBe('/etc/phalanx/nats/seed')
+    }
+    for (const pod of pods.filter((p) => p.containers.some((c) => c.env.PHALANX_NODE_ID))) {
+      const role = pod.workload.metadata.name === 'server' ? 'server' : 'worker'
+      const secrets = ((pod.podSpec.volumes as { secret?: { secretName: string } }[] | undefined) ?? [])
+        .flatMap((volume) => volume.secret?.secretName ?? [])
+        .filter((name) => name.startsWith('nats-user-'))
+      expect(secrets, pod.name).toEqual([`nats-user-${role}`])
     }
     const server0 = pods.find((pod) => pod.name === 'server-0')!
     expect(server0.hostname).toBe('server-0.servers.phalanx.svc.cluster.local')
@@ -162,10 +170,8 @@ describe.each(targets)('$dir', (target) => {
     const records = new Map(serviceRecords(objects, pods).map((record) => [record.name, record]))
     const nats = records.get('nats.phalanx.svc.cluster.local')!
     expect(nats.pods).toHaveLength(target.pods.nats!)
-    expect(nats.ports).toEqual([
-      { name: 'client', port: 4222, targetPort: 4222 },
-      { name: 'monitor', port: 8222, targetPort: 8222 },
-    ])
+    // No monitoring port.
+    expect(nats.ports).toEqual([{ name: 'client', port: 4222, targetPort: 4222 }])
     expect(records.get('servers.phalanx.svc.cluster.local')).toMatchObject({
       headless: true,
       pods: ['server-0', 'server-1', 'server-2', 'server-3'],
@@ -180,14 +186,18 @@ describe.each(targets)('$dir', (target) => {
     expect(plannedMounts(server0, main!, objects).map((m) => [m.mountPath, m.source])).toEqual([
       ['/var/lib/phalanx', 'emptyDir'],
       ['/tmp', 'emptyDir'],
+      ['/etc/phalanx/nats', 'secret'],
     ])
     const nats0 = pods.find((pod) => pod.name === 'nats-0')!
     const natsMounts = plannedMounts(nats0, nats0.containers[0]!, objects)
     expect(natsMounts.map((m) => [m.mountPath, m.source])).toEqual([
-      ['/etc/nats', 'configMap'],
+      ['/etc/nats', 'secret'],
       ['/data', 'claim'],
     ])
-    expect(natsMounts[0]!.files['nats.conf']).toContain('store_dir: /data/jetstream')
+    // The config of the manifests is the one deploy/nats-config.ts renders from permissions.ts.
+    const secrets = secretsOf(readFileSync(join(repo, manifestPaths.base), 'utf8'))
+    const expected = target.dir === 'k8s/overlays/dev' ? devNatsConfig(secrets) : baseNatsConfig(secrets)
+    expect(natsMounts[0]!.files['nats.conf']).toBe(expected)
     expect(nats0.containers[0]!.argv).toEqual(['nats-server', '--config', '/etc/nats/nats.conf'])
   })
 
@@ -198,10 +208,10 @@ describe.each(targets)('$dir', (target) => {
     }
     const pods = planPods(objects)
     const nats = pods.find((pod) => pod.name === 'nats-0')!.containers[0]!
-    const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'nats-config')!
+    const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'nats-server-config')!
     const dir = mkdtempSync(join(tmpdir(), 'phalanx-nats-conf-'))
     try {
-      writeFileSync(join(dir, 'nats.conf'), (configMap.data as Record<string, string>)['nats.conf']!)
+      writeFileSync(join(dir, 'nats.conf'), (secret.stringData as Record<string, string>)['nats.conf']!)
       const result = spawnSync('nats-server', ['-t', '-c', join(dir, 'nats.conf')], {
         env: { PATH: process.env.PATH, ...nats.env },
         encoding: 'utf8',

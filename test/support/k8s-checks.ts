@@ -7,6 +7,8 @@
  * every DNS name a node dials names a pod that exists. Each finding names its rule, the object
  * and the problem; a clean set of manifests yields none.
  */
+
+import { nkeys } from '@nats-io/transport-node'
 import {
   type ClusterConfig,
   checkClusterBounds,
@@ -17,10 +19,17 @@ import {
   resolveConfig,
 } from '@phalanx/node'
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1'
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1'
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1'
 import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1'
 import { unknownFields } from './k8s-fields.js'
-import { type ContainerSpec, type PlannedContainer, type PlannedPod, planPods } from './k8s-pods.js'
+import {
+  type ContainerSpec,
+  type PlannedContainer,
+  type PlannedPod,
+  plannedMounts,
+  planPods,
+} from './k8s-pods.js'
 import { imageName, type K8sObject, objectId } from './k8s-render.js'
 
 export type IssueRule =
@@ -179,6 +188,7 @@ const SCHEMAS: Record<string, new (data: never) => { validate(): void }> = {
   'apps/v1/Deployment': Deployment,
   'apps/v1/StatefulSet': StatefulSet,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
 }
 
 const configFields = Object.keys(clusterConfigSchema.shape)
@@ -499,6 +509,18 @@ function checkProbes(pods: PlannedPod[], findings: Findings) {
           continue
         }
         const get = spec.httpGet as { path?: string; port?: unknown } | undefined
+        const tcp = spec.tcpSocket as { port?: unknown } | undefined
+        // NATS has no HTTP endpoint without its monitoring port: a TCP probe of a port it serves.
+        if (get === undefined && tcp !== undefined && !phalanx) {
+          if (resolvePort(tcp.port, [container.spec]) === undefined) {
+            findings.add(
+              'probe-endpoint',
+              at,
+              `${probe} port ${JSON.stringify(tcp.port)} is not a port of the container`,
+            )
+          }
+          continue
+        }
         if (get === undefined) {
           findings.add('probe-endpoint', at, `${probe} is not an HTTP GET`)
           continue
@@ -687,15 +709,34 @@ function checkAddresses(
     }
     const selector = (service.spec as { selector?: Record<string, string> }).selector
     const nats = pods.find((candidate) => selects(selector, candidate.labels))
-    const natsEnv = nats?.containers.find((c) => c.phase === 'main')?.env
-    if (
-      natsEnv?.NATS_USER !== decodeURIComponent(url.username) ||
-      natsEnv?.NATS_PASSWORD !== decodeURIComponent(url.password)
-    ) {
+    if (url.username !== '' || url.password !== '') {
+      findings.add('nats-url', at, 'PHALANX_NATS_URL carries credentials: use a per-role nkey seed file')
+    }
+    // The node's NATS identity: a seed file from a mounted Secret, whose public key is a user of
+    // the config the NATS pods run.
+    const seedPath = container.env.PHALANX_NATS_NKEY_SEED_FILE
+    const seedMount =
+      seedPath === undefined
+        ? undefined
+        : plannedMounts(pod, container, objects).find((m) => seedPath.startsWith(`${m.mountPath}/`))
+    const seed = seedMount?.files[seedPath!.slice(seedMount.mountPath.length + 1)]?.trim()
+    if (seed === undefined || seedMount?.source !== 'secret') {
+      findings.add('nats-url', at, 'PHALANX_NATS_NKEY_SEED_FILE is not a file of a mounted Secret')
+      continue
+    }
+    let publicKey = ''
+    try {
+      publicKey = nkeys.fromSeed(new TextEncoder().encode(seed)).getPublicKey()
+    } catch {
+      findings.add('nats-url', at, 'PHALANX_NATS_NKEY_SEED_FILE holds no nkey seed')
+      continue
+    }
+    const natsConfig = nats === undefined ? undefined : natsConfigOf(nats, objects)
+    if (natsConfig === undefined || !natsConfig.includes(`nkey: "${publicKey}"`)) {
       findings.add(
         'nats-url',
         at,
-        `the credentials in PHALANX_NATS_URL are not the NATS server's (NATS_USER/NATS_PASSWORD)`,
+        `the nkey ${publicKey} of PHALANX_NATS_NKEY_SEED_FILE is no user of the NATS config`,
       )
     }
   }
@@ -708,25 +749,16 @@ function checkNats(pods: PlannedPod[], objects: K8sObject[], findings: Findings)
     if (container === undefined) continue
     const at = where(pod, container)
     const configPath = container.argv[container.argv.indexOf('--config') + 1] ?? ''
-    const mount = container.spec.volumeMounts?.find((m) => configPath.startsWith(`${m.mountPath}/`))
-    const volume = ((pod.podSpec.volumes as Record<string, unknown>[] | undefined) ?? []).find(
-      (v) => v.name === mount?.name,
-    )
-    const mapName = (volume?.configMap as { name?: string } | undefined)?.name
-    const map = objects.find(
-      (o) => o.kind === 'ConfigMap' && o.metadata.name === mapName && o.metadata.namespace === pod.namespace,
-    )
-    const text = (map?.data as Record<string, string> | undefined)?.[
-      configPath.slice((mount?.mountPath.length ?? 0) + 1)
-    ]
+    const text = natsConfigOf(pod, objects)
     if (text === undefined) {
-      findings.add('nats-routes', at, `--config ${configPath} is not a file of a mounted ConfigMap`)
+      findings.add('nats-routes', at, `--config ${configPath} is not a file of a mounted ConfigMap or Secret`)
       continue
     }
-    const ports: [RegExp, string][] = [
-      [/^\s*listen:\s*[\d.]*:(\d+)/m, 'client'],
-      [/^\s*http:\s*[\d.]*:(\d+)/m, 'monitor'],
-    ]
+    // The monitoring port lists every connection and subscription: it must not be served.
+    if (/^\s*(http|https|http_port|monitor_port):/m.test(text)) {
+      findings.add('nats-routes', at, 'nats.conf serves the http monitoring port')
+    }
+    const ports: [RegExp, string][] = [[/^\s*listen:\s*[\d.]*:(\d+)/m, 'client']]
     for (const [pattern, name] of ports) {
       const port = Number(pattern.exec(text)?.[1])
       if (resolvePort(name, [container.spec]) !== port) {
@@ -738,7 +770,14 @@ function checkNats(pods: PlannedPod[], objects: K8sObject[], findings: Findings)
       }
     }
     const replicas = (pod.workload.spec as { replicas?: number }).replicas ?? 1
-    const routes = [...text.matchAll(/nats:\/\/([a-z0-9.-]+):(\d+)/g)]
+    const routes = [...text.matchAll(/nats:\/\/(?:[^@\s"]+@)?([a-z0-9.-]+):(\d+)/g)]
+    if (replicas > 1 && !/cluster\s*\{[^}]*authorization\s*\{/s.test(text)) {
+      findings.add(
+        'nats-routes',
+        at,
+        'the cluster block has no authorization: anyone could connect as a route',
+      )
+    }
     if (replicas > 1 && !/^\s*cluster\s*\{/m.test(text)) {
       findings.add(
         'nats-routes',
@@ -752,9 +791,19 @@ function checkNats(pods: PlannedPod[], objects: K8sObject[], findings: Findings)
         findings.add('nats-routes', at, `route ${host}:${port} is not a NATS pod's cluster port`)
       }
     }
-    const storeDir = /store_dir:\s*(\S+)/.exec(text)?.[1]
+    const storeDir = /store_dir:\s*"?([^"\s]+)"?/.exec(text)?.[1]
     if (storeDir !== undefined) checkWritable(pod, container, storeDir, 'JetStream store_dir', findings)
   }
+}
+
+/** The config file a NATS pod's `--config` names, from its mounted ConfigMap or Secret. */
+function natsConfigOf(pod: PlannedPod, objects: K8sObject[]): string | undefined {
+  const container = pod.containers.find((c) => c.phase === 'main' && c.argv[0] === 'nats-server')
+  if (container === undefined) return undefined
+  const configPath = container.argv[container.argv.indexOf('--config') + 1] ?? ''
+  const mount = plannedMounts(pod, container, objects).find((m) => configPath.startsWith(`${m.mountPath}/`))
+  if (mount === undefined || (mount.source !== 'configMap' && mount.source !== 'secret')) return undefined
+  return mount.files[configPath.slice(mount.mountPath.length + 1)]
 }
 
 function checkWritable(

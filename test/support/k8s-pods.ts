@@ -111,9 +111,14 @@ function dataOf(objects: K8sObject[], kind: 'ConfigMap' | 'Secret', name: string
   if (object === undefined) return undefined
   const data = (object.data ?? {}) as Record<string, string>
   if (kind === 'ConfigMap') return data
-  return Object.fromEntries(
-    Object.entries(data).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]),
-  )
+  // As the API server does: `stringData` entries are written over `data`, in plain text.
+  const stringData = (object.stringData ?? {}) as Record<string, string>
+  return {
+    ...Object.fromEntries(
+      Object.entries(data).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]),
+    ),
+    ...stringData,
+  }
 }
 
 function resolveEnv(
