@@ -71,8 +71,8 @@ export const netDefaults = {
   /** Concurrent payload streams a node serves; a full round with 16 receivers needs 16. */
   maxPayloadStreams: 64,
   /**
-   * Application score per invalid message (gossipsub graylists a peer below −80 by default):
-   * nine invalid messages and the peer's gossip is ignored.
+   * Application score per invalid message handed over (gossipsub graylists a peer below −80):
+   * alone, nine invalid messages and the peer's gossip is ignored; with P4 below, six.
    */
   invalidMessagePenalty: -10,
   /** Half-life of the invalid-message count, so a peer that stops misbehaving recovers. */
@@ -85,11 +85,12 @@ export const netDefaults = {
    */
   maxScoredPeers: 1_200,
   /**
-   * Gossipsub P4 on every Phalanx topic: each invalid message a peer delivered costs it
-   * weight × (its decayed count)², so one stray message (a membership change that reached the
-   * relay first) costs 1, nine cost 81 and pass the graylist threshold together with the
-   * application score, and a flood ends far below it. The counter is multiplied by the decay
-   * every second: 0.5^(1/60) halves it in a minute, like the application score.
+   * Gossipsub P4 on every Phalanx topic: the invalid messages a peer handed over cost it
+   * weight × (their decayed count)². With the application score's 10 each, one stray message (a
+   * membership change that reached the relay first) costs 11, six cost 36 + 60 and pass the
+   * graylist threshold, and a flood ends far below it (quadratically: it cannot be diluted). The
+   * counter is multiplied by the decay every second: 0.5^(1/60) halves it in a minute, like the
+   * application score.
    */
   invalidDeliveryWeight: -1,
   invalidDeliveryDecay: 0.5 ** (1 / 60),
