@@ -212,8 +212,8 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
       membership,
       self: { peerId: node.peerId, multiaddrs: node.multiaddrs(), sign: (statement) => node.sign(statement) },
     })
-    const checkpoints =
     const plane = control
+    const checkpoints =
       control.connection !== undefined && config.checkpointEvery > 0
         ? createNodeCheckpoints({
             config,
@@ -221,8 +221,8 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
             log,
             peerId: node.peerId,
             sign: (statement) => node.sign(statement),
-            dimension: model.dimension,
             memberServers: () => plane.memberServers(),
+            dimension: model.dimension,
             ...(byzantine ? { forge: forgedCheckpoints(config) } : {}),
           })
         : undefined
@@ -441,23 +441,19 @@ async function joinOrResume(
 export const joinListenMs = 2_500
 
 /**
- * The round servers announce, listening `joinListenMs`: the (F+1)-th highest announcement, which
- * at least one honest server has reached; 0 when none is heard (the cluster has not started).
+ * The round servers are at, listening `joinListenMs`: the highest round N−F member servers have
+ * signed (announced, or published a model of; `NetNode.clusterRound`), which F Byzantine servers
+ * or outsiders cannot reach alone; 0 when none is heard (the cluster has not started).
  */
 async function announcedClusterRound(
   node: NetNode,
   config: ClusterConfig,
   signal: AbortSignal,
 ): Promise<number> {
-  const announced = new Map<string, number>()
   await new Promise<void>((resolve) => {
-    const stop = node.on('member', (member) => {
-      if (member.role === 'server') announced.set(member.peerId, member.round)
-    })
     const timer = setTimeout(done, joinListenMs)
     function done() {
       clearTimeout(timer)
-      stop()
       signal.removeEventListener('abort', done)
       resolve()
     }
