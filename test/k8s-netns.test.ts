@@ -23,6 +23,7 @@ import {
   hostContainer,
   httpGetUrl,
   type ImageOnHost,
+  probeTarget,
   waitForProbe,
 } from './support/k8s-host.js'
 import { type PlannedContainer, type PlannedPod, planPods, serviceRecords } from './support/k8s-pods.js'
@@ -139,10 +140,16 @@ it(
       const podTmp = join(root, 'pods/server-0/volumes/tmp')
       const checkoutUnderTmp = cliPath.startsWith('/tmp/')
       expect(Object.keys(server0Host.rewritten).sort()).toEqual(
-        checkoutUnderTmp ? ['/tmp', '/var/lib/phalanx'] : ['/var/lib/phalanx'],
+        checkoutUnderTmp
+          ? ['/etc/phalanx/nats', '/tmp', '/var/lib/phalanx']
+          : ['/etc/phalanx/nats', '/var/lib/phalanx'],
       )
       expect(server0Host.bound).toEqual(checkoutUnderTmp ? {} : { '/tmp': podTmp })
       expect(server0Host.env.PHALANX_KEY_FILE).toBe(join(root, 'pods/server-0/volumes/state/peer.key'))
+      // Its NATS identity: the server role's seed, from the Secret volume.
+      expect(server0Host.env.PHALANX_NATS_NKEY_SEED_FILE).toBe(
+        join(root, 'pods/server-0/volumes/nats-user/seed'),
+      )
 
       // Names resolve inside a pod's namespace as cluster DNS would resolve them.
       const [ipCommand, ...ipArgs] = net.exec(nodePods.at(-1)!.name, [
@@ -163,7 +170,7 @@ it(
         const nats = mainContainer(pod)
         const { probe, periodMs } = probeOf(nats, 'readinessProbe')
         const running = start(pod, prepare(pod, nats))
-        await waitForProbe(running, httpGetUrl(nats, probe, addressOf(pod.name)), {
+        await waitForProbe(running, probeTarget(nats, probe, addressOf(pod.name)), {
           periodMs,
           timeoutMs: startTimeoutMs,
         })

@@ -18,6 +18,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { chmodSync, chownSync, createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { type PlannedContainer, type PlannedPod, plannedMounts, type ServiceRecord } from './k8s-pods.js'
 import type { K8sObject } from './k8s-render.js'
@@ -204,7 +205,9 @@ export function hostContainer(
     const mode = mount.mode ?? 0o644
     for (const [file, content] of Object.entries(mount.files)) {
       const path = join(dir, file)
-      writeFileSync(path, mount.source === 'configMap' ? rewritePaths(content, rewritten) : content)
+      // Paths inside config files move with their volumes (a Secret may hold one: nats.conf).
+      const isConfig = mount.source === 'configMap' || file.endsWith('.conf')
+      writeFileSync(path, isConfig ? rewritePaths(content, rewritten) : content)
       chmodSync(path, mode)
       // Kubernetes gives projected files to root with the pod's fsGroup: group-only modes need it.
       if (security.fsGroup !== undefined) chownSync(path, 0, security.fsGroup)
@@ -290,6 +293,33 @@ export function httpGetUrl(
       ? httpGet.port
       : container.spec.ports?.find((candidate) => candidate.name === httpGet.port)?.containerPort
   return `${(httpGet.scheme ?? 'HTTP').toLowerCase()}://${address}:${port}${httpGet.path ?? '/'}`
+}
+
+/** Where a probe checks: an httpGet's URL, or a tcpSocket's address and (named) port. */
+export function probeTarget(
+  container: PlannedContainer,
+  probe: Record<string, unknown>,
+  address: string,
+): string | { host: string; port: number } {
+  const tcp = probe.tcpSocket as { port: number | string } | undefined
+  if (tcp === undefined) return httpGetUrl(container, probe, address)
+  const port =
+    typeof tcp.port === 'number'
+      ? tcp.port
+      : container.spec.ports?.find((candidate) => candidate.name === tcp.port)?.containerPort
+  return { host: address, port: Number(port) }
+}
+
+/** Whether a TCP connection to the target opens (the kubelet's tcpSocket probe). */
+function tcpOpens(target: { host: string; port: number }): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection(target)
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
 }
 
 /** One container's process, started in its pod's network namespace, output kept and logged to a file. */
@@ -415,21 +445,26 @@ export class ContainerProcess {
 /** Polls an httpGet probe from the root namespace until it succeeds, as the kubelet does. */
 export async function waitForProbe(
   running: ContainerProcess,
-  url: string,
+  target: string | { host: string; port: number },
   options: { periodMs: number; timeoutMs: number },
 ): Promise<void> {
   const deadline = Date.now() + options.timeoutMs
   let last = 'no answer yet'
+  const url = typeof target === 'string' ? target : `tcp://${target.host}:${target.port}`
   for (;;) {
     if (!running.running) throw running.exitedError(`probe ${url}`)
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(Math.max(options.periodMs, 5_000)) })
-      last = `${response.status} ${(await response.text()).slice(0, 200)}`
-      // The kubelet's success range for httpGet probes.
-      if (response.status >= 200 && response.status < 400) return
-    } catch (error) {
-      last = String((error as Error).cause ?? error)
-    }
+    if (typeof target !== 'string') {
+      if (await tcpOpens(target)) return
+      last = 'connection refused'
+    } else
+      try {
+        const response = await fetch(url, { signal: AbortSignal.timeout(Math.max(options.periodMs, 5_000)) })
+        last = `${response.status} ${(await response.text()).slice(0, 200)}`
+        // The kubelet's success range for httpGet probes.
+        if (response.status >= 200 && response.status < 400) return
+      } catch (error) {
+        last = String((error as Error).cause ?? error)
+      }
     if (Date.now() > deadline) {
       throw new WaitTimeoutError({
         pod: running.host.pod,
