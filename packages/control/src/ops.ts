@@ -29,6 +29,10 @@ export interface NodeMetrics {
   natsDisconnectsTotal: Counter
   /** Control records (membership, chaos) refused, by action kind and reason (see operator.ts). */
   controlRejectedTotal: Counter<'kind' | 'reason'>
+  /** libp2p connections the gater refused (a non-member of a closed set, a graylisted stranger). */
+  connectionsRefusedTotal: Counter
+  /** Connected non-members dropped once their score fell to the graylist threshold. */
+  peersDisconnectedTotal: Counter
   /** Pass to `connectControl({ metrics })` so the control plane counts what it drops. */
   sink: ControlMetricsSink
 }
@@ -108,6 +112,14 @@ export function createMetrics(registry: Registry, options: CreateMetricsOptions 
       'phalanx_control_rejected_total',
       'Control records (admit, evict, join, chaos) refused before anything was applied, by kind and reason.',
       ['kind', 'reason'],
+    ),
+    connectionsRefusedTotal: counter(
+      'phalanx_connections_refused_total',
+      'libp2p connections refused by the connection gater (non-members, graylisted strangers).',
+    ),
+    peersDisconnectedTotal: counter(
+      'phalanx_peers_disconnected_total',
+      'Connected non-member peers dropped for a score under the graylist threshold.',
     ),
   }
   return {

@@ -81,6 +81,8 @@ export interface ControlPlaneInit {
   }
   /** Registry the node metrics go to (a fresh one by default, so tests can run many nodes per process). */
   registry?: Registry
+  /** The data plane's connection counters, copied into `/metrics` at every round. */
+  netCounters?: () => { connections_refused_total: number; peers_disconnected_total: number }
 }
 
 const NOT_READY_AT_START = 'starting: no round yet'
@@ -246,6 +248,8 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
     roundCompleted(report) {
       firstRoundDone = true
       applyStaged()
+      if (metrics !== undefined && init.netCounters !== undefined)
+        copyNetCounters(metrics, init.netCounters())
       try {
         const roundReport = toRoundReport(report, rejectedSoFar)
         if (telemetry !== undefined) telemetry.publish(roundReport)
@@ -270,6 +274,23 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
       await Promise.allSettled([connection?.close(), ops?.close()])
     },
   }
+}
+
+/** What the net counters have added since the last copy (counters only go up, so the delta is ≥ 0). */
+const copiedSoFar = new WeakMap<NodeMetrics, { refused: number; disconnected: number }>()
+function copyNetCounters(
+  metrics: NodeMetrics,
+  counters: { connections_refused_total: number; peers_disconnected_total: number },
+): void {
+  const last = copiedSoFar.get(metrics) ?? { refused: 0, disconnected: 0 }
+  const refused = counters.connections_refused_total - last.refused
+  const disconnected = counters.peers_disconnected_total - last.disconnected
+  if (refused > 0) metrics.connectionsRefusedTotal.inc(refused)
+  if (disconnected > 0) metrics.peersDisconnectedTotal.inc(disconnected)
+  copiedSoFar.set(metrics, {
+    refused: counters.connections_refused_total,
+    disconnected: counters.peers_disconnected_total,
+  })
 }
 
 function toRoundReport(report: RoundNodeReport, rejectedSoFar: Record<string, number>): RoundReport {

@@ -211,6 +211,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
       onChaos: (command) => chaos.execute(command),
       membership,
       self: { peerId: node.peerId, multiaddrs: node.multiaddrs(), sign: (statement) => node.sign(statement) },
+      netCounters: () => node.counters,
     })
     const plane = control
     const checkpoints =
