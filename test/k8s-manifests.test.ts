@@ -9,11 +9,20 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createMetrics, startOpsServer } from '@phalanx/control'
+import { createMetrics, operatorPublicKeyObject, startOpsServer } from '@phalanx/control'
 import { configFromEnv, isByzantine, resolveConfig } from '@phalanx/node'
 import { Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { baseNatsConfig, devNatsConfig, manifestPaths, secretsOf } from '../deploy/nats-config.js'
+import {
+  keysOf,
+  membersValue,
+  PINNED_SERVERS,
+  peerIdOfKey,
+  peerKeyPaths,
+  peerKeysManifest,
+  pinnedServers,
+} from '../deploy/peer-keys.js'
 import { checkDockerfile, checkManifests, type ManifestIssue, parseDockerfile } from './support/k8s-checks.js'
 import { plannedMounts, planPods, serviceRecords } from './support/k8s-pods.js'
 import { type K8sObject, objectId, parseManifests, renderKustomization } from './support/k8s-render.js'
@@ -165,6 +174,47 @@ describe.each(targets)('$dir', (target) => {
     expect(byzantine.filter((id) => id.startsWith('worker-'))).toHaveLength(target.byzantine.workers)
   })
 
+  it('closes the member set: exactly the N servers, by the peer ids of their pinned keys; workers join', () => {
+    const pods = planPods(objects)
+    const nodes = pods.flatMap((pod) =>
+      pod.containers
+        .filter((c) => c.phase === 'main' && c.env.PHALANX_NODE_ID)
+        .map((container) => ({ pod, container, config: resolveConfig(configFromEnv(container.env)) })),
+    )
+    const servers = nodes.filter(({ pod }) => pod.workload.metadata.name === 'server')
+    expect(servers).toHaveLength(target.pods.server!)
+    const members = servers[0]!.config.members
+    expect(members.map((entry) => entry.split(':')[0])).toEqual(
+      Array.from({ length: servers[0]!.config.servers }, (_, i) => `server-${i}`),
+    )
+    for (const { pod, container, config } of nodes) {
+      // One member set everywhere, so every node gives every peer the same role.
+      expect(config.members, pod.name).toEqual(members)
+      expect(config.operatorPublicKey, pod.name).toMatch(/^[A-Za-z0-9_-]{43}$/)
+      expect(() => operatorPublicKeyObject(config.operatorPublicKey!)).not.toThrow()
+      // Workers register themselves; servers accept their joins.
+      expect(container.env.PHALANX_WORKER_ADMISSION, pod.name).toBe('open')
+      expect(config.workerAdmission).toBe('open')
+    }
+    for (const { pod } of servers) {
+      // The key file the init container copies to PHALANX_KEY_FILE, byte for byte from the Secret.
+      const init = pod.containers.find((c) => c.phase === 'init')!
+      const keyMount = plannedMounts(pod, init, objects).find(
+        (m) => m.mountPath === '/etc/phalanx/peer-keys',
+      )!
+      const key = keyMount.files[`${pod.name}.key`]
+      expect(key, pod.name).toBeDefined()
+      const peerId = peerIdOfKey(key!)
+      expect(members, pod.name).toContain(`${pod.name}:${peerId}`)
+      expect(init.argv.join(' ')).toContain('/etc/phalanx/peer-keys/$PHALANX_NODE_ID.key')
+      expect(init.env.PHALANX_KEY_FILE).toBe(
+        pod.containers.find((c) => c.phase === 'main')!.env.PHALANX_KEY_FILE,
+      )
+    }
+    // No worker can be listed (Deployment pods): each is a member through its own join only.
+    expect(members.filter((entry) => entry.startsWith('worker-'))).toEqual([])
+  })
+
   it('resolves every name a node dials, and every file a container mounts', () => {
     const pods = planPods(objects)
     const records = new Map(serviceRecords(objects, pods).map((record) => [record.name, record]))
@@ -197,7 +247,7 @@ describe.each(targets)('$dir', (target) => {
     // The config of the manifests is the one deploy/nats-config.ts renders from permissions.ts.
     const secrets = secretsOf(readFileSync(join(repo, manifestPaths.base), 'utf8'))
     const expected = target.dir === 'k8s/overlays/dev' ? devNatsConfig(secrets) : baseNatsConfig(secrets)
-    expect(natsMounts[0]!.files['nats.conf']).toBe(expected)
+    expect(natsMounts[0]!.files['nats.conf']?.toString('utf8')).toBe(expected)
     expect(nats0.containers[0]!.argv).toEqual(['nats-server', '--config', '/etc/nats/nats.conf'])
   })
 
@@ -222,6 +272,18 @@ describe.each(targets)('$dir', (target) => {
       rmSync(dir, { recursive: true, force: true })
     }
   })
+})
+
+it('the pinned keys and the member set are what deploy/peer-keys.ts writes from those keys', async () => {
+  const manifest = readFileSync(join(repo, peerKeyPaths.secret), 'utf8')
+  const keys = keysOf(manifest)
+  expect(Object.keys(keys)).toEqual(Array.from({ length: PINNED_SERVERS }, (_, i) => `server-${i}`))
+  const servers = await pinnedServers(keys)
+  expect(peerKeysManifest(servers)).toBe(manifest)
+  const kustomization = readFileSync(join(repo, peerKeyPaths.kustomization), 'utf8')
+  expect(kustomization).toContain(`- PHALANX_MEMBERS=${membersValue(servers)}\n`)
+  // Marked as examples, like the NATS seeds.
+  expect(manifest).toContain('EXAMPLE KEYS')
 })
 
 it('the commands the containers run are commands of the built CLI', (context) => {
@@ -324,6 +386,20 @@ describe('deploy/Dockerfile', () => {
     expect(issues.filter((issue) => issue.object === object && issue.message.includes(named))).not.toEqual([])
   })
 })
+
+/** The base's PHALANX_MEMBERS entries. */
+function baseMembers(): string[] {
+  const configMap = renderKustomization(join(repo, 'k8s/base')).find((o) => o.kind === 'ConfigMap')!
+  return (configMap.data as Record<string, string>).PHALANX_MEMBERS!.split(',')
+}
+
+/** The member set with server-0's and server-1's peer ids swapped: each names the other's key. */
+function swappedMembers(): string {
+  const [first, second, ...rest] = baseMembers().map((entry) => entry.split(':'))
+  return [`server-0:${second![1]}`, `server-1:${first![1]}`, ...rest.map((entry) => entry.join(':'))].join(
+    ',',
+  )
+}
 
 describe('a broken manifest fails validation, naming the problem', () => {
   let dir: string
@@ -504,6 +580,40 @@ spec:
       literals: ['PHALANX_BYZANTINE_NODE_IDS=server-7'],
       rule: 'byzantine-ids',
       named: 'server-7',
+    },
+    {
+      name: 'members-swapped',
+      patch: '',
+      literals: [`PHALANX_MEMBERS=${swappedMembers()}`],
+      rule: 'member-set',
+      named: "server-0's pinned key is peer",
+    },
+    {
+      name: 'members-short',
+      patch: '',
+      literals: [`PHALANX_MEMBERS=${baseMembers().slice(0, 3).join(',')}`],
+      rule: 'member-set',
+      named: 'needs exactly server-0, server-1, server-2, server-3',
+    },
+    {
+      name: 'no-pinned-key',
+      patch: 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: peer-keys\ndata:\n  server-2.key: null\n',
+      rule: 'member-set',
+      named: 'server-2: no pinned key',
+    },
+    {
+      name: 'no-operator-key',
+      patch:
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cluster-config\ndata:\n  PHALANX_OPERATOR_PUBLIC_KEY: null\n',
+      rule: 'operator-key',
+      named: 'no PHALANX_OPERATOR_PUBLIC_KEY',
+    },
+    {
+      name: 'admission-closed',
+      patch: '',
+      literals: ['PHALANX_WORKER_ADMISSION=closed'],
+      rule: 'worker-admission',
+      named: 'cannot register itself',
     },
     {
       name: 'nats-cluster',

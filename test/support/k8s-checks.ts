@@ -4,7 +4,8 @@
  * with a valid value, that Services, probes and Prometheus annotations point at ports and
  * endpoints the containers really serve, that the image, its entrypoint and the commands agree
  * with deploy/Dockerfile and the CLI, that the PodDisruptionBudget keeps the N−F quorum, and that
- * every DNS name a node dials names a pod that exists. Each finding names its rule, the object
+ * every DNS name a node dials names a pod that exists, and that the nodes' trust settings let
+ * them accept each other (k8s-trust.ts). Each finding names its rule, the object
  * and the problem; a clean set of manifests yields none.
  */
 
@@ -31,6 +32,7 @@ import {
   planPods,
 } from './k8s-pods.js'
 import { imageName, type K8sObject, objectId } from './k8s-render.js'
+import { checkTrust } from './k8s-trust.js'
 
 export type IssueRule =
   | 'schema'
@@ -58,6 +60,9 @@ export type IssueRule =
   | 'resources'
   | 'writable-path'
   | 'dockerfile'
+  | 'member-set'
+  | 'operator-key'
+  | 'worker-admission'
 
 export interface ManifestIssue {
   rule: IssueRule
@@ -719,7 +724,7 @@ function checkAddresses(
       seedPath === undefined
         ? undefined
         : plannedMounts(pod, container, objects).find((m) => seedPath.startsWith(`${m.mountPath}/`))
-    const seed = seedMount?.files[seedPath!.slice(seedMount.mountPath.length + 1)]?.trim()
+    const seed = seedMount?.files[seedPath!.slice(seedMount.mountPath.length + 1)]?.toString('utf8').trim()
     if (seed === undefined || seedMount?.source !== 'secret') {
       findings.add('nats-url', at, 'PHALANX_NATS_NKEY_SEED_FILE is not a file of a mounted Secret')
       continue
@@ -803,7 +808,7 @@ function natsConfigOf(pod: PlannedPod, objects: K8sObject[]): string | undefined
   const configPath = container.argv[container.argv.indexOf('--config') + 1] ?? ''
   const mount = plannedMounts(pod, container, objects).find((m) => configPath.startsWith(`${m.mountPath}/`))
   if (mount === undefined || (mount.source !== 'configMap' && mount.source !== 'secret')) return undefined
-  return mount.files[configPath.slice(mount.mountPath.length + 1)]
+  return mount.files[configPath.slice(mount.mountPath.length + 1)]?.toString('utf8')
 }
 
 function checkWritable(
@@ -919,6 +924,10 @@ export function checkManifests(objects: K8sObject[], context: CheckContext): Man
   checkAddresses(phalanx, pods, objects, findings)
   checkNats(pods, objects, findings)
   checkSecurity(phalanx, pods, findings, context)
+  const trusted = phalanx.flatMap(({ pod, container, config }) =>
+    config === undefined ? [] : [{ pod, container, config }],
+  )
+  for (const issue of checkTrust(trusted, objects)) findings.add(issue.rule, issue.object, issue.message)
   return findings.issues
 }
 

@@ -207,7 +207,8 @@ export function hostContainer(
       const path = join(dir, file)
       // Paths inside config files move with their volumes (a Secret may hold one: nats.conf).
       const isConfig = mount.source === 'configMap' || file.endsWith('.conf')
-      writeFileSync(path, isConfig ? rewritePaths(content, rewritten) : content)
+      // Anything else is written byte for byte: a Secret's file may be binary (a peer key).
+      writeFileSync(path, isConfig ? rewritePaths(content.toString('utf8'), rewritten) : content)
       chmodSync(path, mode)
       // Kubernetes gives projected files to root with the pod's fsGroup: group-only modes need it.
       if (security.fsGroup !== undefined) chownSync(path, 0, security.fsGroup)

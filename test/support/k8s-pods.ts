@@ -101,7 +101,16 @@ export function expandVariables(value: string, defined: Record<string, string>):
   })
 }
 
-function dataOf(objects: K8sObject[], kind: 'ConfigMap' | 'Secret', name: string, namespace: string) {
+/**
+ * A ConfigMap's or Secret's entries as bytes: a Secret's `data` is base64 of any bytes (a peer key
+ * is binary), so nothing is decoded as text before a consumer asks for text.
+ */
+function bytesOf(
+  objects: K8sObject[],
+  kind: 'ConfigMap' | 'Secret',
+  name: string,
+  namespace: string,
+): Record<string, Buffer> | undefined {
   const object = objects.find(
     (candidate) =>
       candidate.kind === kind &&
@@ -110,15 +119,24 @@ function dataOf(objects: K8sObject[], kind: 'ConfigMap' | 'Secret', name: string
   )
   if (object === undefined) return undefined
   const data = (object.data ?? {}) as Record<string, string>
-  if (kind === 'ConfigMap') return data
+  if (kind === 'ConfigMap') {
+    return Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value, 'utf8')]))
+  }
   // As the API server does: `stringData` entries are written over `data`, in plain text.
   const stringData = (object.stringData ?? {}) as Record<string, string>
   return {
+    ...Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value, 'base64')])),
     ...Object.fromEntries(
-      Object.entries(data).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]),
+      Object.entries(stringData).map(([key, value]) => [key, Buffer.from(value, 'utf8')]),
     ),
-    ...stringData,
   }
+}
+
+/** The entries as text: what an environment variable holds. */
+function dataOf(objects: K8sObject[], kind: 'ConfigMap' | 'Secret', name: string, namespace: string) {
+  const bytes = bytesOf(objects, kind, name, namespace)
+  if (bytes === undefined) return undefined
+  return Object.fromEntries(Object.entries(bytes).map(([key, value]) => [key, value.toString('utf8')]))
 }
 
 function resolveEnv(
@@ -224,8 +242,8 @@ export interface PlannedMount {
   /** Where the files come from: a fresh directory per pod (`emptyDir`), one per pod that outlives
    * it (`claim`, a StatefulSet volume claim), or the files of a ConfigMap or Secret. */
   source: 'emptyDir' | 'claim' | 'configMap' | 'secret'
-  /** The files a ConfigMap or Secret volume holds (Secret values decoded), by file name. */
-  files: Record<string, string>
+  /** The files a ConfigMap or Secret volume holds, byte for byte (Secret values base64-decoded), by file name. */
+  files: Record<string, Buffer>
   /** File mode of a ConfigMap/Secret volume's files. */
   mode?: number
 }
@@ -266,7 +284,7 @@ export function plannedMounts(
       defaultMode?: number
     }
     const name = (source === 'configMap' ? ref.name : ref.secretName) ?? ''
-    const data = dataOf(objects, source === 'configMap' ? 'ConfigMap' : 'Secret', name, pod.namespace)
+    const data = bytesOf(objects, source === 'configMap' ? 'ConfigMap' : 'Secret', name, pod.namespace)
     if (data === undefined && ref.optional !== true) {
       throw new EnvReferenceError(
         `${pod.name}/${container.spec.name}: volume ${mount.name} needs ${source} ${name}`,
