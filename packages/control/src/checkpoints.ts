@@ -11,6 +11,7 @@ import { StorageType } from '@nats-io/jetstream'
 import type { ObjectInfo, ObjectStore } from '@nats-io/obj'
 import { Objm } from '@nats-io/obj'
 import { z } from 'zod'
+import { type OpenBucketOptions, openCreatedBucket } from './bucket-open.js'
 import type { ControlConnection } from './connection.js'
 import { withRetries } from './connection.js'
 import { CheckpointQuorumError, InvalidCheckpointError, MedianResultError } from './errors.js'
@@ -119,6 +120,8 @@ export interface CheckpointStoreInit {
   replicas?: number
   /** Size of the object-store messages a model is split into. */
   chunkBytes?: number
+  /** How long to wait for a bucket this NATS user may not create (a worker's); see bucket-open.ts. */
+  bucketWaitMs?: OpenBucketOptions['waitMs']
 }
 
 const CHECKPOINT_DEFAULTS = {
@@ -214,11 +217,16 @@ export async function createCheckpointStore(init: CheckpointStoreInit): Promise<
   const chunkBytes = init.chunkBytes ?? CHECKPOINT_DEFAULTS.chunkBytes
   const nc = await conn.connected()
   const objm = new Objm(nc)
-  const store: ObjectStore = await withRetries(conn, `open ${bucket}`, () =>
-    objm.create(bucket, {
-      replicas: init.replicas ?? CHECKPOINT_DEFAULTS.replicas,
-      storage: StorageType.File,
-    }),
+  // Created by the first server; a worker (no STREAM.CREATE) that looks first waits for it.
+  const store: ObjectStore = await openCreatedBucket(
+    conn,
+    bucket,
+    () =>
+      objm.create(bucket, {
+        replicas: init.replicas ?? CHECKPOINT_DEFAULTS.replicas,
+        storage: StorageType.File,
+      }),
+    init.bucketWaitMs === undefined ? {} : { waitMs: init.bucketWaitMs },
   )
 
   const listAll = async (): Promise<{ infos: CheckpointInfo[]; malformed: ExcludedCheckpoint[] }> => {

@@ -428,6 +428,11 @@ const RETRY_DEFAULTS = {
   connectTimeoutMs: 30_000,
 } as const
 
+/** The wait after failed attempt `attempt` (1-based): doubling from 250 ms, at most 2 s. */
+export function retryDelayMs(attempt: number): number {
+  return Math.min(2_000, 125 * 2 ** attempt)
+}
+
 /**
  * Runs an idempotent JetStream operation (KV put, object put, reads) once the connection is up,
  * retrying on failure. Only for operations that may safely be repeated.
@@ -449,7 +454,7 @@ export async function withRetries<T>(
       lastError = error
       if (attempt < attempts) {
         conn.log.warn({ err: error, operation, attempt }, 'control-plane operation failed; retrying')
-        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 125 * 2 ** attempt)))
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)))
       }
     }
   }

@@ -267,3 +267,22 @@ export class NatsCredentialsError extends Error {
     this.path = values.path
   }
 }
+
+/**
+ * A bucket this connection may not create (its role lacks STREAM.CREATE: a worker, in
+ * permissions.ts) that no server or operator created within `waitedMs`.
+ */
+export class BucketNotCreatedError extends Error {
+  readonly bucket: string
+  readonly waitedMs: number
+  constructor(
+    message: string,
+    values: { bucket: string; waitedMs: number },
+    options?: ErrorOptionsWithCause,
+  ) {
+    super(message, options)
+    this.name = 'BucketNotCreatedError'
+    this.bucket = values.bucket
+    this.waitedMs = values.waitedMs
+  }
+}

@@ -34,6 +34,8 @@
  * ```
  */
 
+export type { OpenBucketOptions } from './bucket-open.js'
+export { BUCKET_OPEN_DEFAULTS, isBucketNotCreated, openCreatedBucket } from './bucket-open.js'
 export type { ChaosListener, ChaosListenerInit, SendChaosInit } from './chaos.js'
 export { createChaosListener, sendChaosCommand } from './chaos.js'
 export type {
@@ -72,10 +74,12 @@ export {
   connectedWithin,
   createLogOnce,
   parseNatsServers,
+  retryDelayMs,
   untilConnected,
   withRetries,
 } from './connection.js'
 export {
+  BucketNotCreatedError,
   ChaosCommandFailedError,
   ChaosDisabledError,
   ChaosNoResponderError,

@@ -12,6 +12,7 @@
 import { StorageType } from '@nats-io/jetstream'
 import type { KV, KvWatchEntry } from '@nats-io/kv'
 import { Kvm, KvWatchInclude } from '@nats-io/kv'
+import { type OpenBucketOptions, openCreatedBucket } from './bucket-open.js'
 import type { ControlConnection } from './connection.js'
 import { withRetries } from './connection.js'
 import { InvalidMemberError, RoundRegressionError } from './errors.js'
@@ -93,6 +94,8 @@ export interface MembershipViewInit {
 export interface MembershipStoreInit {
   conn: ControlConnection
   replicas?: number
+  /** How long to wait for buckets this NATS user may not create (a worker's); see bucket-open.ts. */
+  bucketWaitMs?: OpenBucketOptions['waitMs']
 }
 
 const MEMBERSHIP_DEFAULTS = {
@@ -163,13 +166,18 @@ export async function createMembershipStore(init: MembershipStoreInit): Promise<
   }
   const nc = await conn.connected()
   const kvm = new Kvm(nc)
+  // Created by the first role allowed to (a server, the operator); a worker waits for that.
   const open = (name: string): Promise<KV> =>
-    withRetries(conn, `open ${name}`, () =>
-      kvm.create(name, {
-        history: MEMBERSHIP_DEFAULTS.history,
-        replicas: init.replicas ?? MEMBERSHIP_DEFAULTS.replicas,
-        storage: StorageType.File,
-      }),
+    openCreatedBucket(
+      conn,
+      name,
+      () =>
+        kvm.create(name, {
+          history: MEMBERSHIP_DEFAULTS.history,
+          replicas: init.replicas ?? MEMBERSHIP_DEFAULTS.replicas,
+          storage: StorageType.File,
+        }),
+      init.bucketWaitMs === undefined ? {} : { waitMs: init.bucketWaitMs },
     )
   const buckets: Record<MembershipBucket, KV> = {
     members: await open(names.members),
