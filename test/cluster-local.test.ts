@@ -3,11 +3,17 @@
  * TensorFlow.js. The cluster here is small (logistic regression, 7 workers) so a run takes
  * well under a minute on two cores; the default `npm start` cluster is the same code larger.
  */
+import { randomUUID } from 'node:crypto'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { connectControl, generateOperatorKey, watchTelemetry, writeOperatorKey } from '@phalanx/control'
+import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import { runCli } from './support/cli.js'
+import { SHARED_NATS_URL } from './support/nats.js'
+import { Waiters } from './support/node-process.js'
 
 describe('phalanx local', () => {
   it.each([
@@ -49,5 +55,73 @@ describe('phalanx local', () => {
     expect(summary.cpuSecondsPerRound.worker).toBeGreaterThan(0)
     expect(readFileSync(join(out, 'rounds.csv'), 'utf8').trim().split('\n')).toHaveLength(31)
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg')
+  })
+})
+
+describe('phalanx local --nats-url', () => {
+  it("connects every node to that control plane, and the run's own operator key drives chaos", async () => {
+    const out = mkdtempSync(join(tmpdir(), 'phalanx-local-nats-'))
+    const cluster = `localnats${randomUUID().slice(0, 8)}`
+    const conn = connectControl({
+      servers: SHARED_NATS_URL,
+      cluster,
+      name: 'local-observer',
+      log: pino({ level: 'silent' }),
+    })
+    const seen = new Set<string>()
+    const waiters = new Waiters()
+    const watch = await watchTelemetry({
+      conn,
+      onEvent: (event) => {
+        seen.add(event.nodeId)
+        waiters.wake()
+      },
+    })
+    const nodeIds = ['server-0', 'server-1', 'server-2', 'server-3', 'worker-0', 'worker-1', 'worker-2']
+    try {
+      const run = runCli(
+        [
+          'local',
+          ...['--servers', '4', '--byzantine-servers', '1', '--workers', '3', '--byzantine-workers', '0'],
+          ...['--model', 'logistic', '--rounds', '200', '--eval-every', '50', '--checkpoint-every', '0'],
+          ...['--nats-url', SHARED_NATS_URL, '--cluster', cluster, '--chaos', 'true', '--out', out],
+        ],
+        { timeoutMs: 240_000 },
+      )
+      // Every node reports on the control plane (before this, local mode dropped the URL).
+      await waiters.until(
+        () => nodeIds.every((id) => seen.has(id)),
+        180_000,
+        () => new Error(`telemetry from ${[...seen].join(', ')} only`),
+      )
+      const chaos = (extra: string[]) =>
+        runCli(['chaos', 'kill', 'server-0', '--nats-url', SHARED_NATS_URL, '--cluster', cluster, ...extra], {
+          timeoutMs: 60_000,
+          env: { PHALANX_OPERATOR_KEY: '' },
+        })
+      // Without the key the command does not even dial; with another key the node refuses.
+      const unsigned = await chaos([])
+      expect(unsigned.code).toBe(2)
+      expect(unsigned.stderr).toMatch(/needs the operator key/)
+      const otherKeyFile = join(out, 'other.pem')
+      await writeOperatorKey(otherKeyFile, generateOperatorKey())
+      const refused = await chaos(['--operator-key', otherKeyFile])
+      expect(refused.code).toBe(1)
+      expect(refused.stderr).toMatch(/ControlRecordRejectedError|not signed by the operator key/)
+      // With the run's own key (operator.pem in the out dir) the node obeys: the Byzantine server
+      // killed mid-run (F = 1, and local mode lets only a Byzantine node die), the run completes.
+      const killed = await chaos(['--operator-key', join(out, 'operator.pem')])
+      expect(killed.stdout).toContain('server-0 acknowledged kill')
+      const result = await run
+      expect(result.code, result.stderr).toBe(0)
+    } finally {
+      watch.stop()
+      const nc = await conn.connected()
+      const jsm = await jetstreamManager(nc)
+      for (const stream of [`KV_phalanx-${cluster}-members`, `KV_phalanx-${cluster}-joins`]) {
+        await jsm.streams.delete(stream).catch(() => undefined)
+      }
+      await conn.close()
+    }
   })
 })
