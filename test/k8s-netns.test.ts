@@ -6,7 +6,10 @@
  * command on Debian's nats-server with the config file from its ConfigMap; the Phalanx pods run
  * the image's entrypoint (deploy/Dockerfile) on the built CLI, init containers first. The test
  * probes the servers' readiness as the kubelet would (from outside, at the pod IP), waits for the
- * configured rounds and reads the honest servers' accuracy from their Prometheus endpoint.
+ * configured rounds and reads the honest servers' accuracy from their Prometheus endpoint. The
+ * member set is closed (the servers by their pinned keys, from the `peer-keys` Secret): the
+ * workers, fresh pods, are members only through the joins they sign, which the test checks the
+ * servers applied.
  */
 import { spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
@@ -203,6 +206,30 @@ it(
       await Promise.all(
         servers.map(({ running }) => running.waitForLine(finished, 'the last round', trainTimeoutMs)),
       )
+      // The trust model did it: each server ran as the peer its pinned key makes it (the one the
+      // member set names), each worker registered itself with its signed join, and every server
+      // applied every worker's join (the gater admits no one else).
+      const logged = async (running: ContainerProcess, msg: string, peerId?: string) =>
+        JSON.parse(
+          await running.waitForLine(
+            (line) => line.includes(`"msg":"${msg}"`) && (peerId === undefined || line.includes(peerId)),
+            `${msg}${peerId === undefined ? '' : ` for ${peerId}`}`,
+            // Already logged by now (before the last round): this only bounds a missing line.
+            5_000,
+          ),
+        ) as { peerId: string }
+      const members = mainContainer(server0).env.PHALANX_MEMBERS!.split(',')
+      for (const { pod, running } of servers) {
+        expect(members).toContain(`${pod.name}:${(await logged(running, 'node started')).peerId}`)
+      }
+      const workers = started.filter(({ container }) => container.argv.at(-1) === 'worker')
+      expect(workers).toHaveLength(4)
+      for (const { running } of workers) {
+        const { peerId } = await logged(running, 'node started')
+        await logged(running, 'registered as a worker in the joins bucket')
+        for (const server of servers) await logged(server.running, 'membership change applied', peerId)
+      }
+
       // The pod's securityContext holds: the node wrote its key as the manifest's user, not as root.
       const runAsUser = (server0.podSpec.securityContext as { runAsUser: number }).runAsUser
       expect(runAsUser).toBe(10001)
