@@ -465,7 +465,7 @@ describe('the trust boundary under attack (real processes, per-role NATS users)'
   })
 
   it('keeps training: honest accuracy within the margin of the unattacked run of the same seed', async ({
-    annotate,
+    task,
   }) => {
     await progress(PHASE_ROUNDS)
     const attacked = cluster.accuracyByRound()
@@ -479,7 +479,8 @@ describe('the trust boundary under attack (real processes, per-role NATS users)'
     try {
       await baseline.untilRound(round)
       const unattacked = baseline.accuracyByRound().get(round)
-      await annotate(`round ${round}: attacked ${attacked.get(round)}, unattacked ${unattacked}`)
+      // In the JSON report (`--reporter=json`): how the margin was measured.
+      Object.assign(task.meta, { round, attacked: attacked.get(round), unattacked })
       expect(unattacked, `baseline accuracy at round ${round}`).toBeGreaterThan(0.5)
       expect(attacked.get(round)!, `round ${round}`).toBeGreaterThan(unattacked! - ACCURACY_MARGIN)
     } finally {
