@@ -403,6 +403,11 @@ describe('the trust boundary under attack (real processes, per-role NATS users)'
   })
 
   it('Sybil checkpoints and last run’s messages after a full restart: resumed from the honest checkpoint, replays refused', async () => {
+    // The insider's worker credentials cannot write the checkpoint store at all.
+    const chunkSubject = `$O.phalanx-${CLUSTER}-checkpoints.C.sybil`
+    const refusedChunk = violation(insiderNats, chunkSubject)
+    insiderNats.publish(chunkSubject, new Uint8Array(16))
+    expect(await refusedChunk).toBe('PermissionViolationError')
     // A Byzantine server (server-3's account, F = 1) stores far-future checkpoints under three
     // Sybil server ids, each signed by its own key.
     const byzantine = control('server-3')
