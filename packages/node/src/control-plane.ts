@@ -110,13 +110,17 @@ function natsAuthOf(
   }
 }
 
+/** A node's role is its id's prefix (`server-<i>`, `worker-<suffix>`, as the config schema requires). */
+export function roleOfNodeId(nodeId: string): MemberRole {
+  return nodeId.startsWith('server-') ? 'server' : 'worker'
+}
+
 /** `<nodeId>:<peerId>` config entries as members (the role is the node id's prefix). */
 export function configuredMembers(config: ClusterConfig): Member[] {
   return config.members.map((entry) => {
     const separator = entry.indexOf(':')
     const nodeId = entry.slice(0, separator)
-    const role = nodeId.startsWith('server-') ? 'server' : 'worker'
-    return { peerId: entry.slice(separator + 1), nodeId, role, multiaddrs: [] }
+    return { peerId: entry.slice(separator + 1), nodeId, role: roleOfNodeId(nodeId), multiaddrs: [] }
   })
 }
 
@@ -241,6 +245,8 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
 
   // Node reports carry rejection counts since start; telemetry and the counter want this round's.
   const rejectedSoFar: Record<string, number> = {}
+  // Likewise the data plane's connection counters, which `/metrics` gets as deltas.
+  const netCountersSoFar = { refused: 0, disconnected: 0 }
 
   return {
     opsUrl: ops?.url,
@@ -249,7 +255,7 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
       firstRoundDone = true
       applyStaged()
       if (metrics !== undefined && init.netCounters !== undefined)
-        copyNetCounters(metrics, init.netCounters())
+        copyNetCounters(metrics, init.netCounters(), netCountersSoFar)
       try {
         const roundReport = toRoundReport(report, rejectedSoFar)
         if (telemetry !== undefined) telemetry.publish(roundReport)
@@ -276,21 +282,18 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
   }
 }
 
-/** What the net counters have added since the last copy (counters only go up, so the delta is ≥ 0). */
-const copiedSoFar = new WeakMap<NodeMetrics, { refused: number; disconnected: number }>()
+/** Adds what the net counters gained since `soFar` (they only go up) and moves `soFar` along. */
 function copyNetCounters(
   metrics: NodeMetrics,
   counters: { connections_refused_total: number; peers_disconnected_total: number },
+  soFar: { refused: number; disconnected: number },
 ): void {
-  const last = copiedSoFar.get(metrics) ?? { refused: 0, disconnected: 0 }
-  const refused = counters.connections_refused_total - last.refused
-  const disconnected = counters.peers_disconnected_total - last.disconnected
+  const refused = counters.connections_refused_total - soFar.refused
+  const disconnected = counters.peers_disconnected_total - soFar.disconnected
   if (refused > 0) metrics.connectionsRefusedTotal.inc(refused)
   if (disconnected > 0) metrics.peersDisconnectedTotal.inc(disconnected)
-  copiedSoFar.set(metrics, {
-    refused: counters.connections_refused_total,
-    disconnected: counters.peers_disconnected_total,
-  })
+  soFar.refused = counters.connections_refused_total
+  soFar.disconnected = counters.peers_disconnected_total
 }
 
 function toRoundReport(report: RoundNodeReport, rejectedSoFar: Record<string, number>): RoundReport {

@@ -14,12 +14,12 @@ import {
   loadDataset,
   partition,
 } from '@phalanx/model'
-import { createMembership, createNetNode, type MemberRole, type NetNode } from '@phalanx/net'
+import { createMembership, createNetNode, type NetNode } from '@phalanx/net'
 import type { Logger } from 'pino'
 import { createChaosActions } from './chaos-actions.js'
 import { configHash, createNodeCheckpoints, describeAgreed } from './checkpointing.js'
 import type { ClusterConfig } from './config.js'
-import { attachControlPlane, type ControlPlane } from './control-plane.js'
+import { attachControlPlane, type ControlPlane, configuredMembers, roleOfNodeId } from './control-plane.js'
 import { ConfigError } from './errors.js'
 import { netTransport } from './net-transport.js'
 import {
@@ -79,9 +79,8 @@ export interface NodeProcessInit {
   signal: AbortSignal
 }
 
-export function roleOf(nodeId: string): MemberRole {
-  return nodeId.startsWith('server-') ? 'server' : 'worker'
-}
+/** A node's role is its id's prefix (one definition, in control-plane.ts, where members are parsed). */
+export const roleOf = roleOfNodeId
 
 /** The index in `server-<i>` / `worker-<i>`, or a stable hash of a Deployment pod's suffix. */
 export function nodeIndex(nodeId: string, count: number): number {
@@ -90,14 +89,6 @@ export function nodeIndex(nodeId: string, count: number): number {
   let hash = 2166136261
   for (const char of suffix) hash = Math.imul(hash ^ char.charCodeAt(0), 16777619) >>> 0
   return hash % count
-}
-
-function parseMembers(config: ClusterConfig): [string, MemberRole][] {
-  return config.members.map((entry) => {
-    const separator = entry.indexOf(':')
-    const nodeId = entry.slice(0, separator)
-    return [entry.slice(separator + 1), roleOf(nodeId)]
-  })
 }
 
 /** Distances from `own` to each received model, by sender. */
@@ -156,7 +147,10 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
   const model = createModel(config.model, { seed: config.seed, dimension: config.dimension })
 
   const membership = chaos.membership(
-    createMembership({ members: parseMembers(config), closed: config.members.length > 0 }),
+    createMembership({
+      members: configuredMembers(config).map((member) => [member.peerId, member.role] as const),
+      closed: config.members.length > 0,
+    }),
   )
   const node = await createNetNode({
     cluster: config.cluster,
