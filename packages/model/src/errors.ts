@@ -100,6 +100,25 @@ export class IdxFormatError extends ModelPackageError<{
   }
 }
 
+/** A dataset file that is (or decompresses to) more bytes than the loader accepts: a gzip bomb, or the wrong file. */
+export class DatasetTooLargeError extends ModelPackageError<{
+  readonly path: string
+  readonly maxBytes: number
+  readonly compressed: boolean
+}> {
+  constructor(
+    details: { path: string; maxBytes: number; compressed: boolean },
+    options?: ErrorOptionsWithCause,
+  ) {
+    super(
+      `${details.path} ${details.compressed ? 'decompresses to' : 'holds'} more than ${details.maxBytes} bytes, the most a dataset file may hold`,
+      details,
+      options,
+    )
+    this.name = 'DatasetTooLargeError'
+  }
+}
+
 /** A TensorFlow.js backend that was forced by configuration but cannot start here. */
 export class BackendUnavailableError extends ModelPackageError<{
   readonly backend: string

@@ -28,10 +28,11 @@ export type {
   RegressionDataset,
 } from './data/dataset.js'
 export { createBatchSampler, featureSize, subset } from './data/dataset.js'
-export type { FashionMnistInit } from './data/idx.js'
+export type { FashionMnistInit, ReadIdxOptions } from './data/idx.js'
 export {
   FASHION_MNIST_DEFAULT_DIR,
   FASHION_MNIST_INSTALL_HINT,
+  IDX_DEFAULTS,
   loadFashionMnist,
   readIdx,
 } from './data/idx.js'
@@ -48,6 +49,7 @@ export {
   BackendUnavailableError,
   BatchShapeError,
   DatasetFileMissingError,
+  DatasetTooLargeError,
   IdxFormatError,
   InvalidModelOptionError,
   ParameterLengthError,

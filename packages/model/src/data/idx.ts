@@ -3,10 +3,10 @@
  * plain files are read too). Format: big-endian magic 0x0000 08 <ndims>, then ndims uint32
  * sizes, then unsigned bytes.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
-import { DatasetFileMissingError, IdxFormatError } from '../errors.js'
+import { DatasetFileMissingError, DatasetTooLargeError, IdxFormatError } from '../errors.js'
 import type { ClassificationDataset, DatasetSplit } from './dataset.js'
 
 /** Where Debian's package puts the files. */
@@ -26,13 +26,33 @@ interface IdxArray {
   readonly data: Uint8Array
 }
 
+export const IDX_DEFAULTS = {
+  /**
+   * The most bytes an IDX file may hold once decompressed: 4 times Fashion-MNIST's largest file
+   * (the training images, 47 MB), so a dataset of its shape fits while a gzip bomb (a few KB that
+   * inflate to gigabytes) is refused before it takes the process's memory.
+   */
+  maxBytes: 192 * 1024 * 1024,
+} as const
+
+export interface ReadIdxOptions {
+  /** Refuse a file holding, or decompressing to, more bytes than this (DatasetTooLargeError). */
+  readonly maxBytes?: number
+}
+
 /** Parses an IDX file of unsigned bytes; gzip is detected from its magic bytes, not the name. */
-export function readIdx(path: string): IdxArray {
+export function readIdx(path: string, options: ReadIdxOptions = {}): IdxArray {
+  const maxBytes = options.maxBytes ?? IDX_DEFAULTS.maxBytes
+  // A plain file that large is refused unread; a gzipped one is refused while it inflates.
+  if (statSync(path).size > maxBytes) throw new DatasetTooLargeError({ path, maxBytes, compressed: false })
   let bytes: Uint8Array = readFileSync(path)
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
-      bytes = gunzipSync(bytes)
+      bytes = gunzipSync(bytes, { maxOutputLength: maxBytes })
     } catch (error) {
+      if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new DatasetTooLargeError({ path, maxBytes, compressed: true }, { cause: error })
+      }
       throw new IdxFormatError({ path, problem: 'corrupt gzip stream' }, { cause: error })
     }
   }
