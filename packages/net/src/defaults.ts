@@ -48,8 +48,20 @@ export const netDefaults = {
    * 0.48 s to 0.34 s (median of 58 rounds), D = 1 gained little more and repairs less.
    */
   gossipMeshDegree: 3,
-  /** A 40 MiB payload at the measured ~100 MB/s worst case takes ~0.4 s; 30 s covers a loaded host. */
+  /**
+   * The longest one announced payload is fetched for, over all the peers tried in turn (it bounds
+   * how long gossipsub must keep the announcement cached, see `mcacheLength`). A 40 MiB payload at
+   * the measured ~100 MB/s worst case takes ~0.4 s; 30 s covers a loaded host.
+   */
   payloadFetchTimeoutMs: 30_000,
+  /**
+   * Each candidate peer's own share of a fetch: a relay that accepts the stream and never answers
+   * costs this long, then the next candidate (the announcer) is asked. 5 s is 12× the largest
+   * payload at the measured worst throughput and still lets the announcer's copy arrive within the
+   * round; a peer that is only slow loses nothing for good, since the announcement stays pending
+   * and every later offer of the same hash (a republish, a relay, a sync answer) is fetched again.
+   */
+  payloadPeerTimeoutMs: 5_000,
   /**
    * A sync request (a straggler pulling signed vectors from its peers) gives up after this long:
    * it is retried on the next stall check, so a slow peer costs one attempt, not the round.
@@ -70,6 +82,35 @@ export const netDefaults = {
   yamuxMaxStreamWindowBytes: 16 * MiB,
   /** Concurrent payload streams a node serves; a full round with 16 receivers needs 16. */
   maxPayloadStreams: 64,
+  /**
+   * Inbound payload and sync streams one peer may hold open at a time. The protocol needs one
+   * payload stream per pair (requests go one after the other over it) and one sync stream per
+   * pull; 4 leaves room for a stream replaced after a failed exchange and one that is closing.
+   */
+  maxStreamsPerPeer: 4,
+  /**
+   * A served stream on which nothing moves for this long is closed: no request arrives (a
+   * payload stream waits between rounds, a sync stream for its one request), or the peer stops
+   * reading what we write. Longer than any honest round gap on a loaded host, so an honest
+   * payload stream is rarely reopened; a peer holding streams open costs at most this long each.
+   */
+  streamIdleTimeoutMs: 60_000,
+  /**
+   * Bytes served per second to one peer (payloads and sync answers), as a token bucket. Above the
+   * ~100 MB/s one libp2p stream moved here, so an honest peer pulling each vector once is never
+   * held back; a peer asking for the same bytes again and again gets at most this.
+   */
+  servedBytesPerSecond: 256 * MiB,
+  /**
+   * The bucket's depth: one largest payload (`maxPayloadBytes`) always passes at a full bucket, so
+   * a burst of a round's vectors is served at once and only sustained demand is refused.
+   */
+  servedBurstBytes: 64 * MiB,
+  /**
+   * Peers with a byte bucket; like the score tallies, four times `maxConnections`, dropping full
+   * (idle) buckets first, so connection churn cannot grow the map.
+   */
+  maxRateLimitedPeers: 1_200,
   /**
    * Application score per invalid message handed over (gossipsub graylists a peer below −80):
    * alone, nine invalid messages and the peer's gossip is ignored; with P4 below, six.
@@ -103,10 +144,16 @@ export const netDefaults = {
   publishScoreThreshold: -50,
   graylistScoreThreshold: -80,
   /**
-   * Equivocation evidence pairs kept (the newest): each holds two signed messages, inline
-   * payloads included, and a Byzantine member may equivocate every round of a long run.
+   * Equivocation evidence pairs held until the control plane takes and publishes them (the newest
+   * kept): each holds two hashes and signatures (the signed bytes only of an announcement, never
+   * a payload), under 2 KiB, so at most ~0.5 MiB when no control plane takes them.
    */
   maxEvidence: 256,
+  /**
+   * Evidence pairs held per sender: one equivocator proving itself every round needs its newest
+   * few on record, not the whole budget, which must keep room for every other equivocator.
+   */
+  maxEvidencePerSender: 4,
   /**
    * The cluster's incarnation, carried in every signed vector and announcement: messages of
    * another epoch are refused (`wrong_epoch`). The operator bumps it when the whole cluster

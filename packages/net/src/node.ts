@@ -107,6 +107,7 @@ export interface NetNodeInit {
   /** Gossipsub mesh degree D (Dlo = D−1, Dhi = 2D−1). */
   gossipMeshDegree?: number
   payloadFetchTimeoutMs?: number
+  payloadPeerTimeoutMs?: number
   syncTimeoutMs?: number
   memberRedialMs?: number
   payloadCacheBytes?: number
@@ -118,6 +119,12 @@ export interface NetNodeInit {
   invalidDeliveryWeight?: number
   invalidDeliveryDecay?: number
   maxEvidence?: number
+  maxEvidencePerSender?: number
+  maxStreamsPerPeer?: number
+  streamIdleTimeoutMs?: number
+  servedBytesPerSecond?: number
+  servedBurstBytes?: number
+  maxRateLimitedPeers?: number
   maxConnections?: number
   inboundConnectionThreshold?: number
   pingTimeoutMinMs?: number
@@ -211,7 +218,13 @@ export interface NetNode {
   received(kind: VectorKind, round: number): readonly DeliveredVector[]
   collect(kind: VectorKind, round: number, options: CollectOptions): Promise<DeliveredVector[]>
   isEquivocator(kind: VectorKind, round: number, sender: string): boolean
+  /** Equivocation evidence held and not taken yet (compact: hashes and signatures). */
   evidence(): readonly EquivocationEvidence[]
+  /**
+   * Hands over the evidence held and forgets it: the control plane publishes each pair once, so
+   * a long run with an equivocator does not keep it in memory.
+   */
+  takeEvidence(): EquivocationEvidence[]
   /** Rejections so far by reason (only reasons that occurred). */
   rejected(): Partial<Record<RejectReason, number>>
   /** Resolves once `count` peers subscribe to the topic of `kind` (or the membership topic). */
@@ -244,6 +257,11 @@ class Libp2pNetNode implements NetNode {
   readonly #fetcher: PayloadFetcher
   readonly #score: InvalidMessageScore
   readonly #accepted = new WeakMap<Message, Accepted>()
+  /**
+   * Payload fetches in progress, by kind/round/sender: one per pending ledger entry (so bounded as
+   * the ledger is), joined by every further offer of the same hash.
+   */
+  readonly #fetches = new Map<string, FetchJob>()
   /** Announcements that passed `checkAnnouncement`, from the validator to the message handler. */
   readonly #acceptedHellos = new WeakMap<Message, AnnouncementVerdict & { ok: true }>()
   readonly #received = new Map<string, DeliveredVector[]>()
@@ -285,7 +303,7 @@ class Libp2pNetNode implements NetNode {
     this.#store = new PayloadStore(init.payloadCacheBytes)
     this.#fetcher = new PayloadFetcher(libp2p)
     this.#score = score
-    this.#ledger = new RoundLedger(init.maxEvidence)
+    this.#ledger = new RoundLedger(init.maxEvidence, init.maxEvidencePerSender)
     this.#serverRounds = new ServerRounds(init.membership)
     this.#ctx = {
       cluster: init.cluster,
@@ -647,6 +665,10 @@ class Libp2pNetNode implements NetNode {
     return this.#ledger.evidence()
   }
 
+  takeEvidence(): EquivocationEvidence[] {
+    return this.#ledger.takeEvidence()
+  }
+
   rejected(): Partial<Record<RejectReason, number>> {
     return Object.fromEntries(Object.entries(this.counters.messages_rejected_total).filter(([, n]) => n > 0))
   }
@@ -871,20 +893,22 @@ class Libp2pNetNode implements NetNode {
         propagationSource.toString(),
         relayAtFault ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore,
       )
-      // A peer that served bytes failing the hash was penalised by the fetch already.
-      this.#reject(
-        outcome.reason,
-        outcome.detail,
-        msg.topic,
-        accepted.header.sender,
-        accepted.header.round,
-        outcome.reason === 'non_finite' ? propagationSource.toString() : undefined,
-      )
+      // A peer that served bytes failing the hash was penalised by the fetch already. Counted by
+      // the offer that started the fetch; the offers that joined it share the one outcome.
+      if (outcome.fresh)
+        this.#reject(
+          outcome.reason,
+          outcome.detail,
+          msg.topic,
+          accepted.header.sender,
+          accepted.header.round,
+          outcome.reason === 'non_finite' ? propagationSource.toString() : undefined,
+        )
       return
     }
     // Forward only now: a relay forwards what it can also serve.
     pubsub.reportMessageValidationResult(msgId, propagationSource.toString(), TopicValidatorResult.Accept)
-    this.#deliverAccepted(accepted, outcome.vector, msg)
+    if (outcome.fresh) this.#deliverAccepted(accepted, outcome.vector, msg)
   }
 
   /**
@@ -921,11 +945,95 @@ class Libp2pNetNode implements NetNode {
     )
   }
 
-  /** The payload of a validated announcement: inline, or fetched from `source` or the announcer. */
+  /**
+   * The payload of a validated message: inline, or fetched. An offer of a hash already being
+   * fetched joins that fetch (its peer becomes one more candidate) and shares its outcome with
+   * `fresh: false`: only the offer that started the fetch delivers or counts it.
+   */
   async #payloadOf(accepted: Accepted, source: PeerId): Promise<PayloadOutcome> {
-    return accepted.vector === undefined
-      ? this.#fetch(accepted, source)
-      : { ok: true, vector: accepted.vector }
+    if (accepted.vector !== undefined) return { ok: true, vector: accepted.vector, fresh: true }
+    const { header } = accepted
+    const key = `${accepted.kind}/${header.round}/${header.sender}`
+    const running = this.#fetches.get(key)
+    if (running !== undefined && running.hash === accepted.hash) {
+      if (!running.candidates.some((peer) => peer.equals(source))) running.candidates.push(source)
+      return { ...(await running.done), fresh: false }
+    }
+    const candidates: PeerId[] = [source]
+    const announcer = this.libp2p
+      .getConnections()
+      .find((c) => c.remotePeer.toString() === header.sender)?.remotePeer
+    if (announcer !== undefined && !announcer.equals(source)) candidates.push(announcer)
+    const done = this.#fetch(accepted, candidates).finally(() => {
+      if (this.#fetches.get(key)?.done === done) this.#fetches.delete(key)
+    })
+    this.#fetches.set(key, { hash: accepted.hash, candidates, done })
+    return done
+  }
+
+  /**
+   * Pulls an announced payload from its candidates in turn, each with its own timeout
+   * (`payloadPeerTimeoutMs`), under one bound for the whole fetch (`payloadFetchTimeoutMs`): the
+   * peer that relayed the announcement (it validated, so it holds the bytes), then the announcer,
+   * then every peer that offers the same hash meanwhile. A peer serving bytes that do not match
+   * the signed hash is penalised and the next one is tried; a payload that matches the hash but
+   * is not finite is the signer's fault and ends it. Only verified bytes commit the ledger entry;
+   * when every candidate failed it stays pending and the next offer fetches again.
+   */
+  async #fetch(accepted: Accepted, candidates: readonly PeerId[]): Promise<PayloadOutcome> {
+    const { header, kind } = accepted
+    const deadline = AbortSignal.timeout(this.#init.payloadFetchTimeoutMs)
+    const startedAt = performance.now()
+    let last: { reason: RejectReason; detail: string; culprit?: PeerId } = {
+      reason: 'payload_unavailable',
+      detail: 'no peer to fetch from',
+    }
+    // Candidates may be added while earlier ones are tried: the length is read every time.
+    for (let index = 0; index < candidates.length && !deadline.aborted; index++) {
+      const peer = candidates[index]!
+      const signal = AbortSignal.any([deadline, AbortSignal.timeout(this.#init.payloadPeerTimeoutMs)])
+      const result = await this.#fetcher.fetch(
+        peer,
+        { cluster: this.#init.cluster, round: header.round, hash: header.hash, size: header.size },
+        signal,
+      )
+      if (!result.ok) {
+        last = { reason: 'payload_unavailable', detail: `${peer.toString()}: ${result.detail}` }
+        this.#log.debug(
+          { round: header.round, sender: header.sender, from: peer.toString(), detail: result.detail },
+          'payload fetch failed, next candidate',
+        )
+        continue
+      }
+      this.counters.payload_fetched_bytes_total += result.bytes.byteLength
+      const fetchedAt = performance.now()
+      const problem = checkPayload(header, result.bytes)
+      // Where a delivery's time goes, for the benchmark's reading (debug level only).
+      this.#log.debug(
+        {
+          round: header.round,
+          sender: header.sender,
+          from: peer.toString(),
+          bytes: header.size,
+          fetchMs: Math.round(fetchedAt - startedAt),
+          checkMs: Math.round(performance.now() - fetchedAt),
+        },
+        'payload fetched',
+      )
+      if (problem === undefined) {
+        this.#store.put(accepted.hash, result.bytes)
+        const fresh = this.#ledger.commit(kind, header.round, header.sender, accepted.hash)
+        return { ok: true, vector: new Float32Array(result.bytes.buffer, 0, header.dimension), fresh }
+      }
+      last = { ...problem, culprit: peer }
+      if (problem.reason === 'non_finite') {
+        // The signer signed these bytes: every copy of the hash is refused from now on.
+        this.#ledger.commit(kind, header.round, header.sender, accepted.hash)
+        break
+      }
+      this.#score.penalize(peer.toString())
+    }
+    return { ok: false, ...last, fresh: true }
   }
 
   #deliverAccepted(accepted: Accepted, vector: Float32Array, message: Message): void {
@@ -989,6 +1097,7 @@ class Libp2pNetNode implements NetNode {
         if (this.#validate(kind, message, peer.toString()) !== TopicValidatorResult.Accept) continue
         const accepted = this.#accepted.get(message)!
         const outcome = await this.#payloadOf(accepted, peer)
+        if (!outcome.fresh) continue
         if (!outcome.ok) {
           // As for gossip: bytes failing the hash were penalised by the fetch already.
           this.#reject(
@@ -1009,66 +1118,22 @@ class Libp2pNetNode implements NetNode {
     if (delivered > 0) this.#log.info({ kind, fromRound, delivered }, 'synced vectors from peers')
     return delivered
   }
-
-  /**
-   * Pulls an announced payload from the peer that relayed the announcement (it validated, so it
-   * holds the bytes), then from the announcer. A peer serving bytes that do not match the signed
-   * hash is penalised and the next one is tried; a payload that matches the hash but is not finite
-   * is the signer's fault and ends the attempt.
-   */
-  async #fetch(accepted: Accepted, relay: PeerId): Promise<PayloadOutcome> {
-    const { header } = accepted
-    const candidates: PeerId[] = [relay]
-    const announcer = this.libp2p
-      .getConnections()
-      .find((c) => c.remotePeer.toString() === header.sender)?.remotePeer
-    if (announcer !== undefined && !announcer.equals(relay)) candidates.push(announcer)
-    const signal = AbortSignal.timeout(this.#init.payloadFetchTimeoutMs)
-    const startedAt = performance.now()
-    let last: { reason: RejectReason; detail: string; culprit?: PeerId } = {
-      reason: 'payload_unavailable',
-      detail: 'no peer to fetch from',
-    }
-    for (const peer of candidates) {
-      const result = await this.#fetcher.fetch(
-        peer,
-        { cluster: this.#init.cluster, round: header.round, hash: header.hash, size: header.size },
-        signal,
-      )
-      if (!result.ok) {
-        last = { reason: 'payload_unavailable', detail: `${peer.toString()}: ${result.detail}` }
-        continue
-      }
-      this.counters.payload_fetched_bytes_total += result.bytes.byteLength
-      const fetchedAt = performance.now()
-      const problem = checkPayload(header, result.bytes)
-      // Where a delivery's time goes, for the benchmark's reading (debug level only).
-      this.#log.debug(
-        {
-          round: header.round,
-          sender: header.sender,
-          from: peer.toString(),
-          bytes: header.size,
-          fetchMs: Math.round(fetchedAt - startedAt),
-          checkMs: Math.round(performance.now() - fetchedAt),
-        },
-        'payload fetched',
-      )
-      if (problem === undefined) {
-        this.#store.put(accepted.hash, result.bytes)
-        return { ok: true, vector: new Float32Array(result.bytes.buffer, 0, header.dimension) }
-      }
-      last = { ...problem, culprit: peer }
-      if (problem.reason === 'non_finite') break
-      this.#score.penalize(peer.toString())
-    }
-    return { ok: false, ...last }
-  }
 }
 
+/**
+ * `fresh`: this caller started the fetch (or the payload was inline) and the ledger took it now,
+ * so it delivers or counts the outcome; false for an offer that joined a fetch in progress.
+ */
 type PayloadOutcome =
-  | { ok: true; vector: Float32Array }
-  | { ok: false; reason: RejectReason; detail: string; culprit?: PeerId }
+  | { ok: true; vector: Float32Array; fresh: boolean }
+  | { ok: false; reason: RejectReason; detail: string; culprit?: PeerId; fresh: boolean }
+
+/** One payload fetch in progress and the peers it may ask, in the order they offered the hash. */
+interface FetchJob {
+  hash: string
+  candidates: PeerId[]
+  done: Promise<PayloadOutcome>
+}
 
 function validateInit(init: NetNodeInit & typeof netDefaults): void {
   const positiveIntegers = [
@@ -1076,6 +1141,7 @@ function validateInit(init: NetNodeInit & typeof netDefaults): void {
     'maxPayloadBytes',
     'inlineMaxBytes',
     'payloadFetchTimeoutMs',
+    'payloadPeerTimeoutMs',
     'syncTimeoutMs',
     'memberRedialMs',
   ] as const

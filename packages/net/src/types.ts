@@ -48,11 +48,14 @@ export interface DeliveredVector {
   self: boolean
 }
 
-/** One signed gossipsub message, kept verbatim as evidence. */
+/**
+ * One signed gossipsub message as evidence: its hash and signature, and its signed bytes only when
+ * they carry no payload (an announcement, ≤ 1 KiB), so evidence never holds a vector.
+ */
 export interface SignedMessageEvidence {
   topic: string
   from: string
-  data: Uint8Array
+  data: Uint8Array | undefined
   sequenceNumber: bigint | undefined
   signature: Uint8Array | undefined
   /** sha256 of the payload the message commits to, hex. */

@@ -5,7 +5,7 @@
  *
  * Order: decode → cluster → epoch → membership → forged sender → role/topic → oversize →
  * dimension → size → round window → (inline payload: hash → finiteness) → duplicate →
- * equivocation. The epoch comes before everything about the sender: a message of an earlier run
+ * equivocation (an announcement stays pending in the ledger until its payload is verified). The epoch comes before everything about the sender: a message of an earlier run
  * is refused as what it is, whoever signed it.
  * Oversize comes before dimension so that a huge announcement is counted as what it is, and is
  * refused from its header before any byte of the payload moves.
@@ -60,6 +60,8 @@ export interface Accepted {
   hash: string
   /** The decoded inline payload; undefined when it must be fetched over a stream. */
   vector: Float32Array | undefined
+  /** Another offer of an announced hash whose payload is still pending (fetch it from here too). */
+  again?: boolean
 }
 
 export interface Rejected {
@@ -149,43 +151,96 @@ export function checkPayload(
 }
 
 interface LedgerEntry {
+  /** What the sender signed first for this key: compact, never its payload. */
   first: SignedMessageEvidence
+  /**
+   * `pending`: the signed announcement passed every check but its payload has not been verified
+   * yet, so it is not a commitment the ledger can call a repeat against (a failed fetch must not
+   * turn the announcer's republish, or a relay's copy, into a `duplicate`). `committed`: the
+   * payload was verified (inline, or fetched), or refused as the signer's own fault.
+   */
+  state: 'pending' | 'committed'
   equivocated: boolean
 }
 
+/** What `RoundLedger.observe` says about a message that passed every other check. */
+export type LedgerVerdict =
+  /** New and complete (inline payload verified): committed, deliver it. */
+  | { kind: 'new' }
+  /**
+   * An announcement whose payload is not verified yet: the first one, or the same hash offered
+   * again by another peer (a republish, a relay's forward, a sync answer). Fetch it.
+   */
+  | { kind: 'pending'; again: boolean }
+  | { kind: 'rejected'; rejected: Rejected }
+
 /**
- * What each sender committed to, per kind and round, within the window: the first signed message
- * is kept so that a second, different one becomes evidence of equivocation. Only messages that
- * passed every other check get an entry (members, inside the window), and `prune` drops the
- * rounds the window left, so entries stay under members × kinds × window; the evidence list
- * keeps the newest `maxEvidence` pairs.
+ * What each sender committed to, per kind and round, within the window. The first signed message
+ * is kept (compact: hashes and signature) so that a second, different one becomes evidence of
+ * equivocation, whether or not the first one's payload has arrived: two hashes signed by one key
+ * for one round prove it. An announced payload stays `pending` until it is verified, so that a
+ * peer that stalls or fails a fetch costs that fetch, not the vector: every later offer of the
+ * same hash is fetched again. A pending entry cannot block the honest version: only the signer
+ * can create it (its signature), and a second hash from the signer is an equivocation.
+ *
+ * Bounds: only messages that passed every other check get an entry (members, inside the window),
+ * one per (sender, kind, round), and `prune` drops the rounds the window left: entries (pending
+ * ones included) stay under members × kinds × window, per sender under kinds × window. Evidence
+ * is compact (no payload bytes) and held until taken (`takeEvidence`, the control plane
+ * publishes it) up to `maxEvidencePerSender` per sender and `maxEvidence` in all, newest kept.
  */
 export class RoundLedger {
   readonly #entries = new Map<string, LedgerEntry>()
-  readonly #evidence: EquivocationEvidence[] = []
+  #evidence: EquivocationEvidence[] = []
+  readonly #evidenceBySender = new Map<string, number>()
+  #evidenceDropped = 0
 
-  constructor(readonly maxEvidence: number = netDefaults.maxEvidence) {}
+  constructor(
+    readonly maxEvidence: number = netDefaults.maxEvidence,
+    readonly maxEvidencePerSender: number = netDefaults.maxEvidencePerSender,
+  ) {}
 
   static #key(kind: VectorKind, round: number, sender: string): string {
     return `${kind}\u0000${round}\u0000${sender}`
   }
 
   /**
-   * Records an otherwise valid message. Returns undefined when it is the sender's first for the
-   * round, or the rejection (duplicate, or equivocation with evidence the first time).
+   * Records an otherwise valid message: `new` when it is the sender's first for the round and
+   * its payload is verified (inline), `pending` when the payload must still be fetched (first
+   * offer or another offer of the same hash), else the rejection (duplicate of a committed one,
+   * or equivocation, with evidence the first time).
    */
-  observe(accepted: Accepted, message: IncomingMessage): Rejected | undefined {
+  classify(accepted: Accepted, message: IncomingMessage): LedgerVerdict {
     const { header, kind, hash } = accepted
     const key = RoundLedger.#key(kind, header.round, header.sender)
     const entry = this.#entries.get(key)
+    const complete = accepted.vector !== undefined
     if (entry === undefined) {
-      this.#entries.set(key, { first: evidenceOf(message, header.sender, hash), equivocated: false })
-      return undefined
+      this.#entries.set(key, {
+        first: evidenceOf(message, header.sender, hash),
+        state: complete ? 'committed' : 'pending',
+        equivocated: false,
+      })
+      return complete ? { kind: 'new' } : { kind: 'pending', again: false }
     }
     if (entry.equivocated) {
-      return reject('equivocation', `${header.sender} already equivocated in round ${header.round}`, header)
+      return {
+        kind: 'rejected',
+        rejected: reject(
+          'equivocation',
+          `${header.sender} already equivocated in round ${header.round}`,
+          header,
+        ),
+      }
     }
-    if (entry.first.hash === hash) return reject('duplicate', `same payload again`, header)
+    if (entry.first.hash === hash) {
+      if (entry.state === 'committed')
+        return { kind: 'rejected', rejected: reject('duplicate', 'same payload again', header) }
+      if (!complete) return { kind: 'pending', again: true }
+      // The same bytes inline, while the announced copy is still being fetched: verified already.
+      entry.state = 'committed'
+      return { kind: 'new' }
+    }
     entry.equivocated = true
     const evidence: EquivocationEvidence = {
       kind,
@@ -194,13 +249,56 @@ export class RoundLedger {
       first: entry.first,
       second: evidenceOf(message, header.sender, hash),
     }
-    this.#evidence.push(evidence)
-    // A Byzantine member equivocating every round of a long run must not grow this for good.
-    if (this.#evidence.length > this.maxEvidence)
-      this.#evidence.splice(0, this.#evidence.length - this.maxEvidence)
+    this.#keepEvidence(evidence)
     return {
-      ...reject('equivocation', `two different ${kind}s for round ${header.round}`, header),
-      equivocation: evidence,
+      kind: 'rejected',
+      rejected: {
+        ...reject('equivocation', `two different ${kind}s for round ${header.round}`, header),
+        equivocation: evidence,
+      },
+    }
+  }
+
+  /** As `classify`, for callers that only need a rejection or nothing (pending counts as nothing). */
+  observe(accepted: Accepted, message: IncomingMessage): Rejected | undefined {
+    const verdict = this.classify(accepted, message)
+    return verdict.kind === 'rejected' ? verdict.rejected : undefined
+  }
+
+  /**
+   * The payload of a pending entry was verified (or refused as the signer's fault: it matches the
+   * signed hash but is not finite): the entry becomes a commitment. False when it was committed
+   * already (another copy got there first) or is gone: the caller must not deliver it again.
+   */
+  commit(kind: VectorKind, round: number, sender: string, hash: string): boolean {
+    const entry = this.#entries.get(RoundLedger.#key(kind, round, sender))
+    if (entry === undefined || entry.equivocated || entry.first.hash !== hash) return false
+    if (entry.state === 'committed') return false
+    entry.state = 'committed'
+    return true
+  }
+
+  /** True while the entry waits for its payload (for tests and the bound's accounting). */
+  isPending(kind: VectorKind, round: number, sender: string): boolean {
+    return this.#entries.get(RoundLedger.#key(kind, round, sender))?.state === 'pending'
+  }
+
+  #keepEvidence(evidence: EquivocationEvidence): void {
+    const sender = evidence.sender
+    const held = this.#evidenceBySender.get(sender) ?? 0
+    if (held >= this.maxEvidencePerSender) {
+      // One sender equivocating every round keeps its newest few, not the whole budget.
+      const oldest = this.#evidence.findIndex((e) => e.sender === sender)
+      this.#evidence.splice(oldest, 1)
+      this.#evidenceDropped++
+    } else this.#evidenceBySender.set(sender, held + 1)
+    this.#evidence.push(evidence)
+    while (this.#evidence.length > this.maxEvidence) {
+      const dropped = this.#evidence.shift()!
+      this.#evidenceDropped++
+      const left = (this.#evidenceBySender.get(dropped.sender) ?? 1) - 1
+      if (left <= 0) this.#evidenceBySender.delete(dropped.sender)
+      else this.#evidenceBySender.set(dropped.sender, left)
     }
   }
 
@@ -210,8 +308,8 @@ export class RoundLedger {
   }
 
   /**
-   * Forgets rounds below the window, equivocators' entries included: a message of those rounds
-   * is refused as stale before it reaches the ledger. The evidence list is kept (bounded).
+   * Forgets rounds below the window, equivocators' and pending entries included: a message of
+   * those rounds is refused as stale before it reaches the ledger. Held evidence stays until taken.
    */
   prune(oldestRound: number): void {
     for (const key of this.#entries.keys()) {
@@ -224,18 +322,37 @@ export class RoundLedger {
     return this.#entries.size
   }
 
+  /** Evidence held and not taken yet, oldest first. */
   evidence(): readonly EquivocationEvidence[] {
     return this.#evidence
   }
+
+  /** Hands over the evidence held and forgets it (the control plane publishes it once). */
+  takeEvidence(): EquivocationEvidence[] {
+    const taken = this.#evidence
+    this.#evidence = []
+    this.#evidenceBySender.clear()
+    return taken
+  }
+
+  /** Evidence pairs dropped unpublished by the bounds (newest kept). */
+  get evidenceDropped(): number {
+    return this.#evidenceDropped
+  }
 }
+
+/** The largest signed message kept verbatim in evidence: an announcement, never a payload. */
+const maxEvidenceDataBytes = 1024
 
 function evidenceOf(message: IncomingMessage, sender: string, hash: string): SignedMessageEvidence {
   return {
     topic: message.topic,
     from: sender,
-    data: message.data,
+    // An announcement (~150 bytes, the hash and no payload) is kept so that anyone can check its
+    // signature; a message carrying its payload inline is reduced to hash and signature.
+    data: message.data.byteLength <= maxEvidenceDataBytes ? message.data.slice() : undefined,
     sequenceNumber: message.sequenceNumber,
-    signature: message.signature,
+    signature: message.signature?.slice(),
     hash,
   }
 }
@@ -257,7 +374,9 @@ export function validateVectorMessage(
     return reject('malformed', `validator error: ${(error as Error).message}`)
   }
   if (!verdict.ok) return verdict
-  return ledger.observe(verdict, message) ?? verdict
+  const entry = ledger.classify(verdict, message)
+  if (entry.kind === 'rejected') return entry.rejected
+  return entry.kind === 'pending' && entry.again ? { ...verdict, again: true } : verdict
 }
 
 /** Reasons that prove the signer misbehaved (as opposed to lagging or a network fault). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   checkPayload,
+  createMembership,
   type RejectReason,
   RoundLedger,
   sha256,
@@ -181,5 +182,94 @@ describe('validation pipeline', () => {
     expect(checkPayload({ size: nanBytes.byteLength, hash: sha256(nanBytes) }, nanBytes)?.reason).toBe(
       'non_finite',
     )
+  })
+})
+
+describe('RoundLedger: pending announcements', () => {
+  /** An announcement: the signed header of a payload fetched over a stream, no inline bytes. */
+  const announced = (values: Float32Array, round = 10) =>
+    incoming(header({ round, payload: new Uint8Array(0) }, values))
+
+  it('keeps an announced vector pending until its payload is verified, and offers it again', () => {
+    const ledger = new RoundLedger()
+    const ctx = context()
+    const first = validateVectorMessage(announced(vector(1)), 'model', ctx, ledger)
+    expect(first.ok && first.vector === undefined && first.again !== true).toBe(true)
+    expect(ledger.isPending('model', 10, server)).toBe(true)
+    // The fetch failed: the republish (or a relay's copy, or a sync answer) is fetched again.
+    const again = validateVectorMessage(announced(vector(1)), 'model', ctx, ledger)
+    expect(again.ok && again.again).toBe(true)
+    const hash = first.ok ? first.hash : ''
+    expect(ledger.commit('model', 10, server, hash)).toBe(true)
+    // Only once: a second copy fetched meanwhile is not delivered again.
+    expect(ledger.commit('model', 10, server, hash)).toBe(false)
+    const late = validateVectorMessage(announced(vector(1)), 'model', ctx, ledger)
+    expect(!late.ok && late.reason).toBe('duplicate')
+  })
+
+  it('detects equivocation on announcements whose payloads never arrived', () => {
+    const ledger = new RoundLedger()
+    const ctx = context()
+    validateVectorMessage(announced(vector(1)), 'model', ctx, ledger)
+    const second = validateVectorMessage(announced(vector(2)), 'model', ctx, ledger)
+    expect(!second.ok && second.reason).toBe('equivocation')
+    expect(!second.ok && second.equivocation?.first.hash).not.toBe(
+      !second.ok && second.equivocation?.second.hash,
+    )
+    expect(ledger.isEquivocator('model', 10, server)).toBe(true)
+    // The pending hash cannot be committed once the signer is caught.
+    const hash = Buffer.from(sha256(vectorToBytes(vector(1)))).toString('hex')
+    expect(ledger.commit('model', 10, server, hash)).toBe(false)
+  })
+
+  it('commits the same bytes arriving inline while the announced copy is pending', () => {
+    const ledger = new RoundLedger()
+    const ctx = context()
+    validateVectorMessage(announced(vector(1)), 'model', ctx, ledger)
+    expect(validateVectorMessage(incoming(header({}, vector(1))), 'model', ctx, ledger).ok).toBe(true)
+    expect(ledger.isPending('model', 10, server)).toBe(false)
+  })
+
+  it('keeps evidence compact and bounded per sender and in total, and hands it over once', () => {
+    const ledger = new RoundLedger(5, 2)
+    const other = 'server-2'
+    const ctx = context({
+      membership: createMembership({
+        members: [
+          [server, 'server'],
+          [other, 'server'],
+          [worker, 'worker'],
+        ],
+      }),
+    })
+    for (let round = 10; round < 20; round++) {
+      const at = context({ ...ctx, currentRound: round })
+      for (const sender of [server, other]) {
+        validateVectorMessage(incoming(header({ round, sender }, vector(1)), sender), 'model', at, ledger)
+        validateVectorMessage(incoming(header({ round, sender }, vector(2)), sender), 'model', at, ledger)
+      }
+      ledger.prune(round - 1)
+    }
+    const held = ledger.evidence()
+    expect(held.filter((e) => e.sender === server).map((e) => e.round)).toEqual([18, 19])
+    expect(held.filter((e) => e.sender === other).map((e) => e.round)).toEqual([18, 19])
+    expect(ledger.evidenceDropped).toBe(16)
+    expect(ledger.takeEvidence()).toHaveLength(4)
+    expect(ledger.evidence()).toHaveLength(0)
+  })
+
+  it('keeps an inline message of a large vector as hash and signature only', () => {
+    const big = Float32Array.from({ length: 4096 }, (_, i) => i)
+    const ctx = context({ dimension: 4096, maxPayloadBytes: 1 << 20 })
+    const ledger = new RoundLedger()
+    validateVectorMessage(incoming(header({}, big)), 'model', ctx, ledger)
+    const bigger = big.slice()
+    bigger[0] = -1
+    const verdict = validateVectorMessage(incoming(header({}, bigger)), 'model', ctx, ledger)
+    const evidence = !verdict.ok ? verdict.equivocation : undefined
+    expect(evidence?.first.data).toBeUndefined()
+    expect(evidence?.second.data).toBeUndefined()
+    expect(evidence?.second.signature?.byteLength).toBe(64)
+    expect(evidence?.second.hash).toMatch(/^[0-9a-f]{64}$/)
   })
 })
