@@ -103,3 +103,39 @@ export class SmrLogError extends Error {
     this.stream = details.stream
   }
 }
+
+/** Why a server's state file or signed-round watermark was refused (or could not be written). */
+export const serverStateErrorCodes = [
+  /** Shorter than its fixed frame, or than its header says: a lost or torn write. */
+  'state_truncated',
+  /** Not a file of this kind (another format, or garbage). */
+  'state_bad_magic',
+  /** Written by a format version this build does not read. */
+  'state_bad_version',
+  /** The sha256 over header and body does not match: bytes changed on disk. */
+  'state_checksum_mismatch',
+  /** The header does not parse or a field is out of range (round, dimension, identity). */
+  'state_bad_header',
+  /** The body's length is not what the header's dimension and rounds need. */
+  'state_bad_length',
+  /** A model value is NaN or ±Infinity: resuming from it would make an honest server Byzantine. */
+  'state_non_finite',
+  /** The file exists but cannot be read (permissions, I/O error). */
+  'state_unreadable',
+  /** Writing, syncing or renaming failed: the server must not publish what it could not record. */
+  'state_write_failed',
+] as const
+export type ServerStateErrorCode = (typeof serverStateErrorCodes)[number]
+
+/** A state file or watermark was refused, or could not be made durable; `code` says which check failed. */
+export class ServerStateError extends Error {
+  override readonly name = 'ServerStateError'
+  readonly code: ServerStateErrorCode
+  readonly path: string
+
+  constructor(message: string, details: { code: ServerStateErrorCode; path: string; cause?: unknown }) {
+    super(`${message} (${details.code}: ${details.path})`, { cause: details.cause })
+    this.code = details.code
+    this.path = details.path
+  }
+}

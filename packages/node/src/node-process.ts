@@ -21,6 +21,7 @@ import { configHash, createNodeCheckpoints, describeAgreed } from './checkpointi
 import type { ClusterConfig } from './config.js'
 import { attachControlPlane, type ControlPlane, configuredMembers, roleOfNodeId } from './control-plane.js'
 import { ConfigError } from './errors.js'
+import { parseFailpoints } from './failpoints.js'
 import { netTransport } from './net-transport.js'
 import {
   catchUpCheckEveryMs,
@@ -43,7 +44,12 @@ import {
   workerBehaviour,
   workerGradient,
 } from './roles.js'
-import { createServerStateStore, type ServerState } from './server-state.js'
+import {
+  createServerStateStore,
+  createSigningGuard,
+  guardModelPublish,
+  type ServerState,
+} from './server-state.js'
 import { runSmrServer, runSmrWorker, smrReplicaOrder } from './smr.js'
 import type { RoundVector } from './transport.js'
 
@@ -221,23 +227,35 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
             ...(byzantine ? { forge: forgedCheckpoints(config) } : {}),
           })
         : undefined
-    const stateStore =
+    // Test-only crash points on the save-then-publish path (failpoints.ts); none when unset.
+    const failpoints = parseFailpoints(process.env.PHALANX_FAILPOINTS)
+    const stateInit =
       role === 'server' && !smr && config.stateDir !== undefined
-        ? createServerStateStore({
+        ? {
             dir: config.stateDir,
             cluster: config.cluster,
             nodeId,
             configHash: configHash(config),
-            dimension: model.dimension,
             log,
-          })
+            failpoints,
+          }
         : undefined
+    const stateStore =
+      stateInit && createServerStateStore({ ...stateInit, dimension: model.dimension, rounds: config.rounds })
+    // What it signed survives what corrupts the state file; Byzantine servers are left unguarded.
+    const signing = stateInit && !byzantine ? createSigningGuard(stateInit) : undefined
+    const serverTransport = signing ? guardModelPublish(transport, signing, failpoints) : transport
     // Its own state first: a restarted server goes on from where it stopped, whether or not N−F
     // others are there to join from (catching up from their median if the cluster moved on).
     const saved = stateStore?.load()
     const start = saved
       ? { round: saved.next.round, model: saved.next.model, publishFirst: true }
       : await joinOrResume(node, transport, config, log, signal, smr, checkpoints)
+    signing?.started({
+      ...start,
+      resumedFromState: saved !== undefined,
+      heardRound: node.clusterRound(config.byzantineServers + 1) ?? start.round,
+    })
     if (saved) {
       log.info(
         { round: saved.next.round, published: saved.published?.round, path: stateStore?.path },
@@ -257,7 +275,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
       })
     }
     // Announced again so that peers one round behind, which may lack it, can finish that round.
-    if (saved?.published) await transport.publish('model', saved.published.round, saved.published.model)
+    if (saved?.published) await serverTransport.publish('model', saved.published.round, saved.published.model)
     report({ type: 'started', nodeId, round: start.round, backend: backend.name })
 
     if (role === 'server') {
@@ -299,7 +317,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
         : await runServer(
             {
               ...shared,
-              transport,
+              transport: serverTransport,
               serverQuorum: serverQuorum(config),
               median: modelMedian,
               antiDrift: config.replication === 'median',
