@@ -4,8 +4,15 @@
  * killed, and two followers see the same entries in the same order (large entries included).
  */
 import { createHash, randomUUID } from 'node:crypto'
+import { jetstreamManager } from '@nats-io/jetstream'
 import type { LogEntry } from '@phalanx/control'
-import { connectControl, createCheckpointStore, createReplicatedLog } from '@phalanx/control'
+import {
+  connectControl,
+  createCheckpointStore,
+  createMembershipStore,
+  createReplicatedLog,
+} from '@phalanx/control'
+import { configFromEnv, resolveConfig } from '@phalanx/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { captureLogger } from './support/log.js'
 import type { NatsClusterHandle } from './support/nats.js'
@@ -62,6 +69,27 @@ function collector() {
 }
 
 describe('3-node JetStream cluster', () => {
+  it("natsReplicas 3 (the manifests' PHALANX_NATS_REPLICAS) creates the members, joins and checkpoint buckets as R3", async () => {
+    const { natsReplicas } = resolveConfig(configFromEnv({ PHALANX_NATS_REPLICAS: '3' }))
+    const { log } = captureLogger('info')
+    const conn = connectControl({ servers: [...cluster.urls], cluster: 'r3', name: 'server-0', log })
+    try {
+      const members = await createMembershipStore({ conn, replicas: natsReplicas })
+      const checkpoints = await createCheckpointStore({ conn, replicas: natsReplicas })
+      expect([members.replicas, checkpoints.replicas]).toEqual([3, 3])
+      // What JetStream itself says of the streams behind them, not what the stores remember.
+      const jsm = await jetstreamManager(await conn.connected())
+      for (const bucket of [members.bucket, members.joinsBucket]) {
+        expect((await jsm.streams.info(`KV_${bucket}`)).config.num_replicas, bucket).toBe(3)
+      }
+      expect((await jsm.streams.info(`OBJ_${checkpoints.bucket}`)).config.num_replicas).toBe(3)
+      await members.destroy()
+      await checkpoints.destroy()
+    } finally {
+      await conn.close()
+    }
+  })
+
   it('R3 checkpoints stay agreed with one NATS server killed (then restarted for the next test)', async () => {
     const { log } = captureLogger('info')
     const conn = connectControl({
@@ -139,6 +167,25 @@ describe('3-node JetStream cluster', () => {
       await followerA.stop()
       await followerB.stop()
       await replicated.destroy()
+    } finally {
+      await conn.close()
+    }
+  })
+})
+
+describe('replicas on a single server', () => {
+  it('a bucket that exists with fewer replicas than asked is opened as it is, and the node says so', async () => {
+    const { log, matching } = captureLogger('info')
+    const cluster = `rw${randomUUID().slice(0, 8)}`
+    const conn = connectControl({ servers: SHARED_NATS_URL, cluster, name: 'server-0', log })
+    try {
+      const first = await createMembershipStore({ conn })
+      expect(first.replicas).toBe(1)
+      const again = await createMembershipStore({ conn, replicas: 3 })
+      expect(again.replicas).toBe(1)
+      expect(matching('fewer replicas than asked', { bucket: again.bucket })).toHaveLength(1)
+      expect(matching('fewer replicas than asked', { bucket: again.joinsBucket })).toHaveLength(1)
+      await first.destroy()
     } finally {
       await conn.close()
     }

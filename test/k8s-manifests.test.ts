@@ -140,6 +140,9 @@ describe.each(targets)('$dir', (target) => {
       // No credentials in the URL: each pod has its role's nkey seed, from its role's Secret only.
       expect(node.env.PHALANX_NATS_URL).toBe('nats://nats.phalanx.svc.cluster.local:4222')
       expect(node.env.PHALANX_NATS_NKEY_SEED_FILE).toBe('/etc/phalanx/nats/seed')
+      // Every bucket replicated on each NATS pod: more could not be placed, fewer loses state
+      // with one pod.
+      expect(resolveConfig(configFromEnv(node.env)).natsReplicas).toBe(target.pods.nats)
     }
     for (const pod of pods.filter((p) => p.containers.some((c) => c.env.PHALANX_NODE_ID))) {
       const role = pod.workload.metadata.name === 'server' ? 'server' : 'worker'

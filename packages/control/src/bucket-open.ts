@@ -21,6 +21,34 @@ export interface OpenBucketOptions {
   waitMs?: number
 }
 
+/**
+ * Replicas of a bucket or stream a store creates when its caller does not say: 1, because the
+ * default control plane is one NATS server (127.0.0.1:4222, `phalanx local`), where a stream of
+ * more replicas than servers cannot be placed at all. A JetStream cluster passes its own count
+ * (the node config's `natsReplicas`: 3 in the Kubernetes manifests, which run three NATS pods).
+ */
+export const DEFAULT_REPLICAS = 1
+
+/**
+ * Logs (once per open) a bucket that exists with fewer replicas than asked: JetStream's create
+ * keeps an existing stream as it is, and no Phalanx role may update one, so an operator who
+ * raised `natsReplicas` on a running cluster must scale it (`nats stream edit --replicas`).
+ */
+export function warnIfFewerReplicas(
+  conn: ControlConnection,
+  bucket: string,
+  asked: number,
+  actual: number,
+): void {
+  if (actual >= asked) return
+  conn.log
+    .child({ component: 'buckets', bucket })
+    .warn(
+      { asked, actual },
+      'bucket exists with fewer replicas than asked: it keeps them until an operator scales its stream',
+    )
+}
+
 export const BUCKET_OPEN_DEFAULTS = {
   /**
    * Longer than a server's start on a cold node (its startup probe allows 2 minutes) plus a

@@ -11,7 +11,12 @@ import { StorageType } from '@nats-io/jetstream'
 import type { ObjectInfo, ObjectStore } from '@nats-io/obj'
 import { Objm } from '@nats-io/obj'
 import { z } from 'zod'
-import { type OpenBucketOptions, openCreatedBucket } from './bucket-open.js'
+import {
+  DEFAULT_REPLICAS,
+  type OpenBucketOptions,
+  openCreatedBucket,
+  warnIfFewerReplicas,
+} from './bucket-open.js'
 import type { ControlConnection } from './connection.js'
 import { withRetries } from './connection.js'
 import { CheckpointQuorumError, InvalidCheckpointError, MedianResultError } from './errors.js'
@@ -98,6 +103,8 @@ export interface AgreementOptions {
 
 export interface CheckpointStore {
   readonly bucket: string
+  /** Replicas of the object store's stream as JetStream reports them (an existing one keeps its own). */
+  readonly replicas: number
   /** Resolves once JetStream has acknowledged every chunk and the metadata (nothing acked is lost). */
   put(checkpoint: CheckpointInput): Promise<CheckpointInfo>
   list(): Promise<CheckpointInfo[]>
@@ -117,6 +124,7 @@ export interface ChooseAgreedInit extends AgreementOptions {
 
 export interface CheckpointStoreInit {
   conn: ControlConnection
+  /** Replicas of the object store when this call creates it (JetStream allows 1 to 5; default DEFAULT_REPLICAS). */
   replicas?: number
   /** Size of the object-store messages a model is split into. */
   chunkBytes?: number
@@ -125,8 +133,8 @@ export interface CheckpointStoreInit {
 }
 
 const CHECKPOINT_DEFAULTS = {
-  // One replica suits the single-server default; a 3-node NATS cluster should pass 3.
-  replicas: 1,
+  // The single-server default (see DEFAULT_REPLICAS); a node passes its config's `natsReplicas`.
+  replicas: DEFAULT_REPLICAS,
   // Well under the 1 MiB default max_payload, and large enough that a 10 MB model is ~40 messages.
   chunkBytes: 256 * 1024,
 } as const
@@ -228,6 +236,8 @@ export async function createCheckpointStore(init: CheckpointStoreInit): Promise<
       }),
     init.bucketWaitMs === undefined ? {} : { waitMs: init.bucketWaitMs },
   )
+  const { replicas } = await withRetries(conn, `status ${bucket}`, () => store.status())
+  warnIfFewerReplicas(conn, bucket, init.replicas ?? CHECKPOINT_DEFAULTS.replicas, replicas)
 
   const listAll = async (): Promise<{ infos: CheckpointInfo[]; malformed: ExcludedCheckpoint[] }> => {
     const infos: CheckpointInfo[] = []
@@ -243,6 +253,7 @@ export async function createCheckpointStore(init: CheckpointStoreInit): Promise<
 
   return {
     bucket,
+    replicas,
     async put({ serverId, round, configHash, model, sign }) {
       assertToken(serverId, 'serverId')
       const invalid = (reason: string) =>

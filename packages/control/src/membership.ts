@@ -12,7 +12,12 @@
 import { StorageType } from '@nats-io/jetstream'
 import type { KV, KvWatchEntry } from '@nats-io/kv'
 import { Kvm, KvWatchInclude } from '@nats-io/kv'
-import { type OpenBucketOptions, openCreatedBucket } from './bucket-open.js'
+import {
+  DEFAULT_REPLICAS,
+  type OpenBucketOptions,
+  openCreatedBucket,
+  warnIfFewerReplicas,
+} from './bucket-open.js'
 import type { ControlConnection } from './connection.js'
 import { withRetries } from './connection.js'
 import { InvalidMemberError, RoundRegressionError } from './errors.js'
@@ -54,6 +59,8 @@ export interface MembersWatch {
 export interface MembershipStore {
   readonly bucket: string
   readonly joinsBucket: string
+  /** Replicas of the members bucket's stream as JetStream reports them (an existing bucket keeps its own). */
+  readonly replicas: number
   /**
    * Stores a signed record under its target's peer id: `admit` and `evict` (a tombstone, never a
    * bare delete) in the members bucket, `join` in the joins bucket. Resolves with the KV revision
@@ -93,14 +100,15 @@ export interface MembershipViewInit {
 
 export interface MembershipStoreInit {
   conn: ControlConnection
+  /** Replicas of both buckets when this call creates them (JetStream allows 1 to 5; default DEFAULT_REPLICAS). */
   replicas?: number
   /** How long to wait for buckets this NATS user may not create (a worker's); see bucket-open.ts. */
   bucketWaitMs?: OpenBucketOptions['waitMs']
 }
 
 const MEMBERSHIP_DEFAULTS = {
-  // One replica suits the single-server default; a 3-node NATS cluster should pass 3.
-  replicas: 1,
+  // The single-server default (see DEFAULT_REPLICAS); a node passes its config's `natsReplicas`.
+  replicas: DEFAULT_REPLICAS,
   /**
    * Revisions kept per key (64 is JetStream KV's maximum). A node starting reads them all, so an
    * older record written again over a newer one is refused as `replayed`, and a bare delete does
@@ -183,6 +191,12 @@ export async function createMembershipStore(init: MembershipStoreInit): Promise<
     members: await open(names.members),
     joins: await open(names.joins),
   }
+  const replicas = init.replicas ?? MEMBERSHIP_DEFAULTS.replicas
+  const [membersStatus, joinsStatus] = await withRetries(conn, `status ${names.members}`, () =>
+    Promise.all([buckets.members.status(), buckets.joins.status()]),
+  )
+  warnIfFewerReplicas(conn, names.members, replicas, membersStatus.replicas)
+  warnIfFewerReplicas(conn, names.joins, replicas, joinsStatus.replicas)
 
   const invalid = (peerId: string, issues: string[]) =>
     new InvalidMemberError(`cannot store a membership record for ${peerId}: ${issues.join('; ')}`, {
@@ -225,6 +239,7 @@ export async function createMembershipStore(init: MembershipStoreInit): Promise<
   return {
     bucket: names.members,
     joinsBucket: names.joins,
+    replicas: membersStatus.replicas,
     async putRecord(record) {
       const parsed = ControlRecordSchema.safeParse(record)
       if (!parsed.success) {

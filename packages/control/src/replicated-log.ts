@@ -8,6 +8,7 @@
 import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream'
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream'
 import { headers as natsHeaders, nuid } from '@nats-io/transport-node'
+import { warnIfFewerReplicas } from './bucket-open.js'
 import type { ControlConnection } from './connection.js'
 import { withRetries } from './connection.js'
 import { LogEntryCorruptError } from './errors.js'
@@ -97,9 +98,10 @@ export async function createReplicatedLog(init: ReplicatedLogInit): Promise<Repl
   const js: JetStreamClient = jetstream(nc, { timeout: options.ackTimeoutMs })
   const jsm: JetStreamManager = await jetstreamManager(nc, { timeout: options.ackTimeoutMs })
   // Right after a NATS cluster starts, the meta leader may not be elected yet: retry the creation.
-  await withRetries(conn, `create stream ${stream}`, () =>
+  const actualReplicas = await withRetries(conn, `create stream ${stream}`, () =>
     ensureStream(jsm, { stream, subject, replicas: options.replicas }),
   )
+  warnIfFewerReplicas(conn, stream, options.replicas, actualReplicas)
 
   const publishChunk = async (chunk: Uint8Array, headers: ReturnType<typeof natsHeaders>, msgID: string) => {
     let lastError: unknown
@@ -253,14 +255,15 @@ export async function createReplicatedLog(init: ReplicatedLogInit): Promise<Repl
   }
 }
 
+/** Creates the stream unless it exists; resolves with its replicas (an existing one keeps its own). */
 async function ensureStream(
   jsm: JetStreamManager,
   spec: { stream: string; subject: string; replicas: number },
-): Promise<void> {
+): Promise<number> {
   try {
-    await jsm.streams.info(spec.stream)
+    return (await jsm.streams.info(spec.stream)).config.num_replicas
   } catch {
-    await jsm.streams.add({
+    const created = await jsm.streams.add({
       name: spec.stream,
       subjects: [spec.subject],
       num_replicas: spec.replicas,
@@ -269,6 +272,7 @@ async function ensureStream(
       // Two minutes of message-id memory covers any retry of an append.
       duplicate_window: 120_000_000_000,
     })
+    return created.config.num_replicas
   }
 }
 

@@ -124,7 +124,11 @@ export function createNodeCheckpoints(init: NodeCheckpointsInit): NodeCheckpoint
   const storeOf = (): Promise<CheckpointStore> => {
     // A worker may not create the store; one that starts before every server waits for it no
     // longer than the lookup itself may take (it then starts afresh or joins the running cluster).
-    store ??= createCheckpointStore({ conn, bucketWaitMs: CHECKPOINTING_DEFAULTS.lookupTimeoutMs })
+    store ??= createCheckpointStore({
+      conn,
+      replicas: config.natsReplicas,
+      bucketWaitMs: CHECKPOINTING_DEFAULTS.lookupTimeoutMs,
+    })
     // A failed open is retried by the next caller instead of being remembered forever.
     store.catch(() => {
       store = undefined

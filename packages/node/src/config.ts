@@ -71,12 +71,117 @@ export const modelNames = ['logistic', 'mlp', 'cnn', 'linear'] as const
 export const datasetNames = ['mnist', 'fashion-mnist', 'synthetic'] as const
 export const backendNames = ['auto', 'tfjs-node', 'wasm', 'cpu'] as const
 
-const int = (min: number) => z.coerce.number().int().min(min)
+/** The most rounds a run may have; fields counted in rounds (every k rounds) share it. */
+const maxRounds = 1_000_000_000
+/** The most servers a cluster may have; F is bounded through it. */
+const maxServers = 64
+const maxWorkers = 1024
+
+/**
+ * Upper bound of every numeric field, with the reason for it (the error of a value past it
+ * quotes the reason, and the tests walk this table). A bound is where a larger value stops
+ * meaning anything or starts costing unbounded memory or time, not a tuning hint.
+ */
+export const configBounds = {
+  servers: {
+    max: maxServers,
+    why: 'every server sends its model to every other each round (N² model transfers); 64 is 16 times the default cluster',
+  },
+  byzantineServers: {
+    max: Math.floor((maxServers - 1) / 3),
+    why: `N−F ≥ 2F+1 with at most ${maxServers} servers`,
+  },
+  workers: {
+    max: maxWorkers,
+    why: 'every server holds every worker’s gradient of a round and per-peer state for each: 1,024 MNIST-MLP gradients are about 400 MB',
+  },
+  byzantineWorkers: { max: maxWorkers - 1, why: `f < n with at most ${maxWorkers} workers` },
+  signFlipScale: {
+    max: 1e6,
+    why: 'a larger scale is no stronger against a robust rule, only closer to float32 overflow (3.4e38)',
+  },
+  gaussianSigma: {
+    max: 1e6,
+    why: 'a larger σ is no stronger against a robust rule, only closer to float32 overflow (3.4e38)',
+  },
+  ipmEpsilon: {
+    max: 1e6,
+    why: 'a larger ε is no stronger against a robust rule, only closer to float32 overflow (3.4e38)',
+  },
+  alieZ: {
+    min: -100,
+    max: 100,
+    why: 'Φ⁻¹ of any probability a double holds is within ±38.5: past |z| = 100 the vectors no longer hide in the honest spread',
+  },
+  hiddenShiftScale: {
+    max: 1e6,
+    why: 'a larger shift is no longer hidden, only closer to float32 overflow (3.4e38)',
+  },
+  exchangeEvery: { max: maxRounds, why: 'more rounds than a run may have means never exchanging' },
+  dimension: {
+    max: 16 * 1024 * 1024 - 1,
+    why: 'the linear model has d+1 float32 parameters and a vector travels as one payload of at most the data plane’s maxPayloadBytes (64 MiB)',
+  },
+  rounds: {
+    max: maxRounds,
+    why: 'round numbers are signed into every message and padded to 12 digits in checkpoint names; 10⁹ one-second rounds are 31 years',
+  },
+  seed: {
+    max: 0xffff_ffff,
+    why: 'the seeded generators keep 32 bits (seed >>> 0): a larger seed would silently repeat a smaller one',
+  },
+  learningRate: {
+    max: 100,
+    why: 'two orders of magnitude above the tuned default (1): a larger η is a typo, not a schedule',
+  },
+  batchSize: {
+    max: 65_536,
+    why: 'a batch is one tensor: 65,536 MNIST images are 206 MB of float32 inputs, the most a worker’s memory request leaves room for',
+  },
+  momentum: { max: 0.999, why: 'momentum 1 never forgets a gradient, so the model never settles' },
+  evalEvery: { max: maxRounds, why: 'more rounds than a run may have means never evaluating' },
+  quorumTimeoutMs: {
+    max: 3_600_000,
+    why: 'Node fires a timer past 2³¹−1 ms (24.8 days) at once, and the health probes wait a multiple of this (health.ts): an hour keeps a stalled node visible within hours',
+  },
+  roundWindow: {
+    max: 16,
+    why: 'a node buffers up to W+2 rounds of vectors per member: 16 bounds that at 18 per peer, while the protocol needs 1 or 2',
+  },
+  epoch: { max: Number.MAX_SAFE_INTEGER, why: 'signed as an integer: past 2⁵³ two epochs read alike' },
+  checkpointEvery: { max: maxRounds, why: 'more rounds than a run may have means never checkpointing' },
+  smrReplicas: { max: 5, why: 'JetStream replicates a stream on at most 5 servers' },
+  natsReplicas: { max: 5, why: 'JetStream replicates a stream on at most 5 servers' },
+  opsPort: { max: 65_535, why: 'a TCP port' },
+} as const satisfies Record<string, { min?: number; max: number; why: string }>
+
+type BoundedField = keyof typeof configBounds
+
+/** "at most 64 (why)": the message a value past the bound fails with. */
+const atMost = (field: BoundedField) => {
+  const bound = configBounds[field]
+  return `at most ${bound.max} (${bound.why})`
+}
+
+/** An integer in [min, its field's bound]; the bound is checked first, so its reason is what an
+ * over-large value (even one past 2⁵³, which `int` refuses too) is told. */
+const int = (min: number, field: BoundedField) =>
+  z.coerce
+    .number()
+    .max(configBounds[field].max, atMost(field))
+    .int()
+    .min(min)
+    .describe(configBounds[field].why)
 /** A finite number, where an empty string (a `PHALANX_X=` left blank) is an error, not 0. */
 const finiteNumber = () =>
   z
     .union([z.number(), z.string().trim().min(1, 'a finite number, not empty')], { error: 'a finite number' })
     .pipe(z.coerce.number())
+/** A finite number at most its field's bound (`inner` adds the lower bound). */
+const bounded = (field: BoundedField, inner: z.ZodNumber) =>
+  finiteNumber()
+    .pipe(inner.max(configBounds[field].max, atMost(field)))
+    .describe(configBounds[field].why)
 
 export const clusterConfigSchema = z.object({
   /** Cluster id: scopes topics, subjects and checkpoints so two clusters never mix. */
@@ -84,29 +189,29 @@ export const clusterConfigSchema = z.object({
     .string()
     .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and -')
     .default('phalanx'),
-  servers: int(1).default(4),
-  byzantineServers: int(0).default(1),
+  servers: int(1, 'servers').default(4),
+  byzantineServers: int(0, 'byzantineServers').default(1),
   serverAttack: z.enum(serverAttackNames).default('shift'),
-  workers: int(1).default(12),
-  byzantineWorkers: int(0).default(2),
+  workers: int(1, 'workers').default(12),
+  byzantineWorkers: int(0, 'byzantineWorkers').default(2),
   workerAttack: z.enum(workerAttackNames).default('alie'),
   /** Sign flip sends −scale·mean(honest). 1 is the brief's −g: with f of n Byzantine it only
    * shrinks the mean to (n−2f)/n of the honest one, so plain averaging needs scale > (n−f)/f to
    * go the wrong way. */
-  signFlipScale: finiteNumber().pipe(z.number().positive()).default(1),
+  signFlipScale: bounded('signFlipScale', z.number().positive()).default(1),
   /** σ of the Gaussian attack per coordinate. 200: far outside honest gradients (coordinates of
    * order 0.01–1), so a single such vector in a mean already swamps it. */
-  gaussianSigma: finiteNumber().pipe(z.number().min(0)).default(200),
+  gaussianSigma: bounded('gaussianSigma', z.number().min(0)).default(200),
   /** IPM's ε (−ε·mean(honest)). 0.5: a small ε keeps the Byzantine vectors near the honest ones,
    * the regime in which IPM targets robust rules; the mean of n−f honest and f such vectors
    * is ((n−f)−fε)/n of the honest mean, reversed only for ε > (n−f)/f. */
-  ipmEpsilon: finiteNumber().pipe(z.number().positive()).default(0.5),
+  ipmEpsilon: bounded('ipmEpsilon', z.number().positive()).default(0.5),
   /** ALIE's z (mean − z·std per coordinate); absent = the paper's z = Φ⁻¹((n−s)/n),
    * s = ⌊n/2+1⌋−f, the largest shift the Byzantine vectors can hide in. */
-  alieZ: finiteNumber().optional(),
+  alieZ: bounded('alieZ', z.number().min(configBounds.alieZ.min)).optional(),
   /** Hidden shift moves one coordinate by scale·√(Σ_j Var_j). 1: one typical honest vector's
    * distance from the mean, the largest shift that still looks honest in ℓ2. */
-  hiddenShiftScale: finiteNumber().pipe(z.number().min(0)).default(1),
+  hiddenShiftScale: bounded('hiddenShiftScale', z.number().min(0)).default(1),
   /** Which way the hidden shift moves its coordinate of the gradient. against-mean (the
    * attack's own default): opposite the honest mean, i.e. SGD climbs the loss along it. On a
    * softmax classifier that only silences a class whenever the class is under-predicted (its
@@ -118,37 +223,37 @@ export const clusterConfigSchema = z.object({
   preAggregation: z.array(z.enum(preAggregatorNames)).default([]),
   replication: z.enum(replicationModes).default('median'),
   /** Servers exchange models every T rounds (ByzSGD's scatter/gather); 1 = every round. */
-  exchangeEvery: int(1).default(1),
+  exchangeEvery: int(1, 'exchangeEvery').default(1),
   model: z.enum(modelNames).default('mlp'),
   dataset: z.enum(datasetNames).default('mnist'),
   /** TensorFlow.js backend: auto = tfjs-node when installed, else WASM, else pure JS. */
   backend: z.enum(backendNames).default('auto'),
   datasetPath: z.string().optional(),
   /** Input dimension d of the synthetic dataset and of the linear model (d + 1 parameters). */
-  dimension: int(1).default(100),
-  rounds: int(1).default(100),
-  seed: int(0).default(1),
+  dimension: int(1, 'dimension').default(100),
+  rounds: int(1, 'rounds').default(100),
+  seed: int(0, 'seed').default(1),
   /** η = 1 with worker momentum 0.9: measured with `phalanx simulate` on the default cluster
    * (2026-11-27): 92.7% after 100 rounds, against 90.4% for η = 0.5 and 88.8% for η = 0.1 after 150. */
-  learningRate: z.coerce.number().positive().default(1),
-  batchSize: int(1).default(32),
+  learningRate: bounded('learningRate', z.number().positive()).default(1),
+  batchSize: int(1, 'batchSize').default(32),
   /** Worker momentum (0 disables): averaging momentum at the workers shrinks the honest
    * variance that ALIE-style attacks hide in (Karimireddy et al., ICLR 2022). */
-  momentum: z.coerce.number().min(0).max(0.999).default(0.9),
+  momentum: bounded('momentum', z.number().min(0)).default(0.9),
   /** Evaluate honest servers' test accuracy every k rounds (evaluation costs a forward pass
    * over the test split, so not every round by default). */
-  evalEvery: int(1).default(5),
+  evalEvery: int(1, 'evalEvery').default(5),
   /** How long a node waits for a quorum before it stalls and says so. */
-  quorumTimeoutMs: int(100).default(30_000),
+  quorumTimeoutMs: int(100, 'quorumTimeoutMs').default(30_000),
   /** Rounds ahead of the current one a message may be for (W in [r−1, r+W]). */
-  roundWindow: int(0).default(2),
+  roundWindow: int(0, 'roundWindow').default(2),
   /**
    * The cluster's incarnation, signed into every vector and announcement; messages of another
    * epoch are refused. The operator bumps it when the whole cluster restarts, so the last run's
    * signed messages for rounds run again cannot frame honest servers as equivocators. Not a
    * training field: a restart with a new epoch still resumes from the same checkpoints.
    */
-  epoch: int(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  epoch: int(0, 'epoch').default(0),
   out: z.string().optional(),
   /**
    * Honest servers store their model in the NATS object store every k rounds (0 = never; needs
@@ -156,7 +261,7 @@ export const clusterConfigSchema = z.object({
    * N−F servers agree on. 10: a whole-cluster restart repeats at most 10 rounds, while the store
    * takes one write per server per 10 rounds (0.4 MB each for the MNIST MLP).
    */
-  checkpointEvery: int(0).default(10),
+  checkpointEvery: int(0, 'checkpointEvery').default(10),
 
   // Per-node settings: what one `phalanx server` / `phalanx worker` process (a container) needs.
   /**
@@ -239,9 +344,17 @@ export const clusterConfigSchema = z.object({
   smrNatsUrl: z.string().min(1).optional(),
   /** Replicas of the SMR gradient stream: three is the smallest Raft group that survives one
    * crashed NATS server; 1 only for a single-node NATS. */
-  smrReplicas: int(1).default(3),
+  smrReplicas: int(1, 'smrReplicas').default(3),
+  /**
+   * Replicas of every JetStream bucket of the control plane at `natsUrl` (members, joins,
+   * checkpoints) when a node creates it. 1 by default and in `phalanx local`: one NATS server
+   * cannot place more. 3 in the Kubernetes manifests, which run three NATS pods: the members and
+   * the checkpoints then survive the loss of one of them. A bucket that already exists keeps its
+   * replicas (the node logs a warning when they are fewer); `smrReplicas` is the SMR log's own.
+   */
+  natsReplicas: int(1, 'natsReplicas').default(1),
   /** Port of `/metrics`, `/healthz` and `/readyz`; 0 = disabled. */
-  opsPort: z.coerce.number().int().min(0).max(65535).default(0),
+  opsPort: int(0, 'opsPort').default(0),
   /**
    * Address the ops endpoints bind to. All interfaces: the endpoints are off unless `opsPort` is
    * set, and whoever sets it wants them scraped and probed from outside the process's host (the
@@ -292,6 +405,22 @@ export const listFields: ReadonlySet<string> = new Set([
 /** `PHALANX_*` variables read outside the schema (by the CLI's logger). */
 export const extraEnvNames: readonly string[] = ['PHALANX_LOG_LEVEL']
 
+/**
+ * Where a layer's values came from (the environment, a file), named in a start-up error. A layer
+ * without one is the caller's own (the CLI's flags, a test's object).
+ */
+const layerSource = Symbol('config layer source')
+type SourcedLayer = Record<string, unknown> & { [layerSource]?: (field: string) => string }
+
+/** Tags `layer` so errors about its fields name `source(field)` as where the value came from. */
+export function withConfigSource<T extends Record<string, unknown>>(
+  layer: T,
+  source: (field: string) => string,
+): T {
+  Object.defineProperty(layer, layerSource, { value: source, enumerable: false })
+  return layer
+}
+
 /** Reads the `PHALANX_*` variables the schema knows; unknown `PHALANX_*` names are an error
  * (a misspelt variable silently ignored is a misconfigured cluster). */
 export function configFromEnv(
@@ -313,7 +442,7 @@ export function configFromEnv(
     }
     values[field] = listFields.has(field) ? value.split(',').filter(Boolean) : value
   }
-  return values
+  return withConfigSource(values, (field) => `environment variable ${envName(field)}`)
 }
 
 /** Reads a YAML config file (an object whose keys are the schema's fields). */
@@ -332,7 +461,7 @@ export function configFromFile(path: string): Record<string, unknown> {
       value: path,
     })
   }
-  return parsed as Record<string, unknown>
+  return withConfigSource(parsed as Record<string, unknown>, () => `config file ${path}`)
 }
 
 /**
@@ -341,12 +470,20 @@ export function configFromFile(path: string): Record<string, unknown> {
  */
 export function resolveConfig(...layers: Record<string, unknown>[]): ClusterConfig {
   const merged: Record<string, unknown> = {}
+  /** Where each field's value came from (the last layer that set it wins, as for the value). */
+  const sources = new Map<string, string>()
   for (const layer of layers) {
-    for (const [key, value] of Object.entries(layer)) if (value !== undefined) merged[key] = value
+    const source = (layer as SourcedLayer)[layerSource]
+    for (const [key, value] of Object.entries(layer)) {
+      if (value === undefined) continue
+      merged[key] = value
+      sources.set(key, source?.(key) ?? 'flags or the caller')
+    }
   }
+  const from = (field: string) => `, set by ${sources.get(field.split('.')[0] ?? field) ?? 'the default'}`
   const unknownField = Object.keys(merged).find((key) => !(fieldNames as string[]).includes(key))
   if (unknownField !== undefined) {
-    throw new ConfigError(`unknown config field "${unknownField}"`, {
+    throw new ConfigError(`unknown config field "${unknownField}"${from(unknownField)}`, {
       field: unknownField,
       value: merged[unknownField],
       allowed: fieldNames.join(', '),
@@ -361,11 +498,14 @@ export function resolveConfig(...layers: Record<string, unknown>[]): ClusterConf
       merged,
     )
     const allowed = 'values' in issue ? (issue.values as unknown[]).join(', ') : issue.message
-    throw new ConfigError(`config field "${field}" = ${JSON.stringify(value)}: ${issue.message}`, {
-      field,
-      value,
-      allowed,
-    })
+    throw new ConfigError(
+      `config field "${field}" = ${JSON.stringify(value)}: ${issue.message}${from(field)}`,
+      {
+        field,
+        value,
+        allowed,
+      },
+    )
   }
   if (result.data.replication === 'smr' && result.data.smrNatsUrl === undefined) {
     throw new ConfigError('config field "smrNatsUrl" is required by replication "smr"', {
