@@ -100,6 +100,15 @@ export {
   PayloadTooLargeError,
   RoundRegressionError,
 } from './errors.js'
+export type {
+  EquivocationInput,
+  EvidencePublisher,
+  EvidencePublisherInit,
+  EvidenceSigner,
+  EvidenceStats,
+  SignedMessageInput,
+} from './evidence.js'
+export { createEvidencePublisher, evidenceRecord, evidenceStatement } from './evidence.js'
 export type { MemberVerdict, VerifiedMembers, VerifiedMembersInit } from './member-set.js'
 export { createVerifiedMembers } from './member-set.js'
 export type {
@@ -180,6 +189,7 @@ export type {
   CheckpointAnnouncement,
   ClusterSubjects,
   DecodeResult,
+  EquivocationRecord,
   Member,
   MembershipChange,
   PayloadInput,
@@ -195,6 +205,7 @@ export {
   CheckpointAnnouncementSchema,
   clusterSubjects,
   decode,
+  EquivocationRecordSchema,
   encode,
   MemberSchema,
   MembershipChangeSchema,

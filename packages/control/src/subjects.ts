@@ -114,6 +114,40 @@ export const CheckpointAnnouncementSchema = z.object({
 })
 export type CheckpointAnnouncement = z.infer<typeof CheckpointAnnouncementSchema>
 
+/** One signed gossip message of an equivocation, compact: its hash and signature, never a payload. */
+const SignedMessageRecordSchema = z.object({
+  /** sha256 of the payload the message commits to, hex. */
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  /** gossipsub sequence number, decimal (a uint64). */
+  seqno: z
+    .string()
+    .regex(/^[0-9]{1,20}$/)
+    .optional(),
+  /** The signer's gossipsub signature, base64url. */
+  signature: z.string().min(1).max(256).optional(),
+  /** The signed message bytes when they carry no payload (an announcement, ≤ 1 KiB), base64url. */
+  data: z.string().min(1).max(1400).optional(),
+})
+
+/**
+ * Equivocation evidence a node saw in the data plane (two signed hashes from one sender for one
+ * round and kind), published once by the node that caught it and signed by its peer key.
+ */
+export const EquivocationRecordSchema = z.object({
+  /** The reporting node's id and peer id (the key that signed this record). */
+  nodeId: token,
+  peerId: token,
+  kind: z.enum(['model', 'gradient']),
+  round: nonNegativeInt,
+  /** The equivocating signer's peer id. */
+  sender: z.string().min(1).max(256),
+  first: SignedMessageRecordSchema,
+  second: SignedMessageRecordSchema,
+  /** The reporter's signature over `evidenceStatement(record)`, base64url. */
+  signature: z.string().min(1).max(256),
+})
+export type EquivocationRecord = z.infer<typeof EquivocationRecordSchema>
+
 /** Schema of every payload kind; `encode`/`decode` look the schema up here. */
 export const payloadSchemas = {
   telemetry: TelemetryEventSchema,
@@ -122,6 +156,7 @@ export const payloadSchemas = {
   chaos: ChaosCommandSchema,
   chaosReply: ChaosReplySchema,
   checkpoint: CheckpointAnnouncementSchema,
+  evidence: EquivocationRecordSchema,
 } as const
 export type PayloadKind = keyof typeof payloadSchemas
 export type PayloadOf<K extends PayloadKind> = z.output<(typeof payloadSchemas)[K]>
@@ -134,6 +169,11 @@ export const SUBJECT_CATALOG: readonly { pattern: string; kind: PayloadKind | 'b
   { pattern: 'phalanx.<cluster>.chaos.<nodeId>', kind: 'chaos', purpose: 'fault injection (request/reply)' },
   { pattern: '_INBOX.> (chaos replies)', kind: 'chaosReply', purpose: 'acknowledgement of a chaos command' },
   { pattern: 'phalanx.<cluster>.checkpoints', kind: 'checkpoint', purpose: 'checkpoint stored announcement' },
+  {
+    pattern: 'phalanx.<cluster>.evidence.<nodeId>',
+    kind: 'evidence',
+    purpose: 'equivocation evidence a node caught, published once',
+  },
   {
     pattern: 'KV bucket phalanx-<cluster>-members',
     kind: 'bytes',
@@ -160,6 +200,9 @@ export interface ClusterSubjects {
   readonly membership: string
   chaos(nodeId: string): string
   readonly checkpoints: string
+  /** Where a node publishes the equivocation evidence it caught (evidence.ts). */
+  evidence(nodeId: string): string
+  readonly evidenceAll: string
   readonly membersBucket: string
   /** Workers' self-registrations: separate from `membersBucket` so a worker may write here only. */
   readonly joinsBucket: string
@@ -189,6 +232,8 @@ export function clusterSubjects(cluster: string): ClusterSubjects {
     membership: `${prefix}.membership`,
     chaos: (nodeId) => `${prefix}.chaos.${assertToken(nodeId, 'nodeId')}`,
     checkpoints: `${prefix}.checkpoints`,
+    evidence: (nodeId) => `${prefix}.evidence.${assertToken(nodeId, 'nodeId')}`,
+    evidenceAll: `${prefix}.evidence.*`,
     membersBucket: `phalanx-${cluster}-members`,
     joinsBucket: `phalanx-${cluster}-joins`,
     checkpointsBucket: `phalanx-${cluster}-checkpoints`,

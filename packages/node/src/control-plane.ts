@@ -10,10 +10,13 @@ import {
   type ControlConnection,
   connectControl,
   createChaosListener,
+  createEvidencePublisher,
   createMembershipStore,
   createMetrics,
   createTelemetry,
   createVerifiedMembers,
+  type EquivocationInput,
+  type EvidencePublisher,
   type Member,
   type MemberChange,
   type MembersWatch,
@@ -83,6 +86,12 @@ export interface ControlPlaneInit {
   registry?: Registry
   /** The data plane's connection counters, copied into `/metrics` at every round. */
   netCounters?: () => { connections_refused_total: number; peers_disconnected_total: number }
+  /**
+   * Takes (and makes the data plane forget) the equivocation evidence it holds: called at every
+   * round while NATS is connected, each pair is signed and published once. While NATS is away
+   * the evidence stays in the data plane's bounded store.
+   */
+  takeEvidence?: () => readonly EquivocationInput[]
 }
 
 const NOT_READY_AT_START = 'starting: no round yet'
@@ -145,6 +154,7 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
   let connection: ControlConnection | undefined
   let telemetry: TelemetryPublisher | undefined
   let chaos: ChaosListener | undefined
+  let evidence: EvidencePublisher | undefined
   const configured = configuredMembers(config)
   const verified: VerifiedMembers = createVerifiedMembers({
     cluster: config.cluster,
@@ -186,6 +196,12 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
         ? {}
         : { signer: { peerId: init.self.peerId, sign: init.self.sign } }),
     })
+    if (init.self?.sign !== undefined && init.takeEvidence !== undefined)
+      evidence = createEvidencePublisher({
+        conn: connection,
+        nodeId,
+        signer: { peerId: init.self.peerId, sign: init.self.sign },
+      })
     // Commands are operator-signed records, refused (and counted) without `operatorPublicKey`.
     chaos = createChaosListener({
       conn: connection,
@@ -219,7 +235,7 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
     }
   }
   async function followMembership(conn: ControlConnection): Promise<void> {
-    const store = await createMembershipStore({ conn })
+    const store = await createMembershipStore({ conn, replicas: config.natsReplicas })
     const self = init.self
     const listed = configured.some((member) => member.peerId === self?.peerId)
     if (role === 'worker' && config.workerAdmission === 'open' && self?.sign !== undefined && !listed) {
@@ -256,6 +272,8 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
       applyStaged()
       if (metrics !== undefined && init.netCounters !== undefined)
         copyNetCounters(metrics, init.netCounters(), netCountersSoFar)
+      if (evidence !== undefined && connection?.state() === 'connected')
+        evidence.publish(init.takeEvidence?.() ?? [])
       try {
         const roundReport = toRoundReport(report, rejectedSoFar)
         if (telemetry !== undefined) telemetry.publish(roundReport)

@@ -212,6 +212,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
       membership,
       self: { peerId: node.peerId, multiaddrs: node.multiaddrs(), sign: (statement) => node.sign(statement) },
       netCounters: () => node.counters,
+      takeEvidence: () => node.takeEvidence(),
     })
     const plane = control
     const checkpoints =
