@@ -402,8 +402,11 @@ export const listFields: ReadonlySet<string> = new Set([
   'bootstrap',
 ])
 
-/** `PHALANX_*` variables read outside the schema (by the CLI's logger). */
-export const extraEnvNames: readonly string[] = ['PHALANX_LOG_LEVEL']
+/**
+ * `PHALANX_*` variables read outside the schema: the CLI's logger level, and the test-only crash
+ * points of failpoints.ts (kept out of the schema so no config file or flag can set them).
+ */
+export const extraEnvNames: readonly string[] = ['PHALANX_LOG_LEVEL', 'PHALANX_FAILPOINTS']
 
 /**
  * Where a layer's values came from (the environment, a file), named in a start-up error. A layer
