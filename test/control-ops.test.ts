@@ -125,6 +125,33 @@ describe('operations endpoints', () => {
   })
 
   it.each([
+    { live: undefined, status: 200, body: 'ok\n' },
+    { live: true, status: 200, body: 'ok\n' },
+    { live: false, status: 503, body: 'not live\n' },
+    {
+      live: 'wedged: the round loop has not turned',
+      status: 503,
+      body: 'wedged: the round loop has not turned\n',
+    },
+  ])(
+    '/healthz answers $status when live() is $live, whatever readiness says',
+    async ({ live, status, body }) => {
+      const registry = new Registry()
+      const ops = await startOpsServer({
+        port: 0,
+        registry,
+        ready: () => true,
+        ...(live === undefined ? {} : { live: () => live }),
+      })
+      cleanups.push(() => ops.close())
+      const response = await fetch(`${ops.url}/healthz`)
+      expect(response.status).toBe(status)
+      expect(await response.text()).toBe(body)
+      expect((await fetch(`${ops.url}/readyz`)).status).toBe(200)
+    },
+  )
+
+  it.each([
     { path: '/healthz', status: 200 },
     { path: '/nope', status: 404 },
   ])('$path answers $status even while not ready', async ({ path, status }) => {

@@ -52,6 +52,11 @@ export interface OpsServerInit {
   registry: Registry
   /** true when ready; false or a reason string while not (the reason is the 503 body). */
   ready: () => boolean | string
+  /**
+   * true while the process works; false or a reason while it is wedged (503 with the reason).
+   * Absent: live whenever it answers at all.
+   */
+  live?: () => boolean | string
   port?: number
   host?: string
   log?: Logger
@@ -156,6 +161,15 @@ const OPS_DEFAULTS = {
   host: '127.0.0.1',
 } as const
 
+/** 200 with `ok`, or 503 with the reason (a probe's body is for the operator reading it). */
+function answerProbe(response: ServerResponse, verdict: boolean | string, ok: string, failed: string): void {
+  if (verdict === true) {
+    response.writeHead(200, { 'content-type': 'text/plain' }).end(`${ok}\n`)
+  } else {
+    response.writeHead(503, { 'content-type': 'text/plain' }).end(`${verdict === false ? failed : verdict}\n`)
+  }
+}
+
 export async function startOpsServer(init: OpsServerInit): Promise<OpsServer> {
   const port = init.port ?? OPS_DEFAULTS.port
   const host = init.host ?? OPS_DEFAULTS.host
@@ -171,15 +185,9 @@ export async function startOpsServer(init: OpsServerInit): Promise<OpsServer> {
       const body = await init.registry.metrics()
       response.writeHead(200, { 'content-type': init.registry.contentType }).end(body)
     } else if (path === '/healthz') {
-      response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n')
+      answerProbe(response, init.live?.() ?? true, 'ok', 'not live')
     } else if (path === '/readyz') {
-      const ready = init.ready()
-      if (ready === true) {
-        response.writeHead(200, { 'content-type': 'text/plain' }).end('ready\n')
-      } else {
-        const reason = ready === false ? 'not ready' : ready
-        response.writeHead(503, { 'content-type': 'text/plain' }).end(`${reason}\n`)
-      }
+      answerProbe(response, init.ready(), 'ready', 'not ready')
     } else {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
     }

@@ -86,6 +86,8 @@ export interface ControlPlaneInit {
   registry?: Registry
   /** The data plane's connection counters, copied into `/metrics` at every round. */
   netCounters?: () => { connections_refused_total: number; peers_disconnected_total: number }
+  /** What `/readyz` and `/healthz` answer (health.ts); without it, `setReady` decides and it is always live. */
+  health?: { ready(): boolean | string; live(): boolean | string }
   /**
    * Takes (and makes the data plane forget) the equivocation evidence it holds: called at every
    * round while NATS is connected, each pair is signed and published once. While NATS is away
@@ -138,6 +140,7 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
   const log = init.log.child({ component: 'control-plane' })
   const registry = init.registry ?? new Registry()
   let notReadyReason: string | undefined = NOT_READY_AT_START
+  const health = init.health
   let metrics: NodeMetrics | undefined
   let ops: OpsServer | undefined
   if (config.opsPort > 0) {
@@ -147,7 +150,8 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
       port: config.opsPort,
       host: config.opsHost,
       log,
-      ready: () => notReadyReason ?? true,
+      ready: () => health?.ready() ?? notReadyReason ?? true,
+      ...(health === undefined ? {} : { live: () => health.live() }),
     })
   }
 

@@ -22,6 +22,7 @@ import type { ClusterConfig } from './config.js'
 import { attachControlPlane, type ControlPlane, configuredMembers, roleOfNodeId } from './control-plane.js'
 import { ConfigError } from './errors.js'
 import { parseFailpoints } from './failpoints.js'
+import { createHealth, withHeartbeat } from './health.js'
 import { netTransport } from './net-transport.js'
 import {
   catchUpCheckEveryMs,
@@ -137,10 +138,18 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
     index: nodeIndex(nodeId, role === 'server' ? config.servers : config.workers),
     readsGradients: role === 'worker' && byzantine,
   })
+  // What the probes answer (health.ts): readiness follows completed rounds, liveness the loop's beats.
+  const health = createHealth({
+    quorumTimeoutMs: config.quorumTimeoutMs,
+    heartbeat: !smr,
+    paused: () => chaos.paused(),
+  })
   const report = (message: NodeReport) => {
     init.report?.(message)
+    if (message.type === 'round') health.roundCompleted(message.round)
+    else if (message.type === 'started') health.started()
+    else if (message.type === 'done') health.finished()
     if (message.type === 'round') control?.roundCompleted(message)
-    else if (message.type === 'started') control?.setReady()
   }
   // --- end control plane ---
 
@@ -181,7 +190,9 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
     { peerId: node.peerId, multiaddrs: node.multiaddrs(), byzantine, backend: backend.name },
     'node started',
   )
-  const transport = netTransport(node, { serverQuorum: serverQuorum(config) })
+  const transport = withHeartbeat(netTransport(node, { serverQuorum: serverQuorum(config) }), () =>
+    health.beat(),
+  )
   /** What every role reports of a completed round; servers add evaluation, distances, senders. */
   let cpuAtLastReport = process.cpuUsage()
   const roundReport = (event: RoundEvent) => {
@@ -212,6 +223,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
       membership,
       self: { peerId: node.peerId, multiaddrs: node.multiaddrs(), sign: (statement) => node.sign(statement) },
       netCounters: () => node.counters,
+      health,
       takeEvidence: () => node.takeEvidence(),
     })
     const plane = control
