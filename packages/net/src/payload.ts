@@ -21,7 +21,6 @@ import {
   encodePayloadRequest,
   toHex,
 } from './codec.js'
-import { type ByteBuckets, IdleTimer, type StreamRefusal } from './limits.js'
 
 export const payloadProtocol = '/phalanx/payload/2.0.0'
 
@@ -95,56 +94,36 @@ export interface ServeInit {
   store: PayloadStore
   log: Logger
   onServed: (bytes: number) => void
-  /** A stream on which no request arrives, or whose reader stops taking bytes, for this long is closed. */
-  idleTimeoutMs: number
-  /** Bytes per second per peer: a request over it is answered NOT_FOUND (the peer asks elsewhere). */
-  buckets: ByteBuckets
-  onRefused: (reason: StreamRefusal) => void
 }
 
 /**
  * Answers the payload requests of one stream, in order, from the store, until the requester
- * closes it; unknown hashes get NOT_FOUND, never an error, and so does a request over the peer's
- * byte budget (counted). A malformed request ends the stream, and so does `idleTimeoutMs` without
- * progress (counted).
+ * closes it; unknown hashes get NOT_FOUND, never an error. A malformed request ends the stream.
  */
 export async function servePayload(stream: Stream, remotePeer: PeerId, init: ServeInit): Promise<void> {
   const bytes = byteStream(stream)
-  const peer = remotePeer.toString()
-  const idle = new IdleTimer(init.idleTimeoutMs)
   try {
     for (;;) {
-      idle.reset()
-      const request = await readControl(bytes, idle.signal)
+      const request = await readControl(bytes)
       if (request === undefined) break
       const decoded = decodePayloadRequest(request)
       if (decoded === undefined || decoded.cluster !== init.cluster) {
         stream.abort(new PayloadProtocolError('bad payload request'))
         return
       }
-      let payload = init.store.get(toHex(decoded.hash))
-      if (payload !== undefined && !init.buckets.take(peer, payload.byteLength)) {
-        init.onRefused('rate')
-        payload = undefined
-      }
-      idle.reset()
+      const payload = init.store.get(toHex(decoded.hash))
       await bytes.write(
         lp.encode.single(encodePayloadHeader(payload !== undefined, payload?.byteLength ?? 0)),
-        { signal: idle.signal },
       )
       if (payload === undefined) continue
       // Written on its own: one write of header and payload together would copy the payload.
-      idle.reset()
-      await bytes.write(payload, { signal: idle.signal })
+      await bytes.write(payload)
       init.onServed(payload.byteLength)
     }
     await stream.close()
   } catch (error) {
-    if (idle.fired) init.onRefused('idle')
-    init.log.debug({ peer, err: error, idle: idle.fired }, 'payload stream failed')
+    init.log.debug({ peer: remotePeer.toString(), err: error }, 'payload stream failed')
     stream.abort(error as Error)
-  } finally {
-    idle.clear()
   }
 }
 

@@ -24,6 +24,7 @@ export {
   attackStrengthFields,
   backendNames,
   clusterConfigSchema,
+  configBounds,
   configFromEnv,
   configFromFile,
   datasetNames,
@@ -37,6 +38,7 @@ export {
   resolveConfig,
   ruleNames,
   serverAttackNames,
+  withConfigSource,
   workerAttackNames,
 } from './config.js'
 export {
@@ -76,6 +78,17 @@ export {
   storedCellResult,
   tableRow,
 } from './experiment.js'
+export {
+  createHealth,
+  HEALTH_DEFAULTS,
+  type HealthLimits,
+  type HealthState,
+  healthLimits,
+  liveness,
+  type NodeHealth,
+  readiness,
+  withHeartbeat,
+} from './health.js'
 export { configEnv, type LocalClusterInit, type LocalClusterResult, runLocalCluster } from './local.js'
 export { MemoryBus } from './memory-transport.js'
 export { netTransport } from './net-transport.js'
