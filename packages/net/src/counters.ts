@@ -1,3 +1,4 @@
+import { type StreamRefusal, streamRefusals } from './limits.js'
 import { type RejectReason, rejectReasons } from './types.js'
 
 /**
@@ -19,6 +20,13 @@ export interface NetCounters {
   readonly peers_disconnected_total: number
   readonly payload_fetched_bytes_total: number
   readonly payload_served_bytes_total: number
+  /** Bytes of sync answers served to stragglers. */
+  readonly sync_served_bytes_total: number
+  /**
+   * Served payload and sync streams refused or cut short, by reason: a peer over its concurrent
+   * streams, over its bytes per second, or idle past `streamIdleTimeoutMs`.
+   */
+  readonly streams_refused_total: Readonly<Record<StreamRefusal, number>>
 }
 
 export class MutableNetCounters implements NetCounters {
@@ -31,6 +39,10 @@ export class MutableNetCounters implements NetCounters {
   peers_disconnected_total = 0
   payload_fetched_bytes_total = 0
   payload_served_bytes_total = 0
+  sync_served_bytes_total = 0
+  readonly streams_refused_total: Record<StreamRefusal, number> = Object.fromEntries(
+    streamRefusals.map((reason) => [reason, 0]),
+  ) as Record<StreamRefusal, number>
 
   constructor() {
     this.messages_rejected_total = Object.fromEntries(rejectReasons.map((reason) => [reason, 0])) as Record<
@@ -55,6 +67,8 @@ export class MutableNetCounters implements NetCounters {
       peers_disconnected_total: this.peers_disconnected_total,
       payload_fetched_bytes_total: this.payload_fetched_bytes_total,
       payload_served_bytes_total: this.payload_served_bytes_total,
+      sync_served_bytes_total: this.sync_served_bytes_total,
+      streams_refused_total: { ...this.streams_refused_total },
     }
   }
 }

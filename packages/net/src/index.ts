@@ -48,6 +48,14 @@ export {
   QuorumTimeoutError,
 } from './errors.js'
 export { loadOrCreatePeerKey, verifyPeerSignature } from './keys.js'
+export {
+  ByteBuckets,
+  IdleTimer,
+  StreamIdleError,
+  type StreamRefusal,
+  StreamSlots,
+  streamRefusals,
+} from './limits.js'
 export { createMembership, type MembershipInit } from './membership.js'
 export { createNetNode, type NetEvents, type NetNode, type NetNodeInit, type PublishReceipt } from './node.js'
 export { payloadProtocol } from './payload.js'

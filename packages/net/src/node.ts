@@ -13,6 +13,7 @@ import {
   type Message,
   type PeerId,
   type PrivateKey,
+  type Stream,
   TopicValidatorResult,
 } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
@@ -26,6 +27,7 @@ import {
   decodeVectorMessage,
   encodeMemberAnnouncement,
   encodeVectorMessage,
+  type RelayedFields,
   sha256,
   toHex,
   vectorToBytes,
@@ -39,6 +41,7 @@ import {
   PayloadTooLargeError,
 } from './errors.js'
 import { loadOrCreatePeerKey } from './keys.js'
+import { ByteBuckets, type StreamRefusal, StreamSlots } from './limits.js'
 import { PayloadFetcher, PayloadStore, payloadProtocol, servePayload } from './payload.js'
 import { collectQuorum } from './quorum.js'
 import { InvalidMessageScore } from './score.js'
@@ -255,6 +258,10 @@ class Libp2pNetNode implements NetNode {
   readonly #serverRounds: ServerRounds
   readonly #store: PayloadStore
   readonly #fetcher: PayloadFetcher
+  /** Inbound payload and sync streams per peer (`maxStreamsPerPeer`). */
+  readonly #slots: StreamSlots
+  /** Bytes served per peer per second (`servedBytesPerSecond`). */
+  readonly #buckets: ByteBuckets
   readonly #score: InvalidMessageScore
   readonly #accepted = new WeakMap<Message, Accepted>()
   /**
@@ -302,6 +309,12 @@ class Libp2pNetNode implements NetNode {
     this.#log = init.logger.child({ component: 'net', peer: libp2p.peerId.toString() })
     this.#store = new PayloadStore(init.payloadCacheBytes)
     this.#fetcher = new PayloadFetcher(libp2p)
+    this.#slots = new StreamSlots(init.maxStreamsPerPeer)
+    this.#buckets = new ByteBuckets(
+      init.servedBytesPerSecond,
+      init.servedBurstBytes,
+      init.maxRateLimitedPeers,
+    )
     this.#score = score
     this.#ledger = new RoundLedger(init.maxEvidence, init.maxEvidencePerSender)
     this.#serverRounds = new ServerRounds(init.membership)
@@ -354,31 +367,39 @@ class Libp2pNetNode implements NetNode {
     })
     await this.libp2p.handle(
       payloadProtocol,
-      ({ stream, connection }) => {
-        void servePayload(stream, connection.remotePeer, {
-          cluster: this.#init.cluster,
-          store: this.#store,
-          log: this.#log,
-          onServed: (bytes) => {
-            this.counters.payload_served_bytes_total += bytes
-          },
-        })
-      },
+      ({ stream, connection }) =>
+        this.#serveStream(stream, connection.remotePeer, () =>
+          servePayload(stream, connection.remotePeer, {
+            cluster: this.#init.cluster,
+            store: this.#store,
+            log: this.#log,
+            onServed: (bytes) => {
+              this.counters.payload_served_bytes_total += bytes
+            },
+            idleTimeoutMs: this.#init.streamIdleTimeoutMs,
+            buckets: this.#buckets,
+            onRefused: (reason) => this.#refuseStream(reason, connection.remotePeer, payloadProtocol),
+          }),
+        ),
       { maxInboundStreams: this.#init.maxPayloadStreams, maxOutboundStreams: this.#init.maxPayloadStreams },
     )
     await this.libp2p.handle(
       syncProtocol,
-      ({ stream, connection }) => {
-        void serveSync(stream, connection.remotePeer, {
-          cluster: this.#init.cluster,
-          // Converted here, on a straggler's rare request, not for every delivered message.
-          held: (kind, fromRound) =>
-            [...this.#relayable.entries()]
-              .filter(([key]) => key.startsWith(`${kind}/`) && Number(key.split('/')[1]) >= fromRound)
-              .flatMap(([, messages]) => messages.flatMap((message) => relayedFromMessage(message) ?? [])),
-          log: this.#log,
-        })
-      },
+      ({ stream, connection }) =>
+        this.#serveStream(stream, connection.remotePeer, () =>
+          serveSync(stream, connection.remotePeer, {
+            cluster: this.#init.cluster,
+            // Read as the stream takes them, converted one at a time: nothing is copied up front.
+            held: (kind, fromRound) => this.#held(kind, fromRound),
+            log: this.#log,
+            idleTimeoutMs: this.#init.streamIdleTimeoutMs,
+            buckets: this.#buckets,
+            onRefused: (reason) => this.#refuseStream(reason, connection.remotePeer, syncProtocol),
+            onServed: (bytes) => {
+              this.counters.sync_served_bytes_total += bytes
+            },
+          }),
+        ),
       { maxInboundStreams: this.#init.maxPayloadStreams, maxOutboundStreams: this.#init.maxPayloadStreams },
     )
     // A payload stream dies with its connection; drop it so the next fetch opens a new one.
@@ -945,6 +966,33 @@ class Libp2pNetNode implements NetNode {
     )
   }
 
+  /** Runs one served stream inside the peer's stream slots; a peer over its limit is refused. */
+  #serveStream(stream: Stream, peer: PeerId, serve: () => Promise<void>): void {
+    const release = this.#slots.acquire(peer.toString())
+    if (release === undefined) {
+      this.#refuseStream('concurrent', peer, stream.protocol ?? '')
+      stream.abort(new Error(`more than ${this.#init.maxStreamsPerPeer} streams open`))
+      return
+    }
+    void serve().finally(release)
+  }
+
+  #refuseStream(reason: StreamRefusal, peer: PeerId, protocol: string): void {
+    this.counters.streams_refused_total[reason]++
+    this.#log.debug({ reason, peer: peer.toString(), protocol }, 'served stream refused')
+  }
+
+  /** The signed messages held for `kind` from `fromRound` on, one at a time, for a sync answer. */
+  *#held(kind: VectorKind, fromRound: number): Generator<RelayedFields> {
+    for (const [key, messages] of this.#relayable) {
+      if (!key.startsWith(`${kind}/`) || Number(key.split('/')[1]) < fromRound) continue
+      for (const message of messages) {
+        const fields = relayedFromMessage(message)
+        if (fields !== undefined) yield fields
+      }
+    }
+  }
+
   /**
    * The payload of a validated message: inline, or fetched. An offer of a hash already being
    * fetched joins that fetch (its peer becomes one more candidate) and shares its outcome with
@@ -1144,6 +1192,13 @@ function validateInit(init: NetNodeInit & typeof netDefaults): void {
     'payloadPeerTimeoutMs',
     'syncTimeoutMs',
     'memberRedialMs',
+    'maxStreamsPerPeer',
+    'streamIdleTimeoutMs',
+    'servedBytesPerSecond',
+    'servedBurstBytes',
+    'maxRateLimitedPeers',
+    'maxEvidence',
+    'maxEvidencePerSender',
   ] as const
   for (const field of positiveIntegers) {
     const value = init[field]

@@ -21,6 +21,7 @@ import {
   encodePayloadRequest,
   toHex,
 } from './codec.js'
+import { type ByteBuckets, IdleTimer, type StreamRefusal } from './limits.js'
 
 export const payloadProtocol = '/phalanx/payload/2.0.0'
 
@@ -94,36 +95,56 @@ export interface ServeInit {
   store: PayloadStore
   log: Logger
   onServed: (bytes: number) => void
+  /** A stream on which no request arrives, or whose reader stops taking bytes, for this long is closed. */
+  idleTimeoutMs: number
+  /** Bytes per second per peer: a request over it is answered NOT_FOUND (the peer asks elsewhere). */
+  buckets: ByteBuckets
+  onRefused: (reason: StreamRefusal) => void
 }
 
 /**
  * Answers the payload requests of one stream, in order, from the store, until the requester
- * closes it; unknown hashes get NOT_FOUND, never an error. A malformed request ends the stream.
+ * closes it; unknown hashes get NOT_FOUND, never an error, and so does a request over the peer's
+ * byte budget (counted). A malformed request ends the stream, and so does `idleTimeoutMs` without
+ * progress (counted).
  */
 export async function servePayload(stream: Stream, remotePeer: PeerId, init: ServeInit): Promise<void> {
   const bytes = byteStream(stream)
+  const peer = remotePeer.toString()
+  const idle = new IdleTimer(init.idleTimeoutMs)
   try {
     for (;;) {
-      const request = await readControl(bytes)
+      idle.reset()
+      const request = await readControl(bytes, idle.signal)
       if (request === undefined) break
       const decoded = decodePayloadRequest(request)
       if (decoded === undefined || decoded.cluster !== init.cluster) {
         stream.abort(new PayloadProtocolError('bad payload request'))
         return
       }
-      const payload = init.store.get(toHex(decoded.hash))
+      let payload = init.store.get(toHex(decoded.hash))
+      if (payload !== undefined && !init.buckets.take(peer, payload.byteLength)) {
+        init.onRefused('rate')
+        payload = undefined
+      }
+      idle.reset()
       await bytes.write(
         lp.encode.single(encodePayloadHeader(payload !== undefined, payload?.byteLength ?? 0)),
+        { signal: idle.signal },
       )
       if (payload === undefined) continue
       // Written on its own: one write of header and payload together would copy the payload.
-      await bytes.write(payload)
+      idle.reset()
+      await bytes.write(payload, { signal: idle.signal })
       init.onServed(payload.byteLength)
     }
     await stream.close()
   } catch (error) {
-    init.log.debug({ peer: remotePeer.toString(), err: error }, 'payload stream failed')
+    if (idle.fired) init.onRefused('idle')
+    init.log.debug({ peer, err: error, idle: idle.fired }, 'payload stream failed')
     stream.abort(error as Error)
+  } finally {
+    idle.clear()
   }
 }
 

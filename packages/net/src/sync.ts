@@ -25,6 +25,7 @@ import {
   encodeSyncRequest,
   type RelayedFields,
 } from './codec.js'
+import { type ByteBuckets, IdleTimer, type StreamRefusal } from './limits.js'
 import { readControl } from './payload.js'
 import type { VectorKind } from './types.js'
 
@@ -106,34 +107,59 @@ export async function verifyRelayed(fields: RelayedFields): Promise<Message | un
 
 export interface SyncServeInit {
   cluster: string
-  /** The signed messages this node delivered for `kind` from `fromRound` on. */
-  held(kind: VectorKind, fromRound: number): readonly RelayedFields[]
+  /** The signed messages this node delivered for `kind` from `fromRound` on, read as they are sent. */
+  held(kind: VectorKind, fromRound: number): Iterable<RelayedFields>
   log: Logger
+  /** No request, or a reader that stops taking bytes, for this long closes the stream (counted). */
+  idleTimeoutMs: number
+  /** Bytes per second per peer: the answer ends where the peer's budget does (counted). */
+  buckets: ByteBuckets
+  onRefused: (reason: StreamRefusal) => void
+  onServed: (bytes: number) => void
 }
 
-/** Answers one sync request with what this node holds; a bad request closes the stream. */
+/**
+ * Answers one sync request with what this node holds, one message at a time as the stream takes
+ * them (nothing is copied up front); a bad request closes the stream.
+ */
 export async function serveSync(stream: Stream, remotePeer: PeerId, init: SyncServeInit): Promise<void> {
+  const peer = remotePeer.toString()
+  const idle = new IdleTimer(init.idleTimeoutMs)
+  // The sink has no signal of its own: an idle reader gets its stream aborted under it.
+  const onIdle = () => stream.abort(idle.signal.reason as Error)
+  idle.signal.addEventListener('abort', onIdle, { once: true })
+  let sent = 0
   try {
-    const request = await readControl(byteStream(stream))
+    const request = await readControl(byteStream(stream), idle.signal)
     const decoded = request === undefined ? undefined : decodeSyncRequest(request)
     if (decoded === undefined || decoded.cluster !== init.cluster) {
       stream.abort(new Error('bad sync request'))
       return
     }
-    const messages = init.held(decoded.kind, decoded.fromRound)
-    await stream.sink(messages.map((message) => lp.encode.single(encodeRelayed(message))))
-    init.log.debug(
-      {
-        peer: remotePeer.toString(),
-        kind: decoded.kind,
-        fromRound: decoded.fromRound,
-        sent: messages.length,
-      },
-      'sync request served',
-    )
+    const held = init.held(decoded.kind, decoded.fromRound)
+    const frames = function* () {
+      for (const message of held) {
+        const frame = lp.encode.single(encodeRelayed(message))
+        if (!init.buckets.take(peer, frame.byteLength)) {
+          init.onRefused('rate')
+          return
+        }
+        idle.reset()
+        sent++
+        init.onServed(frame.byteLength)
+        yield frame
+      }
+    }
+    idle.reset()
+    await stream.sink(frames())
+    init.log.debug({ peer, kind: decoded.kind, fromRound: decoded.fromRound, sent }, 'sync request served')
   } catch (error) {
-    init.log.debug({ peer: remotePeer.toString(), err: error }, 'sync request failed')
+    if (idle.fired) init.onRefused('idle')
+    init.log.debug({ peer, err: error, idle: idle.fired, sent }, 'sync request failed')
     stream.abort(error as Error)
+  } finally {
+    idle.clear()
+    idle.signal.removeEventListener('abort', onIdle)
   }
 }
 
