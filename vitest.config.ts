@@ -10,10 +10,20 @@ export default defineConfig({
     alias: [{ find: /^@phalanx\/([a-z-]+)$/, replacement: `${packagesDir}$1/src/index.ts` }],
   },
   test: {
+    // Vitest's default is one worker fewer than the cores: one, here. The unit files are
+    // single-threaded and independent, so they take both cores; the system files still run one
+    // at a time (below), and only after every unit file (`groupOrder`), so that no unit test
+    // competes with a cluster for CPU.
+    maxWorkers: 2,
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['packages/*/test/**/*.test.ts'], testTimeout: 60_000 },
+        test: {
+          name: 'unit',
+          include: ['packages/*/test/**/*.test.ts'],
+          testTimeout: 60_000,
+          sequence: { groupOrder: 0 },
+        },
       },
       {
         extends: true,
@@ -24,6 +34,7 @@ export default defineConfig({
           hookTimeout: 120_000,
           // Multi-process tests share two cores: run their files one at a time.
           fileParallelism: false,
+          sequence: { groupOrder: 1 },
         },
       },
     ],
