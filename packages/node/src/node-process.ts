@@ -263,7 +263,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
     const saved = stateStore?.load()
     const start = saved
       ? { round: saved.next.round, model: saved.next.model, publishFirst: true }
-      : await joinOrResume(node, transport, config, log, signal, smr, checkpoints)
+      : await joinOrResume(node, transport, config, log, signal, smr, checkpoints, signing?.highestSigned)
     signing?.started({
       ...start,
       resumedFromState: saved !== undefined,
@@ -436,6 +436,7 @@ async function joinOrResume(
   signal: AbortSignal,
   smr: boolean,
   checkpoints: ReturnType<typeof createNodeCheckpoints> | undefined,
+  highestSigned?: number,
 ): Promise<{ round: number; model?: Float32Array; publishFirst: boolean }> {
   // Looked up while the node listens for a running cluster.
   const agreed = smr ? undefined : checkpoints?.agreed()
@@ -456,7 +457,10 @@ async function joinOrResume(
     // agreed model.
     return { round: resumed.round, model: resumed.model, publishFirst: true }
   }
-  if (clusterRound === 0) return { round: 0, publishFirst: true }
+  // Hearing nobody means a cluster not yet started only for a server that never signed: one whose
+  // watermark names a round has been running, its peers are restarting too, and round 0 afresh
+  // would be a second model for rounds it signed. It waits for N−F models of a round instead.
+  if (clusterRound === 0 && highestSigned === undefined) return { round: 0, publishFirst: true }
   return { ...(await joinRunning(transport, config, log, signal, clusterRound)), publishFirst: false }
 }
 
