@@ -69,6 +69,7 @@ const descriptions: Partial<Record<keyof ClusterConfig, string>> = {
   natsTlsKeyFile: 'private key (PEM) of the NATS client certificate',
   smrNatsUrl: 'comma-separated NATS URLs of the JetStream cluster holding the SMR gradient log',
   smrReplicas: 'replicas of the SMR gradient stream (Raft; 3 survives one crashed NATS server)',
+  natsReplicas: 'replicas of every JetStream bucket a node creates (3 with three NATS servers; 1 locally)',
   opsPort: 'port of /metrics /healthz /readyz (0: off)',
   opsHost: 'address the ops endpoints bind to (default all interfaces)',
   chaos: 'obey chaos commands (true/false)',
