@@ -143,6 +143,9 @@ export function forkNodeProcess(init: ForkNodeProcessInit): NodeHandle {
   // Appended to: a restarted node's log follows its first life's.
   const log = openSync(logFile, 'a')
   const child = fork(cliPath, [nodeId.split('-')[0]!], {
+    // Not vitest's own flags (`--conditions development`, its warning filter): a node runs the
+    // command as a container does.
+    execArgv: [],
     stdio: ['ignore', log, log, 'ipc'],
     env: {
       ...(init.inherited ?? process.env),
