@@ -397,15 +397,7 @@ function parseState(
   body: Buffer,
   init: ServerStateInit,
 ): ServerState & { cluster: string; nodeId: string; configHash: string; dimension: number } {
-  const parsed = stateHeaderSchema.safeParse(rawHeader)
-  if (!parsed.success) {
-    throw new ServerStateError(`state header invalid: ${parsed.error.issues[0]?.message ?? ''}`, {
-      code: 'state_bad_header',
-      path,
-      cause: parsed.error,
-    })
-  }
-  const header = parsed.data
+  const header = parseHeader(stateHeaderSchema, rawHeader, path, 'state')
   // `next` may equal `rounds`: the state saved after the last round.
   if (init.rounds !== undefined && header.next > init.rounds) {
     throw new ServerStateError(`saved round ${header.next} is beyond the configured ${init.rounds}`, {
@@ -440,9 +432,13 @@ function parseState(
 }
 
 function parseWatermark(path: string, rawHeader: unknown): WatermarkHeader {
-  const parsed = watermarkHeaderSchema.safeParse(rawHeader)
+  return parseHeader(watermarkHeaderSchema, rawHeader, path, 'watermark')
+}
+
+function parseHeader<S extends z.ZodType>(schema: S, raw: unknown, path: string, what: string): z.infer<S> {
+  const parsed = schema.safeParse(raw)
   if (!parsed.success) {
-    throw new ServerStateError(`watermark header invalid: ${parsed.error.issues[0]?.message ?? ''}`, {
+    throw new ServerStateError(`${what} header invalid: ${parsed.error.issues[0]?.message ?? ''}`, {
       code: 'state_bad_header',
       path,
       cause: parsed.error,

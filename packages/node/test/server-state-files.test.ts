@@ -209,12 +209,22 @@ describe('state file', () => {
     expect(refusedCode(store.inspect())).toBe(code)
   })
 
-  it('calls a file of another config foreign, not corrupt, and does not count it', () => {
+  it.each([
+    ['cluster', { cluster: 'other' }],
+    ['configHash', { configHash: 'def' }],
+    ['dimension', { dimension: 5 }],
+  ])('calls a file of another %s foreign, not corrupt, and does not count it', (field, change) => {
     const first = init()
     createServerStateStore(first).save(state)
-    const other = createServerStateStore({ ...first, configHash: 'def' })
-    expect(other.inspect()).toEqual({ status: 'foreign', field: 'configHash' })
+    const other = createServerStateStore({ ...first, ...change })
+    expect(other.inspect()).toEqual({ status: 'foreign', field })
     expect(other.counters.state_files_refused_total).toBe(0)
+  })
+
+  it("never reads another node's file (its own name is its node id)", () => {
+    const first = init()
+    createServerStateStore(first).save(state)
+    expect(createServerStateStore({ ...first, nodeId: 'server-2' }).inspect()).toEqual({ status: 'none' })
   })
 
   it('refuses to save a non-finite model and keeps the last good file', () => {
