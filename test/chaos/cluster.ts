@@ -45,6 +45,8 @@ export interface ChaosClusterInit {
   seed: number
   /** Extra `PHALANX_*` settings every node gets (model, rule, timeouts …). */
   env: Record<string, string>
+  /** Settings of one node on top of `env` (its ops port, say), every time it starts. */
+  envOf?: (nodeId: string) => Record<string, string>
   /**
    * One link to run through a byte-flipping proxy: `from` dials `to` through it (every start of
    * `from`), so the proxy sits on the connection between the two.
@@ -341,6 +343,7 @@ export class ChaosCluster {
           PHALANX_CHAOS: 'true',
           PHALANX_OPERATOR_PUBLIC_KEY: this.operatorKey.publicKey,
           ...init.env,
+          ...init.envOf?.(node.nodeId),
         },
         onChange: () => this.#waiters.wake(),
       }),
