@@ -62,9 +62,11 @@ const MAX_PASSES = 10
 const ROUNDS_AFTER_CRASHES = 20
 const EVAL_EVERY = 5
 /**
- * The faulted cluster's test loss may exceed the unfaulted run's by this factor. Linear regression
- * converges to the same noise floor either way; what differs is the mini-batch order (workers
- * sample with their own seeds) and the rounds an amnesic server spends joining.
+ * The faulted cluster's test loss may exceed the unfaulted run's by this factor. Measured: equal
+ * to the last digit in every run so far (short and long profile), presumably because servers that
+ * resume their saved model or join from the median of identical models rejoin the same trajectory,
+ * and (we believe) the workers' batches depend on the round only. The slack is for what a run
+ * could still change: a round whose gradients a catching-up server took from another n−f subset.
  */
 const LOSS_MARGIN = 1.1
 
