@@ -4,7 +4,9 @@
  * on the control plane, signed by the reporter, and then forgotten by the data plane.
  */
 import { execFile } from 'node:child_process'
-import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -12,11 +14,11 @@ import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { connect } from '@nats-io/transport-node'
 import {
-  connectControl,
-  createEvidencePublisher,
+  clusterSubjects,
   decode,
   type EquivocationRecord,
   evidenceStatement,
+  renderNatsServerConfig,
 } from '@phalanx/control'
 import {
   createMembership,
@@ -26,9 +28,10 @@ import {
   netDefaults,
   verifyPeerSignature,
 } from '@phalanx/net'
+import { attachControlPlane, clusterConfigSchema } from '@phalanx/node'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { SHARED_NATS_URL } from './support/nats.js'
+import { startNatsServer } from './support/nats.js'
 
 const run = promisify(execFile)
 const fixture = fileURLToPath(new URL('./fixtures/net-evidence-heap.mjs', import.meta.url))
@@ -141,17 +144,25 @@ describe('evidence in the data plane', () => {
 })
 
 describe('evidence on the control plane', () => {
-  it('is published once, signed by the reporter, with no payload', async () => {
-    const cluster = `ev${randomUUID().slice(0, 8)}`
+  it('is published once per pair under the server’s own NATS permissions, signed, with no payload', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'phalanx-evidence-'))
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    const cluster = 'evidence'
+    const users = [
+      { role: 'server' as const, nodeId: 'server-0', user: 'server-0', password: 's0-secret' },
+      { role: 'observer' as const, user: 'observer', password: 'obs-secret' },
+    ]
+    const configFile = join(dir, 'nats.conf')
+    await writeFile(configFile, renderNatsServerConfig({ cluster, users }))
+    const nats = await startNatsServer({ jetstream: true, extraArgs: ['-c', configFile] })
+    cleanups.push(() => nats.dispose())
+    const observer = await connect({ servers: nats.url, user: 'observer', pass: 'obs-secret' })
+    cleanups.push(() => observer.close())
+    const subscription = observer.subscribe(clusterSubjects(cluster).evidenceAll)
+    await observer.flush()
+
     const key = (await generateKeyPair('Ed25519')) as unknown as PrivateKey
     const peerId = peerIdFromPrivateKey(key).toString()
-    const conn = connectControl({ servers: SHARED_NATS_URL, cluster, name: 'evidence-test', log: logger })
-    cleanups.push(() => conn.close())
-    await conn.connected()
-    const watcher = await connect({ servers: SHARED_NATS_URL })
-    cleanups.push(() => watcher.close())
-    const subscription = watcher.subscribe(conn.subjects.evidenceAll)
-    await watcher.flush()
     const signed = (hash: string): EquivocationEvidence['first'] => ({
       topic: 't',
       from: 'equivocator',
@@ -160,7 +171,8 @@ describe('evidence on the control plane', () => {
       signature: new Uint8Array(64).fill(2),
       hash,
     })
-    const pairs: EquivocationEvidence[] = [
+    // The data plane's store, drained by the control plane as the node's takeEvidence does.
+    let held: EquivocationEvidence[] = [
       {
         kind: 'model',
         round: 7,
@@ -169,43 +181,76 @@ describe('evidence on the control plane', () => {
         second: signed('b'.repeat(64)),
       },
     ]
-    const publisher = createEvidencePublisher({
-      conn,
-      nodeId: 'server-1',
-      signer: { peerId, sign: (statement) => key.sign(statement) },
+    let takes = 0
+    const url = new URL(nats.url)
+    url.username = 'server-0'
+    url.password = 's0-secret'
+    const control = await attachControlPlane({
+      config: clusterConfigSchema.parse({ cluster, natsUrl: url.toString() }),
+      log: logger,
+      nodeId: 'server-0',
+      role: 'server',
+      onChaos: () => {},
+      self: { peerId, multiaddrs: [], sign: async (statement) => key.sign(statement) },
+      takeEvidence: () => {
+        takes++
+        const taken = held
+        held = []
+        return taken
+      },
     })
-    publisher.publish(pairs)
-    await publisher.settled()
-    expect(publisher.stats()).toMatchObject({ published: 1, lost: 0, invalid: 0 })
-    let record: EquivocationRecord | undefined
-    for await (const message of subscription) {
-      const decoded = decode('evidence', message.data)
-      expect(decoded.ok).toBe(true)
-      if (decoded.ok) record = decoded.value
-      break
-    }
+    cleanups.push(() => control.close())
+    await control.connection!.connected()
+    const round = (n: number) =>
+      control.roundCompleted({
+        type: 'round',
+        nodeId: 'server-0',
+        round: n,
+        roundSeconds: 0.1,
+        quorumWaitSeconds: 0,
+        cpuSeconds: 0.01,
+        rejected: {},
+      })
+    round(0)
+    round(1)
+    expect(takes).toBe(2)
+    expect(held).toEqual([])
+    const messages = subscription[Symbol.asyncIterator]()
+    const first = await withGuard(messages.next(), 20_000, 'no evidence reached the observer')
+    const decoded = decode('evidence', first.value!.data)
+    expect(decoded.ok).toBe(true)
+    const records: EquivocationRecord[] = decoded.ok ? [decoded.value] : []
+    // Nothing else arrives: a probe published after the rounds is the next message seen.
+    const probe = await connect({ servers: nats.url, user: 'server-0', pass: 's0-secret' })
+    cleanups.push(() => probe.close())
+    probe.publish(clusterSubjects(cluster).evidence('server-0'), 'probe')
+    await probe.flush()
+    expect((await withGuard(messages.next(), 20_000, 'the probe did not arrive')).value!.string()).toBe(
+      'probe',
+    )
+    const record = records[0]!
     expect(record).toMatchObject({
-      nodeId: 'server-1',
+      nodeId: 'server-0',
       peerId,
       kind: 'model',
       round: 7,
       sender: 'equivocator',
     })
-    expect(record!.first.seqno).toBe('42')
-    const valid = await verifyPeerSignature(
-      peerId,
-      evidenceStatement(record!),
-      Buffer.from(record!.signature, 'base64url'),
-    )
-    expect(valid).toBe(true)
+    expect(record.first.seqno).toBe('42')
+    const signature = Buffer.from(record.signature, 'base64url')
+    expect(await verifyPeerSignature(peerId, evidenceStatement(record), signature)).toBe(true)
     // A record altered in transit does not verify.
-    const forged = { ...record!, round: 8 }
-    expect(
-      await verifyPeerSignature(
-        peerId,
-        evidenceStatement(forged),
-        Buffer.from(record!.signature, 'base64url'),
-      ),
-    ).toBe(false)
+    expect(await verifyPeerSignature(peerId, evidenceStatement({ ...record, round: 8 }), signature)).toBe(
+      false,
+    )
   })
 })
+
+/** A failure guard for an awaited message, never a measurement. */
+function withGuard<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms)
+  })
+  return Promise.race([promise, guard]).finally(() => clearTimeout(timer))
+}

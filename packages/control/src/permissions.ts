@@ -5,7 +5,7 @@
  * system tests both use `renderNatsServerConfig`, so what is deployed is what was tested.
  *
  * Roles:
- * - `worker`: publishes its own telemetry, reads the member set (both KV buckets) and the
+ * - `worker`: publishes its own telemetry and equivocation evidence, reads the member set (both KV buckets) and the
  *   checkpoints, writes only the joins bucket (its own signed join; the records are verified
  *   by every reader, the permission only keeps it off the other buckets) and answers chaos
  *   commands addressed to it.
@@ -17,7 +17,7 @@
  *   a missing one.
  * - `operator`: writes the members bucket and the chaos subjects, administers JetStream, reads
  *   everything. What it writes still has to carry the operator key's signature to be applied.
- * - `observer`: reads telemetry, nothing else (`phalanx watch` from a dashboard host).
+ * - `observer`: reads telemetry and evidence, nothing else (`phalanx watch` from a dashboard host).
  *
  * JetStream is reached through its API subjects: the minimal set below was found against
  * nats-server 2.9 by `test/control-permissions.test.ts` (each role doing its job succeeds, each
@@ -87,8 +87,16 @@ function objStream(bucket: string): string {
 /** Subjects of the node-owned telemetry and chaos subscriptions for one node, or for every node. */
 function nodeSubjects(subjects: ClusterSubjects, nodeId: string | undefined) {
   return nodeId === undefined
-    ? { telemetry: subjects.telemetryAll, chaos: `${subjects.prefix}.chaos.*` }
-    : { telemetry: subjects.telemetry(nodeId), chaos: subjects.chaos(nodeId) }
+    ? {
+        telemetry: subjects.telemetryAll,
+        chaos: `${subjects.prefix}.chaos.*`,
+        evidence: subjects.evidenceAll,
+      }
+    : {
+        telemetry: subjects.telemetry(nodeId),
+        chaos: subjects.chaos(nodeId),
+        evidence: subjects.evidence(nodeId),
+      }
 }
 
 /** The publish/subscribe allow lists of one principal. */
@@ -109,13 +117,13 @@ export function natsPermissions(principal: NatsPrincipal): NatsPermissions {
     case 'observer':
       return {
         publish: { deny: ['>'] },
-        subscribe: { allow: [subjects.telemetryAll] },
+        subscribe: { allow: [subjects.telemetryAll, subjects.evidenceAll] },
         allowResponses: false,
       }
     case 'worker':
       return {
         publish: {
-          allow: [own.telemetry, JS_INFO, ...readMembership, ...readCheckpoints, joinKeys],
+          allow: [own.telemetry, own.evidence, JS_INFO, ...readMembership, ...readCheckpoints, joinKeys],
         },
         subscribe: { allow: [own.chaos, INBOX] },
         allowResponses: true,
@@ -125,6 +133,7 @@ export function natsPermissions(principal: NatsPrincipal): NatsPermissions {
         publish: {
           allow: [
             own.telemetry,
+            own.evidence,
             JS_INFO,
             ...readMembership,
             ...readCheckpoints,

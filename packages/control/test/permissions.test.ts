@@ -4,24 +4,34 @@ import { clusterSubjects, natsPermissions, natsRoles, renderNatsServerConfig } f
 
 describe('natsPermissions', () => {
   it.each([
-    { role: 'worker' as const, may: ['phalanx.c.telemetry.worker-1', '$KV.phalanx-c-joins.peerA'] },
+    {
+      role: 'worker' as const,
+      may: ['phalanx.c.telemetry.worker-1', 'phalanx.c.evidence.worker-1', '$KV.phalanx-c-joins.peerA'],
+    },
     {
       role: 'server' as const,
-      may: ['phalanx.c.telemetry.worker-1', '$O.phalanx-c-checkpoints.>', 'phalanx.c.checkpoints'],
+      may: [
+        'phalanx.c.telemetry.worker-1',
+        'phalanx.c.evidence.worker-1',
+        '$O.phalanx-c-checkpoints.>',
+        'phalanx.c.checkpoints',
+      ],
     },
     { role: 'operator' as const, may: ['$KV.phalanx-c-members.>', 'phalanx.c.chaos.*'] },
   ])('$role: publishes only its own node id, key and buckets', ({ role, may }) => {
     const permissions = natsPermissions({ cluster: 'c', role, nodeId: 'worker-1', peerId: 'peerA' })
     const allow = permissions.publish.allow ?? []
     for (const subject of may) expect(allow).toContain(subject)
-    expect(allow.some((s) => s === 'phalanx.c.telemetry.*' || s === '>')).toBe(false)
+    expect(
+      allow.some((s) => s === 'phalanx.c.telemetry.*' || s === 'phalanx.c.evidence.*' || s === '>'),
+    ).toBe(false)
     if (role !== 'operator') expect(allow.some((s) => s.startsWith('$KV.phalanx-c-members'))).toBe(false)
   })
 
   it('an observer publishes nothing and reads telemetry only', () => {
     expect(natsPermissions({ cluster: 'c', role: 'observer' })).toEqual({
       publish: { deny: ['>'] },
-      subscribe: { allow: [clusterSubjects('c').telemetryAll] },
+      subscribe: { allow: [clusterSubjects('c').telemetryAll, clusterSubjects('c').evidenceAll] },
       allowResponses: false,
     })
   })
