@@ -12,7 +12,7 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { ByteBuckets, createMembership, createNetNode, type NetNode, StreamSlots } from '../src/index.js'
 import { PayloadFetcher, payloadProtocol } from '../src/payload.js'
-import { syncProtocol } from '../src/sync.js'
+import { fetchSync, syncProtocol } from '../src/sync.js'
 
 const logger = pino({ level: 'silent' })
 const cluster = 'streams'
@@ -158,5 +158,62 @@ describe('ByteBuckets', () => {
       now += 10
     }
     expect(buckets.peers).toBeLessThanOrEqual(8)
+  })
+})
+
+describe('sync answers', () => {
+  it('end where a member’s byte budget does, counted, after streaming what fits', async () => {
+    const keys = (await Promise.all(
+      [0, 1, 2].map(() => generateKeyPair('Ed25519')),
+    )) as unknown as PrivateKey[]
+    const ids = keys.map((key) => peerIdFromPrivateKey(key).toString())
+    const roles = ['server', 'worker', 'worker'] as const
+    const small = 64
+    const nodes = await Promise.all(
+      keys.map((privateKey, index) =>
+        createNetNode({
+          cluster: 'sync-budget',
+          role: roles[index]!,
+          dimension: small,
+          membership: createMembership({ members: ids.map((id, i) => [id, roles[i]!] as const) }),
+          logger,
+          privateKey,
+          // The holder serves about one inline message at a full bucket, then refills at 1 B/s.
+          ...(index === 1 ? { servedBurstBytes: 600, servedBytesPerSecond: 1 } : {}),
+        }),
+      ),
+    )
+    const [origin, holder, insider] = nodes as [NetNode, NetNode, NetNode]
+    try {
+      for (const node of nodes) await node.start()
+      await holder.dial(origin.multiaddrs()[0]!)
+      await origin.waitForSubscribers('model', 1)
+      const arrived = new Promise<void>((resolve) => {
+        const off = holder.on('vector', () => {
+          if (holder.received('model', 0).length + holder.received('model', 1).length < 2) return
+          off()
+          resolve()
+        })
+      })
+      await origin.publish('model', 0, new Float32Array(small).fill(1))
+      await origin.publish('model', 1, new Float32Array(small).fill(2))
+      await arrived
+      await insider.dial(holder.multiaddrs()[0]!)
+      const before = holder.counters.streams_refused_total.rate
+      const answer = await fetchSync(
+        insider.libp2p,
+        holder.libp2p.peerId,
+        { cluster: 'sync-budget', kind: 'model', fromRound: 0, maxMessageBytes: 8192, maxMessages: 16 },
+        AbortSignal.timeout(10_000),
+      )
+      // Two held, one fits the budget: the answer ends there.
+      expect(answer).toHaveLength(1)
+      expect(holder.counters.streams_refused_total.rate - before).toBe(1)
+      expect(holder.counters.sync_served_bytes_total).toBeGreaterThan(0)
+      expect(holder.counters.sync_served_bytes_total).toBeLessThanOrEqual(600)
+      expect(insider.received('model', 0)).toEqual([])
+    } finally {
+      await Promise.all(nodes.map((node) => node.stop()))
+    }
   })
 })
