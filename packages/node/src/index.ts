@@ -54,7 +54,10 @@ export {
   ExperimentCellError,
   LocalClusterError,
   MatrixError,
+  ServerStateError,
+  type ServerStateErrorCode,
   SmrLogError,
+  serverStateErrorCodes,
 } from './errors.js'
 export {
   type CellResult,
