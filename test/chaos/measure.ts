@@ -94,6 +94,31 @@ export class ScenarioMeter {
       )
   }
 
+  /**
+   * Rounds from `fromRound` (the honest servers' newest when the restarted `nodeId` listened) to
+   * the first later round in which an honest server other than it received its model (a server)
+   * or aggregated its gradient (a worker): the signal that it contributes again. Undefined while
+   * it has not.
+   */
+  rejoinRounds(nodeId: string, fromRound: number): number | undefined {
+    const node = this.#cluster.node(nodeId)
+    let first: number | undefined
+    for (const id of this.#honestServers) {
+      if (id === nodeId) continue
+      for (const { reports } of since(this.#cluster, this.#mark, id)) {
+        for (const r of reports) {
+          if (r.round <= fromRound || (first !== undefined && r.round >= first)) continue
+          const counted =
+            node.role === 'server'
+              ? r.distances?.[node.peerId] !== undefined
+              : (r.gradientSenders?.includes(node.peerId) ?? false)
+          if (counted) first = r.round
+        }
+      }
+    }
+    return first === undefined ? undefined : first - fromRound
+  }
+
   rejected(nodeIds: readonly string[]): Record<string, number> {
     const total: Record<string, number> = {}
     for (const id of nodeIds) {

@@ -37,6 +37,14 @@ export const DRIFT_FACTOR = 3
  * move it by orders of magnitude more.
  */
 export const DRIFT_FLOOR = 0.5
+/**
+ * Rounds within which a restarted node contributes again (its model received or its gradient
+ * aggregated by an honest server), counted from the honest servers' newest round when its
+ * process listened. What it covers: catching up from the median (at most one quorum timeout
+ * of waiting for N−F models of a round, then the round it joins at). Measured: see
+ * docs/BENCHMARKS.md, "Rejoin after a restart".
+ */
+export const REJOIN_BOUND_ROUNDS = 40
 /** How far honest test accuracy may fall below the baseline's before a fault counts as harm. */
 export const ACCURACY_SLACK = 0.1
 
@@ -345,32 +353,74 @@ const joinBurst: Scenario = {
   },
 }
 
+/**
+ * Restarts `nodeIds` (killed before) and waits until each contributes again: its model received
+ * (a server) or its gradient aggregated (a worker) by an honest server. Each is held to
+ * REJOIN_BOUND_ROUNDS, counted from the honest servers' newest round when its process listened.
+ */
+async function restartAndRejoin(
+  ctx: ScenarioContext,
+  meter: ScenarioMeter,
+  nodeIds: readonly string[],
+  honest: readonly string[],
+): Promise<{ checks: Check[]; notes: string[] }> {
+  const { cluster } = ctx
+  const listenedAt = new Map<string, number>()
+  await Promise.all(
+    nodeIds.map(async (id) => {
+      await cluster.startNode(id)
+      listenedAt.set(id, newestHonest(cluster, honest))
+    }),
+  )
+  await cluster.until(`${nodeIds.join(',')} back and contributing`, () =>
+    nodeIds.every(
+      (id) =>
+        (cluster.node(id).role === 'worker' || (cluster.current(id)?.rounds.length ?? 0) >= 2) &&
+        meter.rejoinRounds(id, listenedAt.get(id)!) !== undefined,
+    ),
+  )
+  const checks = nodeIds.map((id) => {
+    const rounds = meter.rejoinRounds(id, listenedAt.get(id)!)!
+    return {
+      what: `${id} contributes again within ${REJOIN_BOUND_ROUNDS} rounds`,
+      ok: rounds <= REJOIN_BOUND_ROUNDS,
+      detail: `${rounds} rounds after it listened at round ${listenedAt.get(id)}`,
+    }
+  })
+  const notes = nodeIds.map((id) => `${id} rejoined in ${meter.rejoinRounds(id, listenedAt.get(id)!)}`)
+  return { checks, notes }
+}
+
 function killUpToF(kills: number): Scenario {
   return {
     name: 'sigkill-up-to-F',
-    criterion: `${kills}× SIGKILL of up to F random servers at random rounds, then restart: the rest go on, each restarted server resumes past its last round from the median and its models are received again`,
+    criterion: `${kills}× SIGKILL of up to F random servers at random rounds (the first time the Byzantine server and worker, which attacked before), then restart: the rest go on, each restarted server resumes past its last round from the median, and every restarted node contributes again within ${REJOIN_BOUND_ROUNDS} rounds of listening`,
     async run(ctx) {
       const { cluster } = ctx
       const meter = new ScenarioMeter(cluster, HONEST_SERVERS)
       const checks: Check[] = []
       const notes: string[] = []
       for (let i = 0; i < kills; i++) {
-        const count = 1 + Math.floor(ctx.random() * CLUSTER_SHAPE.byzantineServers)
-        const victims = pick(ctx.random, cluster.serverIds, count)
+        // First the F-slot server and the f-slot worker: they equivocated and sent non-finite
+        // gradients in the phases before, so theirs is the restart most likely to be shunned.
+        const servers =
+          i === 0
+            ? [BYZANTINE_SERVER]
+            : pick(
+                ctx.random,
+                cluster.serverIds,
+                1 + Math.floor(ctx.random() * CLUSTER_SHAPE.byzantineServers),
+              )
+        const victims = i === 0 ? [...servers, BYZANTINE_WORKER] : servers
         const killAt = newestHonest(cluster) + 1 + Math.floor(ctx.random() * 4)
         await cluster.untilRound(victims, killAt)
-        const lastBefore = new Map(victims.map((id) => [id, cluster.latestRound(id)]))
+        const lastBefore = new Map(servers.map((id) => [id, cluster.latestRound(id)]))
         await Promise.all(victims.map((id) => cluster.signal(id, 'SIGKILL')))
         const alive = HONEST_SERVERS.filter((id) => !victims.includes(id))
         await advance(cluster, 2, alive)
-        await Promise.all(victims.map((id) => cluster.startNode(id)))
-        const restartedAt = newestHonest(cluster, alive)
-        await cluster.until(`${victims.join(',')} back and received`, () =>
-          victims.every(
-            (id) => (cluster.current(id)?.rounds.length ?? 0) >= 2 && meter.contributed(id, restartedAt + 1),
-          ),
-        )
-        for (const id of victims) {
+        const rejoined = await restartAndRejoin(ctx, meter, victims, alive)
+        checks.push(...rejoined.checks)
+        for (const id of servers) {
           const first = cluster.current(id)?.rounds[0]?.round ?? -1
           checks.push({
             what: `${id} resumed past its last round`,
@@ -378,7 +428,7 @@ function killUpToF(kills: number): Scenario {
             detail: `killed after round ${lastBefore.get(id)}, resumed at ${first}`,
           })
         }
-        notes.push(`killed ${victims.join('+')} at round ${killAt}`)
+        notes.push(`killed ${victims.join('+')} at round ${killAt}; ${rejoined.notes.join(', ')}`)
       }
       return outcome(ctx, meter, checks, notes)
     },
@@ -452,7 +502,7 @@ const killOverF: Scenario = {
     )
     const { check, stalledAt } = await stallOverF(ctx, 'SIGKILL', victims)
     const lastBefore = new Map(victims.map((id) => [id, cluster.latestRound(id)]))
-    await Promise.all(victims.map((id) => cluster.startNode(id)))
+    const rejoined = await restartAndRejoin(ctx, meter, victims, HONEST_SERVERS)
     await cluster.untilRound(cluster.serverIds, stalledAt + ctx.profile.phaseRounds)
     const resumed = victims.map((id) => {
       const first = cluster.current(id)?.rounds[0]?.round ?? -1
@@ -465,8 +515,11 @@ const killOverF: Scenario = {
     return outcome(
       ctx,
       meter,
-      [check, ...resumed],
-      [`${laggard} paused at round ${pausedAt}; stalled at round ${stalledAt}, then recovered`],
+      [check, ...resumed, ...rejoined.checks],
+      [
+        `${laggard} paused at round ${pausedAt}; stalled at round ${stalledAt}, then recovered`,
+        ...rejoined.notes,
+      ],
     )
   },
 }
