@@ -209,6 +209,11 @@ export class PayloadFetcher {
     return [...this.#channels.values()].filter((c) => c.stream?.status === 'open').length
   }
 
+  /**
+   * One exchange. A stream kept open from an earlier exchange may have been closed by the peer
+   * meanwhile (its idle timeout): when it fails before any answer, it is retried once on a new
+   * stream, so an idle close never costs a fetch.
+   */
   async #exchange(
     channel: PeerChannel,
     peer: PeerId,
@@ -216,11 +221,25 @@ export class PayloadFetcher {
     signal: AbortSignal,
   ): Promise<FetchResult> {
     if (signal.aborted) return { ok: false, detail: 'timed out waiting for an earlier fetch from this peer' }
-    const fail = (detail: string): FetchResult => {
+    const reused = channel.stream?.status === 'open' && channel.bytes !== undefined
+    let result = await this.#attempt(channel, peer, request, signal)
+    if (!result.ok && reused && result.unanswered === true && !signal.aborted)
+      result = await this.#attempt(channel, peer, request, signal)
+    return result.ok ? result : { ok: false, detail: result.detail }
+  }
+
+  async #attempt(
+    channel: PeerChannel,
+    peer: PeerId,
+    request: FetchRequest,
+    signal: AbortSignal,
+  ): Promise<FetchResult & { unanswered?: boolean }> {
+    let answered = false
+    const fail = (detail: string): FetchResult & { unanswered: boolean } => {
       channel.stream?.abort(new PayloadProtocolError(detail))
       delete channel.stream
       delete channel.bytes
-      return { ok: false, detail }
+      return { ok: false, detail, unanswered: !answered }
     }
     try {
       if (channel.stream?.status !== 'open' || channel.bytes === undefined) {
@@ -231,7 +250,9 @@ export class PayloadFetcher {
       const bytes = channel.bytes
       await bytes.write(lp.encode.single(encodePayloadRequest(request)), { signal })
       const first = await readControl(bytes, signal)
-      const header = first === undefined ? undefined : decodePayloadHeader(first)
+      if (first === undefined) return fail('stream closed before an answer')
+      answered = true
+      const header = decodePayloadHeader(first)
       if (header === undefined) return fail('bad payload header')
       if (!header.found) return { ok: false, detail: 'peer does not have the payload' }
       // The peer would send header.size bytes, which the stream cannot skip safely.

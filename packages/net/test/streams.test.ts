@@ -95,6 +95,20 @@ describe('served streams', () => {
     expect(victim.counters.payload_served_bytes_total).toBe(payload.byteLength)
   })
 
+  it('reopens a payload stream the server closed as idle, without failing the next fetch', async () => {
+    const fetcher = new PayloadFetcher(insider.libp2p)
+    // An unknown hash: NOT_FOUND keeps the stream open and takes nothing from the byte budget.
+    const request = { cluster, round: 0, hash: new Uint8Array(32).fill(9), size: payload.byteLength }
+    const before = refused().idle
+    const first = await fetcher.fetch(victim.libp2p.peerId, request, AbortSignal.timeout(10_000))
+    expect(first).toEqual({ ok: false, detail: 'peer does not have the payload' })
+    await vi.waitFor(() => expect(refused().idle - before).toBe(1), guard)
+    const second = await fetcher.fetch(victim.libp2p.peerId, request, AbortSignal.timeout(10_000))
+    fetcher.close()
+    // Answered (on a new stream), not a broken exchange.
+    expect(second).toEqual({ ok: false, detail: 'peer does not have the payload' })
+  })
+
   it('closes an outsider’s sync and payload streams that never send a request', async () => {
     const before = refused().idle
     const sync = await outsider.libp2p.dialProtocol(victim.libp2p.peerId, syncProtocol)
