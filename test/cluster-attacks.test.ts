@@ -208,10 +208,10 @@ describe('worker attacks on a real cluster', () => {
   }
 
   /**
-   * Non-finite and equivocating vectors are the sender's fault: each costs it application score
-   * and after eight it is graylisted, i.e. silent for the rest of the run. So they come last
-   * (the non-finite rejections are counted below; that the data plane rejects each by reason is
-   * proven in net-validation.test.ts).
+   * Non-finite vectors cost their sender application score, and after six it is graylisted, i.e.
+   * silent for the rest of the run; equivocations are refused without a penalty (the ledger
+   * disarms them, see net/README). Both come last (the rejections are counted below; that the
+   * data plane rejects each by reason is proven in net-validation.test.ts).
    */
   const penalised = new Set(['non-finite', 'equivocation'])
   const runtimeAttacks = [
@@ -312,9 +312,10 @@ describe('worker attacks on a real cluster', () => {
    * The attacks averaging is not exposed to in Phalanx, asserted against it: what holds instead of
    * "averaging falls". `mimic` on iid shards and `silence` leave an average of honest gradients;
    * `equivocation` and `non-finite` vectors are stopped by the data plane before any rule runs, and
-   * the server's rejection counters must show it. Each of those two costs its sender application
-   * score, and a graylisted sender is silent (an earlier run of equivocation then non-finite saw no
-   * non-finite rejection at all), so they run at once, one per Byzantine worker. This server is
+   * the server's rejection counters must show it. A non-finite vector costs its sender application
+   * score, and a graylisted sender is silent (an earlier run of equivocation then non-finite, when
+   * equivocations were penalised too, saw no non-finite rejection at all), so they run at once, one
+   * per Byzantine worker. This server is
    * configured with f = 2 (quorum 5 of 7), so that rejected or silent senders do not stall it.
    */
   describe('plain averaging keeps accuracy under the attacks stopped before any rule', () => {
@@ -372,7 +373,8 @@ describe('worker attacks on a real cluster', () => {
    * (2026-11-27, `phalanx local --servers 2 --byzantine-servers 0 --workers 7 --byzantine-workers 2
    * --worker-attack equivocation --model logistic --learning-rate 0.5 --momentum 0 --seed 5`):
    * averaging read 51.6% at round 1, 9.4% from round 5 to 19, honest drift up to 13.6, and
-   * recovered from round 21 (62.5% at 29), once the servers had graylisted the equivocators; the
+   * recovered from round 21 (62.5% at 29), once the servers had graylisted the equivocators (they
+   * no longer do: an equivocation costs no score since 2026-12-01, see net/README); the
    * median read 75–84% from round 9 on, drift ≤ 0.70; 41 and 45 equivocations were caught.
    */
   describe.each([

@@ -780,8 +780,17 @@ class Libp2pNetNode implements NetNode {
   /**
    * Counts and logs a refusal and penalises whoever is at fault: `source`, the peer that handed
    * the message over, when an honest relay would never have passed it on (it validates before
-   * it forwards); for an equivocation the signer instead (a member, so the tallies stay bounded),
-   * since an honest relay forwards the version it saw first.
+   * it forwards).
+   *
+   * An equivocation penalises no one: an honest relay forwards the version it saw first, and
+   * charging the signer only made its peers stop sending to it. Below −50 (six equivocations
+   * seen) flood publishing skips it and below 0 the mesh drops it, so an equivocating server
+   * that stopped, or was restarted with the same key, received no gradients or models until the
+   * penalty decayed (a 60 s half-life, hundreds of rounds): the long chaos profile's `server-0`
+   * took 690–860 rounds to contribute again. The protocol already disarms the fault (the first
+   * version per round counts, later ones are refused and kept as evidence), a signer that floods
+   * versions costs no more than one that floods stale rounds (also free), and an honest server
+   * that lost a state write can sign a round twice and would be cut off the same way.
    */
   #reject(
     reason: RejectReason,
@@ -792,9 +801,7 @@ class Libp2pNetNode implements NetNode {
     source: string | undefined,
   ): void {
     this.counters.reject(reason)
-    if (reason === 'equivocation') {
-      if (from !== undefined) this.#score.penalize(from)
-    } else if (source !== undefined && isRelayFault(reason)) this.#score.penalize(source)
+    if (source !== undefined && isRelayFault(reason)) this.#score.penalize(source)
     const fields = { reason, peer: from, round, topic, detail }
     // Duplicates are normal under re-publication; the rest is worth an operator's attention, but
     // a flood (an outsider minting keys) must not become a flood of log lines: one warning per
