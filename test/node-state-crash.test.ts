@@ -43,10 +43,26 @@ import {
  * `companionEvery`: every that many crashes, the test SIGKILLs a second running server at once, so
  * that more than F servers are down and the cluster stalls until they are back (what `stateDir`
  * exists for, and where an amnesic server is most tempted to sign a round again).
+ * `loseWatermarkEvery`: every that many truncations, the signed-round watermark is cut too, so
+ * the server relies on what it assumes with both lost (server-state.ts).
  */
 const profiles = {
-  short: { crashes: 8, truncateEvery: 1, minTruncations: 2, companionEvery: 2, seed: 13 },
-  long: { crashes: 40, truncateEvery: 2, minTruncations: 8, companionEvery: 3, seed: 29 },
+  short: {
+    crashes: 8,
+    truncateEvery: 1,
+    minTruncations: 2,
+    companionEvery: 2,
+    loseWatermarkEvery: 2,
+    seed: 13,
+  },
+  long: {
+    crashes: 40,
+    truncateEvery: 2,
+    minTruncations: 8,
+    companionEvery: 3,
+    loseWatermarkEvery: 3,
+    seed: 29,
+  },
 } as const
 const profileName = chaosProfile().name
 const profile = profiles[profileName]
@@ -91,6 +107,8 @@ describe('servers SIGKILLed anywhere on the save-then-publish path never equivoc
   let crashesLeft: number = profile.crashes
   let crashesSinceTruncate = 0
   let crashesSinceCompanion = 0
+  let truncationsSoFar = 0
+  let watermarksLost = 0
   let stopping = false
   let passed = false
   let lifeLoops: Promise<void>[] = []
@@ -176,6 +194,14 @@ describe('servers SIGKILLed anywhere on the save-then-publish path never equivoc
         truncateSync(stateFile(life.nodeId), Math.floor(random() * size))
         truncated = true
         crashesSinceTruncate = 0
+        truncationsSoFar++
+        if (profile.loseWatermarkEvery > 0 && truncationsSoFar % profile.loseWatermarkEvery === 0) {
+          const watermark = join(work, 'state', `${life.nodeId}.signed`)
+          if (existsSync(watermark)) {
+            truncateSync(watermark, Math.floor(random() * statSync(watermark).size))
+            watermarksLost++
+          }
+        }
       }
       const truncations = lives.filter((other) => other.truncatedBefore).length + (truncated ? 1 : 0)
       const spent = lives.filter((other) => other.failpoint !== undefined).length
@@ -335,6 +361,7 @@ describe('servers SIGKILLed anywhere on the save-then-publish path never equivoc
         profile: profileName,
         crashes: crashed.map((life) => life.failpoint),
         companions,
+        watermarksLost,
         losses,
         truncations,
         refusedFiles,
