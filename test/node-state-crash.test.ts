@@ -6,7 +6,9 @@
  * four points of a round — before the state is saved, after it is saved, after the signed-round
  * watermark names the round, after the model is published — on a random pass. The test restarts
  * it, and after some crashes first truncates its state file at a random offset (a lost write),
- * so that it starts amnesic and joins from the median of N−F models. More than one server is
+ * so that it starts amnesic and joins from the median of N−F models (now and then its signed-round
+ * watermark too, leaving it only what it assumes with both lost). A second running server is
+ * SIGKILLed beside some crashes. More than one server is
  * often down at once (the cluster then waits for their saved models); at most F are amnesic at
  * once (more could leave a round no one may sign again: safe, but dead — see server-state.ts).
  *
