@@ -33,6 +33,13 @@ export interface NodeMetrics {
   connectionsRefusedTotal: Counter
   /** Connected non-members dropped once their score fell to the graylist threshold. */
   peersDisconnectedTotal: Counter
+  /** Served payload and sync streams refused or cut short, by reason (concurrent, rate, idle). */
+  streamsRefusedTotal: Counter<'reason'>
+  /**
+   * A server's state and signed-round watermark files refused at start-up, and model signatures
+   * the watermark refused (a second model for a round already signed), by `what`.
+   */
+  stateRefusedTotal: Counter<'what'>
   /** Pass to `connectControl({ metrics })` so the control plane counts what it drops. */
   sink: ControlMetricsSink
 }
@@ -125,6 +132,16 @@ export function createMetrics(registry: Registry, options: CreateMetricsOptions 
     peersDisconnectedTotal: counter(
       'phalanx_peers_disconnected_total',
       'Connected non-member peers dropped for a score under the graylist threshold.',
+    ),
+    streamsRefusedTotal: counter(
+      'phalanx_streams_refused_total',
+      'Served payload and sync streams refused or cut short: over the per-peer concurrent streams or bytes per second, or idle.',
+      ['reason'],
+    ),
+    stateRefusedTotal: counter(
+      'phalanx_state_refused_total',
+      'State files (state_file, watermark_file) refused at start-up and model signatures (signature) the signed-round watermark refused.',
+      ['what'],
     ),
   }
   return {

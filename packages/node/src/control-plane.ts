@@ -84,8 +84,14 @@ export interface ControlPlaneInit {
   }
   /** Registry the node metrics go to (a fresh one by default, so tests can run many nodes per process). */
   registry?: Registry
-  /** The data plane's connection counters, copied into `/metrics` at every round. */
-  netCounters?: () => { connections_refused_total: number; peers_disconnected_total: number }
+  /** The data plane's connection and stream counters, copied into `/metrics` at every round. */
+  netCounters?: () => {
+    connections_refused_total: number
+    peers_disconnected_total: number
+    streams_refused_total: Readonly<Record<string, number>>
+  }
+  /** A server's state-file refusals by what was refused, copied into `/metrics` at every round. */
+  stateCounters?: () => Readonly<Record<string, number>>
   /** What `/readyz` and `/healthz` answer (health.ts); without it, `setReady` decides and it is always live. */
   health?: { ready(): boolean | string; live(): boolean | string }
   /**
@@ -265,8 +271,8 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
 
   // Node reports carry rejection counts since start; telemetry and the counter want this round's.
   const rejectedSoFar: Record<string, number> = {}
-  // Likewise the data plane's connection counters, which `/metrics` gets as deltas.
-  const netCountersSoFar = { refused: 0, disconnected: 0 }
+  // Likewise the data plane's and the state files' counters, which `/metrics` gets as deltas.
+  const countersSoFar = new Map<string, number>()
 
   return {
     opsUrl: ops?.url,
@@ -274,8 +280,7 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
     roundCompleted(report) {
       firstRoundDone = true
       applyStaged()
-      if (metrics !== undefined && init.netCounters !== undefined)
-        copyNetCounters(metrics, init.netCounters(), netCountersSoFar)
+      if (metrics !== undefined) copyCounters(metrics, init, countersSoFar)
       if (evidence !== undefined && connection?.state() === 'connected')
         evidence.publish(init.takeEvidence?.() ?? [])
       try {
@@ -304,18 +309,26 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
   }
 }
 
-/** Adds what the net counters gained since `soFar` (they only go up) and moves `soFar` along. */
-function copyNetCounters(
+/** Adds what the data plane's and state files' counters gained since `soFar` (they only go up). */
+function copyCounters(
   metrics: NodeMetrics,
-  counters: { connections_refused_total: number; peers_disconnected_total: number },
-  soFar: { refused: number; disconnected: number },
+  init: Pick<ControlPlaneInit, 'netCounters' | 'stateCounters'>,
+  soFar: Map<string, number>,
 ): void {
-  const refused = counters.connections_refused_total - soFar.refused
-  const disconnected = counters.peers_disconnected_total - soFar.disconnected
-  if (refused > 0) metrics.connectionsRefusedTotal.inc(refused)
-  if (disconnected > 0) metrics.peersDisconnectedTotal.inc(disconnected)
-  soFar.refused = counters.connections_refused_total
-  soFar.disconnected = counters.peers_disconnected_total
+  const add = (key: string, total: number, inc: (delta: number) => void) => {
+    const delta = total - (soFar.get(key) ?? 0)
+    if (delta > 0) inc(delta)
+    soFar.set(key, total)
+  }
+  const net = init.netCounters?.()
+  if (net !== undefined) {
+    add('connections_refused', net.connections_refused_total, (d) => metrics.connectionsRefusedTotal.inc(d))
+    add('peers_disconnected', net.peers_disconnected_total, (d) => metrics.peersDisconnectedTotal.inc(d))
+    for (const [reason, total] of Object.entries(net.streams_refused_total))
+      add(`streams_refused:${reason}`, total, (d) => metrics.streamsRefusedTotal.inc({ reason }, d))
+  }
+  for (const [what, total] of Object.entries(init.stateCounters?.() ?? {}))
+    add(`state_refused:${what}`, total, (d) => metrics.stateRefusedTotal.inc({ what }, d))
 }
 
 function toRoundReport(report: RoundNodeReport, rejectedSoFar: Record<string, number>): RoundReport {

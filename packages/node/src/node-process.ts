@@ -213,6 +213,9 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
   const onAbort = () => void node.stop()
   signal.addEventListener('abort', onAbort, { once: true })
 
+  // The state store and signing guard exist only once the control plane is attached; until then
+  // nothing was refused.
+  let stateRefusals = (): Record<string, number> => ({})
   try {
     control = await attachControlPlane({
       config,
@@ -223,6 +226,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
       membership,
       self: { peerId: node.peerId, multiaddrs: node.multiaddrs(), sign: (statement) => node.sign(statement) },
       netCounters: () => node.counters,
+      stateCounters: () => stateRefusals(),
       health,
       takeEvidence: () => node.takeEvidence(),
     })
@@ -258,6 +262,11 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
     // What it signed survives what corrupts the state file; Byzantine servers are left unguarded.
     const signing = stateInit && !byzantine ? createSigningGuard(stateInit) : undefined
     const serverTransport = signing ? guardModelPublish(transport, signing, failpoints) : transport
+    stateRefusals = () => ({
+      state_file: stateStore?.counters.state_files_refused_total ?? 0,
+      watermark_file: signing?.counters.watermark_files_refused_total ?? 0,
+      signature: signing?.counters.signatures_refused_total ?? 0,
+    })
     // Its own state first: a restarted server goes on from where it stopped, whether or not N−F
     // others are there to join from (catching up from their median if the cluster moved on).
     const saved = stateStore?.load()
