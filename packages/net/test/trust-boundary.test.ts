@@ -139,7 +139,10 @@ describe('trust boundary', () => {
     await atHeartbeat(victim, () => score() < netDefaults.graylistScoreThreshold)
     expect(rejected(victim, 'unknown_sender')).toBeGreaterThan(0)
     expect(victim.received('model', round)).toEqual([])
-    // Graylisted: the relay's own, valid model is now dropped unread.
+    // Graylisted: the relay's own, valid model is now dropped unread. Read the count one heartbeat
+    // later, so that forged messages still being validated when the score crossed are in it (a run
+    // under load counted 2,001 against 2,000 without this wait).
+    await heartbeats(victim, 1)
     const before = victim.counters.messages_received_total
     await relay.publish('model', round, new Float32Array(dimension).fill(1))
     await heartbeats(victim, 2)
