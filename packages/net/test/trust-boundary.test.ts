@@ -9,86 +9,29 @@ import type { RPC } from '@chainsafe/libp2p-gossipsub/message'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import pino from 'pino'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import {
-  createMembership,
-  createNetNode,
-  encodeMemberAnnouncement,
-  encodeVectorMessage,
-  type MemberRole,
-  type NetNode,
-  netDefaults,
-  type RejectReason,
-  sha256,
-  vectorToBytes,
-} from '../src/index.js'
+import { describe, expect, it } from 'vitest'
+import { encodeMemberAnnouncement, type NetNode, netDefaults, type RejectReason } from '../src/index.js'
 import { signGossipMessage } from '../src/sync.js'
+import {
+  atHeartbeat,
+  connected,
+  handOver,
+  heartbeats,
+  liveDimension,
+  liveNodes,
+  liveVectorData,
+} from './live.js'
 
-const logger = pino({ level: 'silent' })
 const cluster = 'trust-test'
-const dimension = 8
+const dimension = liveDimension
 const round = 5
-let keys: PrivateKey[]
-let ids: string[]
-let nodes: NetNode[] = []
-
 // 0: the victim (server), 1: a member server (the Byzantine relay), 2: a member worker, 3: a stranger.
-beforeAll(async () => {
-  keys = (await Promise.all([0, 1, 2, 3].map(() => generateKeyPair('Ed25519')))) as unknown as PrivateKey[]
-  ids = keys.map((key) => peerIdFromPrivateKey(key).toString())
-})
-
-afterEach(async () => {
-  await Promise.all(nodes.map((node) => node.stop()))
-  nodes = []
-})
-
-async function start(index: number, options: { closed?: boolean; epoch?: number } = {}): Promise<NetNode> {
-  const members: Array<[string, MemberRole]> = [
-    [ids[0]!, 'server'],
-    [ids[1]!, 'server'],
-    [ids[2]!, 'worker'],
-  ]
-  const node = await createNetNode({
-    cluster,
-    role: index === 2 ? 'worker' : 'server',
-    dimension,
-    // Open by default: the mode in which strangers may connect at all.
-    membership: createMembership({ members, closed: options.closed ?? false }),
-    logger,
-    privateKey: keys[index]!,
-    round,
-    ...(options.epoch === undefined ? {} : { epoch: options.epoch }),
-  })
-  nodes.push(node)
-  await node.start()
-  return node
-}
-
-function modelData(sender: string, overrides: { round?: number; epoch?: number; base?: number } = {}) {
-  const payload = vectorToBytes(Float32Array.from({ length: dimension }, (_, i) => (overrides.base ?? 1) + i))
-  return encodeVectorMessage({
-    cluster,
-    round: overrides.round ?? round,
-    sender,
-    role: 'server',
-    kind: 'model',
-    dimension,
-    size: payload.byteLength,
-    hash: sha256(payload),
-    payload,
-    epoch: overrides.epoch ?? 0,
-  })
-}
-
-/** Hands `messages` to `to` on the gossip stream `from` already holds, as a relay would forward them. */
-function handOver(from: NetNode, to: NetNode, messages: RPC.Message[]): boolean {
-  const gossip = from.libp2p.services.pubsub as unknown as {
-    sendRpc(peer: string, rpc: { subscriptions: []; messages: RPC.Message[] }): boolean
-  }
-  return gossip.sendRpc(to.peerId, { subscriptions: [], messages })
-}
+const live = liveNodes(cluster, 4)
+const { keys, ids } = live
+const start = (index: number, options: { closed?: boolean; epoch?: number } = {}) =>
+  live.start(index, { round, ...options })
+const modelData = (sender: string, overrides: { round?: number; epoch?: number; base?: number } = {}) =>
+  liveVectorData(cluster, 'model', sender, { round, ...overrides })
 
 /** Signs each `data(key)` with a fresh throw-away key: what an outsider mints for free. */
 async function underFreshKeys(count: number, topic: string, data: (sender: string) => Uint8Array) {
@@ -100,32 +43,7 @@ async function underFreshKeys(count: number, topic: string, data: (sender: strin
   return messages
 }
 
-/** Resolves after `count` more gossipsub heartbeats of `node` (for what must NOT arrive). */
-function heartbeats(node: NetNode, count: number): Promise<void> {
-  let seen = 0
-  return atHeartbeat(node, () => ++seen > count)
-}
-
-/** Resolves at the first gossipsub heartbeat of `node` at which `condition` holds. */
-function atHeartbeat(node: NetNode, condition: () => boolean): Promise<void> {
-  const pubsub = node.libp2p.services.pubsub
-  return new Promise((resolve) => {
-    const check = () => {
-      if (!condition()) return
-      pubsub.removeEventListener('gossipsub:heartbeat', check)
-      resolve()
-    }
-    pubsub.addEventListener('gossipsub:heartbeat', check)
-    check()
-  })
-}
-
 const rejected = (node: NetNode, reason: RejectReason) => node.counters.messages_rejected_total[reason]
-
-async function connected(a: NetNode, b: NetNode, topic: 'model' | 'membership' = 'model'): Promise<void> {
-  await b.dial(a.multiaddrs()[0]!)
-  await Promise.all([a.waitForSubscribers(topic, 1), b.waitForSubscribers(topic, 1)])
-}
 
 describe('trust boundary', () => {
   it('graylists a member relaying 2,000 invalid messages under fresh keys, not the keys', async () => {
