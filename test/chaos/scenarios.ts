@@ -40,9 +40,12 @@ export const DRIFT_FLOOR = 0.5
 /**
  * Rounds within which a restarted node contributes again (its model received or its gradient
  * aggregated by an honest server), counted from the honest servers' newest round when its
- * process listened. What it covers: catching up from the median (at most one quorum timeout
- * of waiting for N−F models of a round, then the round it joins at). Measured: see
- * docs/BENCHMARKS.md, "Rejoin after a restart".
+ * process listened. What is left of a rejoin is wall time: 2.5 s of listening for announcements,
+ * the checkpoint lookup, its first round. Measured 1–18 rounds in the short profile and 4–14 on
+ * a 4+4 cluster; an equivocator cut off by its score took 161 before net stopped charging
+ * equivocations (docs/BENCHMARKS.md, "Rejoin after a restart"). The lookup still grows with the
+ * run (the soak: 22 rounds at round 100, 66 at round 1,400), so the long profile's later kills
+ * can exceed this until the checkpoint store is bounded.
  */
 export const REJOIN_BOUND_ROUNDS = 40
 /** How far honest test accuracy may fall below the baseline's before a fault counts as harm. */
