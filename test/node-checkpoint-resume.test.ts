@@ -218,7 +218,18 @@ describe('a cluster restarted as a whole resumes from the agreed checkpoint', ()
       const started = await node.reportUntil((report): report is StartedReport => report.type === 'started')
       expect({ nodeId, round: started.round }).toEqual({ nodeId, round: agreedRound })
     }
-    for (const nodeId of [...honestServers, ...workers]) {
+    // A worker that hears the resumed servers announce joins them at their round without awaiting
+    // the lookup (it takes nothing else from a checkpoint): the same round, from the servers' models.
+    for (const nodeId of workers) {
+      const [how] = await logUntil(work, nodeId, [
+        'joined a running cluster from the median of N−F models',
+        'resuming from the agreed checkpoint',
+      ])
+      expect(how).toMatchObject({ round: agreedRound })
+      if (how!.msg === 'resuming from the agreed checkpoint')
+        expect(how).toMatchObject({ sha256: expectedSha256 })
+    }
+    for (const nodeId of honestServers) {
       const [resumed] = await logUntil(work, nodeId, 'resuming from the agreed checkpoint')
       expect(resumed).toMatchObject({ round: agreedRound, configHash, sha256: expectedSha256 })
       expect(forgedSha256s.has(String(resumed!.sha256))).toBe(false)

@@ -42,19 +42,21 @@ export function logEntries(work: string, nodeId: string): Record<string, unknown
 }
 
 /**
- * The log entries with message `msg` once `enough` holds over them; pino writes asynchronously, so
- * a line may land a moment after the event. Rejects after `timeoutMs`.
+ * The log entries with message `msg` (or any of several) once `enough` holds over them; pino
+ * writes asynchronously, so a line may land a moment after the event. Rejects after `timeoutMs`.
  */
 export async function logUntil(
   work: string,
   nodeId: string,
-  msg: string,
+  msg: string | readonly string[],
   enough: (entries: Record<string, unknown>[]) => boolean = (entries) => entries.length > 0,
   timeoutMs = 120_000,
 ): Promise<Record<string, unknown>[]> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const entries = logEntries(work, nodeId).filter((entry) => entry.msg === msg)
+    const entries = logEntries(work, nodeId).filter((entry) =>
+      typeof msg === 'string' ? entry.msg === msg : msg.includes(String(entry.msg)),
+    )
     if (enough(entries)) return entries
     if (Date.now() > deadline) {
       throw new Error(
