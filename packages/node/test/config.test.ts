@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { configFromEnv, configFromFile, envName, flagName, resolveConfig } from '../src/config.js'
 
 describe('config schema', () => {
@@ -30,6 +30,7 @@ describe('config schema', () => {
 
   it('later layers win: file < env < flags', () => {
     const dir = mkdtempSync(join(tmpdir(), 'phalanx-config-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
     const file = join(dir, 'cluster.yaml')
     writeFileSync(file, 'workers: 20\nrule: median\nrounds: 5\n')
     const config = resolveConfig(

@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import type { ClusterConfig } from '../src/config.js'
 import {
   type CellResult,
@@ -99,6 +99,7 @@ describe('experiment matrix expansion', () => {
   ])('grid %j is refused before anything runs, naming cell %s and %s', async (grid, badCell, field) => {
     const calls: string[] = []
     const out = mkdtempSync(join(tmpdir(), 'phalanx-experiment-'))
+    onTestFinished(() => rmSync(out, { recursive: true, force: true }))
     const run = runExperiment({
       matrix: parseMatrix({ mode: 'simulate', base, grid }),
       out,
@@ -134,6 +135,7 @@ describe('running a grid', () => {
 
   it('runs each cell into cells/<id>/, then skips them all when run again (resume)', async () => {
     const out = mkdtempSync(join(tmpdir(), 'phalanx-experiment-'))
+    onTestFinished(() => rmSync(out, { recursive: true, force: true }))
     const calls: string[] = []
     const first = await runExperiment({ matrix, out, log, runCell: fakeRunner(calls) })
     expect(calls).toEqual([
@@ -170,6 +172,7 @@ describe('running a grid', () => {
 
   it('records a failing cell with its error name and message, goes on, and retries it next time', async () => {
     const out = mkdtempSync(join(tmpdir(), 'phalanx-experiment-'))
+    onTestFinished(() => rmSync(out, { recursive: true, force: true }))
     const calls: string[] = []
     const failMultiKrumNone = (config: ClusterConfig) =>
       config.rule === 'multiKrum' && config.workerAttack === 'none'

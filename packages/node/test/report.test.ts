@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { type RunSummary, roundsCsv, svgLineChart, writeRunReport } from '../src/report.js'
 
 const summary: RunSummary = {
@@ -38,6 +38,7 @@ describe('run report', () => {
 
   it('writes the three files; the page is self-contained (no script, no external resource)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'phalanx-report-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
     writeRunReport(dir, 'test run', summary, rows)
     expect(JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'))).toEqual(summary)
     const html = readFileSync(join(dir, 'report.html'), 'utf8')
