@@ -3,10 +3,10 @@
  * (fast, so the comparison of rules is the point), resumed on a second invocation, and one
  * tiny cell through the real multi-process cluster.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { runCli } from './support/cli.js'
 
 /** The markdown table's rows as field → cell maps (header row names the fields). */
@@ -28,6 +28,7 @@ const percent = (text: string | undefined) => Number.parseFloat(text ?? 'NaN') /
 describe('phalanx experiment', () => {
   it('runs a 2 rules × 2 attacks grid (--mode simulate), tabulates it, and skips every cell when run again', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'phalanx-experiment-test-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
     const matrix = join(dir, 'matrix.yaml')
     const out = join(dir, 'out')
     writeFileSync(
@@ -82,6 +83,7 @@ describe('phalanx experiment', () => {
 
   it('refuses a grid with a bad cell at start-up, naming the cell and the bound', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'phalanx-experiment-test-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
     const matrix = join(dir, 'matrix.yaml')
     writeFileSync(matrix, 'base: { workers: 7, byzantineWorkers: 1 }\ngrid:\n  rule: [krum, bulyan]\n')
     const result = await runCli(['experiment', matrix, '--out', join(dir, 'out')], { timeoutMs: 60_000 })
@@ -92,6 +94,7 @@ describe('phalanx experiment', () => {
 
   it('runs a cell on the real multi-process cluster (mode local)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'phalanx-experiment-test-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
     const matrix = join(dir, 'matrix.yaml')
     const out = join(dir, 'out')
     // N=4, F=1 and n=5, f=1: the smallest cluster with a Byzantine server and worker that the

@@ -4,13 +4,13 @@
  * well under a minute on two cores; the default `npm start` cluster is the same code larger.
  */
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connectControl, generateOperatorKey, watchTelemetry, writeOperatorKey } from '@phalanx/control'
 import pino from 'pino'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { runCli } from './support/cli.js'
 import { SHARED_NATS_URL } from './support/nats.js'
 import { Waiters } from './support/node-process.js'
@@ -29,6 +29,7 @@ describe('phalanx local', () => {
 
   it('trains to a useful accuracy with a Byzantine server and a Byzantine worker, and writes its report', async () => {
     const out = mkdtempSync(join(tmpdir(), 'phalanx-local-test-'))
+    onTestFinished(() => rmSync(out, { recursive: true, force: true }))
     const result = await runCli(
       [
         'local',
@@ -61,6 +62,7 @@ describe('phalanx local', () => {
 describe('phalanx local --nats-url', () => {
   it("connects every node to that control plane, and the run's own operator key drives chaos", async () => {
     const out = mkdtempSync(join(tmpdir(), 'phalanx-local-nats-'))
+    onTestFinished(() => rmSync(out, { recursive: true, force: true }))
     const cluster = `localnats${randomUUID().slice(0, 8)}`
     const conn = connectControl({
       servers: SHARED_NATS_URL,

@@ -316,7 +316,9 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   } finally {
     init.signal?.removeEventListener('abort', onAbort)
     killAll()
-    if (config.out === undefined) rmSync(work, { recursive: true, force: true })
+    // The work dir holds the nodes' private peer keys (and, without `out`, their logs): none of it
+    // outlives the run (it was left in the temp dir whenever `out` was set).
+    rmSync(work, { recursive: true, force: true })
   }
 
   const finals = [...doneServers.values()]
