@@ -5,8 +5,9 @@
  *
  * Order: decode → cluster → epoch → membership → forged sender → role/topic → oversize →
  * dimension → size → round window → (inline payload: hash → finiteness) → duplicate →
- * equivocation (an announcement stays pending in the ledger until its payload is verified). The epoch comes before everything about the sender: a message of an earlier run
- * is refused as what it is, whoever signed it.
+ * equivocation (an announcement stays pending in the ledger until its payload is verified).
+ * The epoch comes before everything about the sender: a message of an earlier run is refused as
+ * what it is, whoever signed it.
  * Oversize comes before dimension so that a huge announcement is counted as what it is, and is
  * refused from its header before any byte of the payload moves.
  */
