@@ -1,5 +1,5 @@
 /**
- * The source of the figures behind packages/model/test/trainer.test.ts's test "3 of 10 workers
+ * The source of the figures behind packages/lab/test/trainer-alie.test.ts's test "3 of 10 workers
  * running ALIE": runs that test's exact configuration through the same public API (`train`,
  * `createModel('mlp', { seed: 1 })`, `loadEmbeddedMnist`, the rule functions of
  * @phalanx/aggregation) and prints, per rule, the final test accuracy and loss.
@@ -28,15 +28,8 @@
  */
 import { average, kernelBackend, median, multiKrum, trimmedMean } from '@phalanx/aggregation'
 import { alieZ } from '@phalanx/attacks'
-import {
-  type AggregationRule,
-  type BackendName,
-  createModel,
-  initBackend,
-  loadEmbeddedMnist,
-  type TrainResult,
-  train,
-} from '@phalanx/model'
+import { type AggregationRule, type TrainResult, train } from '@phalanx/lab'
+import { type BackendName, createModel, initBackend, loadEmbeddedMnist } from '@phalanx/model'
 import { writeResults } from './results.js'
 
 const ruleFunctions: Record<string, AggregationRule> = {

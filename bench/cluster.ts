@@ -20,15 +20,8 @@
  */
 import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import {
-  type ClusterConfig,
-  type ClusterConfigInput,
-  type RoundRecord,
-  type RunSummary,
-  resolveConfig,
-  runLocalCluster,
-  runSimulation,
-} from '@phalanx/node'
+import { type RoundRecord, type RunSummary, runLocalCluster, runSimulation } from '@phalanx/lab'
+import { type ClusterConfig, type ClusterConfigInput, resolveConfig } from '@phalanx/node'
 import pino from 'pino'
 import { readResults, writeResults } from './results.js'
 

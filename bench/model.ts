@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process'
 import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { rules } from '@phalanx/aggregation'
+import { train } from '@phalanx/lab'
 import {
   type BackendInfo,
   type BackendName,
@@ -19,7 +20,6 @@ import {
   initBackend,
   loadEmbeddedMnist,
   syntheticLinearRegression,
-  train,
 } from '@phalanx/model'
 import { writeResults } from './results.js'
 

@@ -20,13 +20,8 @@
  */
 import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import {
-  type ClusterConfigInput,
-  type NodeReport,
-  type RoundRecord,
-  resolveConfig,
-  runLocalCluster,
-} from '@phalanx/node'
+import { type RoundRecord, runLocalCluster } from '@phalanx/lab'
+import { type ClusterConfigInput, type NodeReport, resolveConfig } from '@phalanx/node'
 import pino from 'pino'
 import { startNatsCluster, waitForJetStream } from '../test/support/nats.js'
 import { writeResults } from './results.js'

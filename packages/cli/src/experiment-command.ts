@@ -1,6 +1,6 @@
 /**
  * `phalanx experiment <matrix.yaml> --out DIR`: runs a grid of configs (see `runExperiment` in
- * `@phalanx/node`) and prints one line per cell and the comparison table.
+ * `@phalanx/lab`) and prints one line per cell and the comparison table.
  */
 import { fileURLToPath } from 'node:url'
 import {
@@ -10,7 +10,7 @@ import {
   readMatrix,
   resultsMarkdown,
   runExperiment,
-} from '@phalanx/node'
+} from '@phalanx/lab'
 import { type Command, Option } from 'commander'
 import pino from 'pino'
 import { progressLine } from './view.js'

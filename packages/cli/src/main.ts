@@ -6,15 +6,13 @@
  */
 import { fileURLToPath } from 'node:url'
 import {
-  type ClusterConfig,
-  type NodeReport,
   type RoundRecord,
   type RunSummary,
   runLocalCluster,
-  runNodeProcess,
   runSimulation,
   writeRunReport,
-} from '@phalanx/node'
+} from '@phalanx/lab'
+import { type ClusterConfig, type NodeReport, runNodeProcess } from '@phalanx/node'
 import { Command } from 'commander'
 import pino, { type Logger } from 'pino'
 import { addControlCommands } from './control-commands.js'

@@ -1,5 +1,5 @@
 /** What a person sees: a one-line progress view per round and the end-of-run table. */
-import type { RoundRecord, RunSummary } from '@phalanx/node'
+import type { RoundRecord, RunSummary } from '@phalanx/lab'
 
 const percent = (value: number | null | undefined) =>
   value === undefined || value === null ? '   —  ' : `${(value * 100).toFixed(2).padStart(6)}%`

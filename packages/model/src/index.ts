@@ -1,19 +1,16 @@
 /**
- * @phalanx/model — TensorFlow.js models seen as one flat Float32Array of parameters, the
- * datasets they train on, and a single-process data-parallel trainer (the reference the
- * distributed cluster is compared with).
+ * @phalanx/model — TensorFlow.js models seen as one flat Float32Array of parameters and the
+ * datasets they train on. The single-process trainer built on them is `@phalanx/lab`'s `train`.
  *
  * @example
  * ```ts
- * import { average } from '@phalanx/aggregation'
- * import { createModel, initBackend, loadDataset, train } from '@phalanx/model'
+ * import { createModel, initBackend, loadDataset } from '@phalanx/model'
  *
  * await initBackend({ backend: 'auto', logger }) // tfjs-node → wasm → cpu
  * const { train: trainSet, test } = await loadDataset('mnist')
  * const model = createModel('mlp', { seed: 1 })
  * const g = model.gradient(model.parameters(), trainSet) // Float32Array of model.dimension
- * const result = await train({ model, train: trainSet, test, workers: 10, rule: average, rounds: 300 })
- * console.log(result.final.accuracy)
+ * console.log(model.evaluate(model.parameters(), test).accuracy)
  * ```
  */
 
@@ -77,12 +74,3 @@ export {
   modelDefaults,
   modelNames,
 } from './models.js'
-export type {
-  AggregationRule,
-  ByzantineBehaviour,
-  LearningRateSchedule,
-  RoundReport,
-  TrainInit,
-  TrainResult,
-} from './trainer.js'
-export { learningRateAt, train, trainDefaults } from './trainer.js'

@@ -1,7 +1,9 @@
 /**
  * @packageDocumentation
- * `@phalanx/node`: the parameter-server and worker roles of a Phalanx cluster, the round
- * protocol they run, the one configuration schema, and the reports a run leaves behind.
+ * `@phalanx/node`: what a node process runs — the parameter-server and worker roles of a
+ * Phalanx cluster, the round protocol they run and the one configuration schema. What a
+ * researcher runs on one machine (local cluster, simulation, experiment grid, reports) is
+ * `@phalanx/lab`.
  *
  * @example
  * ```ts
@@ -45,42 +47,18 @@ export {
   attachControlPlane,
   type ControlPlane,
   type ControlPlaneInit,
+  medianOf,
   type RoundNodeReport,
 } from './control-plane.js'
 export {
   ChaosActionError,
   ClusterBoundError,
   ConfigError,
-  ExperimentCellError,
-  LocalClusterError,
-  MatrixError,
   ServerStateError,
   type ServerStateErrorCode,
   SmrLogError,
   serverStateErrorCodes,
 } from './errors.js'
-export {
-  type CellResult,
-  type CellRunner,
-  type CellStatus,
-  cellId,
-  type ExperimentCell,
-  type ExperimentInit,
-  type ExperimentMatrix,
-  type ExperimentMode,
-  type ExperimentResult,
-  expandMatrix,
-  experimentHtml,
-  experimentModes,
-  parseMatrix,
-  parseRoundsCsv,
-  readMatrix,
-  resultsCsv,
-  resultsMarkdown,
-  runExperiment,
-  storedCellResult,
-  tableRow,
-} from './experiment.js'
 export {
   createHealth,
   HEALTH_DEFAULTS,
@@ -92,7 +70,6 @@ export {
   readiness,
   withHeartbeat,
 } from './health.js'
-export { configEnv, type LocalClusterInit, type LocalClusterResult, runLocalCluster } from './local.js'
 export { MemoryBus } from './memory-transport.js'
 export { netTransport } from './net-transport.js'
 export { type NodeProcessInit, type NodeReport, nodeIndex, roleOf, runNodeProcess } from './node-process.js'
@@ -104,8 +81,6 @@ export type {
   WorkerLoopInit,
 } from './protocol.js'
 export { collectPatiently, honestServer, honestWorker, runServer, runWorker } from './protocol.js'
-export type { RoundRecord, RunSummary } from './report.js'
-export { reportHtml, roundsCsv, svgLineChart, writeRunReport } from './report.js'
 export {
   checkClusterBounds,
   createAggregator,
@@ -118,7 +93,6 @@ export {
   workerBehaviour,
   workerGradient,
 } from './roles.js'
-export { runSimulation, type SimulationResult } from './simulate.js'
 export {
   createSmrStateMachine,
   resetSmrLog,

@@ -1,9 +1,9 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { ClusterConfig } from '@phalanx/node'
 import pino from 'pino'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import type { ClusterConfig } from '../src/config.js'
 import {
   type CellResult,
   type CellRunner,

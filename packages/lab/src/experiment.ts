@@ -8,14 +8,19 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import {
+  ClusterBoundError,
+  type ClusterConfig,
+  ConfigError,
+  checkClusterBounds,
+  resolveConfig,
+} from '@phalanx/node'
 import type { Logger } from 'pino'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
-import { type ClusterConfig, resolveConfig } from './config.js'
-import { ClusterBoundError, ConfigError, ExperimentCellError, MatrixError } from './errors.js'
+import { ExperimentCellError, MatrixError } from './errors.js'
 import { runLocalCluster } from './local.js'
 import { type RoundRecord, type RunSummary, svgLineChart, writeRunReport } from './report.js'
-import { checkClusterBounds } from './roles.js'
 import { runSimulation } from './simulate.js'
 
 export const experimentModes = ['local', 'simulate'] as const

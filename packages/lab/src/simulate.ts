@@ -1,14 +1,14 @@
 /**
  * The single-process reference run of a config: the same rule, attack, model and data as the
- * cluster, but all workers in one process and one (honest) server, through
- * `@phalanx/model`'s trainer. It is what the cluster is compared with, and a quick way to try a
+ * cluster, but all workers in one process and one (honest) server, through the reference
+ * trainer (`trainer.ts`). It is what the cluster is compared with, and a quick way to try a
  * rule against an attack.
  */
-import { type ByzantineBehaviour, createModel, initBackend, loadDataset, train } from '@phalanx/model'
+import { createModel, initBackend, loadDataset } from '@phalanx/model'
+import { type ClusterConfig, createAggregator, vectorAttack } from '@phalanx/node'
 import type { Logger } from 'pino'
-import type { ClusterConfig } from './config.js'
 import type { RoundRecord, RunSummary } from './report.js'
-import { createAggregator, vectorAttack } from './roles.js'
+import { type ByzantineBehaviour, train } from './trainer.js'
 
 function byzantineBehaviour(config: ClusterConfig): ByzantineBehaviour | undefined {
   // Some attacks are undefined without attackers (ALIE's z needs 0 < s < n).

@@ -1,15 +1,7 @@
 import { average, median } from '@phalanx/aggregation'
+import { createModel, initBackend, loadEmbeddedMnist, syntheticLinearRegression } from '@phalanx/model'
 import { beforeAll, describe, expect, it } from 'vitest'
-import {
-  type AggregationRule,
-  createModel,
-  initBackend,
-  type LearningRateSchedule,
-  learningRateAt,
-  loadEmbeddedMnist,
-  syntheticLinearRegression,
-  train,
-} from '../src/index.js'
+import { type AggregationRule, type LearningRateSchedule, learningRateAt, train } from '../src/index.js'
 
 beforeAll(async () => {
   await initBackend({ backend: 'wasm' })

@@ -18,14 +18,19 @@ import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { loadOrCreateOperatorKey } from '@phalanx/control'
 import { loadOrCreatePeerKey } from '@phalanx/net'
+import {
+  type ClusterConfig,
+  checkClusterBounds,
+  envName,
+  isByzantine,
+  listFields,
+  medianOf,
+  type NodeReport,
+  resetSmrLog,
+} from '@phalanx/node'
 import type { Logger } from 'pino'
-import { type ClusterConfig, envName, listFields } from './config.js'
-import { medianOf } from './control-plane.js'
 import { LocalClusterError } from './errors.js'
-import type { NodeReport } from './node-process.js'
 import type { RoundRecord, RunSummary } from './report.js'
-import { checkClusterBounds, isByzantine } from './roles.js'
-import { resetSmrLog } from './smr.js'
 
 export interface LocalClusterInit {
   config: ClusterConfig

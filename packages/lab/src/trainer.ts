@@ -7,12 +7,18 @@
  */
 import { isRuleName, ruleNames, rules } from '@phalanx/aggregation'
 import { byzantineVectors, type WorkerAttackConfig } from '@phalanx/attacks'
+import {
+  createBatchSampler,
+  type Dataset,
+  type Evaluation,
+  flipLabels,
+  InvalidModelOptionError,
+  type LabelFlipInit,
+  type Model,
+  type PartitionInit,
+  partition,
+} from '@phalanx/model'
 import type { Logger } from 'pino'
-import { createBatchSampler, type Dataset } from './data/dataset.js'
-import { type PartitionInit, partition } from './data/partition.js'
-import { flipLabels, type LabelFlipInit } from './data/poison.js'
-import { InvalidModelOptionError } from './errors.js'
-import type { Evaluation, Model } from './model.js'
 
 /** Any rule with `@phalanx/aggregation`'s signature, e.g. `average`, `median`, `multiKrum`. */
 export type AggregationRule = (inputs: readonly Float32Array[], options: { f: number }) => Float32Array

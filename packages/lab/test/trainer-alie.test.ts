@@ -1,6 +1,7 @@
 import { average, median, multiKrum, trimmedMean } from '@phalanx/aggregation'
+import { createModel, initBackend, loadEmbeddedMnist } from '@phalanx/model'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { type AggregationRule, createModel, initBackend, loadEmbeddedMnist, train } from '../src/index.js'
+import { type AggregationRule, train } from '../src/index.js'
 
 // Its own file, apart from trainer.test.ts: the two files of MNIST runs then take both cores.
 beforeAll(async () => {

@@ -1,0 +1,54 @@
+/**
+ * @packageDocumentation
+ * `@phalanx/lab`: what a researcher runs on one machine — a whole cluster as local processes
+ * (`runLocalCluster`), the same configuration in one process without a network
+ * (`runSimulation`, on the reference trainer `train`), a grid of runs compared in one table
+ * (`runExperiment`), and the reports a run leaves behind. A node process never imports it:
+ * `@phalanx/node` is what a container runs.
+ *
+ * @example
+ * ```ts
+ * import { resolveConfig } from '@phalanx/node'
+ * import { runSimulation, writeRunReport } from '@phalanx/lab'
+ * const config = resolveConfig({ rule: 'krum', workers: 12, rounds: 50 })
+ * const { summary, rows } = await runSimulation(config, { log: logger })
+ * writeRunReport('out/krum', 'krum, simulated', summary, rows)
+ * ```
+ */
+
+export { ExperimentCellError, LocalClusterError, MatrixError } from './errors.js'
+export {
+  type CellResult,
+  type CellRunner,
+  type CellStatus,
+  cellId,
+  type ExperimentCell,
+  type ExperimentInit,
+  type ExperimentMatrix,
+  type ExperimentMode,
+  type ExperimentResult,
+  expandMatrix,
+  experimentHtml,
+  experimentModes,
+  parseMatrix,
+  parseRoundsCsv,
+  readMatrix,
+  resultsCsv,
+  resultsMarkdown,
+  runExperiment,
+  storedCellResult,
+  tableRow,
+} from './experiment.js'
+export { configEnv, type LocalClusterInit, type LocalClusterResult, runLocalCluster } from './local.js'
+export type { RoundRecord, RunSummary } from './report.js'
+export { reportHtml, roundsCsv, svgLineChart, writeRunReport } from './report.js'
+export { runSimulation, type SimulationResult } from './simulate.js'
+export type {
+  AggregationRule,
+  ByzantineBehaviour,
+  LearningRateSchedule,
+  RoundReport,
+  TrainInit,
+  TrainResult,
+} from './trainer.js'
+export { learningRateAt, train, trainDefaults } from './trainer.js'
