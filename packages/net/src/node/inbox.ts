@@ -180,7 +180,7 @@ export class Inbox {
     if (!outcome.ok) {
       // As for gossip: bytes failing the hash were penalised by the fetch already.
       const { header } = accepted
-      this.reject(
+      this.#reject(
         outcome.reason,
         outcome.detail,
         message.topic,
@@ -219,7 +219,7 @@ export class Inbox {
    * versions costs no more than one that floods stale rounds (also free), and an honest server
    * that lost a state write can sign a round twice and would be cut off the same way.
    */
-  reject(
+  #reject(
     reason: RejectReason,
     detail: string,
     topic: string,
@@ -272,7 +272,14 @@ export class Inbox {
       // server is: what a node left behind needs to know (see `clusterRound`).
       if (verdict.reason === 'future_round' && kind === 'model' && incoming.from !== undefined)
         this.#serverRounds.observe(incoming.from, verdict.header!.round)
-      this.reject(verdict.reason, verdict.detail, message.topic, incoming.from, verdict.header?.round, source)
+      this.#reject(
+        verdict.reason,
+        verdict.detail,
+        message.topic,
+        incoming.from,
+        verdict.header?.round,
+        source,
+      )
       // Reject makes gossipsub count an invalid delivery (P4) against the peer that relayed it; a
       // message that is only early, late or a repeat is no one's fault (a straggler must not
       // graylist its peers and then never hear the re-announcements it needs to catch up), and
@@ -294,7 +301,7 @@ export class Inbox {
     const from = message.type === 'signed' ? message.from.toString() : undefined
     const verdict = checkAnnouncement(message.data, from, this.#ctx)
     if (!verdict.ok) {
-      this.reject(verdict.reason, verdict.detail, message.topic, from, verdict.hello?.round, source)
+      this.#reject(verdict.reason, verdict.detail, message.topic, from, verdict.hello?.round, source)
       return TopicValidatorResult.Reject
     }
     this.#acceptedHellos.set(message, verdict)
@@ -344,7 +351,7 @@ export class Inbox {
       // A peer that served bytes failing the hash was penalised by the fetch already. Counted by
       // the offer that started the fetch; the offers that joined it share the one outcome.
       if (outcome.fresh)
-        this.reject(
+        this.#reject(
           outcome.reason,
           outcome.detail,
           msg.topic,
