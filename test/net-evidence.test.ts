@@ -106,6 +106,7 @@ describe('evidence in the data plane', () => {
         logger,
         privateKey,
         roundWindowAhead: 8,
+        adversary: index === 0,
       })
       cleanups.push(() => node.stop())
       await node.start()
@@ -124,7 +125,7 @@ describe('evidence in the data plane', () => {
       })
     })
     for (let round = 0; round < rounds; round++) {
-      await equivocator.publishConflicting('model', round, [
+      await equivocator.adversary!.publishConflicting('model', round, [
         new Float32Array(4096).fill(round),
         new Float32Array(4096).fill(round + 0.5),
       ])

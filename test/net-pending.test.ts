@@ -45,6 +45,8 @@ async function trio(): Promise<{ announcer: NetNode; relay: NetNode; receiver: N
         membership: createMembership({ members: ids.map((id, i) => [id, roles[i]!] as const) }),
         logger,
         privateKey,
+        // The announcer hands its vector to chosen peers only (`publishTargeted`).
+        adversary: index === 0,
       }),
     ),
   )
@@ -99,7 +101,7 @@ describe('a payload stalled by the relay', () => {
       (v) => v.sender === announcer.peerId && v.round === 0,
     )
     // Only the relay gets it from the announcer: the receiver hears it from the relay first.
-    const [receipt] = await announcer.publishTargeted('model', 0, [
+    const [receipt] = await announcer.adversary!.publishTargeted('model', 0, [
       { vector: model(), receivers: [relay.peerId] },
     ])
     const vector = await withGuard(delivered, 20_000, 'the model was not delivered from the announcer')

@@ -174,6 +174,12 @@ export const netDefaults = {
    * once, most likely to 5 s ping timeouts.
    */
   pingTimeoutMinMs: 30_000,
+  /**
+   * No Byzantine-only publishing (`NetNode.adversary`): an honest node then has no call that signs
+   * two versions of one round or announces a payload it never published. Byzantine roles, and
+   * nodes that chaos may corrupt at run time, turn it on.
+   */
+  adversary: false,
 } as const
 
 export type NetDefaults = typeof netDefaults

@@ -57,7 +57,11 @@ export {
   streamRefusals,
 } from './limits.js'
 export { createMembership, type MembershipInit } from './membership.js'
-export { createNetNode, type NetEvents, type NetNode, type NetNodeInit, type PublishReceipt } from './node.js'
+export type { NetAdversary } from './node/adversary.js'
+export type { NetEvents } from './node/events.js'
+export type { NetNodeInit } from './node/init.js'
+export { createNetNode, type NetNode } from './node/net-node.js'
+export type { PublishReceipt } from './node/publish.js'
 export { payloadProtocol } from './payload.js'
 export { collectQuorum, type QuorumSource } from './quorum.js'
 export { InvalidMessageScore } from './score.js'

@@ -1,12 +1,13 @@
 /**
  * The node factory in one process (two real libp2p nodes over loopback TCP): configuration
  * errors, caller errors, a streamed vector end to end, and that an application writing into a
- * delivered vector cannot change what the node serves to others.
+ * delivered vector cannot change what the node serves to others; hanging up on and redialling a
+ * peer, and the adversary only where asked for.
  */
 
 import { createServer } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { PrivateKey } from '@libp2p/interface'
+import { KEEP_ALIVE, type PeerId, type PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -131,5 +132,68 @@ describe('createNetNode', () => {
     nodes.push(server)
     await server.start()
     expect(await connected).toBe(server.peerId)
+  })
+})
+
+/** Resolves once `node` holds a keep-alive tag on `peer` (what libp2p's reconnect queue redials). */
+function keptAlive(node: NetNode, peer: PeerId): Promise<boolean> {
+  return node.libp2p.peerStore.get(peer).then(
+    (found) => [...found.tags.keys()].some((tag) => tag.startsWith(KEEP_ALIVE)),
+    () => false,
+  )
+}
+
+function untilKeptAlive(node: NetNode, peer: PeerId): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      void keptAlive(node, peer).then((tagged) => {
+        if (!tagged) return
+        node.libp2p.removeEventListener('peer:update', check)
+        resolve()
+      })
+    }
+    node.libp2p.addEventListener('peer:update', check)
+    check()
+  })
+}
+
+describe('connectivity', () => {
+  it('hangs up on a peer (connections closed, keep-alive dropped) and redials it from the peer store', async () => {
+    // The server does not count the worker as a member (open set): it tags and redials nothing,
+    // so only the worker's own calls move the connection.
+    const server = await createNetNode(
+      init(0, { membership: createMembership({ members: [[ids[0]!, 'server']], closed: false }) }),
+    )
+    const worker = await createNetNode(init(1))
+    nodes.push(server, worker)
+    await server.start()
+    await worker.start()
+    const serverId = server.libp2p.peerId
+    const tagged = untilKeptAlive(worker, serverId)
+    await worker.dial(server.multiaddrs()[0]!)
+    await tagged
+    expect(worker.connectedPeers()).toEqual([server.peerId])
+
+    const disconnected = new Promise<string>((resolve) => {
+      worker.libp2p.addEventListener('peer:disconnect', (event) => resolve(event.detail.toString()))
+    })
+    await worker.hangUp(server.peerId)
+    expect(await disconnected).toBe(server.peerId)
+    expect(worker.connectedPeers()).toEqual([])
+    expect(await keptAlive(worker, serverId)).toBe(false)
+
+    await worker.redial(server.peerId)
+    expect(worker.connectedPeers()).toEqual([server.peerId])
+    // Connected already: no second connection.
+    await worker.redial(server.peerId)
+    expect(worker.libp2p.getConnections(serverId)).toHaveLength(1)
+  })
+
+  it('gives a node the Byzantine-only publishing only when created with adversary', async () => {
+    const honest = await createNetNode(init(0))
+    const byzantine = await createNetNode(init(1, { adversary: true }))
+    nodes.push(honest, byzantine)
+    expect(honest.adversary).toBeUndefined()
+    expect(typeof byzantine.adversary?.publishTargeted).toBe('function')
   })
 })

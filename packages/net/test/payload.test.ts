@@ -59,6 +59,8 @@ beforeAll(async () => {
       membership: membership(),
       logger,
       privateKey: keys[index]!,
+      // The server serves payloads it offers by hand, as only a Byzantine role does.
+      adversary: index === 0,
     })
   server = await nodeOf(0)
   worker = await nodeOf(1)
@@ -66,7 +68,7 @@ beforeAll(async () => {
   await worker.start()
   await worker.dial(server.multiaddrs()[0]!)
   serverId = server.libp2p.peerId
-  hashes = payloads.map((bytes) => server.offerPayload(bytes))
+  hashes = payloads.map((bytes) => server.adversary!.offerPayload(bytes))
 })
 
 afterAll(async () => {

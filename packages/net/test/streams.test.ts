@@ -52,13 +52,15 @@ beforeAll(async () => {
     // One payload at a full bucket, then (at one byte per second) nothing more in this test.
     servedBurstBytes: payload.byteLength,
     servedBytesPerSecond: 1,
+    // It serves a payload offered by hand, as only a Byzantine role does.
+    adversary: true,
   })
   insider = await nodeOf(1)
   outsider = await nodeOf(2)
   for (const node of [victim, insider, outsider]) await node.start()
   await insider.dial(victim.multiaddrs()[0]!)
   await outsider.dial(victim.multiaddrs()[0]!)
-  hash = victim.offerPayload(payload)
+  hash = victim.adversary!.offerPayload(payload)
 })
 
 afterAll(async () => {

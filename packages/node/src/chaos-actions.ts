@@ -5,7 +5,6 @@
  * behaviour object the loops call, and `partition` makes the member set refuse everyone, which
  * the connection gater and the node's own hang-up-on-change already enforce.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import type { ChaosCommand } from '@phalanx/control'
 import type { MemberRole, Membership, NetNode } from '@phalanx/net'
 import type { Logger } from 'pino'
@@ -127,13 +126,8 @@ export function createChaosActions(init: ChaosActionsInit): ChaosActions {
     // Gossip only reaches connected peers, and neither side redials on its own: dial everyone we
     // were connected to (addresses are in the peer store) and the bootstrap list again.
     const dials = [
-      ...peersBeforePartition.map(async (peer) => {
-        const peerId = peerIdFromString(peer)
-        // A peer that already redialed us needs no second connection (libp2p would prune one,
-        // and gossip in flight on the pruned one is lost).
-        if (bound.libp2p.getConnections(peerId).length > 0) return
-        await bound.libp2p.dial(peerId)
-      }),
+      // A peer that already redialed us is left alone (`redial` dials only the unconnected).
+      ...peersBeforePartition.map((peer) => bound.redial(peer)),
       ...init.config.bootstrap.map((address) => bound.dial(address)),
     ]
     const results = await Promise.allSettled(dials)
@@ -149,7 +143,7 @@ export function createChaosActions(init: ChaosActionsInit): ChaosActions {
         reason: 'not started',
       })
     }
-    if (!isPartitioned) peersBeforePartition = bound.libp2p.getPeers().map((peer) => peer.toString())
+    if (!isPartitioned) peersBeforePartition = bound.connectedPeers()
     isPartitioned = true
     // The node closes every connection whose peer left a closed member set.
     notifyPartition()

@@ -3,7 +3,7 @@
  * dimension, finiteness, round window, duplicates, equivocation); this adapter only keeps
  * track of which rounds are complete so a late or restarted node can catch up.
  */
-import type { NetNode } from '@phalanx/net'
+import type { NetAdversary, NetNode } from '@phalanx/net'
 import type { CollectOptions, RoundTransport, RoundVector, VectorKind } from './transport.js'
 
 class CatchUpTimeoutError extends Error {
@@ -61,31 +61,8 @@ export function netTransport(node: NetNode, init: { serverQuorum: number }): Rou
     publish: async (kind, round, vector) => {
       await node.publish(kind, round, vector)
     },
-    // The equivocator hands each receiver its own version and no one else. Gradients are meant
-    // for servers, models for every peer. With fewer than two receivers there is no one to play
-    // against another, so both versions go to everyone (the receiver sees the conflict itself).
-    publishPerReceiver: async (kind, round, pick) => {
-      const receivers = node
-        .subscribers(kind)
-        .filter((peer) => kind === 'model' || node.membership.roleOf(peer) === 'server')
-        .sort()
-      if (receivers.length < 2) {
-        await node.publishConflicting(kind, round, [pick(receivers[0] ?? '', 0), pick('', 1)])
-        return
-      }
-      // One signed version per distinct vector object `pick` hands out (behaviours build each
-      // version once per round), with every receiver it was picked for.
-      const versions = new Map<Float32Array, string[]>()
-      receivers.forEach((receiver, index) => {
-        const vector = pick(receiver, index)
-        versions.set(vector, [...(versions.get(vector) ?? []), receiver])
-      })
-      await node.publishTargeted(
-        kind,
-        round,
-        [...versions].map(([vector, handedTo]) => ({ vector, receivers: handedTo })),
-      )
-    },
+    // Only a node created with `adversary` has one: an honest node's transport lacks the call.
+    publishPerReceiver: node.adversary === undefined ? undefined : perReceiver(node, node.adversary),
     ahead: (kind, round, quorum) => {
       const found = newestComplete(kind, quorum)
       if (found !== undefined && found.round > round) return found
@@ -156,5 +133,38 @@ export function netTransport(node: NetNode, init: { serverQuorum: number }): Rou
       for (const key of seen.keys()) if (Number(key.split('/')[1]) < round - 1) seen.delete(key)
     },
     rejected: () => ({ ...node.rejected() }) as Record<string, number>,
+  }
+}
+
+/**
+ * The equivocator hands each receiver its own version and no one else. Gradients are meant for
+ * servers, models for every peer. With fewer than two receivers there is no one to play against
+ * another, so both versions go to everyone (the receiver sees the conflict itself).
+ */
+function perReceiver(
+  node: NetNode,
+  adversary: NetAdversary,
+): NonNullable<RoundTransport['publishPerReceiver']> {
+  return async (kind, round, pick) => {
+    const receivers = node
+      .subscribers(kind)
+      .filter((peer) => kind === 'model' || node.membership.roleOf(peer) === 'server')
+      .sort()
+    if (receivers.length < 2) {
+      await adversary.publishConflicting(kind, round, [pick(receivers[0] ?? '', 0), pick('', 1)])
+      return
+    }
+    // One signed version per distinct vector object `pick` hands out (behaviours build each
+    // version once per round), with every receiver it was picked for.
+    const versions = new Map<Float32Array, string[]>()
+    receivers.forEach((receiver, index) => {
+      const vector = pick(receiver, index)
+      versions.set(vector, [...(versions.get(vector) ?? []), receiver])
+    })
+    await adversary.publishTargeted(
+      kind,
+      round,
+      [...versions].map(([vector, handedTo]) => ({ vector, receivers: handedTo })),
+    )
   }
 }

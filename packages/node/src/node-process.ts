@@ -178,6 +178,8 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
     ...(config.keyFile === undefined ? {} : { keyFile: config.keyFile }),
     roundWindowAhead: config.roundWindow,
     epoch: config.epoch,
+    // Byzantine-only publishing for a Byzantine node, and for one chaos may corrupt at run time.
+    adversary: byzantine || config.chaos,
     // Colluding Byzantine workers read the honest gradients of the round before they send.
     ...(role === 'worker' && byzantine ? { subscribe: ['model', 'gradient'] as const } : {}),
     // SMR replicas receive nothing over libp2p: they only publish their model to the workers.

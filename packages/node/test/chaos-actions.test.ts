@@ -6,7 +6,7 @@ import { resolveConfig } from '../src/config.js'
 import { honestServer, honestWorker } from '../src/protocol.js'
 
 const log = pino({ level: 'silent' })
-// Real Ed25519 peer ids: heal parses them to redial.
+// Real Ed25519 peer ids, as a node's `redial` takes them.
 const PEER_A = '12D3KooWKpw5pKv66xHCWHrHn4ukbLC8UvC7HjRqYYPvoDycX2YS'
 const PEER_B = '12D3KooWEmxWYkARgPVBAaqkZ1sGqNSbJiG82A3XYa6xa85Xf1Sv'
 
@@ -28,12 +28,9 @@ function actions(overrides: Partial<ChaosActionsInit> = {}) {
 function fakeNode(peers: string[]) {
   const dialed: string[] = []
   const node = {
-    libp2p: {
-      getPeers: () => peers.map((peer) => ({ toString: () => peer })),
-      getConnections: () => [],
-      dial: async (peer: { toString(): string }) => {
-        dialed.push(peer.toString())
-      },
+    connectedPeers: () => [...peers],
+    redial: async (peer: string) => {
+      dialed.push(peer)
     },
     dial: async (address: string) => {
       dialed.push(address)
