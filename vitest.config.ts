@@ -20,7 +20,8 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['packages/*/test/**/*.test.ts'],
+          // scripts/test: tests of the repository's own tooling (the dependency rules of `lint`).
+          include: ['packages/*/test/**/*.test.ts', 'scripts/test/*.test.ts'],
           testTimeout: 60_000,
           sequence: { groupOrder: 0 },
         },
