@@ -20,7 +20,9 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['packages/*/test/**/*.test.ts'],
+          // scripts/test: tests of the repository's own tooling and docs (the dependency rules of
+          // `lint`, docs/RULES.md against the registries).
+          include: ['packages/*/test/**/*.test.ts', 'scripts/test/*.test.ts'],
           testTimeout: 60_000,
           sequence: { groupOrder: 0 },
         },

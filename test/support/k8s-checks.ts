@@ -24,6 +24,7 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1'
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1'
 import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1'
 import { unknownFields } from './k8s-fields.js'
+import type { IssueRule, ManifestIssue } from './k8s-issues.js'
 import {
   type ContainerSpec,
   type PlannedContainer,
@@ -34,42 +35,7 @@ import {
 import { imageName, type K8sObject, objectId } from './k8s-render.js'
 import { checkTrust } from './k8s-trust.js'
 
-export type IssueRule =
-  | 'schema'
-  | 'unknown-field'
-  | 'unknown-kind'
-  | 'unknown-env-var'
-  | 'invalid-config'
-  | 'env-reference'
-  | 'image-env'
-  | 'service-port'
-  | 'container-port'
-  | 'stable-dns'
-  | 'probe-endpoint'
-  | 'prometheus'
-  | 'image'
-  | 'cli-command'
-  | 'node-id'
-  | 'pdb-quorum'
-  | 'replicas'
-  | 'bootstrap-target'
-  | 'nats-url'
-  | 'nats-routes'
-  | 'byzantine-ids'
-  | 'security'
-  | 'resources'
-  | 'writable-path'
-  | 'dockerfile'
-  | 'member-set'
-  | 'operator-key'
-  | 'worker-admission'
-
-export interface ManifestIssue {
-  rule: IssueRule
-  /** `Kind/namespace/name`, or `pod/container` for a container's finding. */
-  object: string
-  message: string
-}
+export type { IssueRule, ManifestIssue } from './k8s-issues.js'
 
 export interface DockerfileFacts {
   /** Base image of each stage, in order; the last one is the runtime. */

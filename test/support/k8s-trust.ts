@@ -14,7 +14,7 @@
 import { operatorPublicKeyObject } from '@phalanx/control'
 import type { ClusterConfig } from '@phalanx/node'
 import { peerIdOfKey } from '../../deploy/peer-keys.js'
-import type { ManifestIssue } from './k8s-checks.js'
+import type { ManifestIssue } from './k8s-issues.js'
 import { type PlannedContainer, type PlannedPod, plannedMounts } from './k8s-pods.js'
 import type { K8sObject } from './k8s-render.js'
 

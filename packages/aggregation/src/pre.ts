@@ -47,7 +47,7 @@ export function bucketing(inputs: readonly Float32Array[], options: BucketingOpt
  */
 export function arc(inputs: readonly Float32Array[], options: ArcOptions): Float32Array[] {
   const { n, f } = prepare('arc', inputs, options, bounds.fewerThanN, { fRequired: true, finite: 'caller' })
-  const k = Math.floor(2 * (f / n) * (n - f))
+  const k = arcClipCount(n, f)
   const norms = checkedNorms('arc', inputs)
   const byNorm = norms.map((_, i) => i).sort((a, b) => norms[b]! - norms[a]! || a - b)
   const threshold = norms[byNorm[k]!]!
@@ -56,6 +56,17 @@ export function arc(inputs: readonly Float32Array[], options: ArcOptions): Float
     inputs,
     norms.map((size, i) => (clipped.has(i) && size > threshold ? threshold / size : 1)),
   )
+}
+
+/**
+ * ARC's k = ⌊2(f/n)(n−f)⌋, computed as ⌊2f(n−f)/n⌋ so that nothing is rounded before the floor:
+ * the literal 2·(f/n)·(n−f) rounds f/n first and gives 56 for n = 242, f = 33, where k = 57 (31
+ * pairs with f < n ≤ 1000 are off by one that way). Exact for every n < 2^27: 2f(n−f) ≤ n²/2 is
+ * then an exact double, and the correctly rounded quotient could only round up to ⌊·⌋+1 if
+ * n·(⌊·⌋+1) ≥ 2^53, which needs 2f(n−f) + n > 2^53.
+ */
+export function arcClipCount(n: number, f: number): number {
+  return Math.floor((2 * f * (n - f)) / n)
 }
 
 /** ‖x_i‖ for every input in one tiled pass; a non-finite input raises NonFiniteInputError. */

@@ -11,7 +11,7 @@ import type { Registry } from 'prom-client'
 import { Counter, collectDefaultMetrics, Gauge, Histogram } from 'prom-client'
 import type { ControlMetricsSink } from './connection.js'
 import { OpsServerListenError } from './errors.js'
-import type { RoundReport } from './telemetry.js'
+import type { RoundReport } from './round-report.js'
 
 export interface NodeMetrics {
   roundsTotal: Counter

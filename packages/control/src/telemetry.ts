@@ -16,25 +16,11 @@ import type { PeerSignatureVerifier } from './operator.js'
 import { canonicalJson } from './operator.js'
 import type { NodeMetrics } from './ops.js'
 import { observeRound } from './ops.js'
-import type { Role, Suspicion, TelemetryEvent } from './subjects.js'
+import type { RoundReport } from './round-report.js'
+import type { Role, TelemetryEvent } from './subjects.js'
 import { TelemetryEventSchema } from './subjects.js'
 
-/** What a node knows at the end of a round; identity and timestamp are filled in by the publisher. */
-export interface RoundReport {
-  round: number
-  accuracy?: number
-  loss?: number
-  drift?: number
-  roundDurationSeconds?: number
-  /** Total time this round spent waiting for quorums (published in telemetry). */
-  quorumWaitSeconds?: number
-  /** The same wait split by what was awaited (recorded in `phalanx_quorum_wait_seconds{input}`). */
-  quorumWaitByInputSeconds?: Readonly<Partial<Record<'models' | 'gradients', number>>>
-  rejected?: Readonly<Record<string, number>>
-  suspicions?: readonly Suspicion[]
-  modelDistances?: Readonly<Record<string, number>>
-  gradientSenders?: string[]
-}
+export type { RoundReport } from './round-report.js'
 
 export interface TelemetryStats {
   /** Events handed to the NATS client (including flushed ones). */

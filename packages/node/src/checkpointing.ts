@@ -23,7 +23,7 @@ import {
 import { verifyPeerSignature } from '@phalanx/net'
 import type { Logger } from 'pino'
 import type { ClusterConfig } from './config.js'
-import { modelMedian, serverQuorum } from './roles.js'
+import { type CheckpointForgery, modelMedian, type StoredCheckpoint, serverQuorum } from './roles.js'
 
 /**
  * The fields that decide what model a round produces. Per-node settings (ids, addresses, ports,
@@ -61,20 +61,6 @@ export function configHash(config: ClusterConfig): string {
   const fields = Object.fromEntries(trainingFields.map((field) => [field, config[field]]))
   return createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 16)
 }
-
-/** A checkpoint a node stores instead of its honest model (a Byzantine server's forgeries). */
-export interface StoredCheckpoint {
-  round: number
-  model: Float32Array
-  /** Whose name it is stored under, when not the writer's own (impersonation). */
-  serverId?: string
-}
-
-/** What a server stores for its honest `{ round, model }`, knowing the member servers' ids. */
-export type CheckpointForgery = (
-  honest: { round: number; model: Float32Array },
-  serverIds: readonly string[],
-) => StoredCheckpoint[]
 
 export interface NodeCheckpoints {
   readonly configHash: string

@@ -24,6 +24,7 @@ import { ConfigError } from './errors.js'
 import { parseFailpoints } from './failpoints.js'
 import { createHealth, withHeartbeat } from './health.js'
 import { netTransport } from './net-transport.js'
+import type { NodeReport } from './node-report.js'
 import {
   catchUpCheckEveryMs,
   honestServer,
@@ -54,30 +55,7 @@ import {
 import { runSmrServer, runSmrWorker, smrReplicaOrder } from './smr.js'
 import type { RoundVector } from './transport.js'
 
-/** Messages a node sends to the `phalanx local` parent (and logs, in any case). */
-export type NodeReport =
-  | { type: 'listening'; nodeId: string; peerId: string; multiaddrs: string[] }
-  | { type: 'started'; nodeId: string; round: number; backend: string }
-  | {
-      type: 'round'
-      nodeId: string
-      round: number
-      roundSeconds: number
-      quorumWaitSeconds: number
-      /**
-       * CPU (user + system, every thread of the process) used since the node's previous round
-       * report: what the node would need of a machine of its own, whatever else shares this one.
-       */
-      cpuSeconds: number
-      accuracy?: number | undefined
-      loss?: number | undefined
-      /** ℓ2 distance from this server's published model of the round to each received one, by peer id. */
-      distances?: Record<string, number>
-      /** Peers whose gradients this server aggregated in the round (servers only). */
-      gradientSenders?: string[]
-      rejected: Record<string, number>
-    }
-  | { type: 'done'; nodeId: string; round: number; accuracy?: number | undefined; loss?: number | undefined }
+export type { NodeReport } from './node-report.js'
 
 export interface NodeProcessInit {
   config: ClusterConfig

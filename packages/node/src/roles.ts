@@ -15,7 +15,6 @@ import {
   workerAttacks,
 } from '@phalanx/attacks'
 import { createBatchSampler, type Dataset, type Model } from '@phalanx/model'
-import type { CheckpointForgery } from './checkpointing.js'
 import type { ClusterConfig } from './config.js'
 import { ClusterBoundError } from './errors.js'
 import type { ServerBehaviour, WorkerBehaviour } from './protocol.js'
@@ -146,6 +145,23 @@ export function serverBehaviour(config: ClusterConfig, nodeIndex: number): Serve
       return { publishModel: () => undefined }
   }
 }
+
+// The two checkpoint types are defined here, beside the forgeries that produce them, rather
+// than in checkpointing.ts, which stores them: checkpointing imports this module (the median
+// and the server quorum), so the other way round would be an import cycle.
+/** A checkpoint a node stores instead of its honest model (a Byzantine server's forgeries). */
+export interface StoredCheckpoint {
+  round: number
+  model: Float32Array
+  /** Whose name it is stored under, when not the writer's own (impersonation). */
+  serverId?: string
+}
+
+/** What a server stores for its honest `{ round, model }`, knowing the member servers' ids. */
+export type CheckpointForgery = (
+  honest: { round: number; model: Float32Array },
+  serverIds: readonly string[],
+) => StoredCheckpoint[]
 
 /** How far ahead of the real round a Byzantine server claims its forged checkpoint is. */
 export const forgedCheckpointLead = 1_000_000
