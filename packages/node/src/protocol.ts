@@ -9,6 +9,7 @@
  * A quorum that does not arrive in time is logged ("stalled") and waited for again: a node
  * never goes on with fewer inputs than the bound allows.
  */
+import { sgdStep } from '@phalanx/aggregation'
 import type { Logger } from 'pino'
 import type { RoundTransport, RoundVector, VectorKind } from './transport.js'
 
@@ -260,10 +261,7 @@ export async function runServer(
       base = init.median(models.map((m) => m.vector))
       modelSenders = models.map((m) => m.sender)
     }
-    const eta = init.learningRate(round)
-    const next = new Float32Array(base.length)
-    for (let i = 0; i < next.length; i++) next[i] = base[i]! - eta * aggregate[i]!
-    model = next
+    model = sgdStep(base, aggregate, init.learningRate(round))
     round++
     await init.onRound?.(
       {

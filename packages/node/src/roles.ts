@@ -3,7 +3,7 @@
  * checked at start-up), the model-exchange median, the Byzantine behaviours, a worker's
  * gradient function over its shard. Nothing here touches the network.
  */
-import { compose, median, type PreStep, rules } from '@phalanx/aggregation'
+import { compose, median, momentumStep, type PreStep, rules } from '@phalanx/aggregation'
 import {
   dropCoordinates,
   modelShift,
@@ -273,12 +273,8 @@ export function workerGradient(
   return (params) => {
     const gradient = model.gradient(params, sampler.next())
     if (init.momentum === 0) return gradient
-    if (momentum === undefined) {
-      momentum = gradient
-      return gradient.slice()
-    }
-    const beta = init.momentum
-    for (let i = 0; i < gradient.length; i++) momentum[i] = beta * momentum[i]! + (1 - beta) * gradient[i]!
+    momentum = momentumStep(momentum, gradient, init.momentum)
+    // A copy is sent: the worker's momentum is its own state.
     return momentum.slice()
   }
 }
