@@ -33,6 +33,7 @@ import {
   runServer,
   runWorker,
 } from './protocol.js'
+import { modelSha256 } from './report.js'
 import {
   checkClusterBounds,
   createAggregator,
@@ -77,7 +78,15 @@ export type NodeReport =
       gradientSenders?: string[]
       rejected: Record<string, number>
     }
-  | { type: 'done'; nodeId: string; round: number; accuracy?: number | undefined; loss?: number | undefined }
+  | {
+      type: 'done'
+      nodeId: string
+      round: number
+      accuracy?: number | undefined
+      loss?: number | undefined
+      /** A server's final model, as `modelSha256` (report.ts). */
+      modelSha256?: string
+    }
 
 export interface NodeProcessInit {
   config: ClusterConfig
@@ -352,6 +361,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
               transport: serverTransport,
               serverQuorum: serverQuorum(config),
               median: modelMedian,
+              senderRank: workerRank(config),
               antiDrift: config.replication === 'median',
               exchangeEvery: config.exchangeEvery,
               quorumTimeoutMs: config.quorumTimeoutMs,
@@ -364,7 +374,13 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
             config.rounds,
             signal,
           )
-      report({ type: 'done', nodeId, round: result.round, ...lastEvaluation })
+      report({
+        type: 'done',
+        nodeId,
+        round: result.round,
+        ...lastEvaluation,
+        modelSha256: modelSha256(result.model),
+      })
     } else {
       const index = nodeIndex(nodeId, config.workers)
       const shards = partition(data.train, { scheme: 'iid', workers: config.workers, seed: config.seed })
@@ -433,6 +449,20 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
     await control?.close()
     await node.stop()
   }
+}
+
+/**
+ * A worker's rank in the servers' aggregation order (`aggregationOrder`): its index, as in the
+ * single-process reference; senders outside the configured members (admitted at run time) after
+ * every configured worker.
+ */
+function workerRank(config: ClusterConfig): (sender: string) => number {
+  const ranks = new Map(
+    configuredMembers(config)
+      .filter((member) => member.role === 'worker')
+      .map((member) => [member.peerId, nodeIndex(member.nodeId, config.workers)] as const),
+  )
+  return (sender) => ranks.get(sender) ?? Number.MAX_SAFE_INTEGER
 }
 
 function savedState(round: number, next: Float32Array, published: Float32Array | undefined): ServerState {

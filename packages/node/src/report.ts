@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { encodeModel, sha256Hex } from '@phalanx/control'
 
 /** One row of `rounds.csv`. Values a round did not measure are `undefined` (empty cell). */
 export interface RoundRecord {
@@ -19,8 +20,22 @@ export interface RoundRecord {
   roundSeconds?: number | undefined
 }
 
+/**
+ * The sha256 of a model's little-endian float32 bytes: what `summary.json` records of the final
+ * model (`finalModelSha256`) and what an SMR replica logs per round, so two runs can be compared
+ * bit for bit without shipping the model.
+ */
+export function modelSha256(model: Float32Array): string {
+  return sha256Hex(encodeModel(model))
+}
+
 export interface RunSummary {
   honestAccuracy: number | null
+  /**
+   * `modelSha256` of the final model: the reference's (`simulate`), or the one every honest server
+   * that finished holds (`local`; `null` when they differ, as median servers' models may).
+   */
+  finalModelSha256?: string | null
   honestLoss: number | null
   rounds: number
   wallSeconds: number

@@ -7,7 +7,7 @@
 import { type ByzantineBehaviour, createModel, initBackend, loadDataset, train } from '@phalanx/model'
 import type { Logger } from 'pino'
 import type { ClusterConfig } from './config.js'
-import type { RoundRecord, RunSummary } from './report.js'
+import { modelSha256, type RoundRecord, type RunSummary } from './report.js'
 import { createAggregator, vectorAttack } from './roles.js'
 
 function byzantineBehaviour(config: ClusterConfig): ByzantineBehaviour | undefined {
@@ -82,6 +82,7 @@ export async function runSimulation(
     summary: {
       honestAccuracy: result.final.accuracy ?? null,
       honestLoss: result.final.loss,
+      finalModelSha256: modelSha256(result.parameters),
       rounds: result.rounds,
       wallSeconds: (performance.now() - started) / 1000,
       maxHonestDrift: 0,

@@ -24,7 +24,6 @@ import {
   type LogEntry,
   type LogFollower,
   type ReplicatedLog,
-  sha256Hex,
 } from '@phalanx/control'
 import type { DeliveredVector, NetNode } from '@phalanx/net'
 import type { Logger } from 'pino'
@@ -38,6 +37,7 @@ import {
   type ServerBehaviour,
   type WorkerBehaviour,
 } from './protocol.js'
+import { modelSha256 } from './report.js'
 
 /** Name of the gradient log: the stream is `phalanx-<cluster>-gradients`. */
 export const smrLogName = 'gradients'
@@ -290,7 +290,7 @@ export async function runSmrServer(
               round: applied.round,
               seq: entry.seq,
               gradientSenders: applied.gradientSenders,
-              modelSha256: sha256Hex(encodeModel(applied.model)),
+              modelSha256: modelSha256(applied.model),
             },
             'smr round applied',
           )
