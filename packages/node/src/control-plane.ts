@@ -37,7 +37,7 @@ import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { ClusterConfig } from './config.js'
 import { ConfigError } from './errors.js'
-import type { NodeReport } from './node-process.js'
+import type { NodeReport } from './node-report.js'
 
 export type RoundNodeReport = Extract<NodeReport, { type: 'round' }>
 

@@ -11,11 +11,11 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { checkClusterBounds } from './cluster-bounds.js'
 import { type ClusterConfig, resolveConfig } from './config.js'
 import { ClusterBoundError, ConfigError, ExperimentCellError, MatrixError } from './errors.js'
 import { runLocalCluster } from './local.js'
 import { type RoundRecord, type RunSummary, svgLineChart, writeRunReport } from './report.js'
-import { checkClusterBounds } from './roles.js'
 import { runSimulation } from './simulate.js'
 
 export const experimentModes = ['local', 'simulate'] as const

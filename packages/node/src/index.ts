@@ -19,6 +19,7 @@ export {
   type NodeCheckpoints,
   type NodeCheckpointsInit,
 } from './checkpointing.js'
+export { checkClusterBounds } from './cluster-bounds.js'
 export type { ClusterConfig, ClusterConfigInput } from './config.js'
 export {
   attackStrengthFields,
@@ -95,7 +96,7 @@ export {
 export { configEnv, type LocalClusterInit, type LocalClusterResult, runLocalCluster } from './local.js'
 export { MemoryBus } from './memory-transport.js'
 export { netTransport } from './net-transport.js'
-export { type NodeProcessInit, type NodeReport, nodeIndex, roleOf, runNodeProcess } from './node-process.js'
+export { type NodeProcessInit, type NodeReport, roleOf, runNodeProcess } from './node-process.js'
 export type {
   RoundEvent,
   ServerBehaviour,
@@ -103,15 +104,36 @@ export type {
   WorkerBehaviour,
   WorkerLoopInit,
 } from './protocol.js'
-export { collectPatiently, honestServer, honestWorker, runServer, runWorker } from './protocol.js'
-export type { RoundRecord, RunSummary } from './report.js'
-export { reportHtml, roundsCsv, svgLineChart, writeRunReport } from './report.js'
 export {
-  checkClusterBounds,
+  aggregationOrder,
+  collectPatiently,
+  honestServer,
+  honestWorker,
+  runServer,
+  runWorker,
+} from './protocol.js'
+export type {
+  ClusterShape,
+  JoinContext,
+  NodeStart,
+  ReplicationMode,
+  ServerRun,
+  WorkerRun,
+} from './replication/mode.js'
+export {
+  type ReplicationModeName,
+  replicationModeDescriptions,
+  replicationModeNames,
+} from './replication/names.js'
+export { replicationMode, replicationModeRegistry } from './replication/registry.js'
+export type { RoundRecord, RunSummary } from './report.js'
+export { modelSha256, reportHtml, roundsCsv, svgLineChart, writeRunReport } from './report.js'
+export {
   createAggregator,
   gradientQuorum,
   isByzantine,
   modelMedian,
+  nodeIndex,
   serverBehaviour,
   serverQuorum,
   vectorAttack,

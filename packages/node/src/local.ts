@@ -19,13 +19,14 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { loadOrCreateOperatorKey } from '@phalanx/control'
 import { loadOrCreatePeerKey } from '@phalanx/net'
 import type { Logger } from 'pino'
+import { checkClusterBounds } from './cluster-bounds.js'
 import { type ClusterConfig, envName, listFields } from './config.js'
 import { medianOf } from './control-plane.js'
 import { LocalClusterError } from './errors.js'
-import type { NodeReport } from './node-process.js'
+import type { NodeReport } from './node-report.js'
+import { replicationMode } from './replication/registry.js'
 import type { RoundRecord, RunSummary } from './report.js'
-import { checkClusterBounds, isByzantine } from './roles.js'
-import { resetSmrLog } from './smr.js'
+import { isByzantine } from './roles.js'
 
 export interface LocalClusterInit {
   config: ClusterConfig
@@ -265,7 +266,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   init.signal?.addEventListener('abort', onAbort, { once: true })
 
   try {
-    if (config.replication === 'smr') await resetSmrLog({ config, nodeId: 'local', log })
+    await replicationMode(config.replication).beforeRun?.(config, log)
     const serverAddresses: string[] = []
     for (const nodeId of serverIds) {
       const child = await spawnNode(nodeId, [...serverAddresses])
