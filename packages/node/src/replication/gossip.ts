@@ -8,9 +8,10 @@ import { joinOrResume } from '../node-join.js'
 import { runServer, runWorker } from '../protocol.js'
 import { gradientQuorum, modelMedian, serverQuorum } from '../roles.js'
 import type { ClusterShape, ReplicationMode } from './mode.js'
+import type { ReplicationModeName } from './names.js'
 
 export interface GossipModeInit {
-  name: string
+  name: ReplicationModeName
   description: string
   /** Whether a server takes the median of N−F models before its step (false: its own model). */
   antiDrift: boolean

@@ -11,6 +11,7 @@ import type { NodeCheckpoints } from '../checkpointing.js'
 import type { ClusterConfig } from '../config.js'
 import type { RoundEvent, ServerBehaviour, WorkerBehaviour } from '../protocol.js'
 import type { RoundTransport } from '../transport.js'
+import type { ReplicationModeName } from './names.js'
 
 /** The sizes a mode's bounds are about: N servers (F Byzantine), n workers (f Byzantine). */
 export interface ClusterShape {
@@ -83,7 +84,7 @@ export interface WorkerRun {
 
 export interface ReplicationMode {
   /** The value of the config's `replication` field. */
-  readonly name: string
+  readonly name: ReplicationModeName
   /** One line for `--help` and the docs. */
   readonly description: string
   /** Refuses, with a `ClusterBoundError`, a cluster this mode cannot protect. */
