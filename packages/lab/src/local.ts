@@ -26,7 +26,7 @@ import {
   listFields,
   medianOf,
   type NodeReport,
-  resetSmrLog,
+  replicationMode,
 } from '@phalanx/node'
 import type { Logger } from 'pino'
 import { LocalClusterError } from './errors.js'
@@ -117,7 +117,10 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   // CPU seconds per round of the honest nodes, by role, past the first rounds (which carry the
   // start-up: module loading, first compilation, connection set-up).
   const cpuByRole: Record<'server' | 'worker', number[]> = { server: [], worker: [] }
-  const doneServers = new Map<string, { accuracy?: number | undefined; loss?: number | undefined }>()
+  const doneServers = new Map<
+    string,
+    { accuracy?: number | undefined; loss?: number | undefined; modelSha256?: string | undefined }
+  >()
   // When each honest server last reported a round: an honest straggler that the others left
   // behind (they need only N−F models) must not hold the whole run forever.
   const lastReportAt = new Map<string, number>()
@@ -267,7 +270,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   init.signal?.addEventListener('abort', onAbort, { once: true })
 
   try {
-    if (config.replication === 'smr') await resetSmrLog({ config, nodeId: 'local', log })
+    await replicationMode(config.replication).beforeRun?.(config, log)
     const serverAddresses: string[] = []
     for (const nodeId of serverIds) {
       const child = await spawnNode(nodeId, [...serverAddresses])
@@ -332,12 +335,21 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   const mean = (values: number[]) =>
     values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length
   const orderedRows = [...rows.values()].sort((a, b) => a.round - b.round)
+  const finalModelSha256ByServer = Object.fromEntries(
+    [...doneServers].flatMap(([nodeId, done]) =>
+      done.modelSha256 === undefined ? [] : [[nodeId, done.modelSha256] as const],
+    ),
+  )
+  const finalHashes = new Set(Object.values(finalModelSha256ByServer))
   return {
     rows: orderedRows,
     logDir,
     summary: {
       honestAccuracy: mean(finalAccuracies),
       honestLoss: mean(finalLosses),
+      finalModelSha256: finalHashes.size === 1 ? [...finalHashes][0]! : null,
+      /** Each honest server's final model that finished, as `modelSha256`. */
+      finalModelSha256ByServer,
       rounds: orderedRows.length,
       wallSeconds: (performance.now() - started) / 1000,
       maxHonestDrift: maxDrift,

@@ -21,6 +21,11 @@ export interface RoundRecord {
 
 export interface RunSummary {
   honestAccuracy: number | null
+  /**
+   * `modelSha256` of the final model: the reference's (`simulate`), or the one every honest server
+   * that finished holds (`local`; `null` when they differ, as median servers' models may).
+   */
+  finalModelSha256?: string | null
   honestLoss: number | null
   rounds: number
   wallSeconds: number

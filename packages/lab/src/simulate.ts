@@ -5,7 +5,7 @@
  * rule against an attack.
  */
 import { createModel, initBackend, loadDataset } from '@phalanx/model'
-import { type ClusterConfig, createAggregator, vectorAttack } from '@phalanx/node'
+import { type ClusterConfig, createAggregator, modelSha256, vectorAttack } from '@phalanx/node'
 import type { Logger } from 'pino'
 import type { RoundRecord, RunSummary } from './report.js'
 import { type ByzantineBehaviour, train } from './trainer.js'
@@ -82,6 +82,7 @@ export async function runSimulation(
     summary: {
       honestAccuracy: result.final.accuracy ?? null,
       honestLoss: result.final.loss,
+      finalModelSha256: modelSha256(result.parameters),
       rounds: result.rounds,
       wallSeconds: (performance.now() - started) / 1000,
       maxHonestDrift: 0,

@@ -5,7 +5,7 @@
  * the parameters take an SGD step. It is the reference the distributed cluster is compared
  * with, and a simulator in its own right (like ByzFL's).
  */
-import { isRuleName, ruleNames, rules } from '@phalanx/aggregation'
+import { isRuleName, momentumStep, ruleNames, rules, sgdStep } from '@phalanx/aggregation'
 import { byzantineVectors, type WorkerAttackConfig } from '@phalanx/attacks'
 import {
   createBatchSampler,
@@ -237,7 +237,14 @@ export async function train(init: TrainInit): Promise<TrainResult> {
     for (let worker = 0; worker < computing; worker++) {
       const { loss, gradient } = model.lossAndGradient(params, samplers[worker]!.next())
       if (worker < honestCount) lossSum += loss
-      sent.push(momentum > 0 ? applyMomentum(momenta, worker, gradient, momentum) : gradient)
+      if (momentum > 0) {
+        const updated = momentumStep(momenta[worker], gradient, momentum)
+        momenta[worker] = updated
+        // A copy is sent: the worker's momentum is its own state.
+        sent.push(updated.slice())
+      } else {
+        sent.push(gradient)
+      }
     }
     if (!sent.every(allFinite)) {
       divergedAtRound = round
@@ -256,9 +263,7 @@ export async function train(init: TrainInit): Promise<TrainResult> {
     const valid = sent.filter(allFinite)
     const aggregate = rule(valid, { f })
     const rate = learningRateAt(schedule, round)
-    const next = new Float32Array(params.length)
-    for (let j = 0; j < params.length; j++) next[j] = params[j]! - rate * aggregate[j]!
-    params = next
+    params = sgdStep(params, aggregate, rate)
     if (!allFinite(params)) {
       divergedAtRound = round
       logger?.warn({ round, rule: ruleName }, 'training diverged: non-finite parameters')
@@ -317,21 +322,4 @@ export async function train(init: TrainInit): Promise<TrainResult> {
 function allFinite(vector: Float32Array): boolean {
   for (const value of vector) if (!Number.isFinite(value)) return false
   return true
-}
-
-/** m ← β·m + (1−β)·g (Karimireddy et al. 2021, "Learning from history"), returned as a copy. */
-function applyMomentum(
-  momenta: (Float32Array | undefined)[],
-  worker: number,
-  gradient: Float32Array,
-  beta: number,
-): Float32Array {
-  const previous = momenta[worker]
-  // The first round starts from m = g, not from 0, so early steps are not shrunk by (1−β).
-  const updated = previous === undefined ? gradient.slice() : new Float32Array(gradient.length)
-  if (previous !== undefined) {
-    for (let j = 0; j < gradient.length; j++) updated[j] = beta * previous[j]! + (1 - beta) * gradient[j]!
-  }
-  momenta[worker] = updated
-  return updated.slice()
 }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from './errors.js'
+import { replicationModeNames } from './replication/names.js'
 
 /** Rule names a server may use; checked against `@phalanx/aggregation`'s registry at start-up. */
 export const ruleNames = [
@@ -57,15 +58,10 @@ export const serverAttackNames = [
 ] as const
 
 /**
- * How the servers are replicated:
- * - `median`: the default protocol, each server takes the median of N−F server models.
- * - `no-anti-drift`: N servers, each applies its own aggregate to its own model, no median.
- * - `vanilla`: one server, plain averaging, no median exchange (the non-robust baseline).
- * - `smr`: the state-machine-replication baseline: workers append gradients to a JetStream
- *   stream replicated `smrReplicas` times (Raft) at `smrNatsUrl`; every server replica applies
- *   the same n−f first gradients of each round in stream order, so replicas never exchange models.
+ * How the servers are replicated: the replication modes' names (`replication/names.ts`; what
+ * each mode does is in `replication/registry.ts`).
  */
-export const replicationModes = ['median', 'no-anti-drift', 'vanilla', 'smr'] as const
+export const replicationModes = replicationModeNames
 
 export const modelNames = ['logistic', 'mlp', 'cnn', 'linear'] as const
 export const datasetNames = ['mnist', 'fashion-mnist', 'synthetic'] as const

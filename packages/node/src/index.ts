@@ -21,6 +21,7 @@ export {
   type NodeCheckpoints,
   type NodeCheckpointsInit,
 } from './checkpointing.js'
+export { checkClusterBounds } from './cluster-bounds.js'
 export type { ClusterConfig, ClusterConfigInput } from './config.js'
 export {
   attackStrengthFields,
@@ -71,8 +72,9 @@ export {
   withHeartbeat,
 } from './health.js'
 export { MemoryBus } from './memory-transport.js'
+export { modelSha256 } from './model-hash.js'
 export { netTransport } from './net-transport.js'
-export { type NodeProcessInit, type NodeReport, nodeIndex, roleOf, runNodeProcess } from './node-process.js'
+export { type NodeProcessInit, type NodeReport, roleOf, runNodeProcess } from './node-process.js'
 export type {
   RoundEvent,
   ServerBehaviour,
@@ -80,13 +82,34 @@ export type {
   WorkerBehaviour,
   WorkerLoopInit,
 } from './protocol.js'
-export { collectPatiently, honestServer, honestWorker, runServer, runWorker } from './protocol.js'
 export {
-  checkClusterBounds,
+  aggregationOrder,
+  collectPatiently,
+  honestServer,
+  honestWorker,
+  runServer,
+  runWorker,
+} from './protocol.js'
+export type {
+  ClusterShape,
+  JoinContext,
+  NodeStart,
+  ReplicationMode,
+  ServerRun,
+  WorkerRun,
+} from './replication/mode.js'
+export {
+  type ReplicationModeName,
+  replicationModeDescriptions,
+  replicationModeNames,
+} from './replication/names.js'
+export { replicationMode, replicationModeRegistry } from './replication/registry.js'
+export {
   createAggregator,
   gradientQuorum,
   isByzantine,
   modelMedian,
+  nodeIndex,
   serverBehaviour,
   serverQuorum,
   vectorAttack,

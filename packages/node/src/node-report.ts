@@ -27,4 +27,12 @@ export type NodeReport =
       gradientSenders?: string[]
       rejected: Record<string, number>
     }
-  | { type: 'done'; nodeId: string; round: number; accuracy?: number | undefined; loss?: number | undefined }
+  | {
+      type: 'done'
+      nodeId: string
+      round: number
+      accuracy?: number | undefined
+      loss?: number | undefined
+      /** A server's final model, as `modelSha256` (report.ts). */
+      modelSha256?: string
+    }

@@ -9,6 +9,7 @@
  * A quorum that does not arrive in time is logged ("stalled") and waited for again: a node
  * never goes on with fewer inputs than the bound allows.
  */
+import { sgdStep } from '@phalanx/aggregation'
 import type { Logger } from 'pino'
 import type { RoundTransport, RoundVector, VectorKind } from './transport.js'
 
@@ -156,6 +157,11 @@ export interface ServerLoopInit {
   /** n−f: gradients a server waits for. */
   gradientQuorum: number
   aggregate(gradients: readonly Float32Array[]): Float32Array
+  /**
+   * Where a gradient's sender goes in the order the gradients are handed to the rule: lower
+   * first, equal ranks by peer id (the default ranks every sender alike). See `aggregationOrder`.
+   */
+  senderRank?(sender: string): number
   median(models: readonly Float32Array[]): Float32Array
   learningRate(round: number): number
   /** false = no-anti-drift baseline: a server applies its aggregate to its own model only. */
@@ -165,6 +171,27 @@ export interface ServerLoopInit {
   quorumTimeoutMs: number
   behaviour?: ServerBehaviour
   onRound?(event: RoundEvent, model: Float32Array): void | Promise<void>
+}
+
+/**
+ * The gradients of a round in the order a server aggregates them: by `rank` of the sender, then
+ * by peer id, never in arrival order. A rule's float sums (and Krum's ties) depend on the order
+ * of its inputs, so this makes the aggregate a function of the set of gradients alone: the same
+ * on every run, and the same as the single-process reference, which hands the rule its workers
+ * by index (the cluster ranks senders by their worker index for that reason).
+ */
+export function aggregationOrder(
+  gradients: readonly RoundVector[],
+  rank: (sender: string) => number = () => 0,
+): RoundVector[] {
+  return gradients
+    .map((gradient) => ({ gradient, rank: rank(gradient.sender) }))
+    .sort((a, b) => a.rank - b.rank || compareStrings(a.gradient.sender, b.gradient.sender))
+    .map(({ gradient }) => gradient)
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 /**
@@ -252,7 +279,7 @@ export async function runServer(
       round = error.round
       continue
     }
-    const aggregate = init.aggregate(gradients.map((g) => g.vector))
+    const aggregate = init.aggregate(aggregationOrder(gradients, init.senderRank).map((g) => g.vector))
 
     let base = model
     let modelSenders: string[] | undefined
@@ -260,10 +287,7 @@ export async function runServer(
       base = init.median(models.map((m) => m.vector))
       modelSenders = models.map((m) => m.sender)
     }
-    const eta = init.learningRate(round)
-    const next = new Float32Array(base.length)
-    for (let i = 0; i < next.length; i++) next[i] = base[i]! - eta * aggregate[i]!
-    model = next
+    model = sgdStep(base, aggregate, init.learningRate(round))
     round++
     await init.onRound?.(
       {

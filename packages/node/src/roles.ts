@@ -3,7 +3,7 @@
  * checked at start-up), the model-exchange median, the Byzantine behaviours, a worker's
  * gradient function over its shard. Nothing here touches the network.
  */
-import { compose, median, type PreStep, rules } from '@phalanx/aggregation'
+import { compose, median, momentumStep, type PreStep, rules } from '@phalanx/aggregation'
 import {
   dropCoordinates,
   modelShift,
@@ -16,52 +16,15 @@ import {
 } from '@phalanx/attacks'
 import { createBatchSampler, type Dataset, type Model } from '@phalanx/model'
 import type { ClusterConfig } from './config.js'
-import { ClusterBoundError } from './errors.js'
 import type { ServerBehaviour, WorkerBehaviour } from './protocol.js'
 
 /** Bucketing's bucket size; buckets of two halve the inputs the rule sees. */
-const bucketSize = 2
+export const bucketSize = 2
 
 /** N−F: how many server models every node waits for. */
 export const serverQuorum = (config: ClusterConfig): number => config.servers - config.byzantineServers
 /** n−f: how many gradients a server waits for. */
 export const gradientQuorum = (config: ClusterConfig): number => config.workers - config.byzantineWorkers
-
-/**
- * Refuses, at start-up, a cluster the protocol cannot protect: N−F ≥ 2F+1 for the model
- * median, and the rule's own bound on the n−f gradients a server aggregates (of which up to
- * f may be Byzantine).
- */
-export function checkClusterBounds(config: ClusterConfig): void {
-  const N = config.servers
-  const F = config.byzantineServers
-  const n = config.workers
-  const f = config.byzantineWorkers
-  if (F >= N) throw new ClusterBoundError('more Byzantine servers than servers', 'F < N', { N, F })
-  if (f >= n) throw new ClusterBoundError('more Byzantine workers than workers', 'f < n', { n, f })
-  if (config.replication === 'median' && N - F < 2 * F + 1) {
-    throw new ClusterBoundError('the model median cannot tolerate F Byzantine servers', 'N−F ≥ 2F+1', {
-      N,
-      F,
-    })
-  }
-  if (config.replication === 'vanilla' && (N !== 1 || F !== 0)) {
-    throw new ClusterBoundError('the vanilla baseline has exactly one honest server', 'N = 1, F = 0', {
-      N,
-      F,
-    })
-  }
-  const rule = rules[config.rule]
-  const inputs = n - f
-  const seen = config.preAggregation.includes('bucketing') ? Math.ceil(inputs / bucketSize) : inputs
-  if (!rule.bound(seen, f)) {
-    throw new ClusterBoundError(
-      `rule ${config.rule} cannot tolerate f Byzantine among the n−f gradients a server aggregates`,
-      `${rule.boundText} with n := n−f${seen !== inputs ? ' buckets' : ''}`,
-      { n, f, 'n−f': inputs },
-    )
-  }
-}
 
 /** The configured rule (with its pre-aggregation) as a function of the gradients alone. */
 export function createAggregator(
@@ -87,6 +50,15 @@ export function createAggregator(
 
 /** Coordinate-wise median over models (anti-drift): the Median rule, reused. */
 export const modelMedian = (models: readonly Float32Array[]): Float32Array => median(models, { f: 0 })
+
+/** The index in `server-<i>` / `worker-<i>`, or a stable hash of a Deployment pod's suffix. */
+export function nodeIndex(nodeId: string, count: number): number {
+  const suffix = nodeId.slice(nodeId.indexOf('-') + 1)
+  if (/^\d+$/.test(suffix)) return Number(suffix)
+  let hash = 2166136261
+  for (const char of suffix) hash = Math.imul(hash ^ char.charCodeAt(0), 16777619) >>> 0
+  return hash % count
+}
 
 /**
  * Which node ids are Byzantine: the configured list, or the first F servers and the first f
@@ -289,12 +261,8 @@ export function workerGradient(
   return (params) => {
     const gradient = model.gradient(params, sampler.next())
     if (init.momentum === 0) return gradient
-    if (momentum === undefined) {
-      momentum = gradient
-      return gradient.slice()
-    }
-    const beta = init.momentum
-    for (let i = 0; i < gradient.length; i++) momentum[i] = beta * momentum[i]! + (1 - beta) * gradient[i]!
+    momentum = momentumStep(momentum, gradient, init.momentum)
+    // A copy is sent: the worker's momentum is its own state.
     return momentum.slice()
   }
 }

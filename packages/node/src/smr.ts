@@ -14,6 +14,7 @@
  * replica keeps the true state but serves a corrupted model (its `serverAttack`) to the workers
  * that read from it, whose gradients then enter the log like anyone's.
  */
+import { sgdStep } from '@phalanx/aggregation'
 import {
   type ControlConnection,
   connectControl,
@@ -23,12 +24,12 @@ import {
   type LogEntry,
   type LogFollower,
   type ReplicatedLog,
-  sha256Hex,
 } from '@phalanx/control'
 import type { DeliveredVector, NetNode } from '@phalanx/net'
 import type { Logger } from 'pino'
 import type { ClusterConfig } from './config.js'
 import { SmrLogError } from './errors.js'
+import { modelSha256 } from './model-hash.js'
 import {
   honestServer,
   honestWorker,
@@ -127,9 +128,7 @@ export function createSmrStateMachine(init: SmrStateMachineInit): SmrStateMachin
         if (current === undefined || current.size < init.gradientQuorum) break
         const chosen = [...current].slice(0, init.gradientQuorum)
         const aggregate = init.aggregate(chosen.map(([, gradient]) => gradient))
-        const eta = init.learningRate(round)
-        const next = new Float32Array(dimension)
-        for (let i = 0; i < dimension; i++) next[i] = model[i]! - eta * aggregate[i]!
+        const next = sgdStep(model, aggregate, init.learningRate(round))
         pending.delete(round)
         applied.push({ round, model: next, gradientSenders: chosen.map(([worker]) => worker) })
         model = next
@@ -291,7 +290,7 @@ export async function runSmrServer(
               round: applied.round,
               seq: entry.seq,
               gradientSenders: applied.gradientSenders,
-              modelSha256: sha256Hex(encodeModel(applied.model)),
+              modelSha256: modelSha256(applied.model),
             },
             'smr round applied',
           )

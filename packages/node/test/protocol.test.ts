@@ -1,7 +1,8 @@
+import fc from 'fast-check'
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import { MemoryBus } from '../src/memory-transport.js'
-import { runServer, runWorker, type ServerBehaviour } from '../src/protocol.js'
+import { aggregationOrder, runServer, runWorker, type ServerBehaviour } from '../src/protocol.js'
 
 // Small stand-ins for the GARs so this file tests the protocol alone: coordinate-wise median.
 const median = (vectors: readonly Float32Array[]): Float32Array => {
@@ -152,5 +153,35 @@ describe('round protocol over an in-memory bus', () => {
     const got = await b.collect('model', 0, { quorum: 1, timeoutMs: 1_000 })
     expect(got.map((v) => v.sender)).toEqual(['b'])
     expect(b.rejected().equivocation).toBeGreaterThan(0)
+  })
+})
+
+describe('aggregationOrder', () => {
+  const vector = (sender: string) => ({ sender, round: 0, vector: new Float32Array(0) })
+  const ranks: Record<string, number> = { peerC: 0, peerA: 1, peerB: 2 }
+
+  it.each([
+    // arrival order, rank, aggregation order
+    [['peerB', 'peerA', 'peerC'], undefined, ['peerA', 'peerB', 'peerC']],
+    [['peerB', 'peerA', 'peerC'], (sender: string) => ranks[sender]!, ['peerC', 'peerA', 'peerB']],
+    // Equal ranks (senders outside the configured members) fall back to the peer id.
+    [['peerZ', 'peerC', 'peerY'], (sender: string) => ranks[sender] ?? 9, ['peerC', 'peerY', 'peerZ']],
+  ])('%j ranked by %s is aggregated as %j', (arrival, rank, expected) => {
+    expect(aggregationOrder(arrival.map(vector), rank).map((g) => g.sender)).toEqual(expected)
+  })
+
+  it('does not depend on the arrival order', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.string({ minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 0, max: 3 }),
+        (senders, modulus) => {
+          const rank = (sender: string) => (modulus === 0 ? 0 : sender.length % modulus)
+          const once = aggregationOrder(senders.map(vector), rank).map((g) => g.sender)
+          const reversed = aggregationOrder(senders.map(vector).reverse(), rank).map((g) => g.sender)
+          return once.join('\u0000') === reversed.join('\u0000') && once.length === senders.length
+        },
+      ),
+    )
   })
 })

@@ -1,0 +1,103 @@
+/**
+ * A server's wiring, whatever its replication mode: the rule, the learning rate, its (Byzantine
+ * or chaos-wrapped) behaviour, and what it does after every round — evaluate, save its state,
+ * report (with its distances to the models it received), store a checkpoint, announce its round.
+ * The loop itself is the mode's (`ReplicationMode.runServer`).
+ */
+import type { NetNode } from '@phalanx/net'
+import type { ClusterConfig } from './config.js'
+import { configuredMembers } from './control-plane.js'
+import { modelSha256 } from './model-hash.js'
+import type { StartedNode } from './node-startup.js'
+import { honestServer, type RoundEvent } from './protocol.js'
+import type { NodeStart } from './replication/mode.js'
+import { createAggregator, gradientQuorum, nodeIndex, serverBehaviour } from './roles.js'
+import type { ServerState } from './server-state.js'
+
+export async function runServerRole(started: StartedNode, start: NodeStart): Promise<void> {
+  const { config, node, byzantine, chaos, signal, stateStore, checkpoints, model } = started
+  const evaluate = (params: Float32Array) => model.evaluate(params, started.data.test)
+  let lastEvaluation: { accuracy?: number | undefined; loss?: number | undefined } = {}
+  const onRound = (event: RoundEvent, next: Float32Array) => {
+    const last = event.round === config.rounds - 1
+    let evaluation: { accuracy?: number | undefined; loss?: number | undefined } = {}
+    if (!byzantine && ((event.round + 1) % config.evalEvery === 0 || last)) {
+      const { accuracy, loss } = evaluate(next)
+      evaluation = { accuracy, loss }
+      lastEvaluation = evaluation
+    }
+    const published = node.received('model', event.round).find((v) => v.self)?.vector
+    // Before anything else and before `next` is published (at the start of the next round).
+    stateStore?.save(savedState(event.round, next, published))
+    started.report({
+      ...started.roundReport(event),
+      ...evaluation,
+      ...(published && !byzantine ? { distances: distancesTo(published, node, event.round) } : {}),
+      ...(event.gradientSenders === undefined ? {} : { gradientSenders: event.gradientSenders }),
+    })
+    if (checkpoints !== undefined && (event.round + 1) % config.checkpointEvery === 0) {
+      checkpoints.save(event.round + 1, next)
+    }
+    void node.announce().catch(() => {})
+    return chaos.betweenRounds(signal)
+  }
+  const result = await started.mode.runServer({
+    config,
+    nodeId: started.nodeId,
+    node,
+    transport: started.serverTransport,
+    log: started.log,
+    signal,
+    initial: model.parameters(),
+    start,
+    gradientQuorum: gradientQuorum(config),
+    aggregate: createAggregator(config),
+    senderRank: workerRank(config),
+    learningRate: () => config.learningRate,
+    behaviour: chaos.serverBehaviour(byzantine ? serverBehaviour(config, started.index) : honestServer),
+    onRound,
+  })
+  started.report({
+    type: 'done',
+    nodeId: started.nodeId,
+    round: result.round,
+    ...lastEvaluation,
+    modelSha256: modelSha256(result.model),
+  })
+}
+
+/**
+ * A worker's rank in the servers' aggregation order (`aggregationOrder`): its index, as in the
+ * single-process reference; senders outside the configured members (admitted at run time) after
+ * every configured worker.
+ */
+function workerRank(config: ClusterConfig): (sender: string) => number {
+  const ranks = new Map(
+    configuredMembers(config)
+      .filter((member) => member.role === 'worker')
+      .map((member) => [member.peerId, nodeIndex(member.nodeId, config.workers)] as const),
+  )
+  return (sender) => ranks.get(sender) ?? Number.MAX_SAFE_INTEGER
+}
+
+/** Distances from `own` to each received model, by sender. */
+function distancesTo(own: Float32Array, node: NetNode, round: number): Record<string, number> {
+  const distances: Record<string, number> = {}
+  for (const received of node.received('model', round)) {
+    if (received.self) continue
+    let sum = 0
+    for (let i = 0; i < own.length; i++) {
+      const delta = own[i]! - received.vector[i]!
+      sum += delta * delta
+    }
+    distances[received.sender] = Math.sqrt(sum)
+  }
+  return distances
+}
+
+function savedState(round: number, next: Float32Array, published: Float32Array | undefined): ServerState {
+  return {
+    next: { round: round + 1, model: next },
+    ...(published === undefined ? {} : { published: { round, model: published } }),
+  }
+}
