@@ -74,6 +74,7 @@ import {
   type ValidationContext,
   validateVectorMessage,
 } from './validation.js'
+import { wireByteMetrics } from './wire-bytes.js'
 
 export interface NetNodeInit {
   /** Cluster id: names the topics and must match in every message. */
@@ -1309,6 +1310,8 @@ export async function createNetNode(options: NetNodeInit): Promise<NetNode> {
     start: false,
     addresses: { listen: [...init.listen] },
     transports: [tcp()],
+    // Counts the bytes of every connection into `counters` (wire-bytes.ts).
+    metrics: wireByteMetrics(counters),
     connectionEncrypters: [noise()],
     streamMuxers: [
       yamux({
