@@ -163,8 +163,8 @@ export {
   signJoinRecord,
   writeOperatorKey,
 } from './operator.js'
-export type { CreateMetricsOptions, NodeMetrics, OpsServer, OpsServerInit } from './ops.js'
-export { createMetrics, observeRound, startOpsServer } from './ops.js'
+export type { CreateMetricsOptions, MetricDefinition, NodeMetrics, OpsServer, OpsServerInit } from './ops.js'
+export { createMetrics, nodeMetricDefinitions, observeRound, startOpsServer } from './ops.js'
 export type {
   NatsPermissions,
   NatsPrincipal,

@@ -30,6 +30,8 @@ export interface RoundReport {
   quorumWaitSeconds?: number
   /** The same wait split by what was awaited (recorded in `phalanx_quorum_wait_seconds{input}`). */
   quorumWaitByInputSeconds?: Readonly<Partial<Record<'models' | 'gradients', number>>>
+  /** `drift` over the norm of the server's published model (`phalanx_model_drift_ratio`; not published). */
+  driftRatio?: number
   rejected?: Readonly<Record<string, number>>
   suspicions?: readonly Suspicion[]
   modelDistances?: Readonly<Record<string, number>>
@@ -280,8 +282,10 @@ export function createTelemetry(init: TelemetryInit): TelemetryPublisher {
 }
 
 /** Fields that feed local metrics only, not the telemetry schema. */
-function withoutLocalFields(report: RoundReport): Omit<RoundReport, 'quorumWaitByInputSeconds'> {
-  const { quorumWaitByInputSeconds: _, ...rest } = report
+function withoutLocalFields(
+  report: RoundReport,
+): Omit<RoundReport, 'quorumWaitByInputSeconds' | 'driftRatio'> {
+  const { quorumWaitByInputSeconds: _, driftRatio: __, ...rest } = report
   return rest
 }
 

@@ -32,7 +32,7 @@ import {
   type TelemetryPublisher,
   type VerifiedMembers,
 } from '@phalanx/control'
-import { type MemberRole, type Membership, verifyPeerSignature } from '@phalanx/net'
+import { type MemberRole, type Membership, type NetCounters, verifyPeerSignature } from '@phalanx/net'
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { ClusterConfig } from './config.js'
@@ -84,13 +84,12 @@ export interface ControlPlaneInit {
   }
   /** Registry the node metrics go to (a fresh one by default, so tests can run many nodes per process). */
   registry?: Registry
-  /** The data plane's connection and stream counters, copied into `/metrics` at every round. */
-  netCounters?: () => {
-    connections_refused_total: number
-    peers_disconnected_total: number
-    streams_refused_total: Readonly<Record<string, number>>
-  }
-  /** A server's state-file refusals by what was refused, copied into `/metrics` at every round. */
+  /**
+   * The data plane's counters, copied into `/metrics` at every round and every scrape (its
+   * rejections by reason reach `/metrics` through the round reports instead).
+   */
+  netCounters?: () => NetCounters
+  /** A server's state-file refusals by what was refused, copied into `/metrics` like `netCounters`. */
   stateCounters?: () => Readonly<Record<string, number>>
   /** What `/readyz` and `/healthz` answer (health.ts); without it, `setReady` decides and it is always live. */
   health?: { ready(): boolean | string; live(): boolean | string }
@@ -149,10 +148,17 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
   const health = init.health
   let metrics: NodeMetrics | undefined
   let ops: OpsServer | undefined
+  let connection: ControlConnection | undefined
+  // The data plane's, the NATS client's and the state files' counters, which `/metrics` gets as deltas.
+  const countersSoFar = new Map<string, number>()
+  const copyCountersIn = () => {
+    if (metrics !== undefined) copyCounters(metrics, init, connection, countersSoFar)
+  }
   if (config.opsPort > 0) {
     metrics = createMetrics(registry)
     ops = await startOpsServer({
       registry,
+      beforeScrape: copyCountersIn,
       port: config.opsPort,
       host: config.opsHost,
       log,
@@ -161,7 +167,6 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
     })
   }
 
-  let connection: ControlConnection | undefined
   let telemetry: TelemetryPublisher | undefined
   let chaos: ChaosListener | undefined
   let evidence: EvidencePublisher | undefined
@@ -271,8 +276,6 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
 
   // Node reports carry rejection counts since start; telemetry and the counter want this round's.
   const rejectedSoFar: Record<string, number> = {}
-  // Likewise the data plane's and the state files' counters, which `/metrics` gets as deltas.
-  const countersSoFar = new Map<string, number>()
 
   return {
     opsUrl: ops?.url,
@@ -280,7 +283,7 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
     roundCompleted(report) {
       firstRoundDone = true
       applyStaged()
-      if (metrics !== undefined) copyCounters(metrics, init, countersSoFar)
+      copyCountersIn()
       if (evidence !== undefined && connection?.state() === 'connected')
         evidence.publish(init.takeEvidence?.() ?? [])
       try {
@@ -309,10 +312,15 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
   }
 }
 
-/** Adds what the data plane's and state files' counters gained since `soFar` (they only go up). */
+/**
+ * Adds what the data plane's, the NATS client's and the state files' counters gained since
+ * `soFar` (they only go up; a NATS client replaced after a close starts again from zero, which
+ * `add` skips rather than counting backwards).
+ */
 function copyCounters(
   metrics: NodeMetrics,
   init: Pick<ControlPlaneInit, 'netCounters' | 'stateCounters'>,
+  connection: ControlConnection | undefined,
   soFar: Map<string, number>,
 ): void {
   const add = (key: string, total: number, inc: (delta: number) => void) => {
@@ -326,6 +334,25 @@ function copyCounters(
     add('peers_disconnected', net.peers_disconnected_total, (d) => metrics.peersDisconnectedTotal.inc(d))
     for (const [reason, total] of Object.entries(net.streams_refused_total))
       add(`streams_refused:${reason}`, total, (d) => metrics.streamsRefusedTotal.inc({ reason }, d))
+    add('messages_received', net.messages_received_total, (d) => metrics.netMessagesReceivedTotal.inc(d))
+    add('messages_delivered', net.messages_delivered_total, (d) => metrics.netMessagesDeliveredTotal.inc(d))
+    add('messages_synced', net.messages_synced_total, (d) => metrics.netMessagesSyncedTotal.inc(d))
+    add('equivocations', net.equivocations_total, (d) => metrics.equivocationsTotal.inc(d))
+    add('payload_fetched', net.payload_fetched_bytes_total, (d) => metrics.payloadFetchedBytesTotal.inc(d))
+    add('payload_served', net.payload_served_bytes_total, (d) => metrics.payloadServedBytesTotal.inc(d))
+    add('sync_served', net.sync_served_bytes_total, (d) => metrics.syncServedBytesTotal.inc(d))
+    add('wire_sent', net.wire_sent_bytes_total, (d) =>
+      metrics.networkSentBytesTotal.inc({ plane: 'data' }, d),
+    )
+    add('wire_received', net.wire_received_bytes_total, (d) =>
+      metrics.networkReceivedBytesTotal.inc({ plane: 'data' }, d),
+    )
+  }
+  // The NATS client's own byte counts: telemetry, evidence, checkpoints, membership, chaos.
+  const nats = connection?.nats()?.stats()
+  if (nats !== undefined) {
+    add('nats_sent', nats.outBytes, (d) => metrics.networkSentBytesTotal.inc({ plane: 'control' }, d))
+    add('nats_received', nats.inBytes, (d) => metrics.networkReceivedBytesTotal.inc({ plane: 'control' }, d))
   }
   for (const [what, total] of Object.entries(init.stateCounters?.() ?? {}))
     add(`state_refused:${what}`, total, (d) => metrics.stateRefusedTotal.inc({ what }, d))
@@ -339,10 +366,18 @@ function toRoundReport(report: RoundNodeReport, rejectedSoFar: Record<string, nu
     if (delta > 0) rejected[reason] = delta
   }
   const drift = medianOf(Object.values(report.distances ?? {}))
+  const driftRatio =
+    drift !== undefined && report.modelNorm !== undefined && report.modelNorm > 0
+      ? drift / report.modelNorm
+      : undefined
   return {
     round: report.round,
     roundDurationSeconds: report.roundSeconds,
     quorumWaitSeconds: report.quorumWaitSeconds,
+    ...(report.quorumWaitByInputSeconds === undefined
+      ? {}
+      : { quorumWaitByInputSeconds: report.quorumWaitByInputSeconds }),
+    ...(driftRatio === undefined || !Number.isFinite(driftRatio) ? {} : { driftRatio }),
     rejected,
     ...(report.accuracy === undefined ? {} : { accuracy: report.accuracy }),
     ...(report.loss === undefined || !Number.isFinite(report.loss) ? {} : { loss: report.loss }),

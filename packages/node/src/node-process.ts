@@ -64,6 +64,8 @@ export type NodeReport =
       round: number
       roundSeconds: number
       quorumWaitSeconds: number
+      /** The same wait by what was awaited (`phalanx_quorum_wait_seconds{input}`). */
+      quorumWaitByInputSeconds?: Partial<Record<'models' | 'gradients', number>>
       /**
        * CPU (user + system, every thread of the process) used since the node's previous round
        * report: what the node would need of a machine of its own, whatever else shares this one.
@@ -73,6 +75,8 @@ export type NodeReport =
       loss?: number | undefined
       /** ℓ2 distance from this server's published model of the round to each received one, by peer id. */
       distances?: Record<string, number>
+      /** ℓ2 norm of that published model: the scale of `phalanx_model_drift_ratio`. */
+      modelNorm?: number
       /** Peers whose gradients this server aggregated in the round (servers only). */
       gradientSenders?: string[]
       rejected: Record<string, number>
@@ -111,6 +115,12 @@ function distancesTo(own: Float32Array, node: NetNode, round: number): Record<st
     distances[received.sender] = Math.sqrt(sum)
   }
   return distances
+}
+
+function l2Norm(vector: Float32Array): number {
+  let sum = 0
+  for (let i = 0; i < vector.length; i++) sum += vector[i]! * vector[i]!
+  return Math.sqrt(sum)
 }
 
 export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
@@ -206,6 +216,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
       round: event.round,
       roundSeconds: event.roundSeconds,
       quorumWaitSeconds: event.quorumWaitSeconds,
+      quorumWaitByInputSeconds: event.quorumWaitByInputSeconds,
       cpuSeconds: (used.user + used.system) / 1e6,
       rejected: transport.rejected(),
     }
@@ -334,7 +345,9 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
           report({
             ...roundReport(event),
             ...evaluation,
-            ...(published && !byzantine ? { distances: distancesTo(published, node, event.round) } : {}),
+            ...(published && !byzantine
+              ? { distances: distancesTo(published, node, event.round), modelNorm: l2Norm(published) }
+              : {}),
             ...(event.gradientSenders === undefined ? {} : { gradientSenders: event.gradientSenders }),
           })
           if (checkpoints !== undefined && (event.round + 1) % config.checkpointEvery === 0) {

@@ -17,6 +17,8 @@ export interface RoundEvent {
   round: number
   /** Seconds spent waiting for quorums this round. */
   quorumWaitSeconds: number
+  /** The same wait by what was awaited (`phalanx_quorum_wait_seconds{input}`). */
+  quorumWaitByInputSeconds: Partial<Record<'models' | 'gradients', number>>
   roundSeconds: number
   /** Senders whose vectors were used. */
   gradientSenders?: string[]
@@ -214,6 +216,7 @@ export async function runServer(
     let gradients: RoundVector[]
     let models: RoundVector[] | undefined
     let quorumWait = 0
+    let modelsWait: number | undefined
     try {
       gradients = await collectPatiently(
         transport,
@@ -240,7 +243,8 @@ export async function runServer(
           retransmit,
           catchUp,
         )
-        quorumWait += performance.now() - waited
+        modelsWait = performance.now() - waited
+        quorumWait += modelsWait
       }
     } catch (error) {
       if (!(error instanceof BehindError)) throw error
@@ -270,6 +274,10 @@ export async function runServer(
         role: 'server',
         round: round - 1,
         quorumWaitSeconds: quorumWait / 1000,
+        quorumWaitByInputSeconds: {
+          gradients: (quorumWait - (modelsWait ?? 0)) / 1000,
+          ...(modelsWait === undefined ? {} : { models: modelsWait / 1000 }),
+        },
         roundSeconds: (performance.now() - roundStart) / 1000,
         gradientSenders: gradients.map((g) => g.sender),
         ...(modelSenders ? { modelSenders } : {}),
@@ -387,6 +395,7 @@ export async function runWorker(
       role: 'worker',
       round: round - 1,
       quorumWaitSeconds: quorumWait / 1000,
+      quorumWaitByInputSeconds: { models: quorumWait / 1000 },
       roundSeconds: (performance.now() - roundStart) / 1000,
       modelSenders: models.map((m) => m.sender),
     })

@@ -300,6 +300,8 @@ export async function runSmrServer(
               role: 'server',
               round: applied.round,
               quorumWaitSeconds: roundSeconds,
+              // What a replica waits for is the log's next n−f gradients.
+              quorumWaitByInputSeconds: { gradients: roundSeconds },
               roundSeconds,
               gradientSenders: applied.gradientSenders,
             },
@@ -448,6 +450,7 @@ export async function runSmrWorker(
         role: 'worker',
         round: round - 1,
         quorumWaitSeconds: quorumWait / 1000,
+        quorumWaitByInputSeconds: { models: quorumWait / 1000 },
         roundSeconds: (performance.now() - roundStart) / 1000,
         modelSenders: [model.sender],
       })
