@@ -3,7 +3,7 @@ import { MutableNetCounters } from '@phalanx/net'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
-import { attachControlPlane, clusterConfigSchema } from '../src/index.js'
+import { attachControlPlane, clusterConfigSchema, type RoundNodeReport } from '../src/index.js'
 
 /** A loopback port nobody listens on right now. */
 async function freePort(): Promise<number> {
@@ -132,7 +132,12 @@ describe('the data plane and state-file counters on /metrics', () => {
 })
 
 describe('a round report on /metrics', () => {
-  it.each([
+  it.each<{
+    what: string
+    report: Partial<RoundNodeReport>
+    metric: string
+    expected: { labels: Record<string, string>; value: number }[]
+  }>([
     {
       what: 'drift over the published model’s norm: the lower median of the distances, divided',
       report: { distances: { a: 3, b: 1, c: 2 }, modelNorm: 4 },
