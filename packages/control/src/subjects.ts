@@ -48,7 +48,10 @@ export const TelemetryEventSchema = z.object({
   /** Test accuracy in [0, 1], only where the node evaluates. */
   accuracy: z.number().min(0).max(1).optional(),
   loss: finite.optional(),
-  /** Distance of this node's model from the median of the models it received (servers). */
+  /**
+   * Servers: the lower median of `modelDistances` (one meaning of drift, docs/OPERATIONS.md "What
+   * drift means"): how far this server's model of the round is from the other servers' models.
+   */
   drift: z.number().nonnegative().optional(),
   roundDurationSeconds: z.number().nonnegative().optional(),
   quorumWaitSeconds: z.number().nonnegative(),

@@ -12,7 +12,10 @@ export interface RoundRecord {
   /** Mean test accuracy of the honest servers' models, when evaluated this round. */
   honestAccuracy?: number | undefined
   honestLoss?: number | undefined
-  /** Largest ℓ2 distance between two honest servers' models after this round. */
+  /**
+   * Largest ℓ2 distance an honest server reported from its model of this round to another honest
+   * server's (the models the round started from; docs/OPERATIONS.md "What drift means").
+   */
   maxHonestDrift?: number | undefined
   /** Messages rejected during this round, all reasons. */
   rejectedMessages?: number | undefined
