@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url'
 import {
   type ClusterConfig,
   type ClusterConfigInput,
-  type RoundRecord,
+  type RoundRow,
   type RunSummary,
   resolveConfig,
   runLocalCluster,
@@ -126,15 +126,15 @@ async function measure(
   const started = performance.now()
   const wallAt = new Map<number, number>()
   // Kept here too: a cluster stopped at the target returns no result, only these rows.
-  const seen: RoundRecord[] = []
+  const seen: RoundRow[] = []
   const stop = new AbortController()
-  const onRound = (row: RoundRecord) => {
+  const onRound = (row: RoundRow) => {
     wallAt.set(row.round, (performance.now() - started) / 1000)
     seen.push(row)
     if (options.stopAtTarget && (row.honestAccuracy ?? 0) >= TARGET) stop.abort(REACHED)
   }
   process.stderr.write(`${name}: up to ${config.rounds} rounds … `)
-  let result: { summary: RunSummary; rows: RoundRecord[] }
+  let result: { summary: RunSummary; rows: RoundRow[] }
   if (mode === 'cluster') {
     let backend = 'unknown'
     try {
@@ -177,8 +177,8 @@ async function measure(
     .map((row) => row.roundSeconds)
     .filter((s): s is number => s !== undefined)
   const medianRoundSeconds = median(times)
-  let reached: RoundRecord | undefined
-  let best: RoundRecord | undefined
+  let reached: RoundRow | undefined
+  let best: RoundRow | undefined
   for (const row of rows) {
     if (row.honestAccuracy === undefined) continue
     if (best === undefined || row.honestAccuracy > best.honestAccuracy!) best = row

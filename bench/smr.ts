@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url'
 import {
   type ClusterConfigInput,
   type NodeReport,
-  type RoundRecord,
+  type RoundRow,
   resolveConfig,
   runLocalCluster,
 } from '@phalanx/node'
@@ -118,7 +118,7 @@ async function measure(
       process.kill(pid, 'SIGKILL')
     }
   }
-  let rows: RoundRecord[]
+  let rows: RoundRow[]
   let finalAccuracy: number | null
   try {
     const result = await runLocalCluster({

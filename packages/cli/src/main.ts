@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import {
   type ClusterConfig,
   type NodeReport,
-  type RoundRecord,
+  type RoundRow,
   type RunSummary,
   runLocalCluster,
   runNodeProcess,
@@ -42,7 +42,7 @@ async function guarded(action: () => Promise<void>): Promise<void> {
   }
 }
 
-function finish(config: ClusterConfig, title: string, summary: RunSummary, rows: RoundRecord[]): void {
+function finish(config: ClusterConfig, title: string, summary: RunSummary, rows: RoundRow[]): void {
   console.log(summaryTable(title, summary))
   if (config.out !== undefined) {
     writeRunReport(config.out, title, summary, rows)

@@ -196,6 +196,7 @@ export type {
   PayloadKind,
   PayloadOf,
   Role,
+  RoundRecord,
   Suspicion,
   TelemetryEvent,
 } from './subjects.js'
@@ -211,6 +212,8 @@ export {
   MembershipChangeSchema,
   payloadSchemas,
   RoleSchema,
+  RoundRecordSchema,
+  roundRecordLocalFields,
   SUBJECT_CATALOG,
   SuspicionSchema,
   TelemetryEventSchema,

@@ -317,8 +317,11 @@ export function observeRound(metrics: NodeMetrics, report: RoundReport): void {
   }
   if (report.accuracy !== undefined && Number.isFinite(report.accuracy))
     metrics.accuracyRatio.set(report.accuracy)
-  if (report.driftRatio !== undefined && Number.isFinite(report.driftRatio))
-    metrics.modelDriftRatio.set(report.driftRatio)
+  // drift / ‖θ_s(r)‖: both are of the model the server published for the round.
+  if (report.drift !== undefined && report.modelNorm !== undefined && report.modelNorm > 0) {
+    const ratio = report.drift / report.modelNorm
+    if (Number.isFinite(ratio)) metrics.modelDriftRatio.set(ratio)
+  }
   for (const [reason, count] of Object.entries(report.rejected ?? {})) {
     if (count > 0) metrics.rejectedMessagesTotal.inc({ reason }, count)
   }

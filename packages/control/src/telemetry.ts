@@ -16,27 +16,14 @@ import type { PeerSignatureVerifier } from './operator.js'
 import { canonicalJson } from './operator.js'
 import type { NodeMetrics } from './ops.js'
 import { observeRound } from './ops.js'
-import type { Role, Suspicion, TelemetryEvent } from './subjects.js'
-import { TelemetryEventSchema } from './subjects.js'
+import type { Role, RoundRecord, TelemetryEvent } from './subjects.js'
+import { roundRecordLocalFields, TelemetryEventSchema } from './subjects.js'
 
-/** What a node knows at the end of a round; identity and timestamp are filled in by the publisher. */
-export interface RoundReport {
-  round: number
-  accuracy?: number
-  loss?: number
-  drift?: number
-  roundDurationSeconds?: number
-  /** Total time this round spent waiting for quorums (published in telemetry). */
-  quorumWaitSeconds?: number
-  /** The same wait split by what was awaited (recorded in `phalanx_quorum_wait_seconds{input}`). */
-  quorumWaitByInputSeconds?: Readonly<Partial<Record<'models' | 'gradients', number>>>
-  /** `drift` over the norm of the server's published model (`phalanx_model_drift_ratio`; not published). */
-  driftRatio?: number
-  rejected?: Readonly<Record<string, number>>
-  suspicions?: readonly Suspicion[]
-  modelDistances?: Readonly<Record<string, number>>
-  gradientSenders?: string[]
-}
+/**
+ * What a publisher is handed: a node's `RoundRecord` without the identity the publisher fills in
+ * (node id, role) and with every field but the round optional (an absent list is empty).
+ */
+export type RoundReport = Pick<RoundRecord, 'round'> & Partial<Omit<RoundRecord, 'round' | 'nodeId' | 'role'>>
 
 export interface TelemetryStats {
   /** Events handed to the NATS client (including flushed ones). */
@@ -247,11 +234,12 @@ export function createTelemetry(init: TelemetryInit): TelemetryPublisher {
     publish(report) {
       if (init.metrics !== undefined) observeRound(init.metrics, report)
       const event: TelemetryEvent = {
-        nodeId: init.nodeId,
-        role: init.role,
         timestampMs: Math.round(now()),
         quorumWaitSeconds: 0,
         ...definedFields(withoutLocalFields(report)),
+        // The publisher's identity, whatever a record handed in says.
+        nodeId: init.nodeId,
+        role: init.role,
         round: report.round,
         rejected: { ...(report.rejected ?? {}) },
         suspicions: [...(report.suspicions ?? [])],
@@ -281,12 +269,11 @@ export function createTelemetry(init: TelemetryInit): TelemetryPublisher {
   }
 }
 
-/** Fields that feed local metrics only, not the telemetry schema. */
-function withoutLocalFields(
-  report: RoundReport,
-): Omit<RoundReport, 'quorumWaitByInputSeconds' | 'driftRatio'> {
-  const { quorumWaitByInputSeconds: _, driftRatio: __, ...rest } = report
-  return rest
+/** The report without the fields that stay local (they feed metrics, not the telemetry schema). */
+function withoutLocalFields(report: RoundReport): Partial<TelemetryEvent> {
+  return Object.fromEntries(
+    Object.entries(report).filter(([key]) => !Object.hasOwn(roundRecordLocalFields, key)),
+  ) as Partial<TelemetryEvent>
 }
 
 function definedFields<T extends object>(value: T): Partial<T> {

@@ -81,8 +81,8 @@ export type {
   AggregationRule,
   ByzantineBehaviour,
   LearningRateSchedule,
-  RoundReport,
   TrainInit,
+  TrainingRound,
   TrainResult,
 } from './trainer.js'
 export { learningRateAt, train, trainDefaults } from './trainer.js'

@@ -25,8 +25,8 @@ import {
   type OpsServer,
   observeRound,
   parseNatsServers,
+  type RoundRecord,
   type RoundReport,
-  type Suspicion,
   signJoinRecord,
   startOpsServer,
   type TelemetryPublisher,
@@ -37,16 +37,13 @@ import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { ClusterConfig } from './config.js'
 import { ConfigError } from './errors.js'
-import type { NodeReport } from './node-process.js'
-
-export type RoundNodeReport = Extract<NodeReport, { type: 'round' }>
 
 export interface ControlPlane {
   /** Where `/metrics` `/healthz` `/readyz` listen, when the ops endpoints are on. */
   readonly opsUrl: string | undefined
   readonly connection: ControlConnection | undefined
   /** Records the round in the metrics and publishes it; never blocks, never throws. */
-  roundCompleted(report: RoundNodeReport): void
+  roundCompleted(record: RoundRecord): void
   /** Without a reason: ready. With one: not ready, and `/readyz` answers 503 with the reason. */
   setReady(reason?: string): void
   /**
@@ -274,24 +271,21 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
     await verified.idle()
   }
 
-  // Node reports carry rejection counts since start; telemetry and the counter want this round's.
-  const rejectedSoFar: Record<string, number> = {}
-
   return {
     opsUrl: ops?.url,
     connection,
-    roundCompleted(report) {
+    roundCompleted(record) {
       firstRoundDone = true
       applyStaged()
       copyCountersIn()
       if (evidence !== undefined && connection?.state() === 'connected')
         evidence.publish(init.takeEvidence?.() ?? [])
       try {
-        const roundReport = toRoundReport(report, rejectedSoFar)
-        if (telemetry !== undefined) telemetry.publish(roundReport)
-        else if (metrics !== undefined) observeRound(metrics, roundReport)
+        const report = publishable(record)
+        if (telemetry !== undefined) telemetry.publish(report)
+        else if (metrics !== undefined) observeRound(metrics, report)
       } catch (error) {
-        log.error({ err: error, round: report.round }, 'could not record round telemetry')
+        log.error({ err: error, round: record.round }, 'could not record round telemetry')
       }
     },
     setReady(reason) {
@@ -358,66 +352,12 @@ function copyCounters(
     add(`state_refused:${what}`, total, (d) => metrics.stateRefusedTotal.inc({ what }, d))
 }
 
-function toRoundReport(report: RoundNodeReport, rejectedSoFar: Record<string, number>): RoundReport {
-  const rejected: Record<string, number> = {}
-  for (const [reason, total] of Object.entries(report.rejected)) {
-    const delta = total - (rejectedSoFar[reason] ?? 0)
-    rejectedSoFar[reason] = total
-    if (delta > 0) rejected[reason] = delta
-  }
-  const drift = medianOf(Object.values(report.distances ?? {}))
-  const driftRatio =
-    drift !== undefined && report.modelNorm !== undefined && report.modelNorm > 0
-      ? drift / report.modelNorm
-      : undefined
-  return {
-    round: report.round,
-    roundDurationSeconds: report.roundSeconds,
-    quorumWaitSeconds: report.quorumWaitSeconds,
-    ...(report.quorumWaitByInputSeconds === undefined
-      ? {}
-      : { quorumWaitByInputSeconds: report.quorumWaitByInputSeconds }),
-    ...(driftRatio === undefined || !Number.isFinite(driftRatio) ? {} : { driftRatio }),
-    rejected,
-    ...(report.accuracy === undefined ? {} : { accuracy: report.accuracy }),
-    ...(report.loss === undefined || !Number.isFinite(report.loss) ? {} : { loss: report.loss }),
-    // The node reports its distance to each received model, not to their median; the median of
-    // those distances is the robust stand-in (up to F of them come from Byzantine servers).
-    ...(drift === undefined || !Number.isFinite(drift) ? {} : { drift }),
-    suspicions: farFromMedian(report, drift),
-    ...(report.distances === undefined ? {} : { modelDistances: { ...report.distances } }),
-    ...(report.gradientSenders === undefined ? {} : { gradientSenders: [...report.gradientSenders] }),
-  }
-}
-
 /**
- * A received model much farther from this server's own than the median distance is suspect:
- * honest models differ by what gradients each server saw first, a Byzantine one by what it
- * chose. The floor keeps float rounding between identical honest models from raising alarms.
+ * The record as the control plane publishes it: a loss that is not finite (a diverged model) is
+ * left out, as the telemetry schema has it; `phalanx local` still reads it as it was.
  */
-const suspicionFactor = 10
-const suspicionFloor = 1e-3
-
-function farFromMedian(report: RoundNodeReport, medianDistance: number | undefined): Suspicion[] {
-  if (medianDistance === undefined || !Number.isFinite(medianDistance)) return []
-  const threshold = Math.max(suspicionFloor, suspicionFactor * medianDistance)
-  return Object.entries(report.distances ?? {})
-    .filter(([, distance]) => !(distance <= threshold))
-    .map(([suspect, distance]) => ({
-      suspect,
-      reason: 'model_far_from_median',
-      round: report.round,
-      evidence: { distance, medianDistance, threshold },
-    }))
-}
-
-/**
- * The lower median: a server that went on with N−F models may have received only one honest
- * peer's model beside a Byzantine one, and the mean of those two would report the attack as
- * honest drift.
- */
-export function medianOf(values: readonly number[]): number | undefined {
-  if (values.length === 0) return undefined
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor((sorted.length - 1) / 2)]
+function publishable(record: RoundRecord): RoundReport {
+  if (record.loss === undefined || Number.isFinite(record.loss)) return record
+  const { loss: _, ...rest } = record
+  return rest
 }

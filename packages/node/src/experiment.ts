@@ -14,7 +14,7 @@ import { z } from 'zod'
 import { type ClusterConfig, resolveConfig } from './config.js'
 import { ClusterBoundError, ConfigError, ExperimentCellError, MatrixError } from './errors.js'
 import { runLocalCluster } from './local.js'
-import { type RoundRecord, type RunSummary, svgLineChart, writeRunReport } from './report.js'
+import { type RoundRow, type RunSummary, svgLineChart, writeRunReport } from './report.js'
 import { checkClusterBounds } from './roles.js'
 import { runSimulation } from './simulate.js'
 
@@ -45,15 +45,15 @@ export interface CellResult {
   /** `skipped` = its results were already on disk from an earlier run of the same grid. */
   status: CellStatus
   summary?: RunSummary
-  rows?: RoundRecord[]
+  rows?: RoundRow[]
   error?: { name: string; message: string }
 }
 
 /** Runs one cell; injected so tests can drive the grid without training. */
 export type CellRunner = (
   config: ClusterConfig,
-  init: { log: Logger; onRound?: (row: RoundRecord) => void },
-) => Promise<{ summary: RunSummary; rows: RoundRecord[] }>
+  init: { log: Logger; onRound?: (row: RoundRow) => void },
+) => Promise<{ summary: RunSummary; rows: RoundRow[] }>
 
 export interface ExperimentInit {
   matrix: ExperimentMatrix
@@ -65,7 +65,7 @@ export interface ExperimentInit {
   signal?: AbortSignal
   onCellStart?: (cell: ExperimentCell, index: number, total: number) => void
   onCellEnd?: (result: CellResult, index: number, total: number) => void
-  onRound?: (cell: ExperimentCell, row: RoundRecord) => void
+  onRound?: (cell: ExperimentCell, row: RoundRow) => void
 }
 
 export interface ExperimentResult {
@@ -193,7 +193,7 @@ export function storedCellResult(
 }
 
 /** Reads back what `roundsCsv` wrote (empty cells = not measured). */
-export function parseRoundsCsv(text: string): RoundRecord[] {
+export function parseRoundsCsv(text: string): RoundRow[] {
   const [header, ...lines] = text.trim().split('\n')
   if (header === undefined) return []
   const columns = header.split(',')
@@ -203,7 +203,7 @@ export function parseRoundsCsv(text: string): RoundRecord[] {
       const column = columns[index]
       if (column !== undefined && cell !== '') row[column] = Number(cell)
     })
-    return { ...row, round: row.round ?? 0 } as RoundRecord
+    return { ...row, round: row.round ?? 0 } as RoundRow
   })
 }
 

@@ -45,7 +45,6 @@ export {
   attachControlPlane,
   type ControlPlane,
   type ControlPlaneInit,
-  type RoundNodeReport,
 } from './control-plane.js'
 export {
   ChaosActionError,
@@ -104,7 +103,7 @@ export type {
   WorkerLoopInit,
 } from './protocol.js'
 export { collectPatiently, honestServer, honestWorker, runServer, runWorker } from './protocol.js'
-export type { RoundRecord, RunSummary } from './report.js'
+export type { RoundRow, RunSummary } from './report.js'
 export { reportHtml, roundsCsv, svgLineChart, writeRunReport } from './report.js'
 export {
   checkClusterBounds,

@@ -20,11 +20,11 @@ import { loadOrCreateOperatorKey } from '@phalanx/control'
 import { loadOrCreatePeerKey } from '@phalanx/net'
 import type { Logger } from 'pino'
 import { type ClusterConfig, envName, listFields } from './config.js'
-import { medianOf } from './control-plane.js'
 import { LocalClusterError } from './errors.js'
 import type { NodeReport } from './node-process.js'
-import type { RoundRecord, RunSummary } from './report.js'
+import type { RoundRow, RunSummary } from './report.js'
 import { checkClusterBounds, isByzantine } from './roles.js'
+import { medianOf } from './round-record.js'
 import { resetSmrLog } from './smr.js'
 
 export interface LocalClusterInit {
@@ -33,7 +33,7 @@ export interface LocalClusterInit {
   /** How to start one node: `[node, cli.js]`; the role (`server`/`worker`) is appended. */
   command: readonly [string, ...string[]]
   /** Called once per completed round with the cluster-wide view. */
-  onRound?: (row: RoundRecord) => void
+  onRound?: (row: RoundRow) => void
   /** Abort the run (kills every child). */
   signal?: AbortSignal
   /** Every report of every node, with the node's process id (a benchmark kills a server by it). */
@@ -44,7 +44,7 @@ export interface LocalClusterInit {
 
 export interface LocalClusterResult {
   summary: RunSummary
-  rows: RoundRecord[]
+  rows: RoundRow[]
   /** Where each node's log went. */
   logDir: string
 }
@@ -104,7 +104,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   )
 
   const children: Child[] = []
-  const rows = new Map<number, RoundRecord>()
+  const rows = new Map<number, RoundRow>()
   const accuracies = new Map<number, number[]>()
   const losses = new Map<number, number[]>()
   const drifts = new Map<number, number>()
@@ -141,7 +141,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     if (message.accuracy !== undefined)
       accuracies.set(round, [...(accuracies.get(round) ?? []), message.accuracy])
     if (message.loss !== undefined) losses.set(round, [...(losses.get(round) ?? []), message.loss])
-    for (const [peer, distance] of Object.entries(message.distances ?? {})) {
+    for (const [peer, distance] of Object.entries(message.modelDistances ?? {})) {
       if (!honestServerPeers.has(peer)) continue
       drifts.set(round, Math.max(drifts.get(round) ?? 0, distance))
     }
@@ -149,7 +149,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     newestReported = Math.max(newestReported, round)
     // A round is complete once every honest server reported it, or once the cluster is two
     // rounds past it (an honest straggler that caught up from the median skipped it).
-    emitCompleteRounds(message.roundSeconds)
+    emitCompleteRounds(message.roundDurationSeconds)
   }
   let flushing = false
   const emitCompleteRounds = (roundSeconds: number | undefined) => {
@@ -163,7 +163,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
       const drift = drifts.get(emittedRound) ?? 0
       maxDrift = Math.max(maxDrift, drift)
       const rejected = Object.values(rejectedTotal()).reduce((a, b) => a + b, 0)
-      const row: RoundRecord = {
+      const row: RoundRow = {
         round: emittedRound,
         honestAccuracy: accuracy ? accuracy.reduce((a, b) => a + b, 0) / accuracy.length : undefined,
         honestLoss: loss ? loss.reduce((a, b) => a + b, 0) / loss.length : undefined,
@@ -223,7 +223,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
             backend = message.backend
             break
           case 'round':
-            rejectedByNode.set(nodeId, message.rejected)
+            rejectedByNode.set(nodeId, message.rejectedSinceStart)
             if (!entry.byzantine && message.round >= cpuSkipRounds) cpuByRole[role].push(message.cpuSeconds)
             if (role === 'server') onServerRound(message, entry)
             break

@@ -5,6 +5,7 @@
  * started by `phalanx local`, to the parent over IPC.
  */
 
+import type { RoundRecord } from '@phalanx/control'
 import {
   type ClassificationDataset,
   createModel,
@@ -45,6 +46,7 @@ import {
   workerBehaviour,
   workerGradient,
 } from './roles.js'
+import { driftOf, farFromMedian } from './round-record.js'
 import {
   createServerStateStore,
   createSigningGuard,
@@ -58,29 +60,17 @@ import type { RoundVector } from './transport.js'
 export type NodeReport =
   | { type: 'listening'; nodeId: string; peerId: string; multiaddrs: string[] }
   | { type: 'started'; nodeId: string; round: number; backend: string }
-  | {
-      type: 'round'
-      nodeId: string
-      round: number
-      roundSeconds: number
-      quorumWaitSeconds: number
-      /** The same wait by what was awaited (`phalanx_quorum_wait_seconds{input}`). */
-      quorumWaitByInputSeconds?: Partial<Record<'models' | 'gradients', number>>
-      /**
-       * CPU (user + system, every thread of the process) used since the node's previous round
-       * report: what the node would need of a machine of its own, whatever else shares this one.
-       */
-      cpuSeconds: number
-      accuracy?: number | undefined
-      loss?: number | undefined
-      /** ℓ2 distance from this server's published model of the round to each received one, by peer id. */
-      distances?: Record<string, number>
-      /** ℓ2 norm of that published model: the scale of `phalanx_model_drift_ratio`. */
-      modelNorm?: number
-      /** Peers whose gradients this server aggregated in the round (servers only). */
-      gradientSenders?: string[]
-      rejected: Record<string, number>
-    }
+  /**
+   * A completed round: the node's one record of it (`RoundRecord`, control/subjects.ts), with the
+   * fields a node process always measures present.
+   */
+  | ({ type: 'round' } & RoundRecord &
+      Required<
+        Pick<
+          RoundRecord,
+          'roundDurationSeconds' | 'quorumWaitByInputSeconds' | 'cpuSeconds' | 'rejectedSinceStart'
+        >
+      >)
   | { type: 'done'; nodeId: string; round: number; accuracy?: number | undefined; loss?: number | undefined }
 
 export interface NodeProcessInit {
@@ -102,8 +92,16 @@ export function nodeIndex(nodeId: string, count: number): number {
   return hash % count
 }
 
-/** Distances from `own` to each received model, by sender. */
-function distancesTo(own: Float32Array, node: NetNode, round: number): Record<string, number> {
+/**
+ * How far a server's published model of `round` is from the other servers' models of it: the
+ * distance to each (by sender), their lower median (`drift`), the suspicions it raises, and the
+ * model's norm (the scale of `phalanx_model_drift_ratio`).
+ */
+function spreadOf(
+  own: Float32Array,
+  node: NetNode,
+  round: number,
+): Pick<RoundRecord, 'modelDistances' | 'drift' | 'suspicions' | 'modelNorm'> {
   const distances: Record<string, number> = {}
   for (const received of node.received('model', round)) {
     if (received.self) continue
@@ -114,13 +112,15 @@ function distancesTo(own: Float32Array, node: NetNode, round: number): Record<st
     }
     distances[received.sender] = Math.sqrt(sum)
   }
-  return distances
-}
-
-function l2Norm(vector: Float32Array): number {
-  let sum = 0
-  for (let i = 0; i < vector.length; i++) sum += vector[i]! * vector[i]!
-  return Math.sqrt(sum)
+  let norm = 0
+  for (let i = 0; i < own.length; i++) norm += own[i]! * own[i]!
+  const drift = driftOf(distances)
+  return {
+    modelDistances: distances,
+    ...(drift === undefined ? {} : { drift }),
+    suspicions: farFromMedian(round, distances, drift),
+    modelNorm: Math.sqrt(norm),
+  }
 }
 
 export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
@@ -203,22 +203,30 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
   const transport = withHeartbeat(netTransport(node, { serverQuorum: serverQuorum(config) }), () =>
     health.beat(),
   )
-  /** What every role reports of a completed round; servers add evaluation, distances, senders. */
+  /** What every role records of a completed round; servers add evaluation, distances, drift. */
   let cpuAtLastReport = process.cpuUsage()
-  const roundReport = (event: RoundEvent) => {
-    // One reading per report, so no CPU falls between two of them.
+  // The transport counts rejections since start; a record carries those of its round.
+  const rejectedSoFar: Record<string, number> = {}
+  const roundRecord = (event: RoundEvent): Extract<NodeReport, { type: 'round' }> => {
+    // One reading per record, so no CPU falls between two of them.
     const cpu = process.cpuUsage()
     const used = { user: cpu.user - cpuAtLastReport.user, system: cpu.system - cpuAtLastReport.system }
     cpuAtLastReport = cpu
+    const rejectedSinceStart = transport.rejected()
+    const rejected: Record<string, number> = {}
+    for (const [reason, total] of Object.entries(rejectedSinceStart)) {
+      const delta = total - (rejectedSoFar[reason] ?? 0)
+      rejectedSoFar[reason] = total
+      if (delta > 0) rejected[reason] = delta
+    }
     return {
-      type: 'round' as const,
+      type: 'round',
       nodeId,
-      round: event.round,
-      roundSeconds: event.roundSeconds,
-      quorumWaitSeconds: event.quorumWaitSeconds,
-      quorumWaitByInputSeconds: event.quorumWaitByInputSeconds,
+      ...event,
       cpuSeconds: (used.user + used.system) / 1e6,
-      rejected: transport.rejected(),
+      rejected,
+      rejectedSinceStart,
+      suspicions: [],
     }
   }
   const onAbort = () => void node.stop()
@@ -343,12 +351,9 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
           // Before anything else and before `next` is published (at the start of the next round).
           stateStore?.save(savedState(event.round, next, published))
           report({
-            ...roundReport(event),
+            ...roundRecord(event),
             ...evaluation,
-            ...(published && !byzantine
-              ? { distances: distancesTo(published, node, event.round), modelNorm: l2Norm(published) }
-              : {}),
-            ...(event.gradientSenders === undefined ? {} : { gradientSenders: event.gradientSenders }),
+            ...(published && !byzantine ? spreadOf(published, node, event.round) : {}),
           })
           if (checkpoints !== undefined && (event.round + 1) % config.checkpointEvery === 0) {
             checkpoints.save(event.round + 1, next)
@@ -396,7 +401,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
         gradient,
         behaviour: chaos.workerBehaviour(byzantine ? workerBehaviour(config, index) : honestWorker),
         onRound: (event: RoundEvent) => {
-          report(roundReport(event))
+          report(roundRecord(event))
           return chaos.betweenRounds(signal)
         },
       }

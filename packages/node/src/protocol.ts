@@ -9,21 +9,19 @@
  * A quorum that does not arrive in time is logged ("stalled") and waited for again: a node
  * never goes on with fewer inputs than the bound allows.
  */
+import type { RoundRecord } from '@phalanx/control'
 import type { Logger } from 'pino'
 import type { RoundTransport, RoundVector, VectorKind } from './transport.js'
 
-export interface RoundEvent {
-  role: 'server' | 'worker'
-  round: number
-  /** Seconds spent waiting for quorums this round. */
-  quorumWaitSeconds: number
-  /** The same wait by what was awaited (`phalanx_quorum_wait_seconds{input}`). */
-  quorumWaitByInputSeconds: Partial<Record<'models' | 'gradients', number>>
-  roundSeconds: number
-  /** Senders whose vectors were used. */
-  gradientSenders?: string[]
-  modelSenders?: string[]
-}
+/**
+ * What the round loop knows of a round it completed: the part of the node's `RoundRecord` it
+ * fills (timing and senders); the node process adds the rest.
+ */
+export type RoundEvent = Pick<
+  RoundRecord,
+  'role' | 'round' | 'quorumWaitSeconds' | 'gradientSenders' | 'modelSenders'
+> &
+  Required<Pick<RoundRecord, 'roundDurationSeconds' | 'quorumWaitByInputSeconds'>>
 
 /**
  * How often a waiting node announces its own last vector again. Gossip keeps no history: a
@@ -278,7 +276,7 @@ export async function runServer(
           gradients: (quorumWait - (modelsWait ?? 0)) / 1000,
           ...(modelsWait === undefined ? {} : { models: modelsWait / 1000 }),
         },
-        roundSeconds: (performance.now() - roundStart) / 1000,
+        roundDurationSeconds: (performance.now() - roundStart) / 1000,
         gradientSenders: gradients.map((g) => g.sender),
         ...(modelSenders ? { modelSenders } : {}),
       },
@@ -396,7 +394,7 @@ export async function runWorker(
       round: round - 1,
       quorumWaitSeconds: quorumWait / 1000,
       quorumWaitByInputSeconds: { models: quorumWait / 1000 },
-      roundSeconds: (performance.now() - roundStart) / 1000,
+      roundDurationSeconds: (performance.now() - roundStart) / 1000,
       modelSenders: models.map((m) => m.sender),
     })
   }

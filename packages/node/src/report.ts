@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 /** One row of `rounds.csv`. Values a round did not measure are `undefined` (empty cell). */
-export interface RoundRecord {
+export interface RoundRow {
   round: number
   /** Mean test accuracy of the honest servers' models, when evaluated this round. */
   honestAccuracy?: number | undefined
@@ -43,7 +43,7 @@ const csvColumns = [
   'roundSeconds',
 ] as const
 
-export function roundsCsv(rows: readonly RoundRecord[]): string {
+export function roundsCsv(rows: readonly RoundRow[]): string {
   const lines = [csvColumns.join(',')]
   for (const row of rows) lines.push(csvColumns.map((column) => formatCell(row[column])).join(','))
   return `${lines.join('\n')}\n`
@@ -125,7 +125,7 @@ function formatTick(value: number): string {
   return Number(value.toPrecision(3)).toString()
 }
 
-const seriesOf = (rows: readonly RoundRecord[], key: keyof RoundRecord, label: string): Series => ({
+const seriesOf = (rows: readonly RoundRow[], key: keyof RoundRow, label: string): Series => ({
   label,
   points: rows.flatMap((row) => {
     const value = row[key]
@@ -134,7 +134,7 @@ const seriesOf = (rows: readonly RoundRecord[], key: keyof RoundRecord, label: s
 })
 
 /** The self-contained HTML report of one run. */
-export function reportHtml(title: string, summary: RunSummary, rows: readonly RoundRecord[]): string {
+export function reportHtml(title: string, summary: RunSummary, rows: readonly RoundRow[]): string {
   const facts: [string, string][] = [
     [
       'honest accuracy',
@@ -171,7 +171,7 @@ export function writeRunReport(
   dir: string,
   title: string,
   summary: RunSummary,
-  rows: readonly RoundRecord[],
+  rows: readonly RoundRow[],
 ): void {
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`)

@@ -302,7 +302,7 @@ export async function runSmrServer(
               quorumWaitSeconds: roundSeconds,
               // What a replica waits for is the log's next n−f gradients.
               quorumWaitByInputSeconds: { gradients: roundSeconds },
-              roundSeconds,
+              roundDurationSeconds: roundSeconds,
               gradientSenders: applied.gradientSenders,
             },
             applied.model,
@@ -451,7 +451,7 @@ export async function runSmrWorker(
         round: round - 1,
         quorumWaitSeconds: quorumWait / 1000,
         quorumWaitByInputSeconds: { models: quorumWait / 1000 },
-        roundSeconds: (performance.now() - roundStart) / 1000,
+        roundDurationSeconds: (performance.now() - roundStart) / 1000,
         modelSenders: [model.sender],
       })
     }

@@ -1,9 +1,10 @@
 import { createServer } from 'node:net'
+import type { RoundRecord } from '@phalanx/control'
 import { MutableNetCounters } from '@phalanx/net'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
-import { attachControlPlane, clusterConfigSchema, type RoundNodeReport } from '../src/index.js'
+import { attachControlPlane, clusterConfigSchema } from '../src/index.js'
 
 /** A loopback port nobody listens on right now. */
 async function freePort(): Promise<number> {
@@ -14,14 +15,15 @@ async function freePort(): Promise<number> {
   return port
 }
 
-const roundReport = (round: number) => ({
-  type: 'round' as const,
+const roundReport = (round: number): RoundRecord => ({
   nodeId: 'server-0',
+  role: 'server',
   round,
-  roundSeconds: 0.1,
+  roundDurationSeconds: 0.1,
   quorumWaitSeconds: 0,
   cpuSeconds: 0.01,
   rejected: {},
+  suspicions: [],
 })
 
 describe('the data plane and state-file counters on /metrics', () => {
@@ -134,21 +136,21 @@ describe('the data plane and state-file counters on /metrics', () => {
 describe('a round report on /metrics', () => {
   it.each<{
     what: string
-    report: Partial<RoundNodeReport>
+    report: Partial<RoundRecord>
     metric: string
     expected: { labels: Record<string, string>; value: number }[]
   }>([
     {
-      what: 'drift over the published model’s norm: the lower median of the distances, divided',
-      report: { distances: { a: 3, b: 1, c: 2 }, modelNorm: 4 },
+      what: 'drift over the published model’s norm',
+      report: { drift: 2, modelNorm: 4 },
       metric: 'phalanx_model_drift_ratio',
       expected: [{ labels: {}, value: 0.5 }],
     },
     {
-      what: 'the lower median of two distances (a Byzantine peer’s model is not averaged in)',
-      report: { distances: { honest: 1, byzantine: 1000 }, modelNorm: 10 },
+      what: 'no ratio without a drift (no other server’s model received)',
+      report: { modelNorm: 4 },
       metric: 'phalanx_model_drift_ratio',
-      expected: [{ labels: {}, value: 0.1 }],
+      expected: [{ labels: {}, value: 0 }],
     },
     {
       what: 'no ratio without the norm (a Byzantine server reports neither)',
