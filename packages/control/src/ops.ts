@@ -172,7 +172,7 @@ export const nodeMetricDefinitions = {
     help: 'Control-plane payloads that failed schema validation, by kind and direction.',
     labels: ['kind', 'direction'],
     roles: both,
-    when: 'a payload this node publishes fails its schema (a bug, or a report past the schema bounds); a node decodes no incoming payload by schema alone',
+    when: 'a payload this node publishes fails its schema (a bug, or a report past the schema bounds such as more than 64 peers’ distances); incoming ones are counted by the readers that decode them (phalanx watch, chaos replies), not by nodes',
   },
   natsDisconnectsTotal: {
     name: 'phalanx_nats_disconnects_total',
