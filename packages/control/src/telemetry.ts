@@ -17,7 +17,7 @@ import { canonicalJson } from './operator.js'
 import type { NodeMetrics } from './ops.js'
 import { observeRound } from './ops.js'
 import type { Role, RoundRecord, TelemetryEvent } from './subjects.js'
-import { roundRecordLocalFields, TelemetryEventSchema } from './subjects.js'
+import { TelemetryEventSchema } from './subjects.js'
 
 /**
  * What a publisher is handed: a node's `RoundRecord` without the identity the publisher fills in
@@ -269,10 +269,13 @@ export function createTelemetry(init: TelemetryInit): TelemetryPublisher {
   }
 }
 
-/** The report without the fields that stay local (they feed metrics, not the telemetry schema). */
+/**
+ * The report's fields the telemetry schema has: the record's local ones (and anything else a
+ * caller's object carries, such as a node report's `type`) stay here.
+ */
 function withoutLocalFields(report: RoundReport): Partial<TelemetryEvent> {
   return Object.fromEntries(
-    Object.entries(report).filter(([key]) => !Object.hasOwn(roundRecordLocalFields, key)),
+    Object.entries(report).filter(([key]) => Object.hasOwn(TelemetryEventSchema.shape, key)),
   ) as Partial<TelemetryEvent>
 }
 
