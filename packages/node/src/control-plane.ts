@@ -308,8 +308,8 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
 
 /**
  * Adds what the data plane's, the NATS client's and the state files' counters gained since
- * `soFar` (they only go up; a NATS client replaced after a close starts again from zero, which
- * `add` skips rather than counting backwards).
+ * `soFar`. They only go up; one that started again from zero would be counted from there on,
+ * never backwards.
  */
 function copyCounters(
   metrics: NodeMetrics,
