@@ -20,7 +20,7 @@
  */
 import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { type RoundRecord, type RunSummary, runLocalCluster, runSimulation } from '@phalanx/lab'
+import { type RoundRow, type RunSummary, runLocalCluster, runSimulation } from '@phalanx/lab'
 import { type ClusterConfig, type ClusterConfigInput, resolveConfig } from '@phalanx/node'
 import pino from 'pino'
 import { readResults, writeResults } from './results.js'
@@ -119,15 +119,15 @@ async function measure(
   const started = performance.now()
   const wallAt = new Map<number, number>()
   // Kept here too: a cluster stopped at the target returns no result, only these rows.
-  const seen: RoundRecord[] = []
+  const seen: RoundRow[] = []
   const stop = new AbortController()
-  const onRound = (row: RoundRecord) => {
+  const onRound = (row: RoundRow) => {
     wallAt.set(row.round, (performance.now() - started) / 1000)
     seen.push(row)
     if (options.stopAtTarget && (row.honestAccuracy ?? 0) >= TARGET) stop.abort(REACHED)
   }
   process.stderr.write(`${name}: up to ${config.rounds} rounds … `)
-  let result: { summary: RunSummary; rows: RoundRecord[] }
+  let result: { summary: RunSummary; rows: RoundRow[] }
   if (mode === 'cluster') {
     let backend = 'unknown'
     try {
@@ -170,8 +170,8 @@ async function measure(
     .map((row) => row.roundSeconds)
     .filter((s): s is number => s !== undefined)
   const medianRoundSeconds = median(times)
-  let reached: RoundRecord | undefined
-  let best: RoundRecord | undefined
+  let reached: RoundRow | undefined
+  let best: RoundRow | undefined
   for (const row of rows) {
     if (row.honestAccuracy === undefined) continue
     if (best === undefined || row.honestAccuracy > best.honestAccuracy!) best = row

@@ -20,7 +20,7 @@
  */
 import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { type RoundRecord, runLocalCluster } from '@phalanx/lab'
+import { type RoundRow, runLocalCluster } from '@phalanx/lab'
 import { type ClusterConfigInput, type NodeReport, resolveConfig } from '@phalanx/node'
 import pino from 'pino'
 import { startNatsCluster, waitForJetStream } from '../test/support/nats.js'
@@ -113,7 +113,7 @@ async function measure(
       process.kill(pid, 'SIGKILL')
     }
   }
-  let rows: RoundRecord[]
+  let rows: RoundRow[]
   let finalAccuracy: number | null
   try {
     const result = await runLocalCluster({

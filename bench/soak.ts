@@ -255,14 +255,14 @@ const memory = Object.fromEntries(
 const equivocatorPeer = cluster.node(EQUIVOCATOR).peerId
 const honestReports = HONEST_SERVERS.flatMap((id) => cluster.node(id).incarnations.flatMap((i) => i.rounds))
 const equivocatorRounds = new Set(
-  honestReports.filter((r) => r.distances?.[equivocatorPeer] !== undefined).map((r) => r.round),
+  honestReports.filter((r) => r.modelDistances?.[equivocatorPeer] !== undefined).map((r) => r.round),
 )
 const honestRounds = new Set(honestReports.map((r) => r.round))
 const equivocations = Math.max(
   0,
-  ...HONEST_SERVERS.map((id) => cluster.current(id)?.rounds.at(-1)?.rejected.equivocation ?? 0),
+  ...HONEST_SERVERS.map((id) => cluster.current(id)?.rounds.at(-1)?.rejectedSinceStart.equivocation ?? 0),
 )
-const roundSeconds = honestReports.map((r) => r.roundSeconds)
+const roundSeconds = honestReports.map((r) => r.roundDurationSeconds)
 // CPU time is what a node would need of a machine of its own, whatever else shares this one.
 const cpuMsPerRound = (ids: string[]) =>
   1000 *

@@ -254,13 +254,14 @@ describe('connectControl with nkeys, creds files and TLS', () => {
     cleanups.push(() => control.close())
     await control.connection!.connected()
     control.roundCompleted({
-      type: 'round',
       nodeId: 'worker-0',
+      role: 'worker',
       round: 6,
-      roundSeconds: 0.1,
+      roundDurationSeconds: 0.1,
       quorumWaitSeconds: 0,
       cpuSeconds: 0.01,
       rejected: {},
+      suspicions: [],
     })
     expect(await seen).toBe(6)
 

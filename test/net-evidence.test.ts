@@ -204,13 +204,14 @@ describe('evidence on the control plane', () => {
     await control.connection!.connected()
     const round = (n: number) =>
       control.roundCompleted({
-        type: 'round',
         nodeId: 'server-0',
+        role: 'server',
         round: n,
-        roundSeconds: 0.1,
+        roundDurationSeconds: 0.1,
         quorumWaitSeconds: 0,
         cpuSeconds: 0.01,
         rejected: {},
+        suspicions: [],
       })
     round(0)
     round(1)

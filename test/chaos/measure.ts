@@ -72,7 +72,7 @@ export class ScenarioMeter {
       for (const { reports } of since(this.#cluster, this.#mark, id)) {
         for (const report of reports) {
           if (report.round < fromRound) continue
-          for (const [peer, distance] of Object.entries(report.distances ?? {})) {
+          for (const [peer, distance] of Object.entries(report.modelDistances ?? {})) {
             // A non-finite distance is divergence; it must fail the bound, not vanish from a max.
             if (peers.has(peer)) max = Number.isFinite(distance) ? Math.max(max, distance) : Infinity
           }
@@ -89,7 +89,7 @@ export class ScenarioMeter {
       .filter((id) => id !== nodeId)
       .some((id) =>
         since(this.#cluster, this.#mark, id).some(({ reports }) =>
-          reports.some((r) => r.round >= fromRound && r.distances?.[peerId] !== undefined),
+          reports.some((r) => r.round >= fromRound && r.modelDistances?.[peerId] !== undefined),
         ),
       )
   }
@@ -110,7 +110,7 @@ export class ScenarioMeter {
           if (r.round <= fromRound || (first !== undefined && r.round >= first)) continue
           const counted =
             node.role === 'server'
-              ? r.distances?.[node.peerId] !== undefined
+              ? r.modelDistances?.[node.peerId] !== undefined
               : (r.gradientSenders?.includes(node.peerId) ?? false)
           if (counted) first = r.round
         }
@@ -125,8 +125,8 @@ export class ScenarioMeter {
       for (const { before, reports } of since(this.#cluster, this.#mark, id)) {
         const last = reports.at(-1)
         if (last === undefined) continue
-        for (const [reason, count] of Object.entries(last.rejected)) {
-          const delta = count - (before?.rejected[reason] ?? 0)
+        for (const [reason, count] of Object.entries(last.rejectedSinceStart)) {
+          const delta = count - (before?.rejectedSinceStart[reason] ?? 0)
           if (delta > 0) total[reason] = (total[reason] ?? 0) + delta
         }
       }

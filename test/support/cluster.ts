@@ -37,6 +37,8 @@ export interface TestClusterInit {
 export interface TestCluster {
   readonly work: string
   readonly natsUrl: string
+  /** The cluster's own nats-server (kill and start it for an outage). */
+  readonly natsServer: NatsServerHandle
   /** The operator key every node is pinned to (`operatorKeyFile` holds it for the CLI). */
   readonly operatorKey: OperatorKey
   readonly operatorKeyFile: string
@@ -153,6 +155,7 @@ export async function startTestCluster(init: TestClusterInit): Promise<TestClust
     return {
       work,
       natsUrl,
+      natsServer: nats,
       operatorKey,
       operatorKeyFile,
       peerIds,

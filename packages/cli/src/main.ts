@@ -5,13 +5,7 @@
  * with the field, the value and what is allowed.
  */
 import { fileURLToPath } from 'node:url'
-import {
-  type RoundRecord,
-  type RunSummary,
-  runLocalCluster,
-  runSimulation,
-  writeRunReport,
-} from '@phalanx/lab'
+import { type RoundRow, type RunSummary, runLocalCluster, runSimulation, writeRunReport } from '@phalanx/lab'
 import { type ClusterConfig, type NodeReport, runNodeProcess } from '@phalanx/node'
 import { Command } from 'commander'
 import pino, { type Logger } from 'pino'
@@ -40,7 +34,7 @@ async function guarded(action: () => Promise<void>): Promise<void> {
   }
 }
 
-function finish(config: ClusterConfig, title: string, summary: RunSummary, rows: RoundRecord[]): void {
+function finish(config: ClusterConfig, title: string, summary: RunSummary, rows: RoundRow[]): void {
   console.log(summaryTable(title, summary))
   if (config.out !== undefined) {
     writeRunReport(config.out, title, summary, rows)

@@ -1,10 +1,10 @@
 /** What a person sees: a one-line progress view per round and the end-of-run table. */
-import type { RoundRecord, RunSummary } from '@phalanx/lab'
+import type { RoundRow, RunSummary } from '@phalanx/lab'
 
 const percent = (value: number | null | undefined) =>
   value === undefined || value === null ? '   —  ' : `${(value * 100).toFixed(2).padStart(6)}%`
 
-export function progressLine(row: RoundRecord, rounds: number): string {
+export function progressLine(row: RoundRow, rounds: number): string {
   const width = 24
   const done = Math.round(((row.round + 1) / rounds) * width)
   const bar = `${'█'.repeat(done)}${'░'.repeat(width - done)}`

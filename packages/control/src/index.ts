@@ -163,8 +163,8 @@ export {
   signJoinRecord,
   writeOperatorKey,
 } from './operator.js'
-export type { CreateMetricsOptions, NodeMetrics, OpsServer, OpsServerInit } from './ops.js'
-export { createMetrics, observeRound, startOpsServer } from './ops.js'
+export type { CreateMetricsOptions, MetricDefinition, NodeMetrics, OpsServer, OpsServerInit } from './ops.js'
+export { createMetrics, nodeMetricDefinitions, observeRound, startOpsServer } from './ops.js'
 export type {
   NatsPermissions,
   NatsPrincipal,
@@ -196,6 +196,7 @@ export type {
   PayloadKind,
   PayloadOf,
   Role,
+  RoundRecord,
   Suspicion,
   TelemetryEvent,
 } from './subjects.js'
@@ -211,6 +212,8 @@ export {
   MembershipChangeSchema,
   payloadSchemas,
   RoleSchema,
+  RoundRecordSchema,
+  roundRecordLocalFields,
   SUBJECT_CATALOG,
   SuspicionSchema,
   TelemetryEventSchema,

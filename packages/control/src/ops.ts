@@ -12,36 +12,230 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram } from 'prom-client'
 import type { ControlMetricsSink } from './connection.js'
 import { OpsServerListenError } from './errors.js'
 import type { RoundReport } from './round-report.js'
+import type { Role } from './subjects.js'
 
-export interface NodeMetrics {
-  roundsTotal: Counter
-  roundDurationSeconds: Histogram
-  quorumWaitSeconds: Histogram<'input'>
-  rejectedMessagesTotal: Counter<'reason'>
-  suspicionsTotal: Counter<'reason'>
-  accuracyRatio: Gauge
-  /** ‖θ_s − median‖ / ‖median‖ of a server's model against the median it received. */
-  modelDriftRatio: Gauge
-  networkSentBytesTotal: Counter<'plane'>
-  networkReceivedBytesTotal: Counter<'plane'>
-  telemetryDroppedEventsTotal: Counter
-  invalidPayloadsTotal: Counter<'kind' | 'direction'>
-  natsDisconnectsTotal: Counter
-  /** Control records (membership, chaos) refused, by action kind and reason (see operator.ts). */
-  controlRejectedTotal: Counter<'kind' | 'reason'>
-  /** libp2p connections the gater refused (a non-member of a closed set, a graylisted stranger). */
-  connectionsRefusedTotal: Counter
-  /** Connected non-members dropped once their score fell to the graylist threshold. */
-  peersDisconnectedTotal: Counter
-  /** Served payload and sync streams refused or cut short, by reason (concurrent, rate, idle). */
-  streamsRefusedTotal: Counter<'reason'>
+/** What one metric family is, who produces it and when: the one list `/metrics` and its docs follow. */
+export interface MetricDefinition {
+  readonly name: string
+  readonly type: 'counter' | 'gauge' | 'histogram'
+  readonly help: string
+  readonly labels: readonly string[]
+  /** The nodes that produce it. */
+  readonly roles: readonly Role[]
   /**
-   * A server's state and signed-round watermark files refused at start-up, and model signatures
-   * the watermark refused (a second model for a round already signed), by `what`.
+   * Absent: every node of `roles` produces it within its first rounds of the default protocol.
+   * Otherwise the condition under which it gets samples (a refusal, an outage, large vectors).
    */
-  stateRefusedTotal: Counter<'what'>
+  readonly when?: string
+}
+
+const both: readonly Role[] = ['server', 'worker']
+const servers: readonly Role[] = ['server']
+
+/**
+ * Every node metric family. Counters the data plane and the state files keep (NetCounters, the
+ * server's refusals) are copied in as deltas whenever `/metrics` is read and at every round.
+ */
+export const nodeMetricDefinitions = {
+  roundsTotal: {
+    name: 'phalanx_rounds_total',
+    type: 'counter',
+    help: 'Training rounds completed by this node.',
+    labels: [],
+    roles: both,
+  },
+  roundDurationSeconds: {
+    name: 'phalanx_round_duration_seconds',
+    type: 'histogram',
+    help: 'Wall time of one round, from its start to its completion (evaluation excluded).',
+    labels: [],
+    roles: both,
+  },
+  quorumWaitSeconds: {
+    name: 'phalanx_quorum_wait_seconds',
+    type: 'histogram',
+    help: 'Time one round spent waiting for a quorum, by input: N−F models (servers with anti-drift, workers) or n−f gradients (servers).',
+    labels: ['input'],
+    roles: both,
+  },
+  rejectedMessagesTotal: {
+    name: 'phalanx_rejected_messages_total',
+    type: 'counter',
+    help: 'Data-plane messages dropped by the validation pipeline, by reason.',
+    labels: ['reason'],
+    roles: both,
+    when: 'a received message is refused (a duplicate of a re-announced vector, sent every 2 s while a peer waits for a quorum, is one)',
+  },
+  suspicionsTotal: {
+    name: 'phalanx_suspicions_total',
+    type: 'counter',
+    help: 'Peers suspected of Byzantine behaviour, by reason.',
+    labels: ['reason'],
+    roles: servers,
+    when: 'an honest server receives a model more than 10× the median distance (and over 1e-3) from its own (model_far_from_median)',
+  },
+  accuracyRatio: {
+    name: 'phalanx_accuracy_ratio',
+    type: 'gauge',
+    help: 'Test accuracy of this server’s model at its latest evaluation, in [0, 1].',
+    labels: [],
+    roles: servers,
+    when: 'an honest server evaluates a classification model (every evalEvery rounds and after the last)',
+  },
+  modelDriftRatio: {
+    name: 'phalanx_model_drift_ratio',
+    type: 'gauge',
+    help: 'drift / ‖θ_s(r)‖ of the latest round: drift is the lower median of the ℓ2 distances from the model this server published for the round, θ_s(r), to each other server’s model of that round it received.',
+    labels: [],
+    roles: servers,
+    when: 'an honest server receives other servers’ models of its rounds (not in the SMR baseline, whose replicas receive none)',
+  },
+  networkSentBytesTotal: {
+    name: 'phalanx_network_sent_bytes_total',
+    type: 'counter',
+    help: 'Bytes sent, by plane: data = every byte libp2p wrote to its TCP connections (Noise and Yamux framing included), control = bytes the NATS client wrote.',
+    labels: ['plane'],
+    roles: both,
+  },
+  networkReceivedBytesTotal: {
+    name: 'phalanx_network_received_bytes_total',
+    type: 'counter',
+    help: 'Bytes received, by plane: data = every byte libp2p read from its TCP connections, control = bytes the NATS client read.',
+    labels: ['plane'],
+    roles: both,
+  },
+  netMessagesReceivedTotal: {
+    name: 'phalanx_net_messages_received_total',
+    type: 'counter',
+    help: 'Vector messages (models, gradients) that reached the validation pipeline, from gossip or sync.',
+    labels: [],
+    roles: both,
+  },
+  netMessagesDeliveredTotal: {
+    name: 'phalanx_net_messages_delivered_total',
+    type: 'counter',
+    help: 'Vectors of other nodes delivered to the round protocol after validation.',
+    labels: [],
+    roles: both,
+  },
+  netMessagesSyncedTotal: {
+    name: 'phalanx_net_messages_synced_total',
+    type: 'counter',
+    help: 'Vectors delivered from a peer’s sync answer rather than from gossip.',
+    labels: [],
+    roles: both,
+    when: 'a node waiting for a quorum pulls a vector it lacked from a peer that holds it',
+  },
+  equivocationsTotal: {
+    name: 'phalanx_equivocations_total',
+    type: 'counter',
+    help: 'Second versions of a signer’s vector for one round seen (kept as evidence).',
+    labels: [],
+    roles: both,
+    when: 'a peer signs two different vectors for one round',
+  },
+  payloadFetchedBytesTotal: {
+    name: 'phalanx_payload_fetched_bytes_total',
+    type: 'counter',
+    help: 'Payload bytes pulled over direct streams for announced vectors.',
+    labels: [],
+    roles: both,
+    when: 'vectors are larger than inlineMaxBytes (64 KiB), e.g. the default MLP',
+  },
+  payloadServedBytesTotal: {
+    name: 'phalanx_payload_served_bytes_total',
+    type: 'counter',
+    help: 'Payload bytes served to peers that pulled an announced vector.',
+    labels: [],
+    roles: both,
+    when: 'vectors are larger than inlineMaxBytes (64 KiB), e.g. the default MLP',
+  },
+  syncServedBytesTotal: {
+    name: 'phalanx_sync_served_bytes_total',
+    type: 'counter',
+    help: 'Bytes of sync answers served to peers that pulled the signed vectors this node holds.',
+    labels: [],
+    roles: both,
+    when: 'a peer waiting for a quorum pulls (every 2 s of its wait) and this node holds vectors of the kinds it asks for (peers ask servers first)',
+  },
+  telemetryDroppedEventsTotal: {
+    name: 'phalanx_telemetry_dropped_events_total',
+    type: 'counter',
+    help: 'Telemetry events lost because the outage buffer was full.',
+    labels: [],
+    roles: both,
+    when: 'NATS is away for longer than the outage buffer holds (1024 events)',
+  },
+  invalidPayloadsTotal: {
+    name: 'phalanx_invalid_payloads_total',
+    type: 'counter',
+    help: 'Control-plane payloads that failed schema validation, by kind and direction.',
+    labels: ['kind', 'direction'],
+    roles: both,
+    when: 'a payload this node publishes fails its schema (a bug, or a report past the schema bounds such as more than 64 peers’ distances); incoming ones are counted by the readers that decode them (phalanx watch, chaos replies), not by nodes',
+  },
+  natsDisconnectsTotal: {
+    name: 'phalanx_nats_disconnects_total',
+    type: 'counter',
+    help: 'Times the NATS connection was lost.',
+    labels: [],
+    roles: both,
+    when: 'the NATS connection is lost (the node reconnects by itself)',
+  },
+  controlRejectedTotal: {
+    name: 'phalanx_control_rejected_total',
+    type: 'counter',
+    help: 'Control records (admit, evict, join, chaos) refused before anything was applied, by kind and reason.',
+    labels: ['kind', 'reason'],
+    roles: both,
+    when: 'a control record fails verification (not signed by the operator key, expired, replayed, malformed, not allowed)',
+  },
+  connectionsRefusedTotal: {
+    name: 'phalanx_connections_refused_total',
+    type: 'counter',
+    help: 'libp2p connections refused by the connection gater (non-members, graylisted strangers).',
+    labels: [],
+    roles: both,
+    when: 'a peer outside a closed member set, or a graylisted stranger, connects or is dialled',
+  },
+  peersDisconnectedTotal: {
+    name: 'phalanx_peers_disconnected_total',
+    type: 'counter',
+    help: 'Connected non-member peers dropped for a score under the graylist threshold.',
+    labels: [],
+    roles: both,
+    when: 'a connected non-member (an open member set only) hands over enough invalid messages to be graylisted',
+  },
+  streamsRefusedTotal: {
+    name: 'phalanx_streams_refused_total',
+    type: 'counter',
+    help: 'Served payload and sync streams refused or cut short: over the per-peer concurrent streams or bytes per second, or idle.',
+    labels: ['reason'],
+    roles: both,
+    when: 'a peer exceeds maxStreamsPerPeer or servedBytesPerSecond, or idles past streamIdleTimeoutMs, on a stream this node serves',
+  },
+  stateRefusedTotal: {
+    name: 'phalanx_state_refused_total',
+    type: 'counter',
+    help: 'State files (state_file, watermark_file) refused at start-up and model signatures (signature) the signed-round watermark refused.',
+    labels: ['what'],
+    roles: servers,
+    when: 'a server with stateDir finds its state or watermark file corrupt at start-up, or would sign a second model for a round it signed',
+  },
+} as const satisfies Record<string, MetricDefinition>
+
+type Definitions = typeof nodeMetricDefinitions
+type LabelOf<K extends keyof Definitions> = Definitions[K]['labels'][number]
+/** The prom-client object of each definition, with its label names as types. */
+type MetricOf<K extends keyof Definitions> = Definitions[K]['type'] extends 'counter'
+  ? Counter<LabelOf<K>>
+  : Definitions[K]['type'] extends 'histogram'
+    ? Histogram<LabelOf<K>>
+    : Gauge<LabelOf<K>>
+
+export type NodeMetrics = { readonly [K in keyof Definitions]: MetricOf<K> } & {
   /** Pass to `connectControl({ metrics })` so the control plane counts what it drops. */
-  sink: ControlMetricsSink
+  readonly sink: ControlMetricsSink
 }
 
 export interface CreateMetricsOptions {
@@ -64,6 +258,11 @@ export interface OpsServerInit {
    * Absent: live whenever it answers at all.
    */
   live?: () => boolean | string
+  /**
+   * Called before every `/metrics` answer: copies counters kept outside the registry (the data
+   * plane's, the NATS client's) in, so a scrape sees them as they are, not as of the last round.
+   */
+  beforeScrape?: () => void
   port?: number
   host?: string
   log?: Logger
@@ -79,71 +278,24 @@ const DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 /** Defines the node metrics on `registry`; calling it again on the same registry returns the same ones. */
 export function createMetrics(registry: Registry, options: CreateMetricsOptions = {}): NodeMetrics {
   const defaultMetrics = options.defaultMetrics ?? METRICS_DEFAULTS.defaultMetrics
-  const reuse = <M>(name: string, make: () => M): M =>
-    (registry.getSingleMetric(name) as M | undefined) ?? make()
   const registers = [registry]
-  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
-    reuse(name, () => new Counter<L>({ name, help, labelNames, registers }))
-  const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
-    reuse(
-      name,
-      () => new Histogram<L>({ name, help, labelNames, buckets: DURATION_BUCKETS_SECONDS, registers }),
-    )
-  const gauge = (name: string, help: string) => reuse(name, () => new Gauge({ name, help, registers }))
+  const make = (definition: MetricDefinition): Counter | Gauge | Histogram => {
+    const { name, help } = definition
+    const labelNames = [...definition.labels]
+    if (definition.type === 'counter') return new Counter({ name, help, labelNames, registers })
+    if (definition.type === 'gauge') return new Gauge({ name, help, labelNames, registers })
+    return new Histogram({ name, help, labelNames, buckets: DURATION_BUCKETS_SECONDS, registers })
+  }
 
   if (defaultMetrics && registry.getSingleMetric('process_cpu_seconds_total') === undefined) {
     collectDefaultMetrics({ register: registry })
   }
-  const metrics: Omit<NodeMetrics, 'sink'> = {
-    roundsTotal: counter('phalanx_rounds_total', 'Training rounds completed by this node.'),
-    roundDurationSeconds: histogram('phalanx_round_duration_seconds', 'Wall time of one round.'),
-    quorumWaitSeconds: histogram('phalanx_quorum_wait_seconds', 'Time spent waiting for a quorum.', [
-      'input',
+  const metrics = Object.fromEntries(
+    Object.entries(nodeMetricDefinitions).map(([key, definition]) => [
+      key,
+      registry.getSingleMetric(definition.name) ?? make(definition),
     ]),
-    rejectedMessagesTotal: counter('phalanx_rejected_messages_total', 'Messages dropped, by reason.', [
-      'reason',
-    ]),
-    suspicionsTotal: counter('phalanx_suspicions_total', 'Peers suspected of Byzantine behaviour.', [
-      'reason',
-    ]),
-    accuracyRatio: gauge('phalanx_accuracy_ratio', 'Latest test accuracy, in [0, 1].'),
-    modelDriftRatio: gauge('phalanx_model_drift_ratio', 'Relative L2 distance of the model from the median.'),
-    networkSentBytesTotal: counter('phalanx_network_sent_bytes_total', 'Bytes sent, by plane.', ['plane']),
-    networkReceivedBytesTotal: counter('phalanx_network_received_bytes_total', 'Bytes received.', ['plane']),
-    telemetryDroppedEventsTotal: counter(
-      'phalanx_telemetry_dropped_events_total',
-      'Telemetry events lost because the outage buffer was full.',
-    ),
-    invalidPayloadsTotal: counter(
-      'phalanx_invalid_payloads_total',
-      'Control-plane payloads that failed schema validation.',
-      ['kind', 'direction'],
-    ),
-    natsDisconnectsTotal: counter('phalanx_nats_disconnects_total', 'Times the NATS connection was lost.'),
-    controlRejectedTotal: counter(
-      'phalanx_control_rejected_total',
-      'Control records (admit, evict, join, chaos) refused before anything was applied, by kind and reason.',
-      ['kind', 'reason'],
-    ),
-    connectionsRefusedTotal: counter(
-      'phalanx_connections_refused_total',
-      'libp2p connections refused by the connection gater (non-members, graylisted strangers).',
-    ),
-    peersDisconnectedTotal: counter(
-      'phalanx_peers_disconnected_total',
-      'Connected non-member peers dropped for a score under the graylist threshold.',
-    ),
-    streamsRefusedTotal: counter(
-      'phalanx_streams_refused_total',
-      'Served payload and sync streams refused or cut short: over the per-peer concurrent streams or bytes per second, or idle.',
-      ['reason'],
-    ),
-    stateRefusedTotal: counter(
-      'phalanx_state_refused_total',
-      'State files (state_file, watermark_file) refused at start-up and model signatures (signature) the signed-round watermark refused.',
-      ['what'],
-    ),
-  }
+  ) as unknown as Omit<NodeMetrics, 'sink'>
   return {
     ...metrics,
     sink: {
@@ -165,6 +317,11 @@ export function observeRound(metrics: NodeMetrics, report: RoundReport): void {
   }
   if (report.accuracy !== undefined && Number.isFinite(report.accuracy))
     metrics.accuracyRatio.set(report.accuracy)
+  // drift / ‖θ_s(r)‖: both are of the model the server published for the round.
+  if (report.drift !== undefined && report.modelNorm !== undefined && report.modelNorm > 0) {
+    const ratio = report.drift / report.modelNorm
+    if (Number.isFinite(ratio)) metrics.modelDriftRatio.set(ratio)
+  }
   for (const [reason, count] of Object.entries(report.rejected ?? {})) {
     if (count > 0) metrics.rejectedMessagesTotal.inc({ reason }, count)
   }
@@ -199,6 +356,7 @@ export async function startOpsServer(init: OpsServerInit): Promise<OpsServer> {
       return
     }
     if (path === '/metrics') {
+      init.beforeScrape?.()
       const body = await init.registry.metrics()
       response.writeHead(200, { 'content-type': init.registry.contentType }).end(body)
     } else if (path === '/healthz') {

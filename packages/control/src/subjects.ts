@@ -48,7 +48,10 @@ export const TelemetryEventSchema = z.object({
   /** Test accuracy in [0, 1], only where the node evaluates. */
   accuracy: z.number().min(0).max(1).optional(),
   loss: finite.optional(),
-  /** Distance of this node's model from the median of the models it received (servers). */
+  /**
+   * Servers: the lower median of `modelDistances` (one meaning of drift, docs/OPERATIONS.md "What
+   * drift means"): how far this server's model of the round is from the other servers' models.
+   */
   drift: z.number().nonnegative().optional(),
   roundDurationSeconds: z.number().nonnegative().optional(),
   quorumWaitSeconds: z.number().nonnegative(),
@@ -69,6 +72,42 @@ export const TelemetryEventSchema = z.object({
   signature: z.string().min(1).max(256).optional(),
 })
 export type TelemetryEvent = z.infer<typeof TelemetryEventSchema>
+
+/** What a node's round record carries beyond its telemetry event: read locally, never published. */
+export const roundRecordLocalFields = {
+  /** The quorum wait by what was awaited (`phalanx_quorum_wait_seconds{input}`); sums to `quorumWaitSeconds`. */
+  quorumWaitByInputSeconds: z
+    .object({ models: z.number().nonnegative().optional(), gradients: z.number().nonnegative().optional() })
+    .optional(),
+  /** Servers: ℓ2 norm of the model this server published for the round (`phalanx_model_drift_ratio`'s scale). */
+  modelNorm: z.number().nonnegative().optional(),
+  /**
+   * CPU (user + system, every thread of the process) used since the node's previous record: what
+   * the node would need of a machine of its own, whatever else shares this one.
+   */
+  cpuSeconds: z.number().nonnegative().optional(),
+  /**
+   * Rejections since the process started, by reason (`rejected` holds this round's): what a reader
+   * of one process's records compares, as `phalanx local` and the chaos suite do.
+   */
+  rejectedSinceStart: z.record(z.string().max(64), z.int().nonnegative()).optional(),
+  /** Peer ids of the servers whose models this node took the median of in the round. */
+  modelSenders: z.array(z.string().max(256)).max(1024).optional(),
+}
+
+/**
+ * One node's record of one round: the one shape every layer passes on. The round loop fills its
+ * timing and senders, the node process adds the evaluation, distances, drift, suspicions and the
+ * round's rejections; `phalanx local` reads it from its children; the control plane records it in
+ * `/metrics` and publishes it as a `TelemetryEvent` (this record without its local fields, with the
+ * publisher's time, peer id and signature). Narrower views of it are `Pick`s of this type.
+ */
+export const RoundRecordSchema = TelemetryEventSchema.omit({
+  timestampMs: true,
+  peerId: true,
+  signature: true,
+}).extend(roundRecordLocalFields)
+export type RoundRecord = z.infer<typeof RoundRecordSchema>
 
 /** Announced after each accepted KV change; the KV bucket stays the source of truth. */
 export const MembershipChangeSchema = z.discriminatedUnion('kind', [

@@ -231,11 +231,12 @@ export function createTelemetry(init: TelemetryInit): TelemetryPublisher {
     publish(report) {
       if (init.metrics !== undefined) observeRound(init.metrics, report)
       const event: TelemetryEvent = {
-        nodeId: init.nodeId,
-        role: init.role,
         timestampMs: Math.round(now()),
         quorumWaitSeconds: 0,
         ...definedFields(withoutLocalFields(report)),
+        // The publisher's identity, whatever a record handed in says.
+        nodeId: init.nodeId,
+        role: init.role,
         round: report.round,
         rejected: { ...(report.rejected ?? {}) },
         suspicions: [...(report.suspicions ?? [])],
@@ -265,10 +266,14 @@ export function createTelemetry(init: TelemetryInit): TelemetryPublisher {
   }
 }
 
-/** Fields that feed local metrics only, not the telemetry schema. */
-function withoutLocalFields(report: RoundReport): Omit<RoundReport, 'quorumWaitByInputSeconds'> {
-  const { quorumWaitByInputSeconds: _, ...rest } = report
-  return rest
+/**
+ * The report's fields the telemetry schema has: the record's local ones (and anything else a
+ * caller's object carries, such as a node report's `type`) stay here.
+ */
+function withoutLocalFields(report: RoundReport): Partial<TelemetryEvent> {
+  return Object.fromEntries(
+    Object.entries(report).filter(([key]) => Object.hasOwn(TelemetryEventSchema.shape, key)),
+  ) as Partial<TelemetryEvent>
 }
 
 function definedFields<T extends object>(value: T): Partial<T> {

@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import type { RoundReport } from '../src/index.js'
-import { createMetrics, observeRound } from '../src/index.js'
+import { createMetrics, nodeMetricDefinitions, observeRound } from '../src/index.js'
 
 async function values(registry: Registry, name: string) {
   const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name)
@@ -74,5 +75,40 @@ describe('createMetrics', () => {
       ['models', 0.02],
       ['gradients', 0.03],
     ])
+  })
+
+  it('defines exactly the families of the table, each with its type, labels and help', async () => {
+    const registry = new Registry()
+    createMetrics(registry, { defaultMetrics: false })
+    const exported = (await registry.getMetricsAsJSON()).map((m) => ({
+      name: m.name,
+      type: m.type,
+      help: m.help,
+    }))
+    expect(exported).toEqual(
+      Object.values(nodeMetricDefinitions).map(({ name, type, help }) => ({ name, type, help })),
+    )
+  })
+
+  it('is documented in OPERATIONS.md row by row, as the definitions say', () => {
+    const doc = readFileSync(new URL('../../../docs/OPERATIONS.md', import.meta.url), 'utf8')
+    const unit = (name: string) =>
+      name.endsWith('_bytes_total')
+        ? 'bytes'
+        : name.endsWith('_seconds')
+          ? 'seconds'
+          : name.endsWith('_ratio')
+            ? 'ratio'
+            : 'count'
+    // The rows of the metrics table: a family's name, then its type.
+    const documented = doc
+      .split('\n')
+      .filter((line) => /^\| `phalanx_[^`]+` \| (counter|gauge|histogram) \|/.test(line))
+    const expected = Object.values(nodeMetricDefinitions).map((d) => {
+      const name = d.labels.length > 0 ? `${d.name}{${d.labels.join(',')}}` : d.name
+      const when = 'when' in d ? d.when : 'always, from the first rounds'
+      return `| \`${name}\` | ${d.type} | ${unit(d.name)} | ${d.roles.join(', ')} | ${d.help} | ${when} |`
+    })
+    expect(documented).toEqual(expected)
   })
 })

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import type { PayloadKind } from '../src/index.js'
-import { clusterSubjects, decode, encode, parseNatsServers, payloadSchemas } from '../src/index.js'
+import {
+  clusterSubjects,
+  decode,
+  encode,
+  parseNatsServers,
+  payloadSchemas,
+  RoundRecordSchema,
+  roundRecordLocalFields,
+  TelemetryEventSchema,
+} from '../src/index.js'
 
 const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value))
 
@@ -153,5 +162,20 @@ describe('parseNatsServers', () => {
     const parsed = parseNatsServers(input)
     expect(parsed).toEqual({ servers, ...creds })
     expect(JSON.stringify(parsed.servers)).not.toMatch(/@/)
+  })
+})
+
+describe('the round record', () => {
+  it('is the telemetry event without the publisher’s fields, with the local ones', () => {
+    const published = Object.keys(TelemetryEventSchema.shape).filter(
+      (key) => !['timestampMs', 'peerId', 'signature'].includes(key),
+    )
+    expect(Object.keys(RoundRecordSchema.shape).sort()).toEqual(
+      [...published, ...Object.keys(roundRecordLocalFields)].sort(),
+    )
+    // Its types are the telemetry schema's: a negative round is refused by both.
+    const { timestampMs: _, ...record } = telemetry
+    expect(RoundRecordSchema.safeParse(record).success).toBe(true)
+    expect(RoundRecordSchema.safeParse({ ...record, round: -1 }).success).toBe(false)
   })
 })

@@ -1,10 +1,18 @@
 import { generateKeyPairSync, sign as signBytes, verify as verifyBytes } from 'node:crypto'
 import fc from 'fast-check'
 import { pino } from 'pino'
+import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
-import type { ConnectionState, ControlConnection, PublishOutcome, TelemetryEvent } from '../src/index.js'
+import type {
+  ConnectionState,
+  ControlConnection,
+  PublishOutcome,
+  RoundRecord,
+  TelemetryEvent,
+} from '../src/index.js'
 import {
   clusterSubjects,
+  createMetrics,
   createTelemetry,
   decode,
   encode,
@@ -55,6 +63,48 @@ function fakeConnection() {
 }
 
 describe('createTelemetry', () => {
+  it('publishes a node’s whole round record as the event: its identity the publisher’s, its local fields kept back', async () => {
+    const { conn, sent } = fakeConnection()
+    const registry = new Registry()
+    const metrics = createMetrics(registry, { defaultMetrics: false })
+    const telemetry = createTelemetry({ conn, nodeId: 's1', role: 'server', now: () => 99, metrics })
+    const record: RoundRecord & { type: 'round' } = {
+      type: 'round',
+      nodeId: 'someone-else',
+      role: 'worker',
+      round: 5,
+      roundDurationSeconds: 0.2,
+      quorumWaitSeconds: 0.15,
+      quorumWaitByInputSeconds: { gradients: 0.1, models: 0.05 },
+      rejected: { duplicate: 2 },
+      rejectedSinceStart: { duplicate: 7 },
+      suspicions: [],
+      drift: 0.5,
+      modelNorm: 2,
+      modelDistances: { p: 0.5 },
+      cpuSeconds: 0.03,
+      modelSenders: ['p'],
+    }
+    telemetry.publish(record)
+    expect(sent).toEqual([
+      {
+        nodeId: 's1',
+        role: 'server',
+        round: 5,
+        timestampMs: 99,
+        roundDurationSeconds: 0.2,
+        quorumWaitSeconds: 0.15,
+        rejected: { duplicate: 2 },
+        suspicions: [],
+        drift: 0.5,
+        modelDistances: { p: 0.5 },
+      },
+    ])
+    // What stayed local went to the metrics.
+    const ratio = (await registry.getSingleMetric('phalanx_model_drift_ratio')!.get()).values[0]?.value
+    expect(ratio).toBe(0.25)
+  })
+
   it('fills in identity and timestamp and publishes at once while connected', () => {
     const { conn, sent } = fakeConnection()
     const telemetry = createTelemetry({ conn, nodeId: 'w1', role: 'worker', now: () => 1234 })

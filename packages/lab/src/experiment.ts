@@ -20,7 +20,7 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { ExperimentCellError, MatrixError } from './errors.js'
 import { runLocalCluster } from './local.js'
-import { type RoundRecord, type RunSummary, svgLineChart, writeRunReport } from './report.js'
+import { type RoundRow, type RunSummary, svgLineChart, writeRunReport } from './report.js'
 import { runSimulation } from './simulate.js'
 
 export const experimentModes = ['local', 'simulate'] as const
@@ -50,15 +50,15 @@ export interface CellResult {
   /** `skipped` = its results were already on disk from an earlier run of the same grid. */
   status: CellStatus
   summary?: RunSummary
-  rows?: RoundRecord[]
+  rows?: RoundRow[]
   error?: { name: string; message: string }
 }
 
 /** Runs one cell; injected so tests can drive the grid without training. */
 export type CellRunner = (
   config: ClusterConfig,
-  init: { log: Logger; onRound?: (row: RoundRecord) => void },
-) => Promise<{ summary: RunSummary; rows: RoundRecord[] }>
+  init: { log: Logger; onRound?: (row: RoundRow) => void },
+) => Promise<{ summary: RunSummary; rows: RoundRow[] }>
 
 export interface ExperimentInit {
   matrix: ExperimentMatrix
@@ -70,7 +70,7 @@ export interface ExperimentInit {
   signal?: AbortSignal
   onCellStart?: (cell: ExperimentCell, index: number, total: number) => void
   onCellEnd?: (result: CellResult, index: number, total: number) => void
-  onRound?: (cell: ExperimentCell, row: RoundRecord) => void
+  onRound?: (cell: ExperimentCell, row: RoundRow) => void
 }
 
 export interface ExperimentResult {
@@ -198,7 +198,7 @@ export function storedCellResult(
 }
 
 /** Reads back what `roundsCsv` wrote (empty cells = not measured). */
-export function parseRoundsCsv(text: string): RoundRecord[] {
+export function parseRoundsCsv(text: string): RoundRow[] {
   const [header, ...lines] = text.trim().split('\n')
   if (header === undefined) return []
   const columns = header.split(',')
@@ -208,7 +208,7 @@ export function parseRoundsCsv(text: string): RoundRecord[] {
       const column = columns[index]
       if (column !== undefined && cell !== '') row[column] = Number(cell)
     })
-    return { ...row, round: row.round ?? 0 } as RoundRecord
+    return { ...row, round: row.round ?? 0 } as RoundRow
   })
 }
 

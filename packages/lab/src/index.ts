@@ -40,15 +40,15 @@ export {
   tableRow,
 } from './experiment.js'
 export { configEnv, type LocalClusterInit, type LocalClusterResult, runLocalCluster } from './local.js'
-export type { RoundRecord, RunSummary } from './report.js'
+export type { RoundRow, RunSummary } from './report.js'
 export { reportHtml, roundsCsv, svgLineChart, writeRunReport } from './report.js'
 export { runSimulation, type SimulationResult } from './simulate.js'
 export type {
   AggregationRule,
   ByzantineBehaviour,
   LearningRateSchedule,
-  RoundReport,
   TrainInit,
+  TrainingRound,
   TrainResult,
 } from './trainer.js'
 export { learningRateAt, train, trainDefaults } from './trainer.js'

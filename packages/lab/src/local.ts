@@ -30,7 +30,7 @@ import {
 } from '@phalanx/node'
 import type { Logger } from 'pino'
 import { LocalClusterError } from './errors.js'
-import type { RoundRecord, RunSummary } from './report.js'
+import type { RoundRow, RunSummary } from './report.js'
 
 export interface LocalClusterInit {
   config: ClusterConfig
@@ -38,7 +38,7 @@ export interface LocalClusterInit {
   /** How to start one node: `[node, cli.js]`; the role (`server`/`worker`) is appended. */
   command: readonly [string, ...string[]]
   /** Called once per completed round with the cluster-wide view. */
-  onRound?: (row: RoundRecord) => void
+  onRound?: (row: RoundRow) => void
   /** Abort the run (kills every child). */
   signal?: AbortSignal
   /** Every report of every node, with the node's process id (a benchmark kills a server by it). */
@@ -49,7 +49,7 @@ export interface LocalClusterInit {
 
 export interface LocalClusterResult {
   summary: RunSummary
-  rows: RoundRecord[]
+  rows: RoundRow[]
   /** Where each node's log went. */
   logDir: string
 }
@@ -109,7 +109,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   )
 
   const children: Child[] = []
-  const rows = new Map<number, RoundRecord>()
+  const rows = new Map<number, RoundRow>()
   const accuracies = new Map<number, number[]>()
   const losses = new Map<number, number[]>()
   const drifts = new Map<number, number>()
@@ -149,7 +149,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     if (message.accuracy !== undefined)
       accuracies.set(round, [...(accuracies.get(round) ?? []), message.accuracy])
     if (message.loss !== undefined) losses.set(round, [...(losses.get(round) ?? []), message.loss])
-    for (const [peer, distance] of Object.entries(message.distances ?? {})) {
+    for (const [peer, distance] of Object.entries(message.modelDistances ?? {})) {
       if (!honestServerPeers.has(peer)) continue
       drifts.set(round, Math.max(drifts.get(round) ?? 0, distance))
     }
@@ -157,7 +157,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     newestReported = Math.max(newestReported, round)
     // A round is complete once every honest server reported it, or once the cluster is two
     // rounds past it (an honest straggler that caught up from the median skipped it).
-    emitCompleteRounds(message.roundSeconds)
+    emitCompleteRounds(message.roundDurationSeconds)
   }
   let flushing = false
   const emitCompleteRounds = (roundSeconds: number | undefined) => {
@@ -171,7 +171,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
       const drift = drifts.get(emittedRound) ?? 0
       maxDrift = Math.max(maxDrift, drift)
       const rejected = Object.values(rejectedTotal()).reduce((a, b) => a + b, 0)
-      const row: RoundRecord = {
+      const row: RoundRow = {
         round: emittedRound,
         honestAccuracy: accuracy ? accuracy.reduce((a, b) => a + b, 0) / accuracy.length : undefined,
         honestLoss: loss ? loss.reduce((a, b) => a + b, 0) / loss.length : undefined,
@@ -231,7 +231,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
             backend = message.backend
             break
           case 'round':
-            rejectedByNode.set(nodeId, message.rejected)
+            rejectedByNode.set(nodeId, message.rejectedSinceStart)
             if (!entry.byzantine && message.round >= cpuSkipRounds) cpuByRole[role].push(message.cpuSeconds)
             if (role === 'server') onServerRound(message, entry)
             break

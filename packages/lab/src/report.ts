@@ -7,12 +7,15 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 /** One row of `rounds.csv`. Values a round did not measure are `undefined` (empty cell). */
-export interface RoundRecord {
+export interface RoundRow {
   round: number
   /** Mean test accuracy of the honest servers' models, when evaluated this round. */
   honestAccuracy?: number | undefined
   honestLoss?: number | undefined
-  /** Largest ℓ2 distance between two honest servers' models after this round. */
+  /**
+   * Largest ℓ2 distance an honest server reported from its model of this round to another honest
+   * server's (the models the round started from; docs/OPERATIONS.md "What drift means").
+   */
   maxHonestDrift?: number | undefined
   /** Messages rejected during this round, all reasons. */
   rejectedMessages?: number | undefined
@@ -45,7 +48,7 @@ const csvColumns = [
   'roundSeconds',
 ] as const
 
-export function roundsCsv(rows: readonly RoundRecord[]): string {
+export function roundsCsv(rows: readonly RoundRow[]): string {
   const lines = [csvColumns.join(',')]
   for (const row of rows) lines.push(csvColumns.map((column) => formatCell(row[column])).join(','))
   return `${lines.join('\n')}\n`
@@ -127,7 +130,7 @@ function formatTick(value: number): string {
   return Number(value.toPrecision(3)).toString()
 }
 
-const seriesOf = (rows: readonly RoundRecord[], key: keyof RoundRecord, label: string): Series => ({
+const seriesOf = (rows: readonly RoundRow[], key: keyof RoundRow, label: string): Series => ({
   label,
   points: rows.flatMap((row) => {
     const value = row[key]
@@ -136,7 +139,7 @@ const seriesOf = (rows: readonly RoundRecord[], key: keyof RoundRecord, label: s
 })
 
 /** The self-contained HTML report of one run. */
-export function reportHtml(title: string, summary: RunSummary, rows: readonly RoundRecord[]): string {
+export function reportHtml(title: string, summary: RunSummary, rows: readonly RoundRow[]): string {
   const facts: [string, string][] = [
     [
       'honest accuracy',
@@ -173,7 +176,7 @@ export function writeRunReport(
   dir: string,
   title: string,
   summary: RunSummary,
-  rows: readonly RoundRecord[],
+  rows: readonly RoundRow[],
 ): void {
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`)

@@ -7,7 +7,7 @@
 import { createModel, initBackend, loadDataset } from '@phalanx/model'
 import { type ClusterConfig, createAggregator, modelSha256, vectorAttack } from '@phalanx/node'
 import type { Logger } from 'pino'
-import type { RoundRecord, RunSummary } from './report.js'
+import type { RoundRow, RunSummary } from './report.js'
 import { type ByzantineBehaviour, train } from './trainer.js'
 
 function byzantineBehaviour(config: ClusterConfig): ByzantineBehaviour | undefined {
@@ -30,12 +30,12 @@ function byzantineBehaviour(config: ClusterConfig): ByzantineBehaviour | undefin
 
 export interface SimulationResult {
   summary: RunSummary
-  rows: RoundRecord[]
+  rows: RoundRow[]
 }
 
 export async function runSimulation(
   config: ClusterConfig,
-  init: { log: Logger; onRound?: (row: RoundRecord) => void },
+  init: { log: Logger; onRound?: (row: RoundRow) => void },
 ): Promise<SimulationResult> {
   const backend = await initBackend({ backend: config.backend, logger: init.log })
   const data = await loadDataset(config.dataset, {
@@ -46,7 +46,7 @@ export async function runSimulation(
   const model = createModel(config.model, { seed: config.seed, dimension: config.dimension })
   const aggregate = createAggregator(config)
   const behaviour = byzantineBehaviour(config)
-  const rows: RoundRecord[] = []
+  const rows: RoundRow[] = []
   const started = performance.now()
   const result = await train({
     model,
@@ -65,7 +65,7 @@ export async function runSimulation(
     evaluateEvery: config.evalEvery,
     logger: init.log,
     onRound: (report) => {
-      const row: RoundRecord = {
+      const row: RoundRow = {
         round: report.round,
         honestAccuracy: report.test?.accuracy,
         honestLoss: report.test?.loss,

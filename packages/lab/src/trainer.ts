@@ -46,7 +46,11 @@ export type ByzantineBehaviour =
       ) => Float32Array[]
     }
 
-export interface RoundReport {
+/**
+ * One round of the single-process reference trainer (its history and `onRound`): not a node's
+ * `RoundRecord` (@phalanx/control), which a cluster's nodes report.
+ */
+export interface TrainingRound {
   readonly round: number
   readonly learningRate: number
   /** Mean loss of the honest workers on their batches of this round, before the step. */
@@ -88,7 +92,7 @@ export interface TrainInit {
   readonly targetAccuracy?: number
   /** Starting parameters; default the model's seeded initial ones. */
   readonly initialParameters?: Float32Array
-  readonly onRound?: (report: RoundReport) => void | Promise<void>
+  readonly onRound?: (report: TrainingRound) => void | Promise<void>
   readonly logger?: Logger
 }
 
@@ -96,7 +100,7 @@ export interface TrainResult {
   readonly parameters: Float32Array
   /** Rounds actually run (fewer than asked when the target accuracy was reached). */
   readonly rounds: number
-  readonly history: readonly RoundReport[]
+  readonly history: readonly TrainingRound[]
   readonly final: Evaluation
   /** First round whose evaluation reached `targetAccuracy`, if any. */
   readonly reachedTargetAtRound: number | undefined
@@ -211,7 +215,7 @@ export async function train(init: TrainInit): Promise<TrainResult> {
   const momenta: (Float32Array | undefined)[] = new Array(computing).fill(undefined)
 
   let params = init.initialParameters?.slice() ?? model.parameters()
-  const history: RoundReport[] = []
+  const history: TrainingRound[] = []
   let reachedTargetAtRound: number | undefined
   let divergedAtRound: number | undefined
   let last: Evaluation | undefined
@@ -275,7 +279,7 @@ export async function train(init: TrainInit): Promise<TrainResult> {
     const evaluate = (round + 1) % evaluateEvery === 0 || round === rounds - 1
     const test = evaluate ? model.evaluate(params, init.test) : undefined
     if (test !== undefined) last = test
-    const report: RoundReport = {
+    const report: TrainingRound = {
       round,
       learningRate: rate,
       trainLoss: lossSum / honestCount,

@@ -27,6 +27,10 @@ export interface NetCounters {
    * streams, over its bytes per second, or idle past `streamIdleTimeoutMs`.
    */
   readonly streams_refused_total: Readonly<Record<StreamRefusal, number>>
+  /** Bytes libp2p wrote to this node's TCP connections, every protocol and its framing included. */
+  readonly wire_sent_bytes_total: number
+  /** Bytes libp2p read from this node's TCP connections. */
+  readonly wire_received_bytes_total: number
 }
 
 export class MutableNetCounters implements NetCounters {
@@ -43,6 +47,8 @@ export class MutableNetCounters implements NetCounters {
   readonly streams_refused_total: Record<StreamRefusal, number> = Object.fromEntries(
     streamRefusals.map((reason) => [reason, 0]),
   ) as Record<StreamRefusal, number>
+  wire_sent_bytes_total = 0
+  wire_received_bytes_total = 0
 
   constructor() {
     this.messages_rejected_total = Object.fromEntries(rejectReasons.map((reason) => [reason, 0])) as Record<
@@ -69,6 +75,8 @@ export class MutableNetCounters implements NetCounters {
       payload_served_bytes_total: this.payload_served_bytes_total,
       sync_served_bytes_total: this.sync_served_bytes_total,
       streams_refused_total: { ...this.streams_refused_total },
+      wire_sent_bytes_total: this.wire_sent_bytes_total,
+      wire_received_bytes_total: this.wire_received_bytes_total,
     }
   }
 }

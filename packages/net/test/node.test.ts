@@ -87,6 +87,10 @@ describe('createNetNode', () => {
     expect((await server.collect('model', 0, { quorum: 1, timeoutMs: 10 }))[0]?.self).toBe(true)
     expect(worker.counters.payload_fetched_bytes_total).toBe(4 * dimension)
     expect(server.counters.payload_served_bytes_total).toBe(4 * dimension)
+    // The wire bytes are every byte of the connection: the payload plus gossip, framing, encryption.
+    expect(worker.counters.wire_received_bytes_total).toBeGreaterThan(4 * dimension)
+    expect(server.counters.wire_sent_bytes_total).toBeGreaterThan(4 * dimension)
+    expect(worker.counters.wire_sent_bytes_total).toBeGreaterThan(0)
 
     // The worker scribbles over what it received; a later fetch of the same payload from it
     // (it now relays that hash) must still match the signed hash.

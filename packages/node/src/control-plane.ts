@@ -25,28 +25,25 @@ import {
   type OpsServer,
   observeRound,
   parseNatsServers,
+  type RoundRecord,
   type RoundReport,
-  type Suspicion,
   signJoinRecord,
   startOpsServer,
   type TelemetryPublisher,
   type VerifiedMembers,
 } from '@phalanx/control'
-import { type MemberRole, type Membership, verifyPeerSignature } from '@phalanx/net'
+import { type MemberRole, type Membership, type NetCounters, verifyPeerSignature } from '@phalanx/net'
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { ClusterConfig } from './config.js'
 import { ConfigError } from './errors.js'
-import type { NodeReport } from './node-report.js'
-
-export type RoundNodeReport = Extract<NodeReport, { type: 'round' }>
 
 export interface ControlPlane {
   /** Where `/metrics` `/healthz` `/readyz` listen, when the ops endpoints are on. */
   readonly opsUrl: string | undefined
   readonly connection: ControlConnection | undefined
   /** Records the round in the metrics and publishes it; never blocks, never throws. */
-  roundCompleted(report: RoundNodeReport): void
+  roundCompleted(record: RoundRecord): void
   /** Without a reason: ready. With one: not ready, and `/readyz` answers 503 with the reason. */
   setReady(reason?: string): void
   /**
@@ -84,13 +81,12 @@ export interface ControlPlaneInit {
   }
   /** Registry the node metrics go to (a fresh one by default, so tests can run many nodes per process). */
   registry?: Registry
-  /** The data plane's connection and stream counters, copied into `/metrics` at every round. */
-  netCounters?: () => {
-    connections_refused_total: number
-    peers_disconnected_total: number
-    streams_refused_total: Readonly<Record<string, number>>
-  }
-  /** A server's state-file refusals by what was refused, copied into `/metrics` at every round. */
+  /**
+   * The data plane's counters, copied into `/metrics` at every round and every scrape (its
+   * rejections by reason reach `/metrics` through the round reports instead).
+   */
+  netCounters?: () => NetCounters
+  /** A server's state-file refusals by what was refused, copied into `/metrics` like `netCounters`. */
   stateCounters?: () => Readonly<Record<string, number>>
   /** What `/readyz` and `/healthz` answer (health.ts); without it, `setReady` decides and it is always live. */
   health?: { ready(): boolean | string; live(): boolean | string }
@@ -149,10 +145,17 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
   const health = init.health
   let metrics: NodeMetrics | undefined
   let ops: OpsServer | undefined
+  let connection: ControlConnection | undefined
+  // The data plane's, the NATS client's and the state files' counters, which `/metrics` gets as deltas.
+  const countersSoFar = new Map<string, number>()
+  const copyCountersIn = () => {
+    if (metrics !== undefined) copyCounters(metrics, init, connection, countersSoFar)
+  }
   if (config.opsPort > 0) {
     metrics = createMetrics(registry)
     ops = await startOpsServer({
       registry,
+      beforeScrape: copyCountersIn,
       port: config.opsPort,
       host: config.opsHost,
       log,
@@ -161,7 +164,6 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
     })
   }
 
-  let connection: ControlConnection | undefined
   let telemetry: TelemetryPublisher | undefined
   let chaos: ChaosListener | undefined
   let evidence: EvidencePublisher | undefined
@@ -269,26 +271,21 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
     await verified.idle()
   }
 
-  // Node reports carry rejection counts since start; telemetry and the counter want this round's.
-  const rejectedSoFar: Record<string, number> = {}
-  // Likewise the data plane's and the state files' counters, which `/metrics` gets as deltas.
-  const countersSoFar = new Map<string, number>()
-
   return {
     opsUrl: ops?.url,
     connection,
-    roundCompleted(report) {
+    roundCompleted(record) {
       firstRoundDone = true
       applyStaged()
-      if (metrics !== undefined) copyCounters(metrics, init, countersSoFar)
+      copyCountersIn()
       if (evidence !== undefined && connection?.state() === 'connected')
         evidence.publish(init.takeEvidence?.() ?? [])
       try {
-        const roundReport = toRoundReport(report, rejectedSoFar)
-        if (telemetry !== undefined) telemetry.publish(roundReport)
-        else if (metrics !== undefined) observeRound(metrics, roundReport)
+        const report = publishable(record)
+        if (telemetry !== undefined) telemetry.publish(report)
+        else if (metrics !== undefined) observeRound(metrics, report)
       } catch (error) {
-        log.error({ err: error, round: report.round }, 'could not record round telemetry')
+        log.error({ err: error, round: record.round }, 'could not record round telemetry')
       }
     },
     setReady(reason) {
@@ -309,10 +306,15 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
   }
 }
 
-/** Adds what the data plane's and state files' counters gained since `soFar` (they only go up). */
+/**
+ * Adds what the data plane's, the NATS client's and the state files' counters gained since
+ * `soFar`. They only go up; one that started again from zero would be counted from there on,
+ * never backwards.
+ */
 function copyCounters(
   metrics: NodeMetrics,
   init: Pick<ControlPlaneInit, 'netCounters' | 'stateCounters'>,
+  connection: ControlConnection | undefined,
   soFar: Map<string, number>,
 ): void {
   const add = (key: string, total: number, inc: (delta: number) => void) => {
@@ -326,63 +328,36 @@ function copyCounters(
     add('peers_disconnected', net.peers_disconnected_total, (d) => metrics.peersDisconnectedTotal.inc(d))
     for (const [reason, total] of Object.entries(net.streams_refused_total))
       add(`streams_refused:${reason}`, total, (d) => metrics.streamsRefusedTotal.inc({ reason }, d))
+    add('messages_received', net.messages_received_total, (d) => metrics.netMessagesReceivedTotal.inc(d))
+    add('messages_delivered', net.messages_delivered_total, (d) => metrics.netMessagesDeliveredTotal.inc(d))
+    add('messages_synced', net.messages_synced_total, (d) => metrics.netMessagesSyncedTotal.inc(d))
+    add('equivocations', net.equivocations_total, (d) => metrics.equivocationsTotal.inc(d))
+    add('payload_fetched', net.payload_fetched_bytes_total, (d) => metrics.payloadFetchedBytesTotal.inc(d))
+    add('payload_served', net.payload_served_bytes_total, (d) => metrics.payloadServedBytesTotal.inc(d))
+    add('sync_served', net.sync_served_bytes_total, (d) => metrics.syncServedBytesTotal.inc(d))
+    add('wire_sent', net.wire_sent_bytes_total, (d) =>
+      metrics.networkSentBytesTotal.inc({ plane: 'data' }, d),
+    )
+    add('wire_received', net.wire_received_bytes_total, (d) =>
+      metrics.networkReceivedBytesTotal.inc({ plane: 'data' }, d),
+    )
+  }
+  // The NATS client's own byte counts: telemetry, evidence, checkpoints, membership, chaos.
+  const nats = connection?.nats()?.stats()
+  if (nats !== undefined) {
+    add('nats_sent', nats.outBytes, (d) => metrics.networkSentBytesTotal.inc({ plane: 'control' }, d))
+    add('nats_received', nats.inBytes, (d) => metrics.networkReceivedBytesTotal.inc({ plane: 'control' }, d))
   }
   for (const [what, total] of Object.entries(init.stateCounters?.() ?? {}))
     add(`state_refused:${what}`, total, (d) => metrics.stateRefusedTotal.inc({ what }, d))
 }
 
-function toRoundReport(report: RoundNodeReport, rejectedSoFar: Record<string, number>): RoundReport {
-  const rejected: Record<string, number> = {}
-  for (const [reason, total] of Object.entries(report.rejected)) {
-    const delta = total - (rejectedSoFar[reason] ?? 0)
-    rejectedSoFar[reason] = total
-    if (delta > 0) rejected[reason] = delta
-  }
-  const drift = medianOf(Object.values(report.distances ?? {}))
-  return {
-    round: report.round,
-    roundDurationSeconds: report.roundSeconds,
-    quorumWaitSeconds: report.quorumWaitSeconds,
-    rejected,
-    ...(report.accuracy === undefined ? {} : { accuracy: report.accuracy }),
-    ...(report.loss === undefined || !Number.isFinite(report.loss) ? {} : { loss: report.loss }),
-    // The node reports its distance to each received model, not to their median; the median of
-    // those distances is the robust stand-in (up to F of them come from Byzantine servers).
-    ...(drift === undefined || !Number.isFinite(drift) ? {} : { drift }),
-    suspicions: farFromMedian(report, drift),
-    ...(report.distances === undefined ? {} : { modelDistances: { ...report.distances } }),
-    ...(report.gradientSenders === undefined ? {} : { gradientSenders: [...report.gradientSenders] }),
-  }
-}
-
 /**
- * A received model much farther from this server's own than the median distance is suspect:
- * honest models differ by what gradients each server saw first, a Byzantine one by what it
- * chose. The floor keeps float rounding between identical honest models from raising alarms.
+ * The record as the control plane publishes it: a loss that is not finite (a diverged model) is
+ * left out, as the telemetry schema has it; `phalanx local` still reads it as it was.
  */
-const suspicionFactor = 10
-const suspicionFloor = 1e-3
-
-function farFromMedian(report: RoundNodeReport, medianDistance: number | undefined): Suspicion[] {
-  if (medianDistance === undefined || !Number.isFinite(medianDistance)) return []
-  const threshold = Math.max(suspicionFloor, suspicionFactor * medianDistance)
-  return Object.entries(report.distances ?? {})
-    .filter(([, distance]) => !(distance <= threshold))
-    .map(([suspect, distance]) => ({
-      suspect,
-      reason: 'model_far_from_median',
-      round: report.round,
-      evidence: { distance, medianDistance, threshold },
-    }))
-}
-
-/**
- * The lower median: a server that went on with N−F models may have received only one honest
- * peer's model beside a Byzantine one, and the mean of those two would report the attack as
- * honest drift.
- */
-export function medianOf(values: readonly number[]): number | undefined {
-  if (values.length === 0) return undefined
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor((sorted.length - 1) / 2)]
+function publishable(record: RoundRecord): RoundReport {
+  if (record.loss === undefined || Number.isFinite(record.loss)) return record
+  const { loss: _, ...rest } = record
+  return rest
 }

@@ -48,8 +48,6 @@ export {
   attachControlPlane,
   type ControlPlane,
   type ControlPlaneInit,
-  medianOf,
-  type RoundNodeReport,
 } from './control-plane.js'
 export {
   ChaosActionError,
@@ -116,6 +114,7 @@ export {
   workerBehaviour,
   workerGradient,
 } from './roles.js'
+export { medianOf } from './round-record.js'
 export {
   createSmrStateMachine,
   resetSmrLog,

@@ -11,13 +11,7 @@ import { type ChaosActions, createChaosActions } from './chaos-actions.js'
 import { configHash, createNodeCheckpoints, type NodeCheckpoints } from './checkpointing.js'
 import { checkClusterBounds } from './cluster-bounds.js'
 import type { ClusterConfig } from './config.js'
-import {
-  attachControlPlane,
-  type ControlPlane,
-  configuredMembers,
-  type RoundNodeReport,
-  roleOfNodeId,
-} from './control-plane.js'
+import { attachControlPlane, type ControlPlane, configuredMembers, roleOfNodeId } from './control-plane.js'
 import { ConfigError } from './errors.js'
 import { type Failpoints, parseFailpoints } from './failpoints.js'
 import { createHealth, withHeartbeat } from './health.js'
@@ -69,8 +63,8 @@ export interface StartedNode {
   failpoints: Failpoints
   /** Sends a report to the parent, the probes and the control plane. */
   report(message: NodeReport): void
-  /** What every role reports of a completed round; servers add evaluation, distances, senders. */
-  roundReport(event: RoundEvent): RoundNodeReport
+  /** What every role records of a completed round; servers add evaluation, distances, drift. */
+  roundRecord(event: RoundEvent): Extract<NodeReport, { type: 'round' }>
   close(): Promise<void>
 }
 
@@ -155,19 +149,28 @@ export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
     health.beat(),
   )
   let cpuAtLastReport = process.cpuUsage()
-  const roundReport = (event: RoundEvent): RoundNodeReport => {
-    // One reading per report, so no CPU falls between two of them.
+  // The transport counts rejections since start; a record carries those of its round.
+  const rejectedSoFar: Record<string, number> = {}
+  const roundRecord = (event: RoundEvent): Extract<NodeReport, { type: 'round' }> => {
+    // One reading per record, so no CPU falls between two of them.
     const cpu = process.cpuUsage()
     const used = { user: cpu.user - cpuAtLastReport.user, system: cpu.system - cpuAtLastReport.system }
     cpuAtLastReport = cpu
+    const rejectedSinceStart = transport.rejected()
+    const rejected: Record<string, number> = {}
+    for (const [reason, total] of Object.entries(rejectedSinceStart)) {
+      const delta = total - (rejectedSoFar[reason] ?? 0)
+      rejectedSoFar[reason] = total
+      if (delta > 0) rejected[reason] = delta
+    }
     return {
-      type: 'round' as const,
+      type: 'round',
       nodeId,
-      round: event.round,
-      roundSeconds: event.roundSeconds,
-      quorumWaitSeconds: event.quorumWaitSeconds,
+      ...event,
       cpuSeconds: (used.user + used.system) / 1e6,
-      rejected: transport.rejected(),
+      rejected,
+      rejectedSinceStart,
+      suspicions: [],
     }
   }
   const onAbort = () => void node.stop()
@@ -254,7 +257,7 @@ export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
       signing,
       failpoints,
       report,
-      roundReport,
+      roundRecord,
       close,
     }
   } catch (error) {

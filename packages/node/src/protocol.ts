@@ -10,19 +10,19 @@
  * never goes on with fewer inputs than the bound allows.
  */
 import { sgdStep } from '@phalanx/aggregation'
+import type { RoundRecord } from '@phalanx/control'
 import type { Logger } from 'pino'
 import type { RoundTransport, RoundVector, VectorKind } from './transport.js'
 
-export interface RoundEvent {
-  role: 'server' | 'worker'
-  round: number
-  /** Seconds spent waiting for quorums this round. */
-  quorumWaitSeconds: number
-  roundSeconds: number
-  /** Senders whose vectors were used. */
-  gradientSenders?: string[]
-  modelSenders?: string[]
-}
+/**
+ * What the round loop knows of a round it completed: the part of the node's `RoundRecord` it
+ * fills (timing and senders); the node process adds the rest.
+ */
+export type RoundEvent = Pick<
+  RoundRecord,
+  'role' | 'round' | 'quorumWaitSeconds' | 'gradientSenders' | 'modelSenders'
+> &
+  Required<Pick<RoundRecord, 'roundDurationSeconds' | 'quorumWaitByInputSeconds'>>
 
 /**
  * How often a waiting node announces its own last vector again. Gossip keeps no history: a
@@ -241,6 +241,7 @@ export async function runServer(
     let gradients: RoundVector[]
     let models: RoundVector[] | undefined
     let quorumWait = 0
+    let modelsWait: number | undefined
     try {
       gradients = await collectPatiently(
         transport,
@@ -267,7 +268,8 @@ export async function runServer(
           retransmit,
           catchUp,
         )
-        quorumWait += performance.now() - waited
+        modelsWait = performance.now() - waited
+        quorumWait += modelsWait
       }
     } catch (error) {
       if (!(error instanceof BehindError)) throw error
@@ -294,7 +296,11 @@ export async function runServer(
         role: 'server',
         round: round - 1,
         quorumWaitSeconds: quorumWait / 1000,
-        roundSeconds: (performance.now() - roundStart) / 1000,
+        quorumWaitByInputSeconds: {
+          gradients: (quorumWait - (modelsWait ?? 0)) / 1000,
+          ...(modelsWait === undefined ? {} : { models: modelsWait / 1000 }),
+        },
+        roundDurationSeconds: (performance.now() - roundStart) / 1000,
         gradientSenders: gradients.map((g) => g.sender),
         ...(modelSenders ? { modelSenders } : {}),
       },
@@ -411,7 +417,8 @@ export async function runWorker(
       role: 'worker',
       round: round - 1,
       quorumWaitSeconds: quorumWait / 1000,
-      roundSeconds: (performance.now() - roundStart) / 1000,
+      quorumWaitByInputSeconds: { models: quorumWait / 1000 },
+      roundDurationSeconds: (performance.now() - roundStart) / 1000,
       modelSenders: models.map((m) => m.sender),
     })
   }

@@ -4,6 +4,7 @@
  * report (with its distances to the models it received), store a checkpoint, announce its round.
  * The loop itself is the mode's (`ReplicationMode.runServer`).
  */
+import type { RoundRecord } from '@phalanx/control'
 import type { NetNode } from '@phalanx/net'
 import type { ClusterConfig } from './config.js'
 import { configuredMembers } from './control-plane.js'
@@ -12,6 +13,7 @@ import type { StartedNode } from './node-startup.js'
 import { honestServer, type RoundEvent } from './protocol.js'
 import type { NodeStart } from './replication/mode.js'
 import { createAggregator, gradientQuorum, nodeIndex, serverBehaviour } from './roles.js'
+import { driftOf, farFromMedian } from './round-record.js'
 import type { ServerState } from './server-state.js'
 
 export async function runServerRole(started: StartedNode, start: NodeStart): Promise<void> {
@@ -30,10 +32,9 @@ export async function runServerRole(started: StartedNode, start: NodeStart): Pro
     // Before anything else and before `next` is published (at the start of the next round).
     stateStore?.save(savedState(event.round, next, published))
     started.report({
-      ...started.roundReport(event),
+      ...started.roundRecord(event),
       ...evaluation,
-      ...(published && !byzantine ? { distances: distancesTo(published, node, event.round) } : {}),
-      ...(event.gradientSenders === undefined ? {} : { gradientSenders: event.gradientSenders }),
+      ...(published && !byzantine ? spreadOf(published, node, event.round) : {}),
     })
     if (checkpoints !== undefined && (event.round + 1) % config.checkpointEvery === 0) {
       checkpoints.save(event.round + 1, next)
@@ -80,8 +81,16 @@ function workerRank(config: ClusterConfig): (sender: string) => number {
   return (sender) => ranks.get(sender) ?? Number.MAX_SAFE_INTEGER
 }
 
-/** Distances from `own` to each received model, by sender. */
-function distancesTo(own: Float32Array, node: NetNode, round: number): Record<string, number> {
+/**
+ * How far a server's published model of `round` is from the other servers' models of it: the
+ * distance to each (by sender), their lower median (`drift`), the suspicions it raises, and the
+ * model's norm (the scale of `phalanx_model_drift_ratio`).
+ */
+function spreadOf(
+  own: Float32Array,
+  node: NetNode,
+  round: number,
+): Pick<RoundRecord, 'modelDistances' | 'drift' | 'suspicions' | 'modelNorm'> {
   const distances: Record<string, number> = {}
   for (const received of node.received('model', round)) {
     if (received.self) continue
@@ -92,7 +101,15 @@ function distancesTo(own: Float32Array, node: NetNode, round: number): Record<st
     }
     distances[received.sender] = Math.sqrt(sum)
   }
-  return distances
+  let norm = 0
+  for (let i = 0; i < own.length; i++) norm += own[i]! * own[i]!
+  const drift = driftOf(distances)
+  return {
+    modelDistances: distances,
+    ...(drift === undefined ? {} : { drift }),
+    suspicions: farFromMedian(round, distances, drift),
+    modelNorm: Math.sqrt(norm),
+  }
 }
 
 function savedState(round: number, next: Float32Array, published: Float32Array | undefined): ServerState {

@@ -299,7 +299,9 @@ export async function runSmrServer(
               role: 'server',
               round: applied.round,
               quorumWaitSeconds: roundSeconds,
-              roundSeconds,
+              // What a replica waits for is the log's next n−f gradients.
+              quorumWaitByInputSeconds: { gradients: roundSeconds },
+              roundDurationSeconds: roundSeconds,
               gradientSenders: applied.gradientSenders,
             },
             applied.model,
@@ -447,7 +449,8 @@ export async function runSmrWorker(
         role: 'worker',
         round: round - 1,
         quorumWaitSeconds: quorumWait / 1000,
-        roundSeconds: (performance.now() - roundStart) / 1000,
+        quorumWaitByInputSeconds: { models: quorumWait / 1000 },
+        roundDurationSeconds: (performance.now() - roundStart) / 1000,
         modelSenders: [model.sender],
       })
     }

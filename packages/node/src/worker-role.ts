@@ -32,7 +32,7 @@ export async function runWorkerRole(started: StartedNode, start: NodeStart): Pro
     }),
     behaviour: chaos.workerBehaviour(byzantine ? workerBehaviour(config, index) : honestWorker),
     onRound: (event: RoundEvent) => {
-      started.report(started.roundReport(event))
+      started.report(started.roundRecord(event))
       return chaos.betweenRounds(signal)
     },
   })

@@ -1,4 +1,6 @@
 import { createServer } from 'node:net'
+import type { RoundRecord } from '@phalanx/control'
+import { MutableNetCounters } from '@phalanx/net'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
@@ -13,24 +15,21 @@ async function freePort(): Promise<number> {
   return port
 }
 
-const roundReport = (round: number) => ({
-  type: 'round' as const,
+const roundReport = (round: number): RoundRecord => ({
   nodeId: 'server-0',
+  role: 'server',
   round,
-  roundSeconds: 0.1,
+  roundDurationSeconds: 0.1,
   quorumWaitSeconds: 0,
   cpuSeconds: 0.01,
   rejected: {},
+  suspicions: [],
 })
 
 describe('the data plane and state-file counters on /metrics', () => {
   it('are copied as deltas at every round: each refusal counted once, by its label', async () => {
     const registry = new Registry()
-    const net = {
-      connections_refused_total: 0,
-      peers_disconnected_total: 0,
-      streams_refused_total: { concurrent: 0, rate: 0, idle: 0 },
-    }
+    const net = new MutableNetCounters()
     const state = { state_file: 1, watermark_file: 0, signature: 0 }
     const plane = await attachControlPlane({
       config: clusterConfigSchema.parse({ opsPort: await freePort(), opsHost: '127.0.0.1' }),
@@ -63,6 +62,12 @@ describe('the data plane and state-file counters on /metrics', () => {
               net.streams_refused_total.idle += 1
               net.connections_refused_total += 2
               state.signature += 1
+              net.wire_sent_bytes_total += 1000
+              net.wire_received_bytes_total += 700
+              net.messages_received_total += 5
+              net.messages_delivered_total += 4
+              net.payload_fetched_bytes_total += 300
+              net.equivocations_total += 1
             },
             expected: [
               ['phalanx_streams_refused_total', { reason: 'rate' }, 3],
@@ -70,6 +75,12 @@ describe('the data plane and state-file counters on /metrics', () => {
               ['phalanx_connections_refused_total', {}, 2],
               ['phalanx_state_refused_total', { what: 'signature' }, 1],
               ['phalanx_state_refused_total', { what: 'state_file' }, 1],
+              ['phalanx_network_sent_bytes_total', { plane: 'data' }, 1000],
+              ['phalanx_network_received_bytes_total', { plane: 'data' }, 700],
+              ['phalanx_net_messages_received_total', {}, 5],
+              ['phalanx_net_messages_delivered_total', {}, 4],
+              ['phalanx_payload_fetched_bytes_total', {}, 300],
+              ['phalanx_equivocations_total', {}, 1],
             ],
           },
           {
@@ -78,6 +89,7 @@ describe('the data plane and state-file counters on /metrics', () => {
             expected: [
               ['phalanx_streams_refused_total', { reason: 'rate' }, 3],
               ['phalanx_connections_refused_total', {}, 2],
+              ['phalanx_network_sent_bytes_total', { plane: 'data' }, 1000],
             ],
           },
         ]
@@ -86,6 +98,94 @@ describe('the data plane and state-file counters on /metrics', () => {
         plane.roundCompleted(roundReport(index))
         for (const [name, labels, count] of expected) expect(await value(name, labels), name).toBe(count)
       }
+    } finally {
+      await plane.close()
+    }
+  })
+
+  it('are read again at every scrape of /metrics, between rounds', async () => {
+    const net = new MutableNetCounters()
+    const plane = await attachControlPlane({
+      config: clusterConfigSchema.parse({ opsPort: await freePort(), opsHost: '127.0.0.1' }),
+      log: pino({ level: 'silent' }),
+      nodeId: 'server-0',
+      role: 'server',
+      onChaos: () => {},
+      registry: new Registry(),
+      netCounters: () => net,
+    })
+    try {
+      const scrape = async (name: string) => {
+        const text = await (await fetch(`${plane.opsUrl}/metrics`)).text()
+        return text.split('\n').find((line) => line.startsWith(`${name} `))
+      }
+      expect(await scrape('phalanx_sync_served_bytes_total')).toBe('phalanx_sync_served_bytes_total 0')
+      net.sync_served_bytes_total += 9
+      net.connections_refused_total += 1
+      expect(await scrape('phalanx_sync_served_bytes_total')).toBe('phalanx_sync_served_bytes_total 9')
+      expect(await scrape('phalanx_connections_refused_total')).toBe('phalanx_connections_refused_total 1')
+      // A round after the scrape adds nothing twice.
+      plane.roundCompleted(roundReport(0))
+      expect(await scrape('phalanx_sync_served_bytes_total')).toBe('phalanx_sync_served_bytes_total 9')
+    } finally {
+      await plane.close()
+    }
+  })
+})
+
+describe('a round report on /metrics', () => {
+  it.each<{
+    what: string
+    report: Partial<RoundRecord>
+    metric: string
+    expected: { labels: Record<string, string>; value: number }[]
+  }>([
+    {
+      what: 'drift over the published model’s norm',
+      report: { drift: 2, modelNorm: 4 },
+      metric: 'phalanx_model_drift_ratio',
+      expected: [{ labels: {}, value: 0.5 }],
+    },
+    {
+      what: 'no ratio without a drift (no other server’s model received)',
+      report: { modelNorm: 4 },
+      metric: 'phalanx_model_drift_ratio',
+      expected: [{ labels: {}, value: 0 }],
+    },
+    {
+      what: 'no ratio without the norm (a Byzantine server reports neither)',
+      report: {},
+      metric: 'phalanx_model_drift_ratio',
+      expected: [{ labels: {}, value: 0 }],
+    },
+    {
+      what: 'the quorum wait by input, one observation each',
+      report: { quorumWaitByInputSeconds: { gradients: 0.25, models: 0.5 } },
+      metric: 'phalanx_quorum_wait_seconds_count',
+      expected: [
+        { labels: { input: 'gradients' }, value: 1 },
+        { labels: { input: 'models' }, value: 1 },
+      ],
+    },
+  ])('$what', async ({ report, metric, expected }) => {
+    const registry = new Registry()
+    const plane = await attachControlPlane({
+      config: clusterConfigSchema.parse({ opsPort: await freePort(), opsHost: '127.0.0.1' }),
+      log: pino({ level: 'silent' }),
+      nodeId: 'server-0',
+      role: 'server',
+      onChaos: () => {},
+      registry,
+    })
+    try {
+      plane.roundCompleted({ ...roundReport(0), ...report })
+      const samples = (await registry.getMetricsAsJSON())
+        .flatMap((m) =>
+          m.values.map((v) => ({ ...v, metricName: (v as { metricName?: string }).metricName ?? m.name })),
+        )
+        .filter((v) => v.metricName === metric)
+        .map(({ labels, value }) => ({ labels, value }))
+      expect(samples).toEqual(expected)
     } finally {
       await plane.close()
     }

@@ -10,8 +10,10 @@ import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
+import type { MutableNetCounters } from '../counters.js'
 import type { InvalidMessageScore } from '../score.js'
 import { topicsFor } from '../topics.js'
+import { wireByteMetrics } from '../wire-bytes.js'
 import type { ResolvedNetNodeInit } from './init.js'
 
 /** The libp2p node under a net node: gossipsub is the one service the other parts reach. */
@@ -21,6 +23,8 @@ export interface Libp2pParts {
   privateKey: PrivateKey
   /** The application score gossipsub adds to every peer's (invalid messages handed over). */
   score: InvalidMessageScore
+  /** Where the bytes every connection carries are counted (wire-bytes.ts). */
+  counters: MutableNetCounters
   /** The connection gater's verdict on an encrypted connection: true refuses it. */
   refuse(peerId: PeerId, direction: 'inbound' | 'outbound'): boolean
 }
@@ -31,7 +35,7 @@ export interface Libp2pParts {
  * validation before forwarding and the score settings. What runs on it is the other parts' job.
  */
 export async function buildLibp2p(init: ResolvedNetNodeInit, parts: Libp2pParts): Promise<NetLibp2p> {
-  const { privateKey, score, refuse } = parts
+  const { privateKey, score, counters, refuse } = parts
   const topics = topicsFor(init.cluster)
   // P4 (invalid deliveries) only: P1–P3 reward or punish mesh traffic volumes, and a worker never
   // publishes models, so the mesh-delivery deficit (P3) would graylist honest workers.
@@ -53,6 +57,8 @@ export async function buildLibp2p(init: ResolvedNetNodeInit, parts: Libp2pParts)
     start: false,
     addresses: { listen: [...init.listen] },
     transports: [tcp()],
+    // Counts the bytes of every connection into `counters` (wire-bytes.ts).
+    metrics: wireByteMetrics(counters),
     connectionEncrypters: [noise()],
     streamMuxers: [
       yamux({

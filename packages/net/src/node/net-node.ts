@@ -399,6 +399,7 @@ export async function createNetNode(options: NetNodeInit): Promise<NetNode> {
   const libp2p = await buildLibp2p(init, {
     privateKey,
     score,
+    counters,
     refuse: connectionGate(init.membership, counters, () => connectivity),
   })
   const log = init.logger.child({ component: 'net', peer: libp2p.peerId.toString() })
