@@ -50,10 +50,10 @@ describe('attack registries', () => {
   })
 
   it('reversed is scaled by −1; lookups by name run the named function', () => {
-    expect(serverAttacks.reversed(HONEST, {})).toEqual(scaledModel(HONEST, { factor: -1 }))
-    expect(workerAttacks.mimic(HONEST, { target: 2 })).toEqual(HONEST[2])
+    expect(serverAttacks.reversed.attack(HONEST, {})).toEqual(scaledModel(HONEST, { factor: -1 }))
+    expect(workerAttacks.mimic.attack(HONEST, { target: 2 })).toEqual(HONEST[2])
     expect(runWorkerAttack('gaussian', HONEST, { sigma: 1, seed: 4 })).toEqual(
-      workerAttacks.gaussian(HONEST, { sigma: 1, seed: 4 }),
+      workerAttacks.gaussian.attack(HONEST, { sigma: 1, seed: 4 }),
     )
   })
 

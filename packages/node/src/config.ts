@@ -5,71 +5,27 @@
  * one validation that names the field, the value and what is allowed.
  */
 import { readFileSync } from 'node:fs'
+import { preAggregatorNames, ruleNames } from '@phalanx/aggregation'
+import { backendNames, datasetNames, modelNames } from '@phalanx/model'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { hiddenShiftSigns, serverBehaviourNames, workerBehaviourNames } from './byzantine.js'
 import { ConfigError } from './errors.js'
+import { replicationModeNames } from './replication-modes.js'
 
-/** Rule names a server may use; checked against `@phalanx/aggregation`'s registry at start-up. */
-export const ruleNames = [
-  'average',
-  'median',
-  'trimmedMean',
-  'meamed',
-  'geometricMedian',
-  'krum',
-  'multiKrum',
-  'bulyan',
-  'mda',
-  'centeredClipping',
-] as const
-
-export const preAggregatorNames = ['nnm', 'bucketing', 'arc', 'clip'] as const
-
-/** Behaviours of a Byzantine worker (the brief's list). */
-export const workerAttackNames = [
-  'none',
-  'sign-flip',
-  'gaussian',
-  'ipm',
-  'alie',
-  'mimic',
-  'non-finite',
-  'label-flip',
-  'silence',
-  'equivocation',
-  'hidden-shift',
-] as const
-
-/** Directions of the hidden shift (see `hiddenShiftSign`). */
-export const hiddenShiftSigns = ['against-mean', 'negative', 'positive'] as const
-
-/** Behaviours of a Byzantine server (the brief's list). */
-export const serverAttackNames = [
-  'none',
-  'random',
-  'reversed',
-  'scaled',
-  'drop-coordinates',
-  'shift',
-  'equivocation',
-  'stale',
-  'crash',
-] as const
-
-/**
- * How the servers are replicated:
- * - `median`: the default protocol, each server takes the median of N−F server models.
- * - `no-anti-drift`: N servers, each applies its own aggregate to its own model, no median.
- * - `vanilla`: one server, plain averaging, no median exchange (the non-robust baseline).
- * - `smr`: the state-machine-replication baseline: workers append gradients to a JetStream
- *   stream replicated `smrReplicas` times (Raft) at `smrNatsUrl`; every server replica applies
- *   the same n−f first gradients of each round in stream order, so replicas never exchange models.
+/*
+ * The choices of the named fields come from the registries that define them (rules and
+ * pre-aggregators in @phalanx/aggregation, models, datasets and backends in @phalanx/model,
+ * Byzantine behaviours in byzantine.ts, replication modes in replication-modes.ts), so a name
+ * added there is a config value, an environment value and a `--help` choice at once.
  */
-export const replicationModes = ['median', 'no-anti-drift', 'vanilla', 'smr'] as const
 
-export const modelNames = ['logistic', 'mlp', 'cnn', 'linear'] as const
-export const datasetNames = ['mnist', 'fashion-mnist', 'synthetic'] as const
-export const backendNames = ['auto', 'tfjs-node', 'wasm', 'cpu'] as const
+/** TensorFlow.js backends: auto = tfjs-node when installed, else WASM, else pure JS. */
+export const backendChoices = ['auto', ...backendNames] as const
+
+/** The choices of `workerAttack` and `serverAttack`: the behaviours of byzantine.ts. */
+export const workerAttackNames = workerBehaviourNames
+export const serverAttackNames = serverBehaviourNames
 
 /** The most rounds a run may have; fields counted in rounds (every k rounds) share it. */
 const maxRounds = 1_000_000_000
@@ -221,13 +177,13 @@ export const clusterConfigSchema = z.object({
   hiddenShiftSign: z.enum(hiddenShiftSigns).default('against-mean'),
   rule: z.enum(ruleNames).default('multiKrum'),
   preAggregation: z.array(z.enum(preAggregatorNames)).default([]),
-  replication: z.enum(replicationModes).default('median'),
+  replication: z.enum(replicationModeNames).default('median'),
   /** Servers exchange models every T rounds (ByzSGD's scatter/gather); 1 = every round. */
   exchangeEvery: int(1, 'exchangeEvery').default(1),
   model: z.enum(modelNames).default('mlp'),
   dataset: z.enum(datasetNames).default('mnist'),
   /** TensorFlow.js backend: auto = tfjs-node when installed, else WASM, else pure JS. */
-  backend: z.enum(backendNames).default('auto'),
+  backend: z.enum(backendChoices).default('auto'),
   datasetPath: z.string().optional(),
   /** Input dimension d of the synthetic dataset and of the linear model (d + 1 parameters). */
   dimension: int(1, 'dimension').default(100),
@@ -370,15 +326,6 @@ export const clusterConfigSchema = z.object({
 
 export type ClusterConfig = z.infer<typeof clusterConfigSchema>
 
-/** The config field holding the strength of each worker attack that has one (the field a
- * `chaos corrupt --strength` sets at run time). */
-export const attackStrengthFields = {
-  'sign-flip': 'signFlipScale',
-  gaussian: 'gaussianSigma',
-  ipm: 'ipmEpsilon',
-  alie: 'alieZ',
-  'hidden-shift': 'hiddenShiftScale',
-} as const satisfies Partial<Record<(typeof workerAttackNames)[number], keyof ClusterConfig>>
 export type ClusterConfigInput = z.input<typeof clusterConfigSchema>
 
 /** `byzantineServers` → `PHALANX_BYZANTINE_SERVERS`. */

@@ -10,8 +10,25 @@
  * ```
  */
 
+/** The names the config takes from the registries below, re-exported for the CLI and tests. */
+export { preAggregatorNames, ruleNames } from '@phalanx/aggregation'
+export { datasetNames, modelNames } from '@phalanx/model'
 /** Checks a libp2p peer signature: what `phalanx watch` verifies signed telemetry with. */
 export { verifyPeerSignature } from '@phalanx/net'
+export {
+  attackStrengthFields,
+  type BehaviourContext,
+  type ByzantineSettings,
+  hiddenShiftSigns,
+  type ServerBehaviourEntry,
+  type ServerBehaviourName,
+  serverBehaviourNames,
+  serverBehaviours,
+  type WorkerBehaviourEntry,
+  type WorkerBehaviourName,
+  workerBehaviourNames,
+  workerBehaviours,
+} from './byzantine.js'
 export { type ChaosActions, type ChaosActionsInit, createChaosActions } from './chaos-actions.js'
 export {
   configHash,
@@ -21,22 +38,15 @@ export {
 } from './checkpointing.js'
 export type { ClusterConfig, ClusterConfigInput } from './config.js'
 export {
-  attackStrengthFields,
-  backendNames,
+  backendChoices,
   clusterConfigSchema,
   configBounds,
   configFromEnv,
   configFromFile,
-  datasetNames,
   envName,
   flagName,
-  hiddenShiftSigns,
   listFields,
-  modelNames,
-  preAggregatorNames,
-  replicationModes,
   resolveConfig,
-  ruleNames,
   serverAttackNames,
   withConfigSource,
   workerAttackNames,
@@ -104,6 +114,7 @@ export type {
   WorkerLoopInit,
 } from './protocol.js'
 export { collectPatiently, honestServer, honestWorker, runServer, runWorker } from './protocol.js'
+export { type ReplicationMode, replicationModeNames, replicationModes } from './replication-modes.js'
 export type { RoundRecord, RunSummary } from './report.js'
 export { reportHtml, roundsCsv, svgLineChart, writeRunReport } from './report.js'
 export {

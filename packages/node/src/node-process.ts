@@ -16,6 +16,7 @@ import {
 } from '@phalanx/model'
 import { createMembership, createNetNode, type NetNode } from '@phalanx/net'
 import type { Logger } from 'pino'
+import { workerBehaviours } from './byzantine.js'
 import { createChaosActions } from './chaos-actions.js'
 import { configHash, createNodeCheckpoints, describeAgreed } from './checkpointing.js'
 import type { ClusterConfig } from './config.js'
@@ -369,7 +370,11 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
       const index = nodeIndex(nodeId, config.workers)
       const shards = partition(data.train, { scheme: 'iid', workers: config.workers, seed: config.seed })
       let shard: Dataset = shards[index % shards.length]!
-      if (byzantine && config.workerAttack === 'label-flip' && shard.task === 'classification') {
+      if (
+        byzantine &&
+        workerBehaviours[config.workerAttack].poisonsShard &&
+        shard.task === 'classification'
+      ) {
         shard = flipLabels(shard as ClassificationDataset, {})
       }
       const gradient = workerGradient(model, shard, {

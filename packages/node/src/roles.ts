@@ -4,17 +4,9 @@
  * gradient function over its shard. Nothing here touches the network.
  */
 import { compose, median, type PreStep, rules } from '@phalanx/aggregation'
-import {
-  dropCoordinates,
-  modelShift,
-  randomModel,
-  scaledModel,
-  signFlip,
-  type VectorAttack,
-  type WorkerAttackConfig,
-  workerAttacks,
-} from '@phalanx/attacks'
-import { createBatchSampler, type Dataset, type Model } from '@phalanx/model'
+import type { AggregationRule, WorkerAttackConfig } from '@phalanx/attacks'
+import { type ByzantineBehaviour, createBatchSampler, type Dataset, type Model } from '@phalanx/model'
+import { serverBehaviours, workerBehaviours } from './byzantine.js'
 import type { CheckpointForgery } from './checkpointing.js'
 import type { ClusterConfig } from './config.js'
 import { ClusterBoundError } from './errors.js'
@@ -54,7 +46,7 @@ export function checkClusterBounds(config: ClusterConfig): void {
   }
   const rule = rules[config.rule]
   const inputs = n - f
-  const seen = config.preAggregation.includes('bucketing') ? Math.ceil(inputs / bucketSize) : inputs
+  const seen = ruleInputs(config, inputs)
   if (!rule.bound(seen, f)) {
     throw new ClusterBoundError(
       `rule ${config.rule} cannot tolerate f Byzantine among the n−f gradients a server aggregates`,
@@ -63,6 +55,10 @@ export function checkClusterBounds(config: ClusterConfig): void {
     )
   }
 }
+
+/** How many vectors the rule sees of `inputs` gradients (bucketing averages them in pairs). */
+const ruleInputs = (config: ClusterConfig, inputs: number): number =>
+  config.preAggregation.includes('bucketing') ? Math.ceil(inputs / bucketSize) : inputs
 
 /** The configured rule (with its pre-aggregation) as a function of the gradients alone. */
 export function createAggregator(
@@ -102,49 +98,29 @@ export function isByzantine(config: ClusterConfig, nodeId: string): boolean {
 }
 
 /**
- * A Byzantine server's behaviour. `random`, `reversed`, `scaled`, `drop-coordinates` transform
- * its own honest model; `shift` moves it ALIE-style against the honest models it has seen;
- * `equivocation` sends each receiver a different model; `stale` replays an old round's model;
- * `crash` stays silent.
+ * The servers' aggregation as a colluding worker tunes an attack against it (the optimal
+ * attacks). A worker reads only part of a round's honest gradients (`collusionQuorum`), so a
+ * trial round of what it read plus f copies of its vector may hold fewer inputs than the rule's
+ * bound needs with f Byzantine among them: it is then evaluated with the largest f the bound
+ * allows on that many, down to 0.
  */
-export function serverBehaviour(config: ClusterConfig, nodeIndex: number): ServerBehaviour {
-  const seed = config.seed * 7919 + nodeIndex
-  switch (config.serverAttack) {
-    case 'none':
-      return { publishModel: (_round, model) => model }
-    case 'random':
-      return { publishModel: (round, model) => randomModel([model], { seed: seed + round, sigma: 1 }) }
-    case 'reversed':
-      return { publishModel: (_round, model) => scaledModel([model], { factor: -1 }) }
-    case 'scaled':
-      return { publishModel: (_round, model) => scaledModel([model], { factor: 100 }) }
-    case 'drop-coordinates':
-      return {
-        publishModel: (round, model) => dropCoordinates([model], { fraction: 0.5, seed: seed + round }),
-      }
-    case 'shift':
-      return {
-        publishModel: (_round, model, history) =>
-          modelShift(history.length > 1 ? history : [model, model], {
-            f: config.byzantineServers,
-            n: config.servers,
-          }),
-      }
-    case 'equivocation':
-      return {
-        publishModel: (_round, model) => model,
-        // The second version once per round, not per receiver: the transport groups receivers
-        // by the vector object they were handed.
-        perReceiver: (_round, model) => {
-          const reversed = scaledModel([model], { factor: -1 })
-          return (_receiver, index) => (index % 2 === 0 ? model : reversed)
-        },
-      }
-    case 'stale':
-      return { publishModel: (_round, model, history) => history[0] ?? model }
-    case 'crash':
-      return { publishModel: () => undefined }
+export function attackedRule(config: ClusterConfig): AggregationRule {
+  const byF = new Map<number, (inputs: readonly Float32Array[]) => Float32Array>()
+  return (inputs, options) => {
+    let f = options.f
+    while (f > 0 && !rules[config.rule].bound(ruleInputs(config, inputs.length), f)) f--
+    let aggregate = byF.get(f)
+    if (aggregate === undefined) {
+      aggregate = createAggregator({ ...config, byzantineWorkers: f })
+      byF.set(f, aggregate)
+    }
+    return aggregate(inputs)
   }
+}
+
+/** A Byzantine server's behaviour: its config's `serverAttack`, from the registry (byzantine.ts). */
+export function serverBehaviour(config: ClusterConfig, nodeIndex: number): ServerBehaviour {
+  return serverBehaviours[config.serverAttack].cluster(config, { seed: config.seed * 7919 + nodeIndex })
 }
 
 /** How far ahead of the real round a Byzantine server claims its forged checkpoint is. */
@@ -160,8 +136,9 @@ export const forgedCheckpointShift = 1_000
  */
 export function forgedCheckpoints(config: ClusterConfig): CheckpointForgery {
   // `none` is a Byzantine server behaving honestly (a baseline); `crash` stays silent here too.
-  if (config.serverAttack === 'none') return (honest) => [honest]
-  if (config.serverAttack === 'crash') return () => []
+  const stores = serverBehaviours[config.serverAttack].checkpoints
+  if (stores === 'honest') return (honest) => [honest]
+  if (stores === 'none') return () => []
   return ({ round, model }, serverIds) => {
     // Shifted, not scaled: a scaling leaves coordinates near its fixed point (0) where they were.
     const forged = model.map((value) => value + forgedCheckpointShift)
@@ -173,46 +150,16 @@ export function forgedCheckpoints(config: ClusterConfig): CheckpointForgery {
 }
 
 /**
- * A Byzantine worker's behaviour. Vector attacks read the honest gradients of the round
- * (omniscient, colluding: they wait for `collusionQuorum` honest gradients first); `silence`
- * sends nothing; `equivocation` sends different gradients to different servers;
- * `label-flip` is data poisoning and is applied to the shard instead (see `workerShard`).
+ * A Byzantine worker's behaviour: its config's `workerAttack`, from the registry (byzantine.ts).
+ * Vector attacks read the honest gradients of the round (omniscient, colluding: they wait for
+ * `collusionQuorum` honest gradients first); `label-flip` is data poisoning and is applied to
+ * the shard instead (see `workerShard`).
  */
 export function workerBehaviour(config: ClusterConfig, nodeIndex: number): WorkerBehaviour {
-  const seed = config.seed * 104729 + nodeIndex
-  const fromHonest =
-    (
-      craft: (honest: Float32Array[], own: Float32Array, round: number) => Float32Array,
-    ): WorkerBehaviour['publishGradient'] =>
-    async (round, own, honestOfRound) => {
-      const honest = await honestOfRound()
-      return craft(honest.length > 0 ? honest : [own], own, round)
-    }
-  switch (config.workerAttack) {
-    case 'none':
-    case 'label-flip':
-      return { publishGradient: async (_round, gradient) => gradient }
-    case 'silence':
-      return { publishGradient: async () => undefined }
-    case 'equivocation':
-      return {
-        publishGradient: async (_round, gradient) => gradient,
-        perReceiver: async (_round, own) => {
-          const flipped = signFlip([own], { scale: 10 })
-          return (_receiver, index) => (index % 2 === 0 ? own : flipped)
-        },
-      }
-    default:
-      return {
-        publishGradient: fromHonest((honest, _own, round) => {
-          const attack = vectorAttack(config, seed + round)!
-          // `honest` starts with the attacker's own gradient: a mimic copies someone else's
-          // whenever it read one, or it would only be an honest worker.
-          const read = attack.name === 'mimic' && honest.length > 1 ? honest.slice(1) : honest
-          return (workerAttacks[attack.name] as VectorAttack<unknown>)(read, attack.options)
-        }),
-      }
-  }
+  return workerBehaviours[config.workerAttack].cluster(config, {
+    seed: config.seed * 104729 + nodeIndex,
+    rule: attackedRule(config),
+  })
 }
 
 /**
@@ -221,39 +168,15 @@ export function workerBehaviour(config: ClusterConfig, nodeIndex: number): Worke
  * silence, label-flip, equivocation).
  */
 export function vectorAttack(config: ClusterConfig, seed: number): WorkerAttackConfig | undefined {
-  switch (config.workerAttack) {
-    case 'sign-flip':
-      return { name: 'sign-flip', options: { scale: config.signFlipScale } }
-    case 'gaussian':
-      return { name: 'gaussian', options: { sigma: config.gaussianSigma, seed } }
-    case 'ipm':
-      return { name: 'ipm', options: { epsilon: config.ipmEpsilon } }
-    case 'alie':
-      return {
-        name: 'alie',
-        options: {
-          f: config.byzantineWorkers,
-          n: config.workers,
-          ...(config.alieZ === undefined ? {} : { z: config.alieZ }),
-        },
-      }
-    case 'mimic':
-      return { name: 'mimic', options: { target: 0 } }
-    case 'non-finite':
-      return { name: 'non-finite', options: { kind: 'nan' } }
-    case 'hidden-shift':
-      return {
-        name: 'hidden-shift',
-        options: {
-          scale: config.hiddenShiftScale,
-          ...(config.hiddenShiftSign === 'against-mean'
-            ? {}
-            : { sign: config.hiddenShiftSign === 'negative' ? -1 : 1 }),
-        },
-      }
-    default:
-      return undefined
-  }
+  return workerBehaviours[config.workerAttack].vectorAttack?.(config, { seed, rule: attackedRule(config) })
+}
+
+/**
+ * What the Byzantine workers of the single-process reference do for a config's `workerAttack`;
+ * `undefined` when they are honest.
+ */
+export function simulatedBehaviour(config: ClusterConfig, seed: number): ByzantineBehaviour | undefined {
+  return workerBehaviours[config.workerAttack].simulate(config, { seed, rule: attackedRule(config) })
 }
 
 /**

@@ -8,24 +8,12 @@ import { type ByzantineBehaviour, createModel, initBackend, loadDataset, train }
 import type { Logger } from 'pino'
 import type { ClusterConfig } from './config.js'
 import type { RoundRecord, RunSummary } from './report.js'
-import { createAggregator, vectorAttack } from './roles.js'
+import { createAggregator, simulatedBehaviour } from './roles.js'
 
 function byzantineBehaviour(config: ClusterConfig): ByzantineBehaviour | undefined {
   // Some attacks are undefined without attackers (ALIE's z needs 0 < s < n).
   if (config.byzantineWorkers === 0) return undefined
-  switch (config.workerAttack) {
-    case 'none':
-      return undefined
-    case 'label-flip':
-      return { kind: 'label-flip' }
-    case 'silence':
-      return { kind: 'custom', craft: () => [] }
-    case 'equivocation':
-      // One server here, so equivocation degenerates to sending one (flipped) vector.
-      return { kind: 'vector', attack: { name: 'sign-flip', options: { scale: 10 } } }
-    default:
-      return { kind: 'vector', attack: vectorAttack(config, config.seed)! }
-  }
+  return simulatedBehaviour(config, config.seed)
 }
 
 export interface SimulationResult {
