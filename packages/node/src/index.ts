@@ -36,11 +36,12 @@ export {
   type NodeCheckpoints,
   type NodeCheckpointsInit,
 } from './checkpointing.js'
-export type { ClusterConfig, ClusterConfigInput } from './config.js'
+export type { ClusterConfig, ClusterConfigInput, FieldHelp } from './config.js'
 export {
   backendChoices,
   clusterConfigSchema,
   configBounds,
+  configFieldHelp,
   configFromEnv,
   configFromFile,
   envName,
