@@ -70,6 +70,7 @@ export type {
   PreAggregatorName,
   PreAggregatorOptionsMap,
   PreStep,
+  RuleContext,
   RuleEntry,
   RuleName,
   RuleOptionsMap,

@@ -37,6 +37,8 @@ describe('registry', () => {
       expect(rules[name].name).toBe(name)
       expect(rules[name].boundText).toMatch(/^n ≥/)
       expect(rules[name].paper.length).toBeGreaterThan(0)
+      // What a server runs it with: every rule is told the f it must tolerate.
+      expect(rules[name].options({ f: 2 })).toMatchObject({ f: 2 })
     }
     expect(preAggregatorNames).toEqual(['nnm', 'bucketing', 'arc', 'clip'])
   })

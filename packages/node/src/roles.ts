@@ -3,7 +3,15 @@
  * checked at start-up), the model-exchange median, the Byzantine behaviours, a worker's
  * gradient function over its shard. Nothing here touches the network.
  */
-import { compose, median, type PreStep, rules } from '@phalanx/aggregation'
+import {
+  type Aggregate,
+  compose,
+  median,
+  type PreStep,
+  type RuleEntry,
+  type RuleName,
+  rules,
+} from '@phalanx/aggregation'
 import type { AggregationRule, WorkerAttackConfig } from '@phalanx/attacks'
 import { type ByzantineBehaviour, createBatchSampler, type Dataset, type Model } from '@phalanx/model'
 import { serverBehaviours, workerBehaviours } from './byzantine.js'
@@ -74,12 +82,11 @@ export function createAggregator(
     clip: { name: 'clip', options: { maxNorm: 10 } },
   }
   const steps = config.preAggregation.map((name) => stepOf[name])
-  const rule = rules[config.rule].aggregate as (
-    inputs: readonly Float32Array[],
-    options: { f: number },
-  ) => Float32Array
+  const entry = rules[config.rule] as RuleEntry<RuleName>
+  const rule = entry.aggregate as Aggregate<unknown>
   const aggregate = steps.length > 0 ? compose(steps, rule) : rule
-  return (gradients) => aggregate(gradients, { f })
+  const options = entry.options({ f })
+  return (gradients) => aggregate(gradients, options)
 }
 
 /** Coordinate-wise median over models (anti-drift): the Median rule, reused. */

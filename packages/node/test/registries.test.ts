@@ -19,7 +19,13 @@ import {
 } from '../src/byzantine.js'
 import { clusterConfigSchema, resolveConfig } from '../src/config.js'
 import { replicationModeNames } from '../src/replication-modes.js'
-import { forgedCheckpoints, serverBehaviour, workerBehaviour } from '../src/roles.js'
+import {
+  checkClusterBounds,
+  createAggregator,
+  forgedCheckpoints,
+  serverBehaviour,
+  workerBehaviour,
+} from '../src/roles.js'
 
 /** The choices of an enum field of the schema (of its elements, for a list field). */
 function choicesOf(field: keyof typeof clusterConfigSchema.shape): readonly string[] {
@@ -82,6 +88,29 @@ describe('the config takes its choices from the registries', () => {
     for (const field of Object.values(attackStrengthFields)) {
       expect(clusterConfigSchema.shape[field].safeParse(1).success).toBe(true)
     }
+  })
+})
+
+describe('every rule and pre-aggregator a config can name runs in a server', () => {
+  // n − f = 11 gradients, f = 2: within every rule's bound (Bulyan's n ≥ 4f+3 included).
+  const gradients = Array.from({ length: 11 }, (_, i) => Float32Array.from([i, -i, 1, 0.5 * i]))
+  it.each(
+    ruleNames.flatMap((rule) => [
+      [rule, []] as const,
+      ...preAggregatorNames.map((pre) => [rule, [pre]] as const),
+    ]),
+  )('%s after %j', (rule, preAggregation) => {
+    const config = resolveConfig({ workers: 13, byzantineWorkers: 2, rule, preAggregation })
+    // Bucketing leaves ⌈11/2⌉ = 6 vectors, below Krum's and Bulyan's bounds: those configs are
+    // refused at start-up, every other one must run.
+    if (preAggregation[0] === 'bucketing' && ['krum', 'multiKrum', 'bulyan'].includes(rule)) {
+      expect(() => checkClusterBounds(config)).toThrowError(/cannot tolerate/)
+      return
+    }
+    checkClusterBounds(config)
+    const aggregate = createAggregator(config)(gradients)
+    expect(aggregate).toHaveLength(4)
+    expect(Array.from(aggregate).every(Number.isFinite)).toBe(true)
   })
 })
 
