@@ -67,8 +67,10 @@ export { createRandom, shuffledIndices } from './random.js'
 export type {
   Aggregate,
   PreAggregate,
+  PreAggregatorContext,
   PreAggregatorName,
   PreAggregatorOptionsMap,
+  PreAggregatorSetting,
   PreStep,
   RuleContext,
   RuleEntry,
@@ -80,6 +82,7 @@ export {
   isPreAggregatorName,
   isRuleName,
   preAggregatorNames,
+  preAggregatorSettings,
   preAggregators,
   ruleNames,
   rules,

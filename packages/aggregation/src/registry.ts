@@ -154,6 +154,33 @@ export const preAggregatorNames: readonly PreAggregatorName[] = Object.keys(
   preAggregators,
 ) as PreAggregatorName[]
 
+/** What a server knows when it builds a pre-aggregator's options. */
+export interface PreAggregatorContext extends RuleContext {
+  /** The run's seed (bucketing shuffles with it). */
+  readonly seed: number
+}
+
+export interface PreAggregatorSetting<Name extends PreAggregatorName> {
+  /** The options a server runs it with when a config names it. */
+  readonly options: (context: PreAggregatorContext) => PreAggregatorOptionsMap[Name]
+  /** How many vectors it leaves of n (the rule's bound is checked on those). */
+  readonly outputs: (n: number, options: PreAggregatorOptionsMap[Name]) => number
+}
+
+/** How a server runs each pre-aggregator, by name. */
+export const preAggregatorSettings: { readonly [Name in PreAggregatorName]: PreAggregatorSetting<Name> } = {
+  nnm: { options: ({ f }) => ({ f }), outputs: (n) => n },
+  // Buckets of two halve the inputs the rule sees; the bound is checked on ⌈n/2⌉.
+  bucketing: {
+    options: ({ seed }) => ({ bucketSize: 2, seed }),
+    outputs: (n, options) => Math.ceil(n / options.bucketSize),
+  },
+  arc: { options: ({ f }) => ({ f }), outputs: (n) => n },
+  // The cluster's honest gradients (MNIST models) have norms of order 1; 10 only cuts off
+  // blatant outliers.
+  clip: { options: () => ({ maxNorm: 10 }), outputs: (n) => n },
+}
+
 export function isPreAggregatorName(name: string): name is PreAggregatorName {
   return Object.hasOwn(preAggregators, name)
 }

@@ -19,6 +19,7 @@ import {
   median,
   multiKrum,
   nnm,
+  preAggregatorNames,
   ruleNames,
   trimmedMean,
 } from '../src/index.js'
@@ -265,6 +266,11 @@ const preCases: PreCase[] = [
 ]
 
 describe('pre-aggregators on hand-computed cases', () => {
+  // Moved from registry.test.ts: a new pre-aggregator adds its name here and its cases above.
+  it('the registry lists every pre-aggregator once, in order', () => {
+    expect(preAggregatorNames).toEqual(['nnm', 'bucketing', 'arc', 'clip'])
+  })
+
   it.each(preCases)('$name', ({ run, expected }) => {
     const out = run()
     expect(out.length).toBe(expected.length)

@@ -7,7 +7,10 @@ import {
   type Aggregate,
   compose,
   median,
+  type PreAggregatorName,
+  type PreAggregatorSetting,
   type PreStep,
+  preAggregatorSettings,
   type RuleEntry,
   type RuleName,
   rules,
@@ -19,9 +22,6 @@ import type { CheckpointForgery } from './checkpointing.js'
 import type { ClusterConfig } from './config.js'
 import { ClusterBoundError } from './errors.js'
 import type { ServerBehaviour, WorkerBehaviour } from './protocol.js'
-
-/** Bucketing's bucket size; buckets of two halve the inputs the rule sees. */
-const bucketSize = 2
 
 /** N−F: how many server models every node waits for. */
 export const serverQuorum = (config: ClusterConfig): number => config.servers - config.byzantineServers
@@ -64,24 +64,25 @@ export function checkClusterBounds(config: ClusterConfig): void {
   }
 }
 
+/** The configured pre-aggregation steps, with the options the registry gives a server. */
+function preSteps(config: ClusterConfig, f: number): { step: PreStep; outputs: (n: number) => number }[] {
+  return config.preAggregation.map((name) => {
+    const setting = preAggregatorSettings[name] as PreAggregatorSetting<PreAggregatorName>
+    const options = setting.options({ f, seed: config.seed })
+    return { step: { name, options } as PreStep, outputs: (n) => setting.outputs(n, options) }
+  })
+}
+
 /** How many vectors the rule sees of `inputs` gradients (bucketing averages them in pairs). */
 const ruleInputs = (config: ClusterConfig, inputs: number): number =>
-  config.preAggregation.includes('bucketing') ? Math.ceil(inputs / bucketSize) : inputs
+  preSteps(config, config.byzantineWorkers).reduce((n, { outputs }) => outputs(n), inputs)
 
 /** The configured rule (with its pre-aggregation) as a function of the gradients alone. */
 export function createAggregator(
   config: ClusterConfig,
 ): (gradients: readonly Float32Array[]) => Float32Array {
   const f = config.byzantineWorkers
-  const stepOf: Record<(typeof config.preAggregation)[number], PreStep> = {
-    nnm: { name: 'nnm', options: { f } },
-    arc: { name: 'arc', options: { f } },
-    // Buckets of two halve the inputs the rule sees; the bound is checked on ⌈(n−f)/2⌉.
-    bucketing: { name: 'bucketing', options: { bucketSize, seed: config.seed } },
-    // Honest MNIST gradients have norms of order 1; 10 only cuts off blatant outliers.
-    clip: { name: 'clip', options: { maxNorm: 10 } },
-  }
-  const steps = config.preAggregation.map((name) => stepOf[name])
+  const steps = preSteps(config, f).map(({ step }) => step)
   const entry = rules[config.rule] as RuleEntry<RuleName>
   const rule = entry.aggregate as Aggregate<unknown>
   const aggregate = steps.length > 0 ? compose(steps, rule) : rule
