@@ -89,6 +89,7 @@ const tuning = {
 } as const satisfies { readonly [Name in WorkerAttackName]?: Tuning<Name> }
 
 type Tuned = typeof tuning
+type StrengthFieldOf<Entry> = Entry extends { strength: { field: infer Field } } ? Field : never
 
 /** The config field holding the strength of each worker attack that has one (the field a
  * `chaos corrupt --strength` sets at run time). */
@@ -97,13 +98,9 @@ export const attackStrengthFields = Object.fromEntries(
     'strength' in entry ? [[name, entry.strength.field]] : [],
   ),
 ) as {
-  readonly [Name in keyof Tuned as Tuned[Name] extends { strength: unknown }
-    ? Name
-    : never]: Tuned[Name] extends {
-    strength: { field: infer Field }
-  }
-    ? Field
-    : never
+  readonly [Name in keyof Tuned as StrengthFieldOf<Tuned[Name]> extends never
+    ? never
+    : Name]: StrengthFieldOf<Tuned[Name]>
 }
 
 /** The vector attack `name` with its options for one attacker and round. */
