@@ -63,7 +63,12 @@
  * makes its accuracy swing, and that is what its averaging test asserts.
  */
 import type { TelemetryEvent } from '@phalanx/control'
-import { type attackStrengthFields, serverAttackNames, workerAttackNames } from '@phalanx/node'
+import {
+  type attackStrengthFields,
+  serverAttackNames,
+  workerAttackNames,
+  workerBehaviours,
+} from '@phalanx/node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { accuracyAfter, startTestCluster, type TestCluster } from './support/cluster.js'
 
@@ -215,7 +220,9 @@ describe('worker attacks on a real cluster', () => {
    */
   const penalised = new Set(['non-finite', 'equivocation'])
   const runtimeAttacks = [
-    ...workerAttackNames.filter((name) => name !== 'none' && name !== 'label-flip' && !penalised.has(name)),
+    ...workerAttackNames.filter(
+      (name) => name !== 'none' && workerBehaviours[name].runtime && !penalised.has(name),
+    ),
     ...penalised,
   ]
 

@@ -5,7 +5,7 @@
  * are the honest servers every measurement is about. Every random choice (victims, kill rounds)
  * comes from the run's seed.
  */
-import { serverAttackNames, workerAttackNames } from '@phalanx/node'
+import { serverAttackNames, workerAttackNames, workerBehaviours } from '@phalanx/node'
 import type { ChaosCluster } from './cluster.js'
 import { type ScenarioMeasurement, ScenarioMeter } from './measure.js'
 import type { ChaosProfile } from './profile.js'
@@ -528,7 +528,9 @@ const killOverF: Scenario = {
 }
 
 export function scenarios(profile: ChaosProfile): Scenario[] {
-  const runtimeWorkerAttacks = workerAttackNames.filter((name) => name !== 'none' && name !== 'label-flip')
+  const runtimeWorkerAttacks = workerAttackNames.filter(
+    (name) => name !== 'none' && workerBehaviours[name].runtime,
+  )
   return [
     baseline,
     ...serverAttackNames.filter((name) => name !== 'none').map(serverAttack),

@@ -53,6 +53,16 @@ export interface RuleEntry<Name extends RuleName> {
   readonly boundText: string
   /** The paper that defines the rule. */
   readonly paper: string
+  /**
+   * The options a server runs it with when a config names it: `{ f }` unless the entry says
+   * otherwise (a rule with a required option gives its value here, with the reason).
+   */
+  readonly options: (context: RuleContext) => RuleOptionsMap[Name]
+}
+
+/** What a server knows when it builds a rule's options: f of its n−f gradients may be Byzantine. */
+export interface RuleContext {
+  readonly f: number
 }
 
 function entry<Name extends RuleName>(
@@ -60,8 +70,9 @@ function entry<Name extends RuleName>(
   aggregate: Aggregate<RuleOptionsMap[Name]>,
   bound: Bound,
   paper: string,
+  options: (context: RuleContext) => RuleOptionsMap[Name] = ({ f }) => ({ f }) as RuleOptionsMap[Name],
 ): RuleEntry<Name> {
-  return { name, aggregate, bound: bound.holds, boundText: bound.text, paper }
+  return { name, aggregate, bound: bound.holds, boundText: bound.text, paper, options }
 }
 
 const yin2018 =
@@ -104,6 +115,10 @@ export const rules: { readonly [Name in RuleName]: RuleEntry<Name> } = {
     centeredClipping,
     bounds.any,
     'Karimireddy et al., Learning from History for Byzantine Robust Optimization, ICML 2021',
+    // τ has the units of the gradients: the cluster's honest gradients (MNIST models, worker
+    // momentum) have norms of order 1, so τ = 10 clips only blatant outliers, as the servers'
+    // static `clip` pre-aggregation does.
+    ({ f }) => ({ f, tau: 10 }),
   ),
 }
 
@@ -138,6 +153,33 @@ export const preAggregators: {
 export const preAggregatorNames: readonly PreAggregatorName[] = Object.keys(
   preAggregators,
 ) as PreAggregatorName[]
+
+/** What a server knows when it builds a pre-aggregator's options. */
+export interface PreAggregatorContext extends RuleContext {
+  /** The run's seed (bucketing shuffles with it). */
+  readonly seed: number
+}
+
+export interface PreAggregatorSetting<Name extends PreAggregatorName> {
+  /** The options a server runs it with when a config names it. */
+  readonly options: (context: PreAggregatorContext) => PreAggregatorOptionsMap[Name]
+  /** How many vectors it leaves of n (the rule's bound is checked on those). */
+  readonly outputs: (n: number, options: PreAggregatorOptionsMap[Name]) => number
+}
+
+/** How a server runs each pre-aggregator, by name. */
+export const preAggregatorSettings: { readonly [Name in PreAggregatorName]: PreAggregatorSetting<Name> } = {
+  nnm: { options: ({ f }) => ({ f }), outputs: (n) => n },
+  // Buckets of two halve the inputs the rule sees; the bound is checked on ⌈n/2⌉.
+  bucketing: {
+    options: ({ seed }) => ({ bucketSize: 2, seed }),
+    outputs: (n, options) => Math.ceil(n / options.bucketSize),
+  },
+  arc: { options: ({ f }) => ({ f }), outputs: (n) => n },
+  // The cluster's honest gradients (MNIST models) have norms of order 1; 10 only cuts off
+  // blatant outliers.
+  clip: { options: () => ({ maxNorm: 10 }), outputs: (n) => n },
+}
 
 export function isPreAggregatorName(name: string): name is PreAggregatorName {
   return Object.hasOwn(preAggregators, name)

@@ -10,6 +10,8 @@ import {
   median,
   nnm,
   preAggregatorNames,
+  preAggregatorSettings,
+  preAggregators,
   type RuleEntry,
   ruleNames,
   rules,
@@ -18,27 +20,16 @@ import {
 const v = (...rows: number[][]): Float32Array[] => rows.map((row) => Float32Array.from(row))
 
 describe('registry', () => {
-  it('lists every rule once, each entry named as its key, with bound text and paper', () => {
-    expect([...ruleNames].sort()).toEqual(
-      [
-        'average',
-        'bulyan',
-        'centeredClipping',
-        'geometricMedian',
-        'krum',
-        'mda',
-        'meamed',
-        'median',
-        'multiKrum',
-        'trimmedMean',
-      ].sort(),
-    )
+  // The list of the names is in rules.test.ts, beside each rule's hand-computed cases, so that
+  // a new rule's test is one file.
+  it('names each entry as its key, with bound text and paper', () => {
     for (const name of ruleNames) {
       expect(rules[name].name).toBe(name)
       expect(rules[name].boundText).toMatch(/^n ≥/)
       expect(rules[name].paper.length).toBeGreaterThan(0)
+      // What a server runs it with: every rule is told the f it must tolerate.
+      expect(rules[name].options({ f: 2 })).toMatchObject({ f: 2 })
     }
-    expect(preAggregatorNames).toEqual(['nnm', 'bucketing', 'arc', 'clip'])
   })
 
   it.each([
@@ -100,5 +91,23 @@ describe('compose', () => {
     expect(() => bucketsThenKrum(inputs, { f: 1 })).toThrow(
       expect.objectContaining({ name: 'BoundError', n: 3 }),
     )
+  })
+})
+
+describe('how a server runs each pre-aggregator', () => {
+  const inputs = v([1, 0], [0, 1], [2, 2], [-1, 3], [5, -5])
+  it.each(preAggregatorNames)('%s: its options run, and it leaves the number of vectors it says', (name) => {
+    const setting = preAggregatorSettings[name] as {
+      options: (context: { f: number; seed: number }) => unknown
+      outputs: (n: number, options: unknown) => number
+    }
+    const options = setting.options({ f: 1, seed: 3 })
+    const apply = preAggregators[name] as (x: readonly Float32Array[], o: unknown) => Float32Array[]
+    expect(apply(inputs, options)).toHaveLength(setting.outputs(inputs.length, options))
+  })
+
+  it('bucketing in pairs leaves ⌈n/2⌉', () => {
+    const options = preAggregatorSettings.bucketing.options({ f: 1, seed: 3 })
+    expect(preAggregatorSettings.bucketing.outputs(5, options)).toBe(3)
   })
 })

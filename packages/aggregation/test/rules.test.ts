@@ -19,6 +19,8 @@ import {
   median,
   multiKrum,
   nnm,
+  preAggregatorNames,
+  ruleNames,
   trimmedMean,
 } from '../src/index.js'
 
@@ -138,6 +140,27 @@ const ruleCases: RuleCase[] = [
 ]
 
 describe('rules on hand-computed cases', () => {
+  // Moved from registry.test.ts: a new rule adds its name here and its cases above.
+  it('the registry lists every rule once, and each has a hand-computed case', () => {
+    expect([...ruleNames].sort()).toEqual(
+      [
+        'average',
+        'bulyan',
+        'centeredClipping',
+        'geometricMedian',
+        'krum',
+        'mda',
+        'meamed',
+        'median',
+        'multiKrum',
+        'trimmedMean',
+      ].sort(),
+    )
+    for (const name of ruleNames) {
+      expect(ruleCases.some((c) => c.name.split(' ')[0] === name)).toBe(true)
+    }
+  })
+
   it.each(ruleCases)('$name', ({ run, expected }) => {
     expectVector(run(), expected)
   })
@@ -243,6 +266,11 @@ const preCases: PreCase[] = [
 ]
 
 describe('pre-aggregators on hand-computed cases', () => {
+  // Moved from registry.test.ts: a new pre-aggregator adds its name here and its cases above.
+  it('the registry lists every pre-aggregator once, in order', () => {
+    expect(preAggregatorNames).toEqual(['nnm', 'bucketing', 'arc', 'clip'])
+  })
+
   it.each(preCases)('$name', ({ run, expected }) => {
     const out = run()
     expect(out.length).toBe(expected.length)

@@ -25,7 +25,9 @@ export {
 export { inverseNormalCdf } from './normal-quantile.js'
 export { optimalAlie, optimalIpm } from './optimal.js'
 export type {
+  AttackEntry,
   ServerAttackConfig,
+  ServerAttackEntry,
   ServerAttackName,
   ServerAttackOptions,
   WorkerAttackConfig,
@@ -34,6 +36,7 @@ export type {
 } from './registry.js'
 export {
   byzantineVectors,
+  runServerAttack,
   runWorkerAttack,
   serverAttackNames,
   serverAttacks,
@@ -44,6 +47,7 @@ export { dropCoordinates, modelShift, randomModel, scaledModel } from './server.
 export type {
   AggregationRule,
   AlieOptions,
+  AttackContext,
   DropCoordinatesOptions,
   GaussianOptions,
   HiddenShiftOptions,

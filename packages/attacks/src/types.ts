@@ -14,6 +14,22 @@ export type AggregationRule = (inputs: readonly Float32Array[], options: { f: nu
  * colluding Byzantine workers read them before sending). It never mutates them and always
  * returns a new array.
  */
+/**
+ * Where an attack runs: one attacker of a cluster in one round. A registry entry turns it into
+ * the attack's options, so the cluster, the single-process reference and a chaos switch give
+ * every attack the same inputs.
+ */
+export interface AttackContext {
+  /** Nodes of the attacked kind, Byzantine included: n workers, or N servers. */
+  readonly n: number
+  /** Byzantine ones among them: f, or F. */
+  readonly f: number
+  /** Seed of this attacker and round (attacks that draw random numbers start from it). */
+  readonly seed: number
+  /** The rule the honest side aggregates with: what the optimal attacks are tuned against. */
+  readonly rule: AggregationRule
+}
+
 export type VectorAttack<Options> = (honest: readonly Float32Array[], options: Options) => Float32Array
 
 export interface SignFlipOptions {

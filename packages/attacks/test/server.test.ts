@@ -1,12 +1,19 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { dropCoordinates, modelShift, randomModel, scaledModel } from '../src/index.js'
+import { dropCoordinates, modelShift, randomModel, scaledModel, serverAttackNames } from '../src/index.js'
 
 const vectors = (...rows: number[][]): Float32Array[] => rows.map((row) => Float32Array.from(row))
 /** Mean (3, 2), unbiased std (2, 2), as in worker.test.ts. */
 const HONEST = vectors([1, 2], [3, 4], [5, 0])
 
 describe('server attacks on hand-computed cases', () => {
+  // Moved from registry.test.ts: a new attack adds its name here and its cases below.
+  it('names the vector attacks with the cluster config names', () => {
+    expect([...serverAttackNames].sort()).toEqual(
+      ['drop-coordinates', 'random', 'reversed', 'scaled', 'shift'].sort(),
+    )
+  })
+
   it.each([
     ['randomModel σ = 0 is the constant μ', () => randomModel(HONEST, { mu: 1, sigma: 0, seed: 1 }), [1, 1]],
     ['scaledModel −1 reverses the mean model', () => scaledModel(HONEST, { factor: -1 }), [-3, -2]],

@@ -10,6 +10,7 @@ import {
   mimic,
   nonFinite,
   signFlip,
+  workerAttackNames,
 } from '../src/index.js'
 
 const vectors = (...rows: number[][]): Float32Array[] => rows.map((row) => Float32Array.from(row))
@@ -23,6 +24,23 @@ const Z_0_8 = 0.8416212335729143 // Φ⁻¹(0.8)
 const SQRT_8 = Math.sqrt(8)
 
 describe('worker attacks on hand-computed cases', () => {
+  // Moved from registry.test.ts: a new attack adds its name here and its cases below.
+  it('names the vector attacks with the cluster config names', () => {
+    expect([...workerAttackNames].sort()).toEqual(
+      [
+        'alie',
+        'gaussian',
+        'hidden-shift',
+        'ipm',
+        'mimic',
+        'non-finite',
+        'optimal-alie',
+        'optimal-ipm',
+        'sign-flip',
+      ].sort(),
+    )
+  })
+
   it.each([
     ['signFlip default: −mean', () => signFlip(HONEST), [-3, -2]],
     ['signFlip scale 2', () => signFlip(HONEST, { scale: 2 }), [-6, -4]],

@@ -24,7 +24,13 @@ import {
   watchTelemetry,
   writeOperatorKey,
 } from '@phalanx/control'
-import { attackStrengthFields, verifyPeerSignature } from '@phalanx/node'
+import {
+  attackStrengthFields,
+  serverBehaviourNames,
+  verifyPeerSignature,
+  workerBehaviourNames,
+  workerBehaviours,
+} from '@phalanx/node'
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander'
 import pino, { type Logger } from 'pino'
 
@@ -312,7 +318,10 @@ export function addControlCommands(program: Command): void {
       .description('send a chaos command to a node; prints whether it acknowledged')
       .addArgument(new Argument('<kind>', 'what the node does').choices(chaosKinds))
       .argument('<nodeId>', 'target node (server-<i> or worker-<suffix>)')
-      .option('--attack <name>', 'corrupt: the attack to switch to (none = honest again)')
+      .option(
+        '--attack <name>',
+        `corrupt: the attack to switch to (none = honest again); a server: ${serverBehaviourNames.join(', ')}; a worker: ${workerBehaviourNames.filter((name) => workerBehaviours[name].runtime).join(', ')}`,
+      )
       .option(
         '--strength <x>',
         `corrupt: the attack's strength, checked like its config field (${Object.entries(attackStrengthFields)

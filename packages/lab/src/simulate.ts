@@ -5,27 +5,21 @@
  * rule against an attack.
  */
 import { createModel, initBackend, loadDataset } from '@phalanx/model'
-import { type ClusterConfig, createAggregator, modelSha256, vectorAttack } from '@phalanx/node'
+import {
+  type ByzantineBehaviour,
+  type ClusterConfig,
+  createAggregator,
+  modelSha256,
+  simulatedBehaviour,
+} from '@phalanx/node'
 import type { Logger } from 'pino'
 import type { RoundRow, RunSummary } from './report.js'
-import { type ByzantineBehaviour, train } from './trainer.js'
+import { train } from './trainer.js'
 
 function byzantineBehaviour(config: ClusterConfig): ByzantineBehaviour | undefined {
   // Some attacks are undefined without attackers (ALIE's z needs 0 < s < n).
   if (config.byzantineWorkers === 0) return undefined
-  switch (config.workerAttack) {
-    case 'none':
-      return undefined
-    case 'label-flip':
-      return { kind: 'label-flip' }
-    case 'silence':
-      return { kind: 'custom', craft: () => [] }
-    case 'equivocation':
-      // One server here, so equivocation degenerates to sending one (flipped) vector.
-      return { kind: 'vector', attack: { name: 'sign-flip', options: { scale: 10 } } }
-    default:
-      return { kind: 'vector', attack: vectorAttack(config, config.seed)! }
-  }
+  return simulatedBehaviour(config, config.seed)
 }
 
 export interface SimulationResult {

@@ -6,18 +6,18 @@
  * with, and a simulator in its own right (like ByzFL's).
  */
 import { isRuleName, momentumStep, ruleNames, rules, sgdStep } from '@phalanx/aggregation'
-import { byzantineVectors, type WorkerAttackConfig } from '@phalanx/attacks'
+import { byzantineVectors } from '@phalanx/attacks'
 import {
   createBatchSampler,
   type Dataset,
   type Evaluation,
   flipLabels,
   InvalidModelOptionError,
-  type LabelFlipInit,
   type Model,
   type PartitionInit,
   partition,
 } from '@phalanx/model'
+import type { ByzantineBehaviour } from '@phalanx/node'
 import type { Logger } from 'pino'
 
 /** Any rule with `@phalanx/aggregation`'s signature, e.g. `average`, `median`, `multiKrum`. */
@@ -31,20 +31,9 @@ export type LearningRateSchedule =
   /** η_r = rate / (1 + decay · r) */
   | { readonly kind: 'inverse'; readonly rate: number; readonly decay: number }
 
-/** What the Byzantine workers do each round. */
-export type ByzantineBehaviour =
-  /** Send a vector crafted from the honest vectors of the round (`@phalanx/attacks`). */
-  | { readonly kind: 'vector'; readonly attack: WorkerAttackConfig }
-  /** Follow the protocol on a label-flipped copy of their shard (data poisoning). */
-  | ({ readonly kind: 'label-flip' } & LabelFlipInit)
-  /** Any other vector attack: `count` vectors from the honest ones. */
-  | {
-      readonly kind: 'custom'
-      readonly craft: (
-        honest: readonly Float32Array[],
-        context: { round: number; count: number },
-      ) => Float32Array[]
-    }
+// The Byzantine workers' behaviour is defined beside the one registry that builds it
+// (`@phalanx/node`'s byzantine.ts), so the cluster, simulate and chaos share it.
+export type { ByzantineBehaviour } from '@phalanx/node'
 
 /**
  * One round of the single-process reference trainer (its history and `onRound`): not a node's

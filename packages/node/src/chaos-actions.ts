@@ -10,11 +10,14 @@ import type { MemberRole, Membership, NetNode } from '@phalanx/net'
 import type { Logger } from 'pino'
 import {
   attackStrengthFields,
-  type ClusterConfig,
-  clusterConfigSchema,
-  serverAttackNames,
-  workerAttackNames,
-} from './config.js'
+  type ServerBehaviourName,
+  serverBehaviourNames,
+  serverBehaviours,
+  type WorkerBehaviourName,
+  workerBehaviourNames,
+  workerBehaviours,
+} from './byzantine.js'
+import { type ClusterConfig, clusterConfigSchema } from './config.js'
 import { ChaosActionError } from './errors.js'
 import { honestServer, honestWorker, type ServerBehaviour, type WorkerBehaviour } from './protocol.js'
 import { serverBehaviour, workerBehaviour } from './roles.js'
@@ -57,8 +60,9 @@ const CHAOS_ACTIONS_DEFAULTS = {
   exit: () => process.kill(process.pid, 'SIGKILL'),
 } as const
 
-/** Label flipping poisons the shard before training starts; it cannot be switched on mid-run. */
-const runtimeWorkerAttacks = workerAttackNames.filter((name) => name !== 'label-flip')
+/** Worker behaviours a `corrupt` may switch on (label flipping poisons the shard before training
+ * starts, so it cannot be switched on mid-run). */
+const runtimeWorkerAttacks = workerBehaviourNames.filter((name) => workerBehaviours[name].runtime)
 
 /**
  * The config a `corrupt` command's options ask for: `{ strength }` sets the attack's strength
@@ -161,19 +165,16 @@ export function createChaosActions(init: ChaosActionsInit): ChaosActions {
           reason: `got ${Object.keys(options).join(', ')}`,
         })
       }
-      if (!(serverAttackNames as readonly string[]).includes(attack)) {
+      if (!Object.hasOwn(serverBehaviours, attack)) {
         throw new ChaosActionError(`unknown server attack "${attack}"`, {
           command: 'corrupt',
-          reason: `allowed: ${serverAttackNames.join(', ')}`,
+          reason: `allowed: ${serverBehaviourNames.join(', ')}`,
         })
       }
       serverOverride =
         attack === 'none'
           ? honestServer
-          : serverBehaviour(
-              { ...init.config, serverAttack: attack as (typeof serverAttackNames)[number] },
-              init.index,
-            )
+          : serverBehaviour({ ...init.config, serverAttack: attack as ServerBehaviourName }, init.index)
     } else {
       if (!(runtimeWorkerAttacks as readonly string[]).includes(attack)) {
         throw new ChaosActionError(`worker attack "${attack}" cannot be switched on at run time`, {
@@ -185,10 +186,7 @@ export function createChaosActions(init: ChaosActionsInit): ChaosActions {
       workerOverride =
         attack === 'none'
           ? honestWorker
-          : workerBehaviour(
-              { ...config, workerAttack: attack as (typeof workerAttackNames)[number] },
-              init.index,
-            )
+          : workerBehaviour({ ...config, workerAttack: attack as WorkerBehaviourName }, init.index)
     }
     log.warn({ attack, ...options }, attack === 'none' ? 'corruption lifted: behaving honestly' : 'corrupted')
   }

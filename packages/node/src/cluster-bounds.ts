@@ -6,7 +6,7 @@ import { rules } from '@phalanx/aggregation'
 import type { ClusterConfig } from './config.js'
 import { ClusterBoundError } from './errors.js'
 import { replicationMode } from './replication/registry.js'
-import { bucketSize } from './roles.js'
+import { ruleInputs } from './roles.js'
 
 /**
  * Refuses, at start-up, a cluster the protocol cannot protect: F < N and f < n, the
@@ -23,7 +23,7 @@ export function checkClusterBounds(config: ClusterConfig): void {
   replicationMode(config.replication).checkBounds({ N, F, n, f })
   const rule = rules[config.rule]
   const inputs = n - f
-  const seen = config.preAggregation.includes('bucketing') ? Math.ceil(inputs / bucketSize) : inputs
+  const seen = ruleInputs(config, inputs)
   if (!rule.bound(seen, f)) {
     throw new ClusterBoundError(
       `rule ${config.rule} cannot tolerate f Byzantine among the n−f gradients a server aggregates`,

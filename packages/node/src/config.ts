@@ -5,67 +5,27 @@
  * one validation that names the field, the value and what is allowed.
  */
 import { readFileSync } from 'node:fs'
+import { preAggregatorNames, ruleNames } from '@phalanx/aggregation'
+import { backendNames, datasetNames, modelNames } from '@phalanx/model'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { hiddenShiftSigns, serverBehaviourNames, workerBehaviourNames } from './byzantine.js'
 import { ConfigError } from './errors.js'
 import { replicationModeNames } from './replication/names.js'
 
-/** Rule names a server may use; checked against `@phalanx/aggregation`'s registry at start-up. */
-export const ruleNames = [
-  'average',
-  'median',
-  'trimmedMean',
-  'meamed',
-  'geometricMedian',
-  'krum',
-  'multiKrum',
-  'bulyan',
-  'mda',
-  'centeredClipping',
-] as const
-
-export const preAggregatorNames = ['nnm', 'bucketing', 'arc', 'clip'] as const
-
-/** Behaviours of a Byzantine worker (the brief's list). */
-export const workerAttackNames = [
-  'none',
-  'sign-flip',
-  'gaussian',
-  'ipm',
-  'alie',
-  'mimic',
-  'non-finite',
-  'label-flip',
-  'silence',
-  'equivocation',
-  'hidden-shift',
-] as const
-
-/** Directions of the hidden shift (see `hiddenShiftSign`). */
-export const hiddenShiftSigns = ['against-mean', 'negative', 'positive'] as const
-
-/** Behaviours of a Byzantine server (the brief's list). */
-export const serverAttackNames = [
-  'none',
-  'random',
-  'reversed',
-  'scaled',
-  'drop-coordinates',
-  'shift',
-  'equivocation',
-  'stale',
-  'crash',
-] as const
-
-/**
- * How the servers are replicated: the replication modes' names (`replication/names.ts`; what
- * each mode does is in `replication/registry.ts`).
+/*
+ * The choices of the named fields come from the registries that define them (rules and
+ * pre-aggregators in @phalanx/aggregation, models, datasets and backends in @phalanx/model,
+ * Byzantine behaviours in byzantine.ts, replication modes in replication/names.ts), so a name
+ * added there is a config value, an environment value and a `--help` choice at once.
  */
-export const replicationModes = replicationModeNames
 
-export const modelNames = ['logistic', 'mlp', 'cnn', 'linear'] as const
-export const datasetNames = ['mnist', 'fashion-mnist', 'synthetic'] as const
-export const backendNames = ['auto', 'tfjs-node', 'wasm', 'cpu'] as const
+/** TensorFlow.js backends: auto = tfjs-node when installed, else WASM, else pure JS. */
+export const backendChoices = ['auto', ...backendNames] as const
+
+/** The choices of `workerAttack` and `serverAttack`: the behaviours of byzantine.ts. */
+export const workerAttackNames = workerBehaviourNames
+export const serverAttackNames = serverBehaviourNames
 
 /** The most rounds a run may have; fields counted in rounds (every k rounds) share it. */
 const maxRounds = 1_000_000_000
@@ -184,80 +144,119 @@ export const clusterConfigSchema = z.object({
   cluster: z
     .string()
     .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and -')
-    .default('phalanx'),
-  servers: int(1, 'servers').default(4),
-  byzantineServers: int(0, 'byzantineServers').default(1),
-  serverAttack: z.enum(serverAttackNames).default('shift'),
-  workers: int(1, 'workers').default(12),
-  byzantineWorkers: int(0, 'byzantineWorkers').default(2),
-  workerAttack: z.enum(workerAttackNames).default('alie'),
+    .default('phalanx')
+    .describe('cluster id (scopes topics and checkpoints)'),
+  servers: int(1, 'servers').default(4).describe('number of parameter servers N'),
+  byzantineServers: int(0, 'byzantineServers')
+    .default(1)
+    .describe('Byzantine servers F (N−F ≥ 2F+1 is required)'),
+  serverAttack: z.enum(serverAttackNames).default('shift').describe('what the Byzantine servers do'),
+  workers: int(1, 'workers').default(12).describe('number of workers n'),
+  byzantineWorkers: int(0, 'byzantineWorkers')
+    .default(2)
+    .describe('Byzantine workers f (the rule bound applies to n−f inputs)'),
+  workerAttack: z.enum(workerAttackNames).default('alie').describe('what the Byzantine workers do'),
   /** Sign flip sends −scale·mean(honest). 1 is the brief's −g: with f of n Byzantine it only
    * shrinks the mean to (n−2f)/n of the honest one, so plain averaging needs scale > (n−f)/f to
    * go the wrong way. */
-  signFlipScale: bounded('signFlipScale', z.number().positive()).default(1),
+  signFlipScale: bounded('signFlipScale', z.number().positive())
+    .default(1)
+    .describe('sign-flip: Byzantine workers send −scale·mean(honest)'),
   /** σ of the Gaussian attack per coordinate. 200: far outside honest gradients (coordinates of
    * order 0.01–1), so a single such vector in a mean already swamps it. */
-  gaussianSigma: bounded('gaussianSigma', z.number().min(0)).default(200),
+  gaussianSigma: bounded('gaussianSigma', z.number().min(0))
+    .default(200)
+    .describe('gaussian: σ of the noise per coordinate'),
   /** IPM's ε (−ε·mean(honest)). 0.5: a small ε keeps the Byzantine vectors near the honest ones,
    * the regime in which IPM targets robust rules; the mean of n−f honest and f such vectors
    * is ((n−f)−fε)/n of the honest mean, reversed only for ε > (n−f)/f. */
-  ipmEpsilon: bounded('ipmEpsilon', z.number().positive()).default(0.5),
+  ipmEpsilon: bounded('ipmEpsilon', z.number().positive())
+    .default(0.5)
+    .describe('ipm: Byzantine workers send −ε·mean(honest)'),
   /** ALIE's z (mean − z·std per coordinate); absent = the paper's z = Φ⁻¹((n−s)/n),
    * s = ⌊n/2+1⌋−f, the largest shift the Byzantine vectors can hide in. */
-  alieZ: bounded('alieZ', z.number().min(configBounds.alieZ.min)).optional(),
+  alieZ: bounded('alieZ', z.number().min(configBounds.alieZ.min))
+    .optional()
+    .describe('alie: z of mean − z·std (unset: the paper formula)'),
   /** Hidden shift moves one coordinate by scale·√(Σ_j Var_j). 1: one typical honest vector's
    * distance from the mean, the largest shift that still looks honest in ℓ2. */
-  hiddenShiftScale: bounded('hiddenShiftScale', z.number().min(0)).default(1),
+  hiddenShiftScale: bounded('hiddenShiftScale', z.number().min(0))
+    .default(1)
+    .describe('hidden-shift: one coordinate moved by scale·√(Σ Var)'),
   /** Which way the hidden shift moves its coordinate of the gradient. against-mean (the
    * attack's own default): opposite the honest mean, i.e. SGD climbs the loss along it. On a
    * softmax classifier that only silences a class whenever the class is under-predicted (its
    * parameter is pushed down), so accuracy can stall at 60–70% for many rounds. negative moves
    * the gradient coordinate down, so SGD raises the parameter and its class wins every input
    * that touches it: the choice of an attacker who knows the model. positive is the mirror. */
-  hiddenShiftSign: z.enum(hiddenShiftSigns).default('against-mean'),
-  rule: z.enum(ruleNames).default('multiKrum'),
-  preAggregation: z.array(z.enum(preAggregatorNames)).default([]),
-  replication: z.enum(replicationModes).default('median'),
+  hiddenShiftSign: z
+    .enum(hiddenShiftSigns)
+    .default('against-mean')
+    .describe(
+      'hidden-shift: which way the coordinate moves (negative: SGD raises the parameter, its class wins)',
+    ),
+  rule: z.enum(ruleNames).default('multiKrum').describe('gradient aggregation rule of the servers'),
+  preAggregation: z
+    .array(z.enum(preAggregatorNames))
+    .default([])
+    .describe('comma-separated pre-aggregators applied before the rule, in order'),
+  replication: z
+    .enum(replicationModeNames)
+    .default('median')
+    .describe('how the servers are replicated (smr: the state-machine-replication baseline)'),
   /** Servers exchange models every T rounds (ByzSGD's scatter/gather); 1 = every round. */
-  exchangeEvery: int(1, 'exchangeEvery').default(1),
-  model: z.enum(modelNames).default('mlp'),
-  dataset: z.enum(datasetNames).default('mnist'),
+  exchangeEvery: int(1, 'exchangeEvery').default(1).describe('median model exchange every T rounds'),
+  model: z.enum(modelNames).default('mlp').describe('model to train'),
+  dataset: z.enum(datasetNames).default('mnist').describe('dataset to train on'),
   /** TensorFlow.js backend: auto = tfjs-node when installed, else WASM, else pure JS. */
-  backend: z.enum(backendNames).default('auto'),
-  datasetPath: z.string().optional(),
+  backend: z
+    .enum(backendChoices)
+    .default('auto')
+    .describe('TensorFlow.js backend (auto: tfjs-node when installed, else WASM, else pure JS)'),
+  datasetPath: z.string().optional().describe('directory of the Fashion-MNIST IDX files'),
   /** Input dimension d of the synthetic dataset and of the linear model (d + 1 parameters). */
-  dimension: int(1, 'dimension').default(100),
-  rounds: int(1, 'rounds').default(100),
-  seed: int(0, 'seed').default(1),
+  dimension: int(1, 'dimension')
+    .default(100)
+    .describe('input dimension d of the synthetic dataset and the linear model'),
+  rounds: int(1, 'rounds').default(100).describe('training rounds'),
+  seed: int(0, 'seed').default(1).describe('seed of every random choice'),
   /** η = 1 with worker momentum 0.9: measured with `phalanx simulate` on the default cluster
    * (2026-11-27): 92.7% after 100 rounds, against 90.4% for η = 0.5 and 88.8% for η = 0.1 after 150. */
-  learningRate: bounded('learningRate', z.number().positive()).default(1),
-  batchSize: int(1, 'batchSize').default(32),
+  learningRate: bounded('learningRate', z.number().positive()).default(1).describe('server learning rate η'),
+  batchSize: int(1, 'batchSize').default(32).describe('worker batch size'),
   /** Worker momentum (0 disables): averaging momentum at the workers shrinks the honest
    * variance that ALIE-style attacks hide in (Karimireddy et al., ICLR 2022). */
-  momentum: bounded('momentum', z.number().min(0)).default(0.9),
+  momentum: bounded('momentum', z.number().min(0)).default(0.9).describe('worker momentum (0 disables)'),
   /** Evaluate honest servers' test accuracy every k rounds (evaluation costs a forward pass
    * over the test split, so not every round by default). */
-  evalEvery: int(1, 'evalEvery').default(5),
+  evalEvery: int(1, 'evalEvery').default(5).describe('evaluate honest accuracy every k rounds'),
   /** How long a node waits for a quorum before it stalls and says so. */
-  quorumTimeoutMs: int(100, 'quorumTimeoutMs').default(30_000),
+  quorumTimeoutMs: int(100, 'quorumTimeoutMs')
+    .default(30_000)
+    .describe('how long to wait for a quorum before logging a stall'),
   /** Rounds ahead of the current one a message may be for (W in [r−1, r+W]). */
-  roundWindow: int(0, 'roundWindow').default(2),
+  roundWindow: int(0, 'roundWindow').default(2).describe('accept messages up to W rounds ahead'),
   /**
    * The cluster's incarnation, signed into every vector and announcement; messages of another
    * epoch are refused. The operator bumps it when the whole cluster restarts, so the last run's
    * signed messages for rounds run again cannot frame honest servers as equivocators. Not a
    * training field: a restart with a new epoch still resumes from the same checkpoints.
    */
-  epoch: int(0, 'epoch').default(0),
-  out: z.string().optional(),
+  epoch: int(0, 'epoch')
+    .default(0)
+    .describe(
+      "cluster incarnation signed into every data-plane message; bump it when the whole cluster restarts so last run's messages are refused",
+    ),
+  out: z.string().optional().describe('directory for summary.json, rounds.csv and report.html'),
   /**
    * Honest servers store their model in the NATS object store every k rounds (0 = never; needs
    * `natsUrl`), and a cluster restarted with the same config resumes from the newest checkpoint
    * N−F servers agree on. 10: a whole-cluster restart repeats at most 10 rounds, while the store
    * takes one write per server per 10 rounds (0.4 MB each for the MNIST MLP).
    */
-  checkpointEvery: int(0, 'checkpointEvery').default(10),
+  checkpointEvery: int(0, 'checkpointEvery')
+    .default(10)
+    .describe('store a checkpoint every k rounds (0: never; needs natsUrl)'),
 
   // Per-node settings: what one `phalanx server` / `phalanx worker` process (a container) needs.
   /**
@@ -270,19 +269,24 @@ export const clusterConfigSchema = z.object({
       /^(server|worker)-[a-z0-9-]+$/,
       'server-<suffix> or worker-<suffix> (lowercase letters, digits, -)',
     )
-    .optional(),
+    .optional()
+    .describe('this node id (server-<i> or worker-<i>)'),
   /**
    * Node ids that behave Byzantine. Empty = the first F servers and the first f workers
    * (`server-0`…, `worker-0`…), which is what `phalanx local` uses.
    */
-  byzantineNodeIds: z.array(z.string()).default([]),
+  byzantineNodeIds: z
+    .array(z.string())
+    .default([])
+    .describe('comma-separated node ids that behave Byzantine (default: the first F servers and f workers)'),
   /**
    * The member set when there is no control plane: `<nodeId>:<peerId>` entries (role from the
    * node id). Empty with NATS: membership then comes from the control plane's KV bucket.
    */
   members: z
     .array(z.string().regex(/^(server|worker)-[a-z0-9-]+:[1-9A-HJ-NP-Za-km-z]{20,}$/, '<nodeId>:<peerId>'))
-    .default([]),
+    .default([])
+    .describe('comma-separated <nodeId>:<peerId> member set (without NATS)'),
   /**
    * The operator's Ed25519 public key (raw 32 bytes, base64url, 43 characters: what `phalanx keygen`
    * prints). Pins who may sign admit, evict and chaos records; without it every such record is
@@ -295,19 +299,31 @@ export const clusterConfigSchema = z.object({
         /^[A-Za-z0-9_-]{43}$/.test(value) && Buffer.from(value, 'base64url').toString('base64url') === value,
       'a raw Ed25519 public key, base64url (43 characters), as `phalanx keygen` prints it',
     )
-    .optional(),
+    .optional()
+    .describe(
+      "the operator's Ed25519 public key (phalanx keygen prints it); without it every admit, evict and chaos record is refused",
+    ),
   /**
    * Whether a worker may register itself (a `join` record signed by its own peer key, as a worker
    * only). closed: only the config and the operator's admits make members, so a stolen NATS
    * credential alone cannot add workers; open suits a Deployment whose pods come and go.
    */
-  workerAdmission: z.enum(['closed', 'open']).default('closed'),
+  workerAdmission: z
+    .enum(['closed', 'open'])
+    .default('closed')
+    .describe('whether workers may register themselves (as workers, signed by their peer key)'),
   /** libp2p listen multiaddrs. */
-  listen: z.array(z.string()).default(['/ip4/127.0.0.1/tcp/0']),
+  listen: z
+    .array(z.string())
+    .default(['/ip4/127.0.0.1/tcp/0'])
+    .describe('comma-separated libp2p listen multiaddrs'),
   /** Multiaddrs to dial at start (`/dns4/phalanx-server-0.phalanx-servers/tcp/9000/p2p/…` in Kubernetes). */
-  bootstrap: z.array(z.string()).default([]),
+  bootstrap: z
+    .array(z.string())
+    .default([])
+    .describe('comma-separated multiaddrs to dial at start (DNS names work)'),
   /** Peer key file: loaded when present, generated and written (0600) when not, so a restarted node keeps its peer id. */
-  keyFile: z.string().optional(),
+  keyFile: z.string().optional().describe('peer key file (created when missing)'),
   /**
    * Directory where a server keeps its own last models (written every round, before it publishes),
    * so a restarted server process resumes where it stopped. Unset = amnesic restarts, which join
@@ -315,32 +331,58 @@ export const clusterConfigSchema = z.object({
    * never when more than F restart together (see server-state.ts). Off by default because it
    * writes two models per round (0.8 MB for the MNIST MLP); the Kubernetes servers set it.
    */
-  stateDir: z.string().min(1).optional(),
+  stateDir: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('directory where a server keeps its last models, to resume after a restart'),
   /** NATS URL of the control plane; absent = local mode (membership from config, no telemetry). */
-  natsUrl: z.string().optional(),
+  natsUrl: z.string().optional().describe('NATS URL of the control plane (absent: local mode)'),
   /**
    * NATS creds file (user JWT + nkey seed) for a server in operator/JWT mode. One identity only:
    * this, `natsNkeySeedFile`, or a user:password in `natsUrl`. Read at start (an unreadable file
    * fails the start naming this field) and again at each reconnect, so a rotated Secret is used.
    */
-  natsCredsFile: z.string().min(1).optional(),
+  natsCredsFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('NATS creds file (user JWT + nkey seed); instead of a password in the URL'),
   /** File holding this node's NATS user nkey seed (`SU…`), for a server with nkey users. */
-  natsNkeySeedFile: z.string().min(1).optional(),
+  natsNkeySeedFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('file holding the NATS user nkey seed (SU…); instead of a password in the URL'),
   /** CA certificate (PEM) the NATS server's certificate must chain to; turns TLS on. */
-  natsTlsCaFile: z.string().min(1).optional(),
+  natsTlsCaFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('CA certificate (PEM) to verify the NATS server with; turns TLS on'),
   /** Client certificate (PEM) for a NATS server that verifies clients; needs `natsTlsKeyFile`. */
-  natsTlsCertFile: z.string().min(1).optional(),
+  natsTlsCertFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('client certificate (PEM) for a NATS server that verifies clients'),
   /** Private key (PEM) of `natsTlsCertFile`. */
-  natsTlsKeyFile: z.string().min(1).optional(),
+  natsTlsKeyFile: z.string().min(1).optional().describe('private key (PEM) of the NATS client certificate'),
   /**
    * NATS URLs (comma-separated) of the JetStream cluster holding the SMR gradient log; required by
    * `replication: smr`. Separate from `natsUrl`: the log needs a replicated JetStream cluster,
    * while the control plane (telemetry, chaos) stays optional and may live elsewhere.
    */
-  smrNatsUrl: z.string().min(1).optional(),
+  smrNatsUrl: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('comma-separated NATS URLs of the JetStream cluster holding the SMR gradient log'),
   /** Replicas of the SMR gradient stream: three is the smallest Raft group that survives one
    * crashed NATS server; 1 only for a single-node NATS. */
-  smrReplicas: int(1, 'smrReplicas').default(3),
+  smrReplicas: int(1, 'smrReplicas')
+    .default(3)
+    .describe('replicas of the SMR gradient stream (Raft; 3 survives one crashed NATS server)'),
   /**
    * Replicas of every JetStream bucket of the control plane at `natsUrl` (members, joins,
    * checkpoints) when a node creates it. 1 by default and in `phalanx local`: one NATS server
@@ -348,33 +390,31 @@ export const clusterConfigSchema = z.object({
    * the checkpoints then survive the loss of one of them. A bucket that already exists keeps its
    * replicas (the node logs a warning when they are fewer); `smrReplicas` is the SMR log's own.
    */
-  natsReplicas: int(1, 'natsReplicas').default(1),
+  natsReplicas: int(1, 'natsReplicas')
+    .default(1)
+    .describe('replicas of every JetStream bucket a node creates (3 with three NATS servers; 1 locally)'),
   /** Port of `/metrics`, `/healthz` and `/readyz`; 0 = disabled. */
-  opsPort: int(0, 'opsPort').default(0),
+  opsPort: int(0, 'opsPort').default(0).describe('port of /metrics /healthz /readyz (0: off)'),
   /**
    * Address the ops endpoints bind to. All interfaces: the endpoints are off unless `opsPort` is
    * set, and whoever sets it wants them scraped and probed from outside the process's host (the
    * kubelet probes the pod IP); they expose no secrets and accept only GET.
    */
-  opsHost: z.string().min(1).default('0.0.0.0'),
+  opsHost: z
+    .string()
+    .min(1)
+    .default('0.0.0.0')
+    .describe('address the ops endpoints bind to (0.0.0.0: all interfaces)'),
   /** Whether this node obeys chaos commands (kill, pause, corrupt, partition); off unless asked for. */
   chaos: z
     .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
     .transform((value) => value === true || value === 'true' || value === '1')
-    .default(false),
+    .default(false)
+    .describe('obey chaos commands'),
 })
 
 export type ClusterConfig = z.infer<typeof clusterConfigSchema>
 
-/** The config field holding the strength of each worker attack that has one (the field a
- * `chaos corrupt --strength` sets at run time). */
-export const attackStrengthFields = {
-  'sign-flip': 'signFlipScale',
-  gaussian: 'gaussianSigma',
-  ipm: 'ipmEpsilon',
-  alie: 'alieZ',
-  'hidden-shift': 'hiddenShiftScale',
-} as const satisfies Partial<Record<(typeof workerAttackNames)[number], keyof ClusterConfig>>
 export type ClusterConfigInput = z.input<typeof clusterConfigSchema>
 
 /** `byzantineServers` → `PHALANX_BYZANTINE_SERVERS`. */
@@ -397,6 +437,63 @@ export const listFields: ReadonlySet<string> = new Set([
   'listen',
   'bootstrap',
 ])
+
+/** What `--help` says of a field, read from the schema: nothing here is written twice. */
+export interface FieldHelp {
+  readonly field: keyof ClusterConfig
+  /** The field's `.describe()` text. */
+  readonly description: string
+  /** The allowed values of an enum field (of each element, for a list field). */
+  readonly choices?: readonly string[]
+  /** The default, as text; absent when the field has none. */
+  readonly default?: string
+  /** Comma-separated in flags and the environment. */
+  readonly list: boolean
+  /** `PHALANX_…` */
+  readonly env: string
+}
+
+type SchemaDef = {
+  type: string
+  defaultValue?: unknown
+  innerType?: z.ZodType
+  element?: z.ZodType
+  in?: z.ZodType
+  entries?: Record<string, string>
+}
+
+/** Looks through default, optional, pipe and array wrappers for an enum's values. */
+function enumValues(schema: z.ZodType): readonly string[] | undefined {
+  const def = schema.def as unknown as SchemaDef
+  if (def.type === 'enum') return Object.values(def.entries ?? {})
+  const inner = def.innerType ?? def.element ?? def.in
+  return inner === undefined ? undefined : enumValues(inner)
+}
+
+/** The field's default; undefined for an optional field. */
+function defaultOf(schema: z.ZodType): unknown {
+  const def = schema.def as unknown as SchemaDef
+  return def.type === 'default' ? def.defaultValue : undefined
+}
+
+/** `--help` material of every config field, in schema order. */
+export function configFieldHelp(): FieldHelp[] {
+  return fieldNames.map((field) => {
+    const schema = clusterConfigSchema.shape[field] as z.ZodType
+    const choices = enumValues(schema)
+    const value = defaultOf(schema)
+    const list = listFields.has(field)
+    const shown = Array.isArray(value) ? value.join(',') : value
+    return {
+      field,
+      description: schema.description ?? '',
+      ...(choices === undefined ? {} : { choices }),
+      ...(shown === undefined || shown === '' ? {} : { default: String(shown) }),
+      list,
+      env: envName(field),
+    }
+  })
+}
 
 /**
  * `PHALANX_*` variables read outside the schema: the CLI's logger level, and the test-only crash

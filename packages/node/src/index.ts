@@ -12,8 +12,26 @@
  * ```
  */
 
+/** The names the config takes from the registries below, re-exported for the CLI and tests. */
+export { preAggregatorNames, ruleNames } from '@phalanx/aggregation'
+export { datasetNames, modelNames } from '@phalanx/model'
 /** Checks a libp2p peer signature: what `phalanx watch` verifies signed telemetry with. */
 export { verifyPeerSignature } from '@phalanx/net'
+export {
+  attackStrengthFields,
+  type BehaviourContext,
+  type ByzantineBehaviour,
+  type ByzantineSettings,
+  hiddenShiftSigns,
+  type ServerBehaviourEntry,
+  type ServerBehaviourName,
+  serverBehaviourNames,
+  serverBehaviours,
+  type WorkerBehaviourEntry,
+  type WorkerBehaviourName,
+  workerBehaviourNames,
+  workerBehaviours,
+} from './byzantine.js'
 export { type ChaosActions, type ChaosActionsInit, createChaosActions } from './chaos-actions.js'
 export {
   configHash,
@@ -22,24 +40,18 @@ export {
   type NodeCheckpointsInit,
 } from './checkpointing.js'
 export { checkClusterBounds } from './cluster-bounds.js'
-export type { ClusterConfig, ClusterConfigInput } from './config.js'
+export type { ClusterConfig, ClusterConfigInput, FieldHelp } from './config.js'
 export {
-  attackStrengthFields,
-  backendNames,
+  backendChoices,
   clusterConfigSchema,
   configBounds,
+  configFieldHelp,
   configFromEnv,
   configFromFile,
-  datasetNames,
   envName,
   flagName,
-  hiddenShiftSigns,
   listFields,
-  modelNames,
-  preAggregatorNames,
-  replicationModes,
   resolveConfig,
-  ruleNames,
   serverAttackNames,
   withConfigSource,
   workerAttackNames,
@@ -110,6 +122,7 @@ export {
   nodeIndex,
   serverBehaviour,
   serverQuorum,
+  simulatedBehaviour,
   vectorAttack,
   workerBehaviour,
   workerGradient,

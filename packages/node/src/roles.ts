@@ -3,49 +3,54 @@
  * checked at start-up), the model-exchange median, the Byzantine behaviours, a worker's
  * gradient function over its shard. Nothing here touches the network.
  */
-import { compose, median, momentumStep, type PreStep, rules } from '@phalanx/aggregation'
 import {
-  dropCoordinates,
-  modelShift,
-  randomModel,
-  scaledModel,
-  signFlip,
-  type VectorAttack,
-  type WorkerAttackConfig,
-  workerAttacks,
-} from '@phalanx/attacks'
+  type Aggregate,
+  compose,
+  median,
+  momentumStep,
+  type PreAggregatorName,
+  type PreAggregatorSetting,
+  type PreStep,
+  preAggregatorSettings,
+  type RuleEntry,
+  type RuleName,
+  rules,
+} from '@phalanx/aggregation'
+import type { AggregationRule, WorkerAttackConfig } from '@phalanx/attacks'
 import { createBatchSampler, type Dataset, type Model } from '@phalanx/model'
+import { type ByzantineBehaviour, serverBehaviours, workerBehaviours } from './byzantine.js'
 import type { ClusterConfig } from './config.js'
 import type { ServerBehaviour, WorkerBehaviour } from './protocol.js'
-
-/** Bucketing's bucket size; buckets of two halve the inputs the rule sees. */
-export const bucketSize = 2
 
 /** N−F: how many server models every node waits for. */
 export const serverQuorum = (config: ClusterConfig): number => config.servers - config.byzantineServers
 /** n−f: how many gradients a server waits for. */
 export const gradientQuorum = (config: ClusterConfig): number => config.workers - config.byzantineWorkers
 
+/** The configured pre-aggregation steps, with the options the registry gives a server. */
+function preSteps(config: ClusterConfig, f: number): { step: PreStep; outputs: (n: number) => number }[] {
+  return config.preAggregation.map((name) => {
+    const setting = preAggregatorSettings[name] as PreAggregatorSetting<PreAggregatorName>
+    const options = setting.options({ f, seed: config.seed })
+    return { step: { name, options } as PreStep, outputs: (n) => setting.outputs(n, options) }
+  })
+}
+
+/** How many vectors the rule sees of `inputs` gradients (bucketing averages them in pairs). */
+export const ruleInputs = (config: ClusterConfig, inputs: number): number =>
+  preSteps(config, config.byzantineWorkers).reduce((n, { outputs }) => outputs(n), inputs)
+
 /** The configured rule (with its pre-aggregation) as a function of the gradients alone. */
 export function createAggregator(
   config: ClusterConfig,
 ): (gradients: readonly Float32Array[]) => Float32Array {
   const f = config.byzantineWorkers
-  const stepOf: Record<(typeof config.preAggregation)[number], PreStep> = {
-    nnm: { name: 'nnm', options: { f } },
-    arc: { name: 'arc', options: { f } },
-    // Buckets of two halve the inputs the rule sees; the bound is checked on ⌈(n−f)/2⌉.
-    bucketing: { name: 'bucketing', options: { bucketSize, seed: config.seed } },
-    // Honest MNIST gradients have norms of order 1; 10 only cuts off blatant outliers.
-    clip: { name: 'clip', options: { maxNorm: 10 } },
-  }
-  const steps = config.preAggregation.map((name) => stepOf[name])
-  const rule = rules[config.rule].aggregate as (
-    inputs: readonly Float32Array[],
-    options: { f: number },
-  ) => Float32Array
+  const steps = preSteps(config, f).map(({ step }) => step)
+  const entry = rules[config.rule] as RuleEntry<RuleName>
+  const rule = entry.aggregate as Aggregate<unknown>
   const aggregate = steps.length > 0 ? compose(steps, rule) : rule
-  return (gradients) => aggregate(gradients, { f })
+  const options = entry.options({ f })
+  return (gradients) => aggregate(gradients, options)
 }
 
 /** Coordinate-wise median over models (anti-drift): the Median rule, reused. */
@@ -73,49 +78,29 @@ export function isByzantine(config: ClusterConfig, nodeId: string): boolean {
 }
 
 /**
- * A Byzantine server's behaviour. `random`, `reversed`, `scaled`, `drop-coordinates` transform
- * its own honest model; `shift` moves it ALIE-style against the honest models it has seen;
- * `equivocation` sends each receiver a different model; `stale` replays an old round's model;
- * `crash` stays silent.
+ * The servers' aggregation as a colluding worker tunes an attack against it (the optimal
+ * attacks). A worker reads only part of a round's honest gradients (`collusionQuorum`), so a
+ * trial round of what it read plus f copies of its vector may hold fewer inputs than the rule's
+ * bound needs with f Byzantine among them: it is then evaluated with the largest f the bound
+ * allows on that many, down to 0.
  */
-export function serverBehaviour(config: ClusterConfig, nodeIndex: number): ServerBehaviour {
-  const seed = config.seed * 7919 + nodeIndex
-  switch (config.serverAttack) {
-    case 'none':
-      return { publishModel: (_round, model) => model }
-    case 'random':
-      return { publishModel: (round, model) => randomModel([model], { seed: seed + round, sigma: 1 }) }
-    case 'reversed':
-      return { publishModel: (_round, model) => scaledModel([model], { factor: -1 }) }
-    case 'scaled':
-      return { publishModel: (_round, model) => scaledModel([model], { factor: 100 }) }
-    case 'drop-coordinates':
-      return {
-        publishModel: (round, model) => dropCoordinates([model], { fraction: 0.5, seed: seed + round }),
-      }
-    case 'shift':
-      return {
-        publishModel: (_round, model, history) =>
-          modelShift(history.length > 1 ? history : [model, model], {
-            f: config.byzantineServers,
-            n: config.servers,
-          }),
-      }
-    case 'equivocation':
-      return {
-        publishModel: (_round, model) => model,
-        // The second version once per round, not per receiver: the transport groups receivers
-        // by the vector object they were handed.
-        perReceiver: (_round, model) => {
-          const reversed = scaledModel([model], { factor: -1 })
-          return (_receiver, index) => (index % 2 === 0 ? model : reversed)
-        },
-      }
-    case 'stale':
-      return { publishModel: (_round, model, history) => history[0] ?? model }
-    case 'crash':
-      return { publishModel: () => undefined }
+export function attackedRule(config: ClusterConfig): AggregationRule {
+  const byF = new Map<number, (inputs: readonly Float32Array[]) => Float32Array>()
+  return (inputs, options) => {
+    let f = options.f
+    while (f > 0 && !rules[config.rule].bound(ruleInputs(config, inputs.length), f)) f--
+    let aggregate = byF.get(f)
+    if (aggregate === undefined) {
+      aggregate = createAggregator({ ...config, byzantineWorkers: f })
+      byF.set(f, aggregate)
+    }
+    return aggregate(inputs)
   }
+}
+
+/** A Byzantine server's behaviour: its config's `serverAttack`, from the registry (byzantine.ts). */
+export function serverBehaviour(config: ClusterConfig, nodeIndex: number): ServerBehaviour {
+  return serverBehaviours[config.serverAttack].cluster(config, { seed: config.seed * 7919 + nodeIndex })
 }
 
 // The two checkpoint types are defined here, beside the forgeries that produce them, rather
@@ -148,8 +133,9 @@ export const forgedCheckpointShift = 1_000
  */
 export function forgedCheckpoints(config: ClusterConfig): CheckpointForgery {
   // `none` is a Byzantine server behaving honestly (a baseline); `crash` stays silent here too.
-  if (config.serverAttack === 'none') return (honest) => [honest]
-  if (config.serverAttack === 'crash') return () => []
+  const stores = serverBehaviours[config.serverAttack].checkpoints
+  if (stores === 'honest') return (honest) => [honest]
+  if (stores === 'none') return () => []
   return ({ round, model }, serverIds) => {
     // Shifted, not scaled: a scaling leaves coordinates near its fixed point (0) where they were.
     const forged = model.map((value) => value + forgedCheckpointShift)
@@ -161,46 +147,16 @@ export function forgedCheckpoints(config: ClusterConfig): CheckpointForgery {
 }
 
 /**
- * A Byzantine worker's behaviour. Vector attacks read the honest gradients of the round
- * (omniscient, colluding: they wait for `collusionQuorum` honest gradients first); `silence`
- * sends nothing; `equivocation` sends different gradients to different servers;
- * `label-flip` is data poisoning and is applied to the shard instead (see `workerShard`).
+ * A Byzantine worker's behaviour: its config's `workerAttack`, from the registry (byzantine.ts).
+ * Vector attacks read the honest gradients of the round (omniscient, colluding: they wait for
+ * `collusionQuorum` honest gradients first); `label-flip` is data poisoning and is applied to
+ * the shard instead (see `workerShard`).
  */
 export function workerBehaviour(config: ClusterConfig, nodeIndex: number): WorkerBehaviour {
-  const seed = config.seed * 104729 + nodeIndex
-  const fromHonest =
-    (
-      craft: (honest: Float32Array[], own: Float32Array, round: number) => Float32Array,
-    ): WorkerBehaviour['publishGradient'] =>
-    async (round, own, honestOfRound) => {
-      const honest = await honestOfRound()
-      return craft(honest.length > 0 ? honest : [own], own, round)
-    }
-  switch (config.workerAttack) {
-    case 'none':
-    case 'label-flip':
-      return { publishGradient: async (_round, gradient) => gradient }
-    case 'silence':
-      return { publishGradient: async () => undefined }
-    case 'equivocation':
-      return {
-        publishGradient: async (_round, gradient) => gradient,
-        perReceiver: async (_round, own) => {
-          const flipped = signFlip([own], { scale: 10 })
-          return (_receiver, index) => (index % 2 === 0 ? own : flipped)
-        },
-      }
-    default:
-      return {
-        publishGradient: fromHonest((honest, _own, round) => {
-          const attack = vectorAttack(config, seed + round)!
-          // `honest` starts with the attacker's own gradient: a mimic copies someone else's
-          // whenever it read one, or it would only be an honest worker.
-          const read = attack.name === 'mimic' && honest.length > 1 ? honest.slice(1) : honest
-          return (workerAttacks[attack.name] as VectorAttack<unknown>)(read, attack.options)
-        }),
-      }
-  }
+  return workerBehaviours[config.workerAttack].cluster(config, {
+    seed: config.seed * 104729 + nodeIndex,
+    rule: attackedRule(config),
+  })
 }
 
 /**
@@ -209,39 +165,15 @@ export function workerBehaviour(config: ClusterConfig, nodeIndex: number): Worke
  * silence, label-flip, equivocation).
  */
 export function vectorAttack(config: ClusterConfig, seed: number): WorkerAttackConfig | undefined {
-  switch (config.workerAttack) {
-    case 'sign-flip':
-      return { name: 'sign-flip', options: { scale: config.signFlipScale } }
-    case 'gaussian':
-      return { name: 'gaussian', options: { sigma: config.gaussianSigma, seed } }
-    case 'ipm':
-      return { name: 'ipm', options: { epsilon: config.ipmEpsilon } }
-    case 'alie':
-      return {
-        name: 'alie',
-        options: {
-          f: config.byzantineWorkers,
-          n: config.workers,
-          ...(config.alieZ === undefined ? {} : { z: config.alieZ }),
-        },
-      }
-    case 'mimic':
-      return { name: 'mimic', options: { target: 0 } }
-    case 'non-finite':
-      return { name: 'non-finite', options: { kind: 'nan' } }
-    case 'hidden-shift':
-      return {
-        name: 'hidden-shift',
-        options: {
-          scale: config.hiddenShiftScale,
-          ...(config.hiddenShiftSign === 'against-mean'
-            ? {}
-            : { sign: config.hiddenShiftSign === 'negative' ? -1 : 1 }),
-        },
-      }
-    default:
-      return undefined
-  }
+  return workerBehaviours[config.workerAttack].vectorAttack?.(config, { seed, rule: attackedRule(config) })
+}
+
+/**
+ * What the Byzantine workers of the single-process reference do for a config's `workerAttack`;
+ * `undefined` when they are honest.
+ */
+export function simulatedBehaviour(config: ClusterConfig, seed: number): ByzantineBehaviour | undefined {
+  return workerBehaviours[config.workerAttack].simulate(config, { seed, rule: attackedRule(config) })
 }
 
 /**

@@ -4,6 +4,7 @@
  * reports. The loop itself is the mode's (`ReplicationMode.runWorker`).
  */
 import { type ClassificationDataset, type Dataset, flipLabels, partition } from '@phalanx/model'
+import { workerBehaviours } from './byzantine.js'
 import type { StartedNode } from './node-startup.js'
 import { honestWorker, type RoundEvent } from './protocol.js'
 import type { NodeStart } from './replication/mode.js'
@@ -13,7 +14,7 @@ export async function runWorkerRole(started: StartedNode, start: NodeStart): Pro
   const { config, byzantine, chaos, signal, index } = started
   const shards = partition(started.data.train, { scheme: 'iid', workers: config.workers, seed: config.seed })
   let shard: Dataset = shards[index % shards.length]!
-  if (byzantine && config.workerAttack === 'label-flip' && shard.task === 'classification') {
+  if (byzantine && workerBehaviours[config.workerAttack].poisonsShard && shard.task === 'classification') {
     shard = flipLabels(shard as ClassificationDataset, {})
   }
   const round = await started.mode.runWorker({

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { attackStrengthFields, resolveConfig, workerAttackNames } from '../src/config.js'
+import { attackStrengthFields } from '../src/byzantine.js'
+import { resolveConfig, workerAttackNames } from '../src/config.js'
 import { vectorAttack, workerBehaviour } from '../src/roles.js'
 
 const base = { workers: 7, byzantineWorkers: 2 }
