@@ -132,3 +132,37 @@ function describe(code: string, details: ErrorDetails): string {
   if (entries.length === 0) return code
   return `${code} (${entries.map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`).join(', ')})`
 }
+
+/**
+ * A vector whose length is not the one it must have. One class for the three places that check
+ * it (a rule's inputs, an attack's honest vectors, a vector a node is asked to publish), so a
+ * caller that handles it handles it everywhere.
+ */
+export class DimensionMismatchError extends PhalanxError<
+  'dimension_mismatch',
+  {
+    /** What refused the vector: the rule, the attack, or the operation (`publish`). */
+    source: string
+    /** Which input, when there are several (−1: a reference vector given as an option). */
+    index?: number
+    expected: number
+    actual: number
+  }
+> {
+  override readonly name = 'DimensionMismatchError'
+  declare readonly source: string
+  declare readonly index: number | undefined
+  declare readonly expected: number
+  declare readonly actual: number
+
+  constructor(
+    details: { source: string; index?: number; expected: number; actual: number },
+    options: PhalanxErrorOptions = {},
+  ) {
+    const which = details.index === undefined ? 'vector' : `input ${details.index}`
+    super('dimension_mismatch', details, {
+      message: `${details.source}: ${which} has dimension ${details.actual}, expected ${details.expected}`,
+      ...options,
+    })
+  }
+}
