@@ -52,6 +52,8 @@ export {
   DatasetTooLargeError,
   IdxFormatError,
   InvalidModelOptionError,
+  type ModelErrorCode,
+  modelErrorCodes,
   ParameterLengthError,
   PartitionError,
   UnknownDatasetError,
