@@ -620,13 +620,11 @@ class Libp2pNetNode implements NetNode {
     if (!this.#started)
       throw new NodeNotStartedError('publish needs a started node', { operation: 'publish' })
     if (vector.length !== this.#init.dimension) {
-      throw new DimensionMismatchError(
-        `vector of dimension ${vector.length}, cluster uses ${this.#init.dimension}`,
-        {
-          dimension: vector.length,
-          expected: this.#init.dimension,
-        },
-      )
+      throw new DimensionMismatchError({
+        source: 'publish',
+        expected: this.#init.dimension,
+        actual: vector.length,
+      })
     }
     const bytes = vectorToBytes(vector)
     if (bytes.byteLength > this.#init.maxPayloadBytes) {
