@@ -9,7 +9,9 @@ import { type Json, PhalanxError, type PhalanxErrorOptions, toJson } from '@phal
 export { DimensionMismatchError } from '@phalanx/errors'
 
 export const netErrorCodes = [
-  'quorum_timeout',
+  // Not `quorum_timeout`: that is the round transport's (`@phalanx/node`), which its adapter over
+  // this package translates this one into.
+  'net_quorum_timeout',
   'quorum_aborted',
   'invalid_quorum',
   'key_file',
@@ -25,7 +27,7 @@ type CauseOnly = Pick<PhalanxErrorOptions, 'cause'>
 
 /** A quorum of `required` distinct senders did not arrive in time. */
 export class QuorumTimeoutError extends PhalanxError<
-  'quorum_timeout',
+  'net_quorum_timeout',
   {
     kind: string
     round: number
@@ -55,7 +57,7 @@ export class QuorumTimeoutError extends PhalanxError<
     },
     options: CauseOnly = {},
   ) {
-    super('quorum_timeout', values, { message, ...options })
+    super('net_quorum_timeout', values, { message, ...options })
   }
 }
 

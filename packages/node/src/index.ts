@@ -54,6 +54,8 @@ export {
   ExperimentCellError,
   LocalClusterError,
   MatrixError,
+  type NodeErrorCode,
+  nodeErrorCodes,
   ServerStateError,
   type ServerStateErrorCode,
   SmrLogError,
@@ -134,4 +136,10 @@ export {
   smrReplicaOrder,
   smrWorkerIds,
 } from './smr.js'
-export type { CollectOptions, RoundTransport, RoundVector, VectorKind } from './transport.js'
+export {
+  type CollectOptions,
+  QuorumTimeoutError,
+  type RoundTransport,
+  type RoundVector,
+  type VectorKind,
+} from './transport.js'

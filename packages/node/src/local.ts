@@ -241,7 +241,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
             `${nodeId} exited (code ${code}, signal ${signal}); see ${join(logDir, `${nodeId}.log`)}`,
             {
               nodeId,
-              code,
+              exitCode: code,
             },
           )
           reject(error)
@@ -302,7 +302,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
               `no round completed for ${stallTimeoutMs} ms (last complete round ${emittedRound})`,
               {
                 nodeId: 'cluster',
-                code: null,
+                exitCode: null,
               },
             ),
           )

@@ -6,21 +6,13 @@
  * different one is equivocation and drops the sender for that round), dimension and
  * finiteness.
  */
-import type { CollectOptions, RoundTransport, RoundVector, VectorKind } from './transport.js'
-
-class QuorumTimeoutError extends Error {
-  override readonly name = 'QuorumTimeoutError'
-  constructor(
-    readonly kind: VectorKind,
-    readonly round: number,
-    readonly quorum: number,
-    readonly senders: string[],
-  ) {
-    super(
-      `quorum of ${quorum} ${kind}s for round ${round} not reached: ${senders.length} from [${senders.join(', ')}]`,
-    )
-  }
-}
+import {
+  type CollectOptions,
+  QuorumTimeoutError,
+  type RoundTransport,
+  type RoundVector,
+  type VectorKind,
+} from './transport.js'
 
 interface Waiter {
   kind: VectorKind
@@ -137,9 +129,22 @@ export class MemoryBus {
       }
       const timer = setTimeout(() => {
         cleanup()
-        const round = waiter.round === 'newest' ? -1 : waiter.round
-        const senders = round < 0 ? [] : this.vectors(waiter.kind, round).map((v) => v.sender)
-        reject(new QuorumTimeoutError(waiter.kind, round, waiter.quorum, senders))
+        const { kind, quorum } = waiter
+        const { timeoutMs } = options
+        if (waiter.round !== 'newest') {
+          const senders = this.vectors(kind, waiter.round).map((v) => v.sender)
+          reject(new QuorumTimeoutError({ kind, round: waiter.round, quorum, senders, timeoutMs }))
+          return
+        }
+        const perRound: Record<string, number> = {}
+        const senders = new Set<string>()
+        for (const [key, byRound] of this.store) {
+          const [storedKind, round] = key.split('/')
+          if (storedKind !== kind) continue
+          perRound[round!] = byRound.size
+          for (const sender of byRound.keys()) senders.add(sender)
+        }
+        reject(new QuorumTimeoutError({ kind, quorum, senders: [...senders], perRound, timeoutMs }))
       }, options.timeoutMs)
       const cleanup = () => {
         clearTimeout(timer)

@@ -5,6 +5,7 @@
  * started by `phalanx local`, to the parent over IPC.
  */
 
+import { isPhalanxError } from '@phalanx/errors'
 import {
   type ClassificationDataset,
   createModel,
@@ -558,7 +559,7 @@ async function newestModels(
     try {
       return await transport.newest('model', { quorum, timeoutMs: catchUpCheckEveryMs, signal })
     } catch (error) {
-      if (!(error instanceof Error) || error.name !== 'QuorumTimeoutError') throw error
+      if (!isPhalanxError(error, 'quorum_timeout')) throw error
     }
     const ahead = transport.ahead?.('model', -1, quorum)
     if (ahead !== undefined) return ahead
