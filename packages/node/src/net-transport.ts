@@ -135,6 +135,8 @@ export function netTransport(node: NetNode, init: { serverQuorum: number }): Rou
     },
     newest: (kind, options) =>
       new Promise((resolve, reject) => {
+        // An already aborted signal fires no 'abort' event: without this the wait ran to its timeout.
+        if (options.signal?.aborted) return reject(options.signal.reason)
         const check = () => {
           const found = newestComplete(kind, options.quorum)
           if (found === undefined) return
