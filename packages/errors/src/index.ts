@@ -36,6 +36,15 @@ export interface PhalanxErrorJson<Code extends string = string, Details extends 
   readonly cause?: Json
 }
 
+/**
+ * Marks every Phalanx error, and is what `isPhalanxError` checks rather than `instanceof`: a
+ * process can hold two copies of this module (a package's built `dist` beside the test's source,
+ * a worker thread's own), and an error of one copy must still be recognised by the other. A
+ * registered symbol is the same in every copy; a plain error that only copies a name or a code
+ * does not carry it.
+ */
+const brand = Symbol.for('@phalanx/errors.PhalanxError')
+
 /** Keys of `Error` itself: a detail of that name would shadow it, so it stays in `details` only. */
 const reserved = new Set(['name', 'message', 'stack', 'cause', 'code', 'details', 'toJSON'])
 
@@ -60,8 +69,10 @@ export class PhalanxError<
     // Subclasses set their own `name`; this is the name of errors rebuilt by `fromJSON`.
     this.name = 'PhalanxError'
     this.code = code
-    this.details = details
-    for (const [key, value] of Object.entries(details)) {
+    // −0 is a number JSON writes as 0: stored as 0, so that the details survive JSON exactly.
+    this.details = withoutNegativeZero(details) as Details
+    Object.defineProperty(this, brand, { value: true })
+    for (const [key, value] of Object.entries(this.details)) {
       if (!reserved.has(key)) Object.defineProperty(this, key, { value, enumerable: true })
     }
   }
@@ -97,9 +108,11 @@ export function isPhalanxError<Code extends string>(
 ): error is PhalanxError<Code>
 export function isPhalanxError(error: unknown): error is PhalanxError
 export function isPhalanxError(error: unknown, code?: string | readonly string[]): error is PhalanxError {
-  if (!(error instanceof PhalanxError)) return false
+  if (typeof error !== 'object' || error === null || (error as { [brand]?: unknown })[brand] !== true)
+    return false
+  const own = (error as PhalanxError).code
   if (code === undefined) return true
-  return typeof code === 'string' ? error.code === code : code.includes(error.code)
+  return typeof code === 'string' ? own === code : code.includes(own)
 }
 
 /**
@@ -121,8 +134,19 @@ export function toJson(value: unknown): Json {
   return String(value)
 }
 
+function withoutNegativeZero(value: Json | undefined): Json | undefined {
+  if (typeof value === 'number') return Object.is(value, -0) ? 0 : value
+  if (Array.isArray(value)) return value.map(withoutNegativeZero) as Json[]
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, member]) => [key, withoutNegativeZero(member)]),
+    )
+  }
+  return value
+}
+
 function serialiseCause(cause: unknown): Json {
-  if (cause instanceof PhalanxError) return cause.toJSON() as unknown as Json
+  if (isPhalanxError(cause)) return cause.toJSON() as unknown as Json
   if (cause instanceof Error) return { name: cause.name, message: cause.message }
   return toJson(cause)
 }

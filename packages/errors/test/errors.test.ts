@@ -15,11 +15,20 @@ describe('PhalanxError', () => {
   it('keeps code and details through JSON, for any JSON details', () => {
     fc.assert(
       fc.property(fc.string({ minLength: 1 }), details, (code, values) => {
-        const copy = JSON.parse(JSON.stringify(new PhalanxError(code, values)))
+        const error = new PhalanxError(code, values)
+        const copy = JSON.parse(JSON.stringify(error))
         expect(copy.code).toBe(code)
-        expect(copy.details).toEqual(values)
+        expect(copy.details).toEqual(error.details)
+        // What it holds is what it was given, but for −0, which JSON cannot keep.
+        expect(error.details).toEqual(JSON.parse(JSON.stringify(values)))
       }),
     )
+  })
+
+  it('stores −0 in its details as 0, the number JSON gives back', () => {
+    const error = new PhalanxError('c', { x: -0, list: [-0, 1], nested: { y: -0 } })
+    expect(Object.is(error.details.x, 0)).toBe(true)
+    expect(error.details).toEqual({ x: 0, list: [0, 1], nested: { y: 0 } })
   })
 
   it('builds its message from code and details unless given one', () => {
@@ -77,6 +86,13 @@ describe('isPhalanxError', () => {
       expected: false,
     },
     { name: 'not an error', error: { code: 'a' }, code: 'a', expected: false },
+    // What the brand is for: an error from another copy of this module (a dist beside the source).
+    {
+      name: 'one from another copy of the module',
+      error: Object.assign(new Error('x'), { code: 'a', [Symbol.for('@phalanx/errors.PhalanxError')]: true }),
+      code: 'a',
+      expected: true,
+    },
     { name: 'undefined', error: undefined, expected: false },
   ])('$name', ({ error, code, expected }) => {
     expect(code === undefined ? isPhalanxError(error) : isPhalanxError(error, code)).toBe(expected)
