@@ -4,7 +4,7 @@
  * instead of parsing messages. The dimension check's error is `@phalanx/errors`'s
  * `DimensionMismatchError`, shared with the attacks and the data plane.
  */
-import { PhalanxError, type PhalanxErrorOptions, toJson } from '@phalanx/errors'
+import { PhalanxError, type PhalanxErrorOptions, textOf, toJson } from '@phalanx/errors'
 
 export { DimensionMismatchError } from '@phalanx/errors'
 
@@ -110,7 +110,7 @@ export class InvalidOptionError extends PhalanxError<
     super(
       'invalid_option',
       { rule, option, value: toJson(value), allowed },
-      { message: `${rule}: option ${option}=${String(value)} is invalid; allowed: ${allowed}`, ...init },
+      { message: `${rule}: option ${option}=${textOf(value)} is invalid; allowed: ${allowed}`, ...init },
     )
   }
 }

@@ -4,7 +4,7 @@
  * message. Vectors of the wrong length get `@phalanx/errors`'s `DimensionMismatchError`, with
  * the attack as its `source`.
  */
-import { type Json, PhalanxError, type PhalanxErrorOptions, toJson } from '@phalanx/errors'
+import { type Json, PhalanxError, type PhalanxErrorOptions, textOf, toJson } from '@phalanx/errors'
 
 export { DimensionMismatchError } from '@phalanx/errors'
 
@@ -50,7 +50,7 @@ export class InvalidAttackOptionError extends PhalanxError<
       'invalid_attack_option',
       { attack, option: values.option, value: toJson(values.value), expected: values.expected },
       {
-        message: `${attack}: option ${values.option} = ${String(values.value)}, expected ${values.expected}`,
+        message: `${attack}: option ${values.option} = ${textOf(values.value)}, expected ${values.expected}`,
         ...options,
       },
     )

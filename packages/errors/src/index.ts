@@ -125,7 +125,8 @@ export function toJson(value: unknown): Json {
   if (typeof value === 'number')
     return Number.isFinite(value) ? (Object.is(value, -0) ? 0 : value) : String(value)
   if (typeof value === 'string' || typeof value === 'boolean') return value
-  if (Array.isArray(value)) return value.map(toJson)
+  // `Array.from`, not `map`: a hole must become null, as JSON writes it, not stay a hole.
+  if (Array.isArray(value)) return Array.from(value, toJson)
   if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${value.byteLength} bytes)`
   if (value instanceof Error) return serialiseCause(value)
   if (typeof value === 'object') {
@@ -136,13 +137,25 @@ export function toJson(value: unknown): Json {
 
 function withoutNegativeZero(value: Json | undefined): Json | undefined {
   if (typeof value === 'number') return Object.is(value, -0) ? 0 : value
-  if (Array.isArray(value)) return value.map(withoutNegativeZero) as Json[]
+  if (Array.isArray(value)) return Array.from(value, (member) => withoutNegativeZero(member) ?? null)
   if (typeof value === 'object' && value !== null) {
     return Object.fromEntries(
       Object.entries(value).map(([key, member]) => [key, withoutNegativeZero(member)]),
     )
   }
   return value
+}
+
+/**
+ * `String(value)` for a message, except that it never throws: an object whose `toString` is not
+ * a function (anything a caller may pass as an option) is written as its JSON instead.
+ */
+export function textOf(value: unknown): string {
+  try {
+    return String(value)
+  } catch {
+    return JSON.stringify(toJson(value))
+  }
 }
 
 function serialiseCause(cause: unknown): Json {

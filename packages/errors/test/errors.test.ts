@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { fromJSON, isPhalanxError, type Json, PhalanxError, toJson } from '../src/index.js'
+import { fromJSON, isPhalanxError, type Json, PhalanxError, textOf, toJson } from '../src/index.js'
 
 class RoundError extends PhalanxError<'round_late' | 'round_early', { round: number; sender: string }> {
   override readonly name = 'RoundError'
@@ -107,6 +107,8 @@ describe('toJson', () => {
     ['undefined', undefined, null],
     ['a bigint', 10n, '10'],
     ['an array', [1, undefined, 'a'], [1, null, 'a']],
+    // biome-ignore lint/suspicious/noSparseArray: the hole is the case
+    ['a sparse array', [1, , 2], [1, null, 2]],
     ['an object', { a: Number.NEGATIVE_INFINITY, b: { c: true } }, { a: '-Infinity', b: { c: true } }],
     ['a typed array', new Float32Array(2), 'Float32Array(8 bytes)'],
     ['an error', new RangeError('r'), { name: 'RangeError', message: 'r' }],
@@ -121,5 +123,20 @@ describe('toJson', () => {
         expect(JSON.parse(JSON.stringify(converted))).toEqual(converted)
       }),
     )
+  })
+})
+
+describe('textOf', () => {
+  it.each<[string, unknown, string]>([
+    ['a number', 1.5, '1.5'],
+    ['NaN', Number.NaN, 'NaN'],
+    ['an array', [1, 2], '1,2'],
+    ['an object whose toString is not a function', { toString: 1 }, '{"toString":1}'],
+  ])('%s', (_name, value, expected) => {
+    expect(textOf(value)).toBe(expected)
+  })
+
+  it('never throws, for any value', () => {
+    fc.assert(fc.property(fc.anything(), (value) => typeof textOf(value) === 'string'))
   })
 })

@@ -3,7 +3,7 @@
  * message and carries the values that explain it in `details`, so a caller (or a test) can
  * branch on `code` and report `details`.
  */
-import { type Json, PhalanxError, type PhalanxErrorOptions, toJson } from '@phalanx/errors'
+import { type Json, PhalanxError, type PhalanxErrorOptions, textOf, toJson } from '@phalanx/errors'
 
 export const modelErrorCodes = [
   'parameter_length',
@@ -60,7 +60,7 @@ export class BatchShapeError extends PhalanxError<
       'batch_shape',
       { ...details, expected: toJson(details.expected), actual: toJson(details.actual) },
       {
-        message: `batch does not fit model ${details.model}: ${details.problem} (expected ${String(details.expected)}, got ${String(details.actual)})`,
+        message: `batch does not fit model ${details.model}: ${details.problem} (expected ${textOf(details.expected)}, got ${textOf(details.actual)})`,
         ...options,
       },
     )
@@ -194,7 +194,7 @@ export class InvalidModelOptionError extends PhalanxError<
       'invalid_model_option',
       { ...details, value: toJson(details.value) },
       {
-        message: `invalid ${details.option} = ${String(details.value)}: ${details.requirement}`,
+        message: `invalid ${details.option} = ${textOf(details.value)}: ${details.requirement}`,
       },
     )
   }
