@@ -112,6 +112,8 @@ describe('chaos commands', () => {
     expect(refusal).toMatchObject({
       name: 'ChaosRefusedError',
       remoteName: 'ChaosDisabledError',
+      // The code is what a caller matches: it crosses the reply with the name.
+      remoteCode: 'chaos_disabled',
       nodeId: 'w3',
     })
     expect(executed).toEqual([])
@@ -229,7 +231,11 @@ describe('chaos commands', () => {
     await listener.ready
     await expect(
       sendChaosCommand({ conn: operator, nodeId: 'w6', command: { kind: 'kill' }, operatorKey: OPERATOR }),
-    ).rejects.toMatchObject({ name: 'ChaosRefusedError', remoteName: 'ControlRecordRejectedError' })
+    ).rejects.toMatchObject({
+      name: 'ChaosRefusedError',
+      remoteName: 'ControlRecordRejectedError',
+      remoteCode: 'no_operator_key',
+    })
     expect(executed).toEqual([])
     expect(metrics.refused).toEqual(['chaos/no_operator_key'])
   })
@@ -255,7 +261,11 @@ describe('chaos commands', () => {
         command: { kind: 'corrupt', attack: 'nope', options: {} },
         operatorKey: OPERATOR,
       }),
-    ).rejects.toMatchObject({ name: 'ChaosRefusedError', remoteName: 'ChaosCommandFailedError' })
+    ).rejects.toMatchObject({
+      name: 'ChaosRefusedError',
+      remoteName: 'ChaosCommandFailedError',
+      remoteCode: 'chaos_command_failed',
+    })
   })
 
   it('says so when no node listens under that id', async () => {

@@ -6,6 +6,7 @@
  * front so the member set is closed and known to all, late joiners included. Progress comes from
  * the nodes' IPC reports (the same ones `phalanx local` reads), never from sleeping.
  */
+
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,6 +21,7 @@ import {
   type TelemetryWatch,
   watchTelemetry,
 } from '@phalanx/control'
+import { PhalanxError } from '@phalanx/errors'
 import pino from 'pino'
 import { freePorts, type NatsServerHandle, startNatsServer } from '../support/nats.js'
 import {
@@ -71,13 +73,17 @@ export interface ChaosNode {
   incarnations: Incarnation[]
 }
 
-export class ChaosWaitError extends Error {
+export class ChaosWaitError extends PhalanxError<
+  'chaos_wait_timeout',
+  { what: string; timeoutMs: number; work: string }
+> {
   override readonly name = 'ChaosWaitError'
-  constructor(
-    message: string,
-    readonly values: { what: string; timeoutMs: number; work: string },
-  ) {
-    super(`${message} (waited ${values.timeoutMs} ms for ${values.what}; node logs in ${values.work})`)
+  readonly values: { what: string; timeoutMs: number; work: string }
+  constructor(message: string, values: { what: string; timeoutMs: number; work: string }) {
+    super('chaos_wait_timeout', values, {
+      message: `${message} (waited ${values.timeoutMs} ms for ${values.what}; node logs in ${values.work})`,
+    })
+    this.values = values
   }
 }
 

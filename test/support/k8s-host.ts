@@ -16,10 +16,12 @@
  * - Identity: the container's (else the pod's) runAsUser/runAsGroup, with the pod's fsGroup as
  *   supplementary group, through `setpriv`.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process'
 import { chmodSync, chownSync, createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
+import { PhalanxError } from '@phalanx/errors'
 import { type PlannedContainer, type PlannedPod, plannedMounts, type ServiceRecord } from './k8s-pods.js'
 import type { K8sObject } from './k8s-render.js'
 import type { NetnsNetwork } from './netns.js'
@@ -36,68 +38,79 @@ export interface ImageOnHost {
   directories: Record<string, string>
 }
 
-export class UnmappedImageError extends Error {
-  readonly image: string
-  readonly pod: string
-  readonly container: string
+export class UnmappedImageError extends PhalanxError<
+  'unmapped_image',
+  { image: string; pod: string; container: string }
+> {
+  override readonly name = 'UnmappedImageError'
+  declare readonly image: string
+  declare readonly pod: string
+  declare readonly container: string
   constructor(values: { image: string; pod: string; container: string }) {
-    super(`${values.pod}/${values.container}: no host stand-in for image ${values.image}`)
-    this.name = 'UnmappedImageError'
-    this.image = values.image
-    this.pod = values.pod
-    this.container = values.container
+    super('unmapped_image', values, {
+      message: `${values.pod}/${values.container}: no host stand-in for image ${values.image}`,
+    })
   }
 }
 
-export class UnmappedExecutableError extends Error {
-  readonly executable: string
-  readonly image: string
-  readonly pod: string
-  readonly container: string
+export class UnmappedExecutableError extends PhalanxError<
+  'unmapped_executable',
+  { executable: string; image: string; pod: string; container: string }
+> {
+  override readonly name = 'UnmappedExecutableError'
+  declare readonly executable: string
+  declare readonly image: string
+  declare readonly pod: string
+  declare readonly container: string
   constructor(values: { executable: string; image: string; pod: string; container: string }) {
-    super(
-      `${values.pod}/${values.container}: ${values.executable} of image ${values.image} has no host stand-in that exists`,
-    )
-    this.name = 'UnmappedExecutableError'
-    this.executable = values.executable
-    this.image = values.image
-    this.pod = values.pod
-    this.container = values.container
+    super('unmapped_executable', values, {
+      message: `${values.pod}/${values.container}: ${values.executable} of image ${values.image} has no host stand-in that exists`,
+    })
   }
 }
 
-export class ContainerExitedError extends Error {
-  readonly pod: string
-  readonly container: string
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly tail: string
+export class ContainerExitedError extends PhalanxError<
+  'container_exited',
+  {
+    pod: string
+    container: string
+    exitCode: number | null
+    signal: string | null
+    tail: string
+    waitingFor: string
+  }
+> {
+  override readonly name = 'ContainerExitedError'
+  declare readonly pod: string
+  declare readonly container: string
+  /** The process's exit code (`code` is the error's). */
+  declare readonly exitCode: number | null
+  declare readonly signal: NodeJS.Signals | null
+  declare readonly tail: string
   constructor(values: {
     pod: string
     container: string
-    code: number | null
+    exitCode: number | null
     signal: NodeJS.Signals | null
     tail: string
     waitingFor: string
   }) {
-    super(
-      `${values.pod}/${values.container} exited (code ${values.code}, signal ${values.signal}) while waiting for ${values.waitingFor}; last output:\n${values.tail}`,
-    )
-    this.name = 'ContainerExitedError'
-    this.pod = values.pod
-    this.container = values.container
-    this.code = values.code
-    this.signal = values.signal
-    this.tail = values.tail
+    super('container_exited', values, {
+      message: `${values.pod}/${values.container} exited (code ${values.exitCode}, signal ${values.signal}) while waiting for ${values.waitingFor}; last output:\n${values.tail}`,
+    })
   }
 }
 
-export class WaitTimeoutError extends Error {
-  readonly pod: string
-  readonly container: string
-  readonly waitingFor: string
-  readonly timeoutMs: number
-  readonly last: string
+export class WaitTimeoutError extends PhalanxError<
+  'wait_timeout',
+  { pod: string; container: string; waitingFor: string; timeoutMs: number; last: string }
+> {
+  override readonly name = 'WaitTimeoutError'
+  declare readonly pod: string
+  declare readonly container: string
+  declare readonly waitingFor: string
+  declare readonly timeoutMs: number
+  declare readonly last: string
   constructor(values: {
     pod: string
     container: string
@@ -105,15 +118,9 @@ export class WaitTimeoutError extends Error {
     timeoutMs: number
     last: string
   }) {
-    super(
-      `${values.pod}/${values.container}: no ${values.waitingFor} within ${values.timeoutMs} ms; last: ${values.last}`,
-    )
-    this.name = 'WaitTimeoutError'
-    this.pod = values.pod
-    this.container = values.container
-    this.waitingFor = values.waitingFor
-    this.timeoutMs = values.timeoutMs
-    this.last = values.last
+    super('wait_timeout', values, {
+      message: `${values.pod}/${values.container}: no ${values.waitingFor} within ${values.timeoutMs} ms; last: ${values.last}`,
+    })
   }
 }
 
@@ -382,7 +389,7 @@ export class ContainerProcess {
     return new ContainerExitedError({
       pod: this.host.pod,
       container: this.host.container,
-      code: this.#exit?.code ?? null,
+      exitCode: this.#exit?.code ?? null,
       signal: this.#exit?.signal ?? null,
       tail: this.tail(),
       waitingFor,

@@ -4,19 +4,21 @@
  * expansion with envFrom applied first). The manifest checks use it, and so can anything that
  * runs the manifests' containers outside Kubernetes: it is the one reading of the manifests.
  */
+
 import { createHash } from 'node:crypto'
+import { PhalanxError } from '@phalanx/errors'
 import { type K8sObject, podSpecOf } from './k8s-render.js'
 
-export class EnvReferenceError extends Error {
-  readonly pod: string
-  readonly container: string
-  readonly variable: string
+export class EnvReferenceError extends PhalanxError<
+  'env_reference',
+  { pod: string; container: string; variable: string }
+> {
+  override readonly name = 'EnvReferenceError'
+  declare readonly pod: string
+  declare readonly container: string
+  declare readonly variable: string
   constructor(message: string, values: { pod: string; container: string; variable: string }) {
-    super(message)
-    this.name = 'EnvReferenceError'
-    this.pod = values.pod
-    this.container = values.container
-    this.variable = values.variable
+    super('env_reference', values, { message })
   }
 }
 

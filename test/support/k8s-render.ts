@@ -5,8 +5,10 @@
  * other kustomization field is refused with `UnsupportedKustomizeFieldError` rather than
  * silently ignored; the tests compare the output with `kubectl kustomize` where kubectl exists.
  */
+
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
+import { PhalanxError } from '@phalanx/errors'
 import { parseAllDocuments } from 'yaml'
 
 export interface K8sObject {
@@ -21,34 +23,35 @@ export interface K8sObject {
   [field: string]: unknown
 }
 
-export class UnsupportedKustomizeFieldError extends Error {
-  readonly field: string
-  readonly path: string
+export class UnsupportedKustomizeFieldError extends PhalanxError<
+  'unsupported_kustomize_field',
+  { field: string; path: string }
+> {
+  override readonly name = 'UnsupportedKustomizeFieldError'
+  declare readonly field: string
+  declare readonly path: string
   constructor(message: string, values: { field: string; path: string }) {
-    super(message)
-    this.name = 'UnsupportedKustomizeFieldError'
-    this.field = values.field
-    this.path = values.path
+    super('unsupported_kustomize_field', values, { message })
   }
 }
 
-export class ManifestParseError extends Error {
-  readonly path: string
+export class ManifestParseError extends PhalanxError<'manifest_parse', { path: string }> {
+  override readonly name = 'ManifestParseError'
+  declare readonly path: string
   constructor(message: string, values: { path: string }, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'ManifestParseError'
-    this.path = values.path
+    super('manifest_parse', values, { message, ...options })
   }
 }
 
-export class PatchTargetNotFoundError extends Error {
-  readonly kind: string
-  readonly objectName: string
+export class PatchTargetNotFoundError extends PhalanxError<
+  'patch_target_not_found',
+  { kind: string; objectName: string }
+> {
+  override readonly name = 'PatchTargetNotFoundError'
+  declare readonly kind: string
+  declare readonly objectName: string
   constructor(message: string, values: { kind: string; name: string }) {
-    super(message)
-    this.name = 'PatchTargetNotFoundError'
-    this.kind = values.kind
-    this.objectName = values.name
+    super('patch_target_not_found', { kind: values.kind, objectName: values.name }, { message })
   }
 }
 

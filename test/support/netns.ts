@@ -6,32 +6,39 @@
  * every host directly. Everything created is recorded as it is created and removed by `close()`,
  * which a failed `createNetnsNetwork` calls itself.
  */
+
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { PhalanxError } from '@phalanx/errors'
 
-export class IpCommandError extends Error {
-  readonly args: string[]
-  readonly status: number | null
-  readonly stderr: string
+export class IpCommandError extends PhalanxError<
+  'ip_command_failed',
+  { args: string[]; status: number | null; stderr: string }
+> {
+  override readonly name = 'IpCommandError'
+  declare readonly args: string[]
+  declare readonly status: number | null
+  declare readonly stderr: string
   constructor(values: { args: string[]; status: number | null; stderr: string; cause?: unknown }) {
-    super(`ip ${values.args.join(' ')} failed (status ${values.status}): ${values.stderr.trim()}`, {
-      cause: values.cause,
+    const { cause, ...details } = values
+    super('ip_command_failed', details, {
+      message: `ip ${values.args.join(' ')} failed (status ${values.status}): ${values.stderr.trim()}`,
+      cause,
     })
-    this.name = 'IpCommandError'
-    this.args = values.args
-    this.status = values.status
-    this.stderr = values.stderr
   }
 }
 
-export class SubnetExhaustedError extends Error {
-  readonly tried: string[]
+export class SubnetExhaustedError extends PhalanxError<'subnet_exhausted', { tried: string[] }> {
+  override readonly name = 'SubnetExhaustedError'
+  declare readonly tried: string[]
   constructor(tried: string[]) {
-    super(`no free /24 in 10.213.0.0/16 after trying ${tried.join(', ')}`)
-    this.name = 'SubnetExhaustedError'
-    this.tried = tried
+    super(
+      'subnet_exhausted',
+      { tried },
+      { message: `no free /24 in 10.213.0.0/16 after trying ${tried.join(', ')}` },
+    )
   }
 }
 
@@ -45,13 +52,19 @@ export class NetnsCleanupError extends AggregateError {
 }
 
 /** Creating the network failed, and removing what had been created failed too. */
-export class NetnsSetupError extends Error {
+export class NetnsSetupError extends PhalanxError<'netns_setup_failed', { leftovers: string[] }> {
+  override readonly name = 'NetnsSetupError'
+  /** The cleanup's own errors: an AggregateError, kept beside the (JSON) details. */
   readonly cleanup: NetnsCleanupError
   constructor(cause: unknown, cleanup: NetnsCleanupError) {
-    super(`creating the network failed (${String(cause)}); left behind: ${cleanup.leftovers.join(', ')}`, {
-      cause,
-    })
-    this.name = 'NetnsSetupError'
+    super(
+      'netns_setup_failed',
+      { leftovers: cleanup.leftovers },
+      {
+        message: `creating the network failed (${String(cause)}); left behind: ${cleanup.leftovers.join(', ')}`,
+        cause,
+      },
+    )
     this.cleanup = cleanup
   }
 }

@@ -4,10 +4,12 @@
  * ones `phalanx local` reads), configured through `PHALANX_*` the way a container is, with its peer
  * key and log in the test's work dir. Waits are on reports and exits, never on fixed delays.
  */
+
 import { type ChildProcess, fork } from 'node:child_process'
 import { closeSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { PhalanxError } from '@phalanx/errors'
 import { loadOrCreatePeerKey } from '@phalanx/net'
 import type { NodeReport } from '@phalanx/node'
 import { cliPath } from './cli.js'
@@ -72,18 +74,25 @@ export class Waiters {
   }
 }
 
-export class NodeStartError extends Error {
+export class NodeStartError extends PhalanxError<
+  'node_start_failed',
+  { nodeId: string; exit?: { code: number | null; signal: string | null }; logFile: string }
+> {
   override readonly name = 'NodeStartError'
-  constructor(
-    readonly nodeId: string,
-    /** How the process ended; undefined when it is still running but never listened. */
-    readonly exit: NodeExit | undefined,
-    readonly logFile: string,
-  ) {
+  declare readonly nodeId: string
+  /** How the process ended; undefined when it is still running but never listened. */
+  declare readonly exit: NodeExit | undefined
+  declare readonly logFile: string
+  constructor(nodeId: string, exit: NodeExit | undefined, logFile: string) {
     super(
-      exit === undefined
-        ? `${nodeId} did not listen within ${nodeProcessDefaults.listenTimeoutMs} ms; see ${logFile}`
-        : `${nodeId} exited before listening (${exit.code ?? exit.signal}); see ${logFile}`,
+      'node_start_failed',
+      { nodeId, logFile, ...(exit === undefined ? {} : { exit: { code: exit.code, signal: exit.signal } }) },
+      {
+        message:
+          exit === undefined
+            ? `${nodeId} did not listen within ${nodeProcessDefaults.listenTimeoutMs} ms; see ${logFile}`
+            : `${nodeId} exited before listening (${exit.code ?? exit.signal}); see ${logFile}`,
+      },
     )
   }
 }

@@ -25,12 +25,15 @@
 export type { CoordinateMode } from './coordinatewise.js'
 export { CANCELLATION_GUARD, type DistanceMatrix, pairwiseSquaredDistances } from './distances.js'
 export {
+  type AggregationErrorCode,
+  aggregationErrorCodes,
   BoundError,
   DimensionMismatchError,
   EmptyInputError,
   InvalidOptionError,
   NonFiniteInputError,
   SubsetLimitError,
+  UnknownWorkerError,
 } from './errors.js'
 export {
   type KardamDampening,
@@ -40,7 +43,6 @@ export {
   type KardamReason,
   type KardamSubmission,
   kardamDampening,
-  UnknownWorkerError,
 } from './kardam.js'
 export type {
   ArcOptions,

@@ -26,7 +26,7 @@
  * if (decision.accepted) axpy(-learningRate * decision.weight, gradient, model)
  * ```
  */
-import { BoundError, DimensionMismatchError, InvalidOptionError } from './errors.js'
+import { BoundError, DimensionMismatchError, InvalidOptionError, UnknownWorkerError } from './errors.js'
 
 export type KardamDampening = { kind: 'inverse' } | { kind: 'exponential'; alpha: number } | { kind: 'none' }
 
@@ -85,19 +85,6 @@ export interface KardamDecision {
   staleness: number
   /** Λ(τ) when accepted, 0 otherwise: the factor to apply to the gradient. */
   weight: number
-}
-
-/** A worker id outside 0..n−1: the caller's mapping from peers to ids is wrong. */
-export class UnknownWorkerError extends Error {
-  override readonly name = 'UnknownWorkerError'
-  readonly worker: number
-  readonly n: number
-
-  constructor(worker: number, n: number, init: { cause?: unknown } = {}) {
-    super(`kardam: worker id ${worker} is not in 0..${n - 1}`, init)
-    this.worker = worker
-    this.n = n
-  }
 }
 
 interface Resolved {
@@ -222,7 +209,12 @@ export class KardamFilter {
     if (!Number.isInteger(step)) throw new InvalidOptionError('kardam', 'step', step, 'an integer')
     this.dimension ??= model.length
     if (model.length !== this.dimension) {
-      throw new DimensionMismatchError('kardam', worker, this.dimension, model.length)
+      throw new DimensionMismatchError({
+        source: 'kardam',
+        index: worker,
+        expected: this.dimension,
+        actual: model.length,
+      })
     }
 
     const staleness = currentStep - step

@@ -4,6 +4,7 @@
  * shared output. Pure computation; the only I/O is the message port.
  */
 import { parentPort } from 'node:worker_threads'
+import { isPhalanxError, PhalanxError } from '@phalanx/errors'
 import { coordinatewise } from './coordinatewise.js'
 import { gramMatrix } from './distances.js'
 import type { WorkerReply, WorkerTask } from './parallel.js'
@@ -29,10 +30,10 @@ parentPort?.on('message', (task: WorkerTask) => {
       port.postMessage(reply)
     }
   } catch (error) {
-    const reply: WorkerReply = {
-      id: task.id,
-      error: { name: (error as Error).name, message: (error as Error).message },
-    }
+    const failure = isPhalanxError(error)
+      ? error
+      : new PhalanxError('worker_failed', { task: task.kind }, { cause: error, message: String(error) })
+    const reply: WorkerReply = { id: task.id, error: failure.toJSON() }
     port.postMessage(reply)
   }
 })

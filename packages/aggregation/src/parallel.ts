@@ -11,6 +11,7 @@
  */
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
+import { fromJSON, type PhalanxErrorJson } from '@phalanx/errors'
 import { type CoordinateMode, coordinatewise } from './coordinatewise.js'
 import { distancesFromGram, gramMatrix } from './distances.js'
 import type {
@@ -63,7 +64,8 @@ type TaskWithoutId = WorkerTask extends infer Task
 export interface WorkerReply {
   readonly id: number
   readonly gram?: Float64Array
-  readonly error?: { readonly name: string; readonly message: string }
+  /** The worker's error as `toJSON` wrote it: rebuilt here with its name, code and details. */
+  readonly error?: PhalanxErrorJson
 }
 
 export interface ParallelInit {
@@ -219,7 +221,7 @@ export function createParallel(init: ParallelInit = {}): ParallelAggregator {
     return result
   }
 
-  async function gram(inputs: readonly Float32Array[], rule: string): Promise<Float64Array> {
+  async function gram(inputs: readonly Float32Array[]): Promise<Float64Array> {
     const d = inputs[0]!.length
     const parts = ranges(d, threads)
     if (parts.length === 1 || !useWasm()) return gramMatrix(inputs)
@@ -228,7 +230,7 @@ export function createParallel(init: ParallelInit = {}): ParallelAggregator {
     const [start0, end0] = parts[0]!
     const total = gramMatrix(inputs.map((x) => x.subarray(start0, end0)))
     for (const reply of await Promise.all(replies)) {
-      if (reply.error) throw Object.assign(new Error(reply.error.message), { name: reply.error.name, rule })
+      if (reply.error) throw fromJSON(reply.error)
       const part = reply.gram!
       for (let p = 0; p < total.length; p++) total[p]! += part[p]!
     }
@@ -273,7 +275,7 @@ export function createParallel(init: ParallelInit = {}): ParallelAggregator {
   const api: Omit<ParallelAggregator, 'shareInputs' | 'shutdown'> = {
     async krum(inputs, options) {
       const { f } = prepare('krum', inputs, options, bounds.krum, { fRequired: true, finite: 'caller' })
-      const distances = distancesFromGram(inputs, await gram(inputs, 'krum'), 'krum')
+      const distances = distancesFromGram(inputs, await gram(inputs), 'krum')
       return inputs[krumFromDistances(distances, f).index]!.slice()
     },
     async multiKrum(inputs, options) {
@@ -282,12 +284,12 @@ export function createParallel(init: ParallelInit = {}): ParallelAggregator {
         finite: 'caller',
       })
       const m = options.m === undefined ? n - f : integerOption('multiKrum', 'm', options.m, 1, n)
-      const distances = distancesFromGram(inputs, await gram(inputs, 'multiKrum'), 'multiKrum')
+      const distances = distancesFromGram(inputs, await gram(inputs), 'multiKrum')
       return meanOf(inputs, multiKrumSelect(distances, f, m))
     },
     async bulyan(inputs, options) {
       const { f } = prepare('bulyan', inputs, options, bounds.bulyan, { fRequired: true, finite: 'caller' })
-      const distances = distancesFromGram(inputs, await gram(inputs, 'bulyan'), 'bulyan')
+      const distances = distancesFromGram(inputs, await gram(inputs), 'bulyan')
       const selected = bulyanSelect(distances, f).map((i) => inputs[i]!)
       return coordinates(selected, { kind: 'closest', drop: 2 * f }, undefined)
     },

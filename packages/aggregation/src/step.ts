@@ -1,6 +1,6 @@
 /**
  * The optimiser step every trainer of the project takes: the single-process reference
- * (`@phalanx/model`'s trainer), the protocol's servers and the SMR replicas (`@phalanx/node`),
+ * (`@phalanx/lab`'s trainer), the protocol's servers and the SMR replicas (`@phalanx/node`),
  * and the worker momentum they share. Written once so that "the single process is the
  * reference" holds by construction: the same float operations in the same order everywhere.
  *
@@ -10,7 +10,8 @@
 import { DimensionMismatchError } from './errors.js'
 
 function checkSameLength(rule: string, a: Float32Array, b: Float32Array): void {
-  if (a.length !== b.length) throw new DimensionMismatchError(rule, 1, a.length, b.length)
+  if (a.length !== b.length)
+    throw new DimensionMismatchError({ source: rule, index: 1, expected: a.length, actual: b.length })
 }
 
 /**

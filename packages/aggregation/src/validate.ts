@@ -32,7 +32,8 @@ export function checkShape(rule: string, inputs: readonly Float32Array[]): { n: 
   if (d === 0) throw new EmptyInputError(rule, 'zero dimension')
   for (let i = 1; i < inputs.length; i++) {
     const length = inputs[i]!.length
-    if (length !== d) throw new DimensionMismatchError(rule, i, d, length)
+    if (length !== d)
+      throw new DimensionMismatchError({ source: rule, index: i, expected: d, actual: length })
   }
   return { n: inputs.length, d }
 }
@@ -104,7 +105,8 @@ export function checkBound(rule: string, n: number, f: number, bound: Bound): vo
 export function startVector(rule: string, start: Float32Array | undefined, d: number): Float64Array {
   const out = new Float64Array(d)
   if (start === undefined) return out
-  if (start.length !== d) throw new DimensionMismatchError(rule, -1, d, start.length)
+  if (start.length !== d)
+    throw new DimensionMismatchError({ source: rule, index: -1, expected: d, actual: start.length })
   for (let k = 0; k < d; k++) {
     const v = start[k]!
     if (v - v !== 0) throw new InvalidOptionError(rule, 'start', `non-finite at ${k}`, 'a finite vector')

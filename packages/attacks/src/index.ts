@@ -17,6 +17,8 @@
 
 export {
   AlieZUndefinedError,
+  type AttackErrorCode,
+  attackErrorCodes,
   DimensionMismatchError,
   InvalidAttackOptionError,
   NoHonestVectorsError,

@@ -7,7 +7,8 @@ export function dimensionOf(attack: string, honest: readonly Float32Array[]): nu
   const d = first.length
   for (let i = 1; i < honest.length; i++) {
     const length = honest[i]!.length
-    if (length !== d) throw new DimensionMismatchError(attack, { expected: d, actual: length, index: i })
+    if (length !== d)
+      throw new DimensionMismatchError({ source: attack, index: i, expected: d, actual: length })
   }
   return d
 }
@@ -15,7 +16,7 @@ export function dimensionOf(attack: string, honest: readonly Float32Array[]): nu
 /** Checks a caller-given reference vector (e.g. `of`) has the honest dimension. */
 export function checkReference(attack: string, reference: Float32Array, d: number): void {
   if (reference.length !== d) {
-    throw new DimensionMismatchError(attack, { expected: d, actual: reference.length, index: -1 })
+    throw new DimensionMismatchError({ source: attack, index: -1, expected: d, actual: reference.length })
   }
 }
 

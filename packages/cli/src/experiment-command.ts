@@ -3,6 +3,7 @@
  * `@phalanx/lab`) and prints one line per cell and the comparison table.
  */
 import { fileURLToPath } from 'node:url'
+import { isPhalanxError } from '@phalanx/errors'
 import {
   type CellResult,
   type ExperimentMode,
@@ -18,8 +19,13 @@ import { progressLine } from './view.js'
 // Nodes of a `local` cell are started as `node bin.js server|worker`, like `phalanx local` does.
 const binPath = fileURLToPath(new URL('./bin.js', import.meta.url))
 
-/** Errors that are the user's input, not a failure of the run: exit code 2 like config errors. */
-const inputErrors = new Set(['MatrixError', 'ExperimentCellError', 'ConfigError', 'ClusterBoundError'])
+/** Codes of errors that are the user's input, not a failure of the run: exit code 2 like config errors. */
+const inputErrorCodes = [
+  'matrix_invalid',
+  'experiment_cell_invalid',
+  'config_invalid',
+  'cluster_bound',
+] as const
 
 function cellLine(result: CellResult, index: number, total: number): string {
   const head = `[${index + 1}/${total}] ${result.cell.id}`
@@ -78,7 +84,7 @@ export function addExperimentCommand(program: Command): Command {
       } catch (error) {
         const err = error as Error
         console.error(`phalanx: ${err.name}: ${err.message}`)
-        process.exitCode = inputErrors.has(err.name) ? 2 : 1
+        process.exitCode = isPhalanxError(error, inputErrorCodes) ? 2 : 1
       }
     })
 }

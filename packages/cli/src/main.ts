@@ -5,6 +5,7 @@
  * with the field, the value and what is allowed.
  */
 import { fileURLToPath } from 'node:url'
+import { isPhalanxError } from '@phalanx/errors'
 import { type RoundRow, type RunSummary, runLocalCluster, runSimulation, writeRunReport } from '@phalanx/lab'
 import { type ClusterConfig, type NodeReport, runNodeProcess } from '@phalanx/node'
 import { Command } from 'commander'
@@ -23,6 +24,9 @@ function logger(quiet: boolean): Logger {
   })
 }
 
+/** The codes of errors that are the user's config, not a failure of the run: exit code 2. */
+const configErrorCodes = ['config_invalid', 'cluster_bound'] as const
+
 /** Runs `action`, turning a thrown error into one clear line and exit code 1 (2 for config). */
 async function guarded(action: () => Promise<void>): Promise<void> {
   try {
@@ -30,7 +34,7 @@ async function guarded(action: () => Promise<void>): Promise<void> {
   } catch (error) {
     const err = error as Error
     console.error(`phalanx: ${err.name}: ${err.message}`)
-    process.exitCode = err.name === 'ConfigError' || err.name === 'ClusterBoundError' ? 2 : 1
+    process.exitCode = isPhalanxError(error, configErrorCodes) ? 2 : 1
   }
 }
 

@@ -10,6 +10,7 @@
  */
 import type { Msg, Subscription } from '@nats-io/transport-node'
 import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/transport-node'
+import { isPhalanxError } from '@phalanx/errors'
 import type { ControlConnection } from './connection.js'
 import { connectedWithin } from './connection.js'
 import {
@@ -92,7 +93,16 @@ export function createChaosListener(init: ChaosListenerInit): ChaosListener {
     }
   }
   const refuse = (msg: Msg, kind: string, error: Error): void =>
-    reply(msg, { ok: false, nodeId, kind, error: { name: error.name, message: error.message } })
+    reply(msg, {
+      ok: false,
+      nodeId,
+      kind,
+      error: {
+        name: error.name,
+        message: error.message,
+        ...(isPhalanxError(error) ? { code: error.code } : {}),
+      },
+    })
 
   const handle = async (msg: Msg): Promise<void> => {
     received += 1
@@ -226,6 +236,7 @@ export async function sendChaosCommand(init: SendChaosInit): Promise<{ nodeId: s
       nodeId,
       command: command.kind,
       remoteName: 'InvalidPayloadError',
+      remoteCode: 'invalid_payload',
     })
   }
   if (!answer.ok) {
@@ -233,6 +244,7 @@ export async function sendChaosCommand(init: SendChaosInit): Promise<{ nodeId: s
       nodeId,
       command: command.kind,
       remoteName: answer.error.name,
+      ...(answer.error.code === undefined ? {} : { remoteCode: answer.error.code }),
     })
   }
   return { nodeId: answer.nodeId, kind: answer.kind }

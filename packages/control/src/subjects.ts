@@ -137,7 +137,8 @@ export const ChaosReplySchema = z.discriminatedUnion('ok', [
     ok: z.literal(false),
     nodeId: token,
     kind: z.string(),
-    error: z.object({ name: z.string(), message: z.string() }),
+    // `code` is optional: a node built before error codes answers without it.
+    error: z.object({ name: z.string(), message: z.string(), code: z.string().optional() }),
   }),
 ])
 export type ChaosReply = z.infer<typeof ChaosReplySchema>

@@ -1,40 +1,48 @@
-/** Named errors of `@phalanx/lab`: one class per condition, each carrying the values that explain it. */
+/**
+ * The codes of `@phalanx/lab`, one class per condition, each carrying the values that explain it
+ * (on the `@phalanx/errors` base).
+ */
+import { PhalanxError } from '@phalanx/errors'
 
-/** A node of a `phalanx local` cluster died, or the cluster stopped making progress. */
-export class LocalClusterError extends Error {
+export const labErrorCodes = ['local_cluster_failed', 'matrix_invalid', 'experiment_cell_invalid'] as const
+export type LabErrorCode = (typeof labErrorCodes)[number]
+
+/** A node of a `phalanx local` cluster died (`exitCode`, null if killed), or the cluster stopped making progress. */
+export class LocalClusterError extends PhalanxError<
+  'local_cluster_failed',
+  { nodeId: string; exitCode: number | null }
+> {
   override readonly name = 'LocalClusterError'
-  readonly nodeId: string
-  readonly code: number | null
+  declare readonly nodeId: string
+  declare readonly exitCode: number | null
 
-  constructor(message: string, details: { nodeId: string; code: number | null; cause?: unknown }) {
-    super(message, { cause: details.cause })
-    this.nodeId = details.nodeId
-    this.code = details.code
+  constructor(message: string, details: { nodeId: string; exitCode: number | null; cause?: unknown }) {
+    const { cause, ...rest } = details
+    super('local_cluster_failed', rest, { message, cause })
   }
 }
-
 /** A matrix file of `phalanx experiment` is malformed (not YAML, unknown key, a grid value that is not a list). */
-export class MatrixError extends Error {
+export class MatrixError extends PhalanxError<'matrix_invalid', { source: string; key: string }> {
   override readonly name = 'MatrixError'
-  readonly source: string
-  readonly key: string
+  declare readonly source: string
+  declare readonly key: string
 
   constructor(message: string, details: { source: string; key: string; cause?: unknown }) {
-    super(message, { cause: details.cause })
-    this.source = details.source
-    this.key = details.key
+    const { cause, ...rest } = details
+    super('matrix_invalid', rest, { message, cause })
   }
 }
-
 /** One cell of an experiment grid is not a valid cluster config: names the cell and the field (or bound). */
-export class ExperimentCellError extends Error {
+export class ExperimentCellError extends PhalanxError<
+  'experiment_cell_invalid',
+  { cellId: string; field: string }
+> {
   override readonly name = 'ExperimentCellError'
-  readonly cellId: string
-  readonly field: string
+  declare readonly cellId: string
+  declare readonly field: string
 
   constructor(message: string, details: { cellId: string; field: string; cause?: unknown }) {
-    super(message, { cause: details.cause })
-    this.cellId = details.cellId
-    this.field = details.field
+    const { cause, ...rest } = details
+    super('experiment_cell_invalid', rest, { message, cause })
   }
 }

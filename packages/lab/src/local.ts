@@ -249,7 +249,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
             `${nodeId} exited (code ${code}, signal ${signal}); see ${join(logDir, `${nodeId}.log`)}`,
             {
               nodeId,
-              code,
+              exitCode: code,
             },
           )
           reject(error)
@@ -310,7 +310,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
               `no round completed for ${stallTimeoutMs} ms (last complete round ${emittedRound})`,
               {
                 nodeId: 'cluster',
-                code: null,
+                exitCode: null,
               },
             ),
           )

@@ -49,6 +49,8 @@ export {
   DatasetTooLargeError,
   IdxFormatError,
   InvalidModelOptionError,
+  type ModelErrorCode,
+  modelErrorCodes,
   ParameterLengthError,
   PartitionError,
   UnknownDatasetError,

@@ -42,16 +42,19 @@ export {
   InvalidQuorumError,
   KeyFileError,
   NetConfigError,
+  type NetErrorCode,
   NodeNotStartedError,
+  netErrorCodes,
+  PayloadProtocolError,
   PayloadTooLargeError,
   QuorumAbortedError,
   QuorumTimeoutError,
+  StreamIdleError,
 } from './errors.js'
 export { loadOrCreatePeerKey, verifyPeerSignature } from './keys.js'
 export {
   ByteBuckets,
   IdleTimer,
-  StreamIdleError,
   type StreamRefusal,
   StreamSlots,
   streamRefusals,

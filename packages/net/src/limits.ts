@@ -4,6 +4,7 @@
  * Every refusal is counted by the caller (`streams_refused_total`); the maps here hold connected
  * peers only and are bounded.
  */
+import { StreamIdleError } from './errors.js'
 
 /** Why a served stream was cut short or a request refused. */
 export const streamRefusals = ['concurrent', 'rate', 'idle'] as const
@@ -121,7 +122,7 @@ export class IdleTimer {
     clearTimeout(this.#timer)
     this.#timer = setTimeout(() => {
       this.fired = true
-      this.#controller.abort(new StreamIdleError(`no progress for ${this.ms} ms`))
+      this.#controller.abort(new StreamIdleError(this.ms))
     }, this.ms)
     this.#timer.unref?.()
   }
@@ -129,9 +130,4 @@ export class IdleTimer {
   clear(): void {
     clearTimeout(this.#timer)
   }
-}
-
-/** A served stream was closed for sitting idle. */
-export class StreamIdleError extends Error {
-  override readonly name = 'StreamIdleError'
 }

@@ -21,6 +21,7 @@ import {
   encodePayloadRequest,
   toHex,
 } from './codec.js'
+import { PayloadProtocolError } from './errors.js'
 import { type ByteBuckets, IdleTimer, type StreamRefusal } from './limits.js'
 
 export const payloadProtocol = '/phalanx/payload/2.0.0'
@@ -83,11 +84,6 @@ export async function readControl(
   }
   if (length === 0) return new Uint8Array(0)
   return (await bytes.read({ bytes: length, ...options })).subarray()
-}
-
-/** The peer broke the payload protocol; its stream is dropped. */
-export class PayloadProtocolError extends Error {
-  override readonly name = 'PayloadProtocolError'
 }
 
 export interface ServeInit {

@@ -72,7 +72,9 @@ describe('createNetNode', () => {
     await server.waitForSubscribers('model', 1)
     await expect(server.publish('model', 0, new Float32Array(3))).rejects.toMatchObject({
       name: 'DimensionMismatchError',
-      dimension: 3,
+      // One DimensionMismatchError for rules, attacks and publish now: `actual` is what was `dimension`.
+      code: 'dimension_mismatch',
+      actual: 3,
       expected: dimension,
     })
 

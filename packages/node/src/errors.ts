@@ -1,6 +1,22 @@
-/** Named errors of `@phalanx/node`: one class per condition, each carrying the values that explain it. */
+/**
+ * The codes of `@phalanx/node`, one class per condition, each carrying the values that explain
+ * it. A server state file's refusal carries a family of codes (which check failed).
+ */
+import { type Json, PhalanxError, toJson } from '@phalanx/errors'
 
-export interface ConfigErrorDetails {
+export const nodeErrorCodes = [
+  'config_invalid',
+  'cluster_bound',
+  'chaos_action_refused',
+  'smr_log_failed',
+  /** `QuorumTimeoutError`, owned by the transport port (`transport.ts`). */
+  'quorum_timeout',
+  /** `BehindError` (`protocol.ts`): a waiting node the cluster left behind catches up. */
+  'behind',
+] as const
+export type NodeErrorCode = (typeof nodeErrorCodes)[number]
+
+export type ConfigErrorDetails = {
   field: string
   value: unknown
   allowed?: string
@@ -8,60 +24,70 @@ export interface ConfigErrorDetails {
 }
 
 /** A configuration value is wrong: names the field, the value and what is allowed. */
-export class ConfigError extends Error {
+export class ConfigError extends PhalanxError<
+  'config_invalid',
+  { field: string; value: Json; allowed?: string }
+> {
   override readonly name = 'ConfigError'
-  readonly field: string
-  readonly value: unknown
-  readonly allowed: string | undefined
+  declare readonly field: string
+  declare readonly value: Json
+  declare readonly allowed: string | undefined
 
   constructor(message: string, details: ConfigErrorDetails) {
-    super(details.allowed === undefined ? message : `${message} (allowed: ${details.allowed})`, {
-      cause: details.cause,
-    })
-    this.field = details.field
-    this.value = details.value
-    this.allowed = details.allowed
+    const { cause, value, ...rest } = details
+    super(
+      'config_invalid',
+      { ...rest, value: toJson(value) },
+      { message: rest.allowed === undefined ? message : `${message} (allowed: ${rest.allowed})`, cause },
+    )
   }
 }
 
 /** A configuration is outside a bound the protocol needs (a GAR's bound or N−F ≥ 2F+1). */
-export class ClusterBoundError extends Error {
+export class ClusterBoundError extends PhalanxError<
+  'cluster_bound',
+  { bound: string; values: Record<string, number> }
+> {
   override readonly name = 'ClusterBoundError'
-  readonly bound: string
-  readonly values: Record<string, number>
+  declare readonly bound: string
+  declare readonly values: Record<string, number>
 
   constructor(message: string, bound: string, values: Record<string, number>) {
     super(
-      `${message}: needs ${bound} (${Object.entries(values)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(', ')})`,
+      'cluster_bound',
+      { bound, values },
+      {
+        message: `${message}: needs ${bound} (${Object.entries(values)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ')})`,
+      },
     )
-    this.bound = bound
-    this.values = values
   }
 }
 
 /** A chaos command arrived that this node cannot carry out in its current state or role. */
-export class ChaosActionError extends Error {
+export class ChaosActionError extends PhalanxError<
+  'chaos_action_refused',
+  { command: string; reason: string }
+> {
   override readonly name = 'ChaosActionError'
-  readonly command: string
-  readonly reason: string
+  declare readonly command: string
+  declare readonly reason: string
 
   constructor(message: string, details: { command: string; reason: string; cause?: unknown }) {
-    super(message, { cause: details.cause })
-    this.command = details.command
-    this.reason = details.reason
+    const { cause, ...rest } = details
+    super('chaos_action_refused', rest, { message, cause })
   }
 }
 
 /** The SMR baseline's gradient log (a replicated JetStream stream) cannot be opened or used. */
-export class SmrLogError extends Error {
+export class SmrLogError extends PhalanxError<'smr_log_failed', { stream: string }> {
   override readonly name = 'SmrLogError'
-  readonly stream: string
+  declare readonly stream: string
 
   constructor(message: string, details: { stream: string; cause?: unknown }) {
-    super(message, { cause: details.cause })
-    this.stream = details.stream
+    const { cause, ...rest } = details
+    super('smr_log_failed', rest, { message, cause })
   }
 }
 
@@ -89,14 +115,15 @@ export const serverStateErrorCodes = [
 export type ServerStateErrorCode = (typeof serverStateErrorCodes)[number]
 
 /** A state file or watermark was refused, or could not be made durable; `code` says which check failed. */
-export class ServerStateError extends Error {
+export class ServerStateError extends PhalanxError<ServerStateErrorCode, { path: string }> {
   override readonly name = 'ServerStateError'
-  readonly code: ServerStateErrorCode
-  readonly path: string
+  declare readonly path: string
 
   constructor(message: string, details: { code: ServerStateErrorCode; path: string; cause?: unknown }) {
-    super(`${message} (${details.code}: ${details.path})`, { cause: details.cause })
-    this.code = details.code
-    this.path = details.path
+    super(
+      details.code,
+      { path: details.path },
+      { message: `${message} (${details.code}: ${details.path})`, cause: details.cause },
+    )
   }
 }

@@ -65,6 +65,8 @@ export {
   ChaosActionError,
   ClusterBoundError,
   ConfigError,
+  type NodeErrorCode,
+  nodeErrorCodes,
   ServerStateError,
   type ServerStateErrorCode,
   SmrLogError,
@@ -143,4 +145,10 @@ export {
   smrReplicaOrder,
   smrWorkerIds,
 } from './smr.js'
-export type { CollectOptions, RoundTransport, RoundVector, VectorKind } from './transport.js'
+export {
+  type CollectOptions,
+  QuorumTimeoutError,
+  type RoundTransport,
+  type RoundVector,
+  type VectorKind,
+} from './transport.js'

@@ -4,23 +4,19 @@
  * real runs use `@phalanx/net`. It applies the same acceptance rules as the real data plane
  * where they concern the protocol: one vector per sender, kind and round (a second,
  * different one is equivocation and drops the sender for that round), dimension and
- * finiteness.
+ * finiteness, counted under the net node's reason names. It has no round window: every round
+ * stays accepted (the protocol tests run whole clusters in step, and nothing here is bounded
+ * by a network's memory). `test/transport-contract.ts` holds what it shares with the net adapter.
  */
-import type { CollectOptions, RoundTransport, RoundVector, VectorKind } from './transport.js'
-
-class QuorumTimeoutError extends Error {
-  override readonly name = 'QuorumTimeoutError'
-  constructor(
-    readonly kind: VectorKind,
-    readonly round: number,
-    readonly quorum: number,
-    readonly senders: string[],
-  ) {
-    super(
-      `quorum of ${quorum} ${kind}s for round ${round} not reached: ${senders.length} from [${senders.join(', ')}]`,
-    )
-  }
-}
+import { DimensionMismatchError } from '@phalanx/errors'
+import type { RejectReason } from '@phalanx/net'
+import {
+  type CollectOptions,
+  QuorumTimeoutError,
+  type RoundTransport,
+  type RoundVector,
+  type VectorKind,
+} from './transport.js'
 
 interface Waiter {
   kind: VectorKind
@@ -34,7 +30,7 @@ export class MemoryBus {
   private readonly store = new Map<string, Map<string, Float32Array>>()
   private readonly equivocators = new Set<string>()
   private readonly waiters = new Set<Waiter>()
-  private readonly rejections = new Map<string, number>()
+  private readonly rejections = new Map<RejectReason, number>()
   private readonly members: string[] = []
 
   constructor(dimension: number) {
@@ -46,12 +42,15 @@ export class MemoryBus {
     this.members.push(id)
     return {
       selfId: id,
-      publish: async (kind, round, vector) => this.deliver(id, kind, round, vector),
+      publish: async (kind, round, vector) => {
+        this.own(vector)
+        this.deliver(id, kind, round, vector)
+      },
       publishPerReceiver: async (kind, round, pick) => {
         // Receivers here share one store, so equivocation shows up as two vectors from one sender.
-        this.members.forEach((receiver, index) => {
-          this.deliver(id, kind, round, pick(receiver, index))
-        })
+        const versions = this.members.map((receiver, index) => pick(receiver, index))
+        for (const vector of versions) this.own(vector)
+        for (const vector of versions) this.deliver(id, kind, round, vector)
       },
       collect: (kind, round, options) => this.collect(kind, round, options),
       newest: (kind, options) => this.newest(kind, options),
@@ -68,15 +67,27 @@ export class MemoryBus {
     return `${kind}/${round}`
   }
 
+  /** A member's own vector of another dimension is its caller's mistake: refused as the net node refuses it. */
+  private own(vector: Float32Array): void {
+    if (vector.length !== this.dimension) {
+      throw new DimensionMismatchError({ source: 'publish', expected: this.dimension, actual: vector.length })
+    }
+  }
+
   private deliver(sender: string, kind: VectorKind, round: number, vector: Float32Array): void {
     const reason = this.admit(sender, kind, round, vector)
     if (reason !== undefined) this.rejections.set(reason, (this.rejections.get(reason) ?? 0) + 1)
   }
 
   /** Stores the vector, or returns why it was refused. */
-  private admit(sender: string, kind: VectorKind, round: number, vector: Float32Array): string | undefined {
-    if (vector.length !== this.dimension) return 'dimension'
-    if (!vector.every(Number.isFinite)) return 'nonFinite'
+  private admit(
+    sender: string,
+    kind: VectorKind,
+    round: number,
+    vector: Float32Array,
+  ): RejectReason | undefined {
+    if (vector.length !== this.dimension) return 'wrong_dimension'
+    if (!vector.every(Number.isFinite)) return 'non_finite'
     const key = this.key(kind, round)
     if (this.equivocators.has(`${key}/${sender}`)) return 'equivocation'
     const byRound = this.store.get(key) ?? new Map<string, Float32Array>()
@@ -122,6 +133,8 @@ export class MemoryBus {
     return new Promise<T>((resolve, reject) => {
       const done = ready()
       if (done !== undefined) return resolve(done)
+      // An already aborted signal fires no 'abort' event: without this the wait ran to its timeout.
+      if (options.signal?.aborted) return reject(options.signal.reason)
       const entry: Waiter = {
         ...waiter,
         wake: () => {
@@ -137,9 +150,22 @@ export class MemoryBus {
       }
       const timer = setTimeout(() => {
         cleanup()
-        const round = waiter.round === 'newest' ? -1 : waiter.round
-        const senders = round < 0 ? [] : this.vectors(waiter.kind, round).map((v) => v.sender)
-        reject(new QuorumTimeoutError(waiter.kind, round, waiter.quorum, senders))
+        const { kind, quorum } = waiter
+        const { timeoutMs } = options
+        if (waiter.round !== 'newest') {
+          const senders = this.vectors(kind, waiter.round).map((v) => v.sender)
+          reject(new QuorumTimeoutError({ kind, round: waiter.round, quorum, senders, timeoutMs }))
+          return
+        }
+        const perRound: Record<string, number> = {}
+        const senders = new Set<string>()
+        for (const [key, byRound] of this.store) {
+          const [storedKind, round] = key.split('/')
+          if (storedKind !== kind) continue
+          perRound[round!] = byRound.size
+          for (const sender of byRound.keys()) senders.add(sender)
+        }
+        reject(new QuorumTimeoutError({ kind, quorum, senders: [...senders], perRound, timeoutMs }))
       }, options.timeoutMs)
       const cleanup = () => {
         clearTimeout(timer)

@@ -3,18 +3,35 @@
  * dimension, finiteness, round window, duplicates, equivocation); this adapter only keeps
  * track of which rounds are complete so a late or restarted node can catch up.
  */
-import type { NetAdversary, NetNode } from '@phalanx/net'
-import type { CollectOptions, RoundTransport, RoundVector, VectorKind } from './transport.js'
+import {
+  type NetAdversary,
+  type NetNode,
+  QuorumTimeoutError as NetQuorumTimeoutError,
+  QuorumAbortedError,
+} from '@phalanx/net'
+import {
+  type CollectOptions,
+  QuorumTimeoutError,
+  type RoundTransport,
+  type RoundVector,
+  type VectorKind,
+} from './transport.js'
 
-class CatchUpTimeoutError extends Error {
-  override readonly name = 'QuorumTimeoutError'
-  constructor(
-    readonly kind: VectorKind,
-    readonly quorum: number,
-    readonly seen: Record<number, number>,
-  ) {
-    super(`no round with ${quorum} ${kind}s yet (senders per round: ${JSON.stringify(seen)})`)
+/**
+ * The net node's own quorum errors, as the port's: a timeout becomes the port's
+ * `QuorumTimeoutError` (the net one as its cause), an abort the signal's reason, as the memory
+ * transport gives it. Anything else is a caller's mistake and passes unchanged.
+ */
+function portError(error: unknown, signal: AbortSignal | undefined): unknown {
+  if (error instanceof NetQuorumTimeoutError) {
+    const { round, required, senders, timeoutMs } = error.details
+    return new QuorumTimeoutError(
+      { kind: error.details.kind as VectorKind, round, quorum: required, senders, timeoutMs },
+      { cause: error },
+    )
   }
+  if (error instanceof QuorumAbortedError && signal?.aborted) return signal.reason
+  return error
 }
 
 export function netTransport(node: NetNode, init: { serverQuorum: number }): RoundTransport {
@@ -92,14 +109,16 @@ export function netTransport(node: NetNode, init: { serverQuorum: number }): Rou
         pulling.delete(kind)
       }
     },
-    collect: async (kind, round, options: CollectOptions) =>
-      (await node.collect(kind, round, options)).map((v) => ({
-        sender: v.sender,
-        round: v.round,
-        vector: v.vector,
-      })),
+    collect: async (kind, round, options: CollectOptions) => {
+      const vectors = await node.collect(kind, round, options).catch((error: unknown) => {
+        throw portError(error, options.signal)
+      })
+      return vectors.map((v) => ({ sender: v.sender, round: v.round, vector: v.vector }))
+    },
     newest: (kind, options) =>
       new Promise((resolve, reject) => {
+        // An already aborted signal fires no 'abort' event: without this the wait ran to its timeout.
+        if (options.signal?.aborted) return reject(options.signal.reason)
         const check = () => {
           const found = newestComplete(kind, options.quorum)
           if (found === undefined) return
@@ -108,12 +127,16 @@ export function netTransport(node: NetNode, init: { serverQuorum: number }): Rou
         }
         const timer = setTimeout(() => {
           cleanup()
-          const counts: Record<number, number> = {}
-          for (const [key, senders] of seen) {
+          const perRound: Record<string, number> = {}
+          const senders = new Set<string>()
+          for (const [key, ofRound] of seen) {
             const [storedKind, round] = key.split('/')
-            if (storedKind === kind) counts[Number(round)] = senders.size
+            if (storedKind !== kind) continue
+            perRound[round!] = ofRound.size
+            for (const sender of ofRound) senders.add(sender)
           }
-          reject(new CatchUpTimeoutError(kind, options.quorum, counts))
+          const { quorum, timeoutMs } = options
+          reject(new QuorumTimeoutError({ kind, quorum, senders: [...senders], perRound, timeoutMs }))
         }, options.timeoutMs)
         const onAbort = () => {
           cleanup()

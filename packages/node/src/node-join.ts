@@ -3,6 +3,7 @@
  * (median, no-anti-drift, vanilla): joined to a running cluster from the median of N−F models,
  * resumed from an agreed checkpoint, or round 0.
  */
+import { isPhalanxError } from '@phalanx/errors'
 import type { Logger } from 'pino'
 import { describeAgreed } from './checkpointing.js'
 import type { ClusterConfig } from './config.js'
@@ -117,7 +118,7 @@ async function newestModels(
     try {
       return await transport.newest('model', { quorum, timeoutMs: catchUpCheckEveryMs, signal })
     } catch (error) {
-      if (!(error instanceof Error) || error.name !== 'QuorumTimeoutError') throw error
+      if (!isPhalanxError(error, 'quorum_timeout')) throw error
     }
     const ahead = transport.ahead?.('model', -1, quorum)
     if (ahead !== undefined) return ahead

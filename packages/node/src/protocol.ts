@@ -11,6 +11,7 @@
  */
 import { sgdStep } from '@phalanx/aggregation'
 import type { RoundRecord } from '@phalanx/control'
+import { isPhalanxError, PhalanxError } from '@phalanx/errors'
 import type { Logger } from 'pino'
 import type { RoundTransport, RoundVector, VectorKind } from './transport.js'
 
@@ -68,7 +69,7 @@ export async function collectPatiently(
     try {
       return await transport.collect(kind, round, { quorum, timeoutMs: slice, signal })
     } catch (error) {
-      if (!(error instanceof Error) || error.name !== 'QuorumTimeoutError') throw error
+      if (!isPhalanxError(error, 'quorum_timeout')) throw error
       waited += slice
       if (waited - lastStallLog >= timeoutMs) {
         lastStallLog = waited
@@ -124,14 +125,20 @@ async function retransmitAndPull(
  * a quorum of models of a later round exists, so it catches up from their median instead of
  * waiting forever — the brief's state transfer, which needs no log replay.
  */
-export class BehindError extends Error {
+export class BehindError extends PhalanxError<'behind', { from: number; round: number; models: number }> {
   override readonly name = 'BehindError'
-  constructor(
-    readonly from: number,
-    readonly round: number,
-    readonly vectors: RoundVector[],
-  ) {
-    super(`stuck at round ${from} while ${vectors.length} models of round ${round} are in`)
+  declare readonly from: number
+  declare readonly round: number
+  /** The models to catch up from: the state transfer itself, so not a (JSON) detail. */
+  readonly vectors: RoundVector[]
+
+  constructor(from: number, round: number, vectors: RoundVector[]) {
+    super(
+      'behind',
+      { from, round, models: vectors.length },
+      { message: `stuck at round ${from} while ${vectors.length} models of round ${round} are in` },
+    )
+    this.vectors = vectors
   }
 }
 
@@ -397,7 +404,7 @@ export async function runWorker(
         })
         return [gradient, ...seen.map((g) => g.vector)]
       } catch (error) {
-        if (error instanceof Error && error.name === 'QuorumTimeoutError') return [gradient]
+        if (isPhalanxError(error, 'quorum_timeout')) return [gradient]
         throw error
       }
     }

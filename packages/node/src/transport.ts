@@ -4,6 +4,7 @@
  * code is written against this interface so that it can be read, and unit-tested, without
  * a network.
  */
+import { PhalanxError, type PhalanxErrorOptions } from '@phalanx/errors'
 
 /** A validated vector of one round from one member (already checked for dimension,
  * finiteness, membership, round window, duplicates and equivocation). */
@@ -18,7 +19,7 @@ export type VectorKind = 'model' | 'gradient'
 export interface CollectOptions {
   /** How many distinct senders to wait for. */
   quorum: number
-  /** Give up after this long with a `QuorumTimeoutError` naming who did send. */
+  /** Give up after this long with a `QuorumTimeoutError` (code `quorum_timeout`) naming who did send. */
   timeoutMs: number
   signal?: AbortSignal
 }
@@ -72,4 +73,49 @@ export interface RoundTransport {
   setRound(round: number): void
   /** Messages rejected so far, by reason. */
   rejected(): Record<string, number>
+}
+
+/**
+ * A quorum did not arrive within `timeoutMs`: the one error every `RoundTransport` rejects a wait
+ * with when time runs out (an adapter translates its data plane's own), so that the protocol
+ * matches it by its code whatever carries the vectors. `round` is absent for `newest`, which
+ * waits for any round; `senders` are those of `round` that did arrive (for `newest`, of every
+ * round it saw, with how many per round in `perRound`).
+ */
+export class QuorumTimeoutError extends PhalanxError<
+  'quorum_timeout',
+  {
+    kind: VectorKind
+    round?: number
+    quorum: number
+    senders: readonly string[]
+    perRound?: Record<string, number>
+    timeoutMs: number
+  }
+> {
+  override readonly name = 'QuorumTimeoutError'
+  declare readonly kind: VectorKind
+  declare readonly round: number | undefined
+  declare readonly quorum: number
+  declare readonly senders: readonly string[]
+  declare readonly perRound: Record<string, number> | undefined
+  declare readonly timeoutMs: number
+
+  constructor(
+    details: {
+      kind: VectorKind
+      round?: number
+      quorum: number
+      senders: readonly string[]
+      perRound?: Record<string, number>
+      timeoutMs: number
+    },
+    options: Pick<PhalanxErrorOptions, 'cause'> = {},
+  ) {
+    const what =
+      details.round === undefined
+        ? `no round with ${details.quorum} ${details.kind}s yet (senders per round: ${JSON.stringify(details.perRound ?? {})})`
+        : `quorum of ${details.quorum} ${details.kind}s for round ${details.round} not reached: ${details.senders.length} from [${details.senders.join(', ')}]`
+    super('quorum_timeout', details, { message: `${what} within ${details.timeoutMs} ms`, ...options })
+  }
 }

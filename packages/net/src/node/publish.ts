@@ -105,13 +105,11 @@ export class Publisher {
     if (!this.#isStarted())
       throw new NodeNotStartedError('publish needs a started node', { operation: 'publish' })
     if (vector.length !== this.#init.dimension) {
-      throw new DimensionMismatchError(
-        `vector of dimension ${vector.length}, cluster uses ${this.#init.dimension}`,
-        {
-          dimension: vector.length,
-          expected: this.#init.dimension,
-        },
-      )
+      throw new DimensionMismatchError({
+        source: 'publish',
+        expected: this.#init.dimension,
+        actual: vector.length,
+      })
     }
     const bytes = vectorToBytes(vector)
     if (bytes.byteLength > this.#init.maxPayloadBytes) {
