@@ -75,6 +75,18 @@ export interface RoundTransport {
   rejected(): Record<string, number>
 }
 
+// A type, not an interface: the error base takes details with an index signature, which only an
+// object type satisfies.
+/** What a `QuorumTimeoutError` says of the wait that ran out (its JSON details). */
+export type QuorumTimeoutDetails = {
+  kind: VectorKind
+  round?: number
+  quorum: number
+  senders: readonly string[]
+  perRound?: Record<string, number>
+  timeoutMs: number
+}
+
 /**
  * A quorum did not arrive within `timeoutMs`: the one error every `RoundTransport` rejects a wait
  * with when time runs out (an adapter translates its data plane's own), so that the protocol
@@ -82,17 +94,7 @@ export interface RoundTransport {
  * waits for any round; `senders` are those of `round` that did arrive (for `newest`, of every
  * round it saw, with how many per round in `perRound`).
  */
-export class QuorumTimeoutError extends PhalanxError<
-  'quorum_timeout',
-  {
-    kind: VectorKind
-    round?: number
-    quorum: number
-    senders: readonly string[]
-    perRound?: Record<string, number>
-    timeoutMs: number
-  }
-> {
+export class QuorumTimeoutError extends PhalanxError<'quorum_timeout', QuorumTimeoutDetails> {
   override readonly name = 'QuorumTimeoutError'
   declare readonly kind: VectorKind
   declare readonly round: number | undefined
@@ -101,17 +103,7 @@ export class QuorumTimeoutError extends PhalanxError<
   declare readonly perRound: Record<string, number> | undefined
   declare readonly timeoutMs: number
 
-  constructor(
-    details: {
-      kind: VectorKind
-      round?: number
-      quorum: number
-      senders: readonly string[]
-      perRound?: Record<string, number>
-      timeoutMs: number
-    },
-    options: Pick<PhalanxErrorOptions, 'cause'> = {},
-  ) {
+  constructor(details: QuorumTimeoutDetails, options: Pick<PhalanxErrorOptions, 'cause'> = {}) {
     const what =
       details.round === undefined
         ? `no round with ${details.quorum} ${details.kind}s yet (senders per round: ${JSON.stringify(details.perRound ?? {})})`
