@@ -42,6 +42,7 @@ export {
   runWorkerAttack,
   serverAttackNames,
   serverAttacks,
+  workerAttackDefaults,
   workerAttackNames,
   workerAttacks,
 } from './registry.js'

@@ -44,23 +44,34 @@ export interface ServerAttackEntry<Options> extends AttackEntry<Options> {
 const workerAttack = <Options>(entry: AttackEntry<Options>): AttackEntry<Options> => entry
 const serverAttack = <Options>(entry: ServerAttackEntry<Options>): ServerAttackEntry<Options> => entry
 
+/**
+ * The strengths a worker attack runs with unless told otherwise: the one place they are written
+ * (the config's `signFlipScale`, `gaussianSigma` and `ipmEpsilon` default to them).
+ */
+export const workerAttackDefaults = {
+  /** −1·mean(honest): the plain sign flip. */
+  signFlipScale: 1,
+  /** Far outside honest gradients (coordinates of order 0.01–1), so one such vector swamps a mean. */
+  gaussianSigma: 200,
+  /** A small ε keeps the Byzantine vectors near the honest ones, the regime IPM targets. */
+  ipmEpsilon: 0.5,
+} as const
+
 export const workerAttacks = {
   'sign-flip': workerAttack({
     attack: signFlip,
-    options: () => ({ scale: 1 }),
+    options: () => ({ scale: workerAttackDefaults.signFlipScale }),
     description: 'sends −scale·mean(honest)',
   }),
   gaussian: workerAttack({
     attack: gaussian,
-    // σ = 200: far outside honest gradients (coordinates of order 0.01–1). The node sets σ
-    // from its config (gaussianSigma), as it does every strength.
-    options: (context) => ({ sigma: 200, seed: context.seed }),
+    // The node sets σ from its config (gaussianSigma), as it does every strength.
+    options: (context) => ({ sigma: workerAttackDefaults.gaussianSigma, seed: context.seed }),
     description: 'sends N(0, σ²) noise per coordinate',
   }),
   ipm: workerAttack({
     attack: ipm,
-    // A small ε keeps the Byzantine vectors near the honest ones, the regime IPM targets.
-    options: () => ({ epsilon: 0.5 }),
+    options: () => ({ epsilon: workerAttackDefaults.ipmEpsilon }),
     description: 'inner-product manipulation: sends −ε·mean(honest)',
   }),
   alie: workerAttack({

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { preAggregatorNames, ruleNames } from '@phalanx/aggregation'
+import { workerAttackDefaults } from '@phalanx/attacks'
 import { backendNames, datasetNames, modelNames } from '@phalanx/model'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
@@ -160,18 +161,16 @@ export const clusterConfigSchema = z.object({
    * shrinks the mean to (n−2f)/n of the honest one, so plain averaging needs scale > (n−f)/f to
    * go the wrong way. */
   signFlipScale: bounded('signFlipScale', z.number().positive())
-    .default(1)
+    .default(workerAttackDefaults.signFlipScale)
     .describe('sign-flip: Byzantine workers send −scale·mean(honest)'),
-  /** σ of the Gaussian attack per coordinate. 200: far outside honest gradients (coordinates of
-   * order 0.01–1), so a single such vector in a mean already swamps it. */
+  /** σ of the Gaussian attack per coordinate (default and its reason: `workerAttackDefaults`). */
   gaussianSigma: bounded('gaussianSigma', z.number().min(0))
-    .default(200)
+    .default(workerAttackDefaults.gaussianSigma)
     .describe('gaussian: σ of the noise per coordinate'),
-  /** IPM's ε (−ε·mean(honest)). 0.5: a small ε keeps the Byzantine vectors near the honest ones,
-   * the regime in which IPM targets robust rules; the mean of n−f honest and f such vectors
-   * is ((n−f)−fε)/n of the honest mean, reversed only for ε > (n−f)/f. */
+  /** IPM's ε (−ε·mean(honest); default and its reason: `workerAttackDefaults`): the mean of n−f
+   * honest and f such vectors is ((n−f)−fε)/n of the honest mean, reversed only for ε > (n−f)/f. */
   ipmEpsilon: bounded('ipmEpsilon', z.number().positive())
-    .default(0.5)
+    .default(workerAttackDefaults.ipmEpsilon)
     .describe('ipm: Byzantine workers send −ε·mean(honest)'),
   /** ALIE's z (mean − z·std per coordinate); absent = the paper's z = Φ⁻¹((n−s)/n),
    * s = ⌊n/2+1⌋−f, the largest shift the Byzantine vectors can hide in. */
