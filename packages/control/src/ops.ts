@@ -307,7 +307,12 @@ export function createMetrics(registry: Registry, options: CreateMetricsOptions 
   }
 }
 
-/** Records one round's report in the metrics (what `createTelemetry({ metrics })` does on publish). */
+/**
+ * Records one round's report in the metrics (what `createTelemetry({ metrics })` does on publish).
+ * Rejected messages are not taken from it: a stalled node completes no round yet keeps refusing
+ * (duplicates of re-announced vectors, above all), so `phalanx_rejected_messages_total` is copied
+ * from the data plane's counters at every round and every scrape, as its other counters are.
+ */
 export function observeRound(metrics: NodeMetrics, report: RoundReport): void {
   metrics.roundsTotal.inc()
   if (report.roundDurationSeconds !== undefined)
@@ -321,9 +326,6 @@ export function observeRound(metrics: NodeMetrics, report: RoundReport): void {
   if (report.drift !== undefined && report.modelNorm !== undefined && report.modelNorm > 0) {
     const ratio = report.drift / report.modelNorm
     if (Number.isFinite(ratio)) metrics.modelDriftRatio.set(ratio)
-  }
-  for (const [reason, count] of Object.entries(report.rejected ?? {})) {
-    if (count > 0) metrics.rejectedMessagesTotal.inc({ reason }, count)
   }
   for (const suspicion of report.suspicions ?? []) metrics.suspicionsTotal.inc({ reason: suspicion.reason })
 }

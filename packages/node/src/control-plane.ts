@@ -328,6 +328,8 @@ function copyCounters(
     add('peers_disconnected', net.peers_disconnected_total, (d) => metrics.peersDisconnectedTotal.inc(d))
     for (const [reason, total] of Object.entries(net.streams_refused_total))
       add(`streams_refused:${reason}`, total, (d) => metrics.streamsRefusedTotal.inc({ reason }, d))
+    for (const [reason, total] of Object.entries(net.messages_rejected_total))
+      add(`rejected:${reason}`, total, (d) => metrics.rejectedMessagesTotal.inc({ reason }, d))
     add('messages_received', net.messages_received_total, (d) => metrics.netMessagesReceivedTotal.inc(d))
     add('messages_delivered', net.messages_delivered_total, (d) => metrics.netMessagesDeliveredTotal.inc(d))
     add('messages_synced', net.messages_synced_total, (d) => metrics.netMessagesSyncedTotal.inc(d))

@@ -68,6 +68,8 @@ describe('the data plane and state-file counters on /metrics', () => {
               net.messages_delivered_total += 4
               net.payload_fetched_bytes_total += 300
               net.equivocations_total += 1
+              net.messages_rejected_total.duplicate += 3
+              net.messages_rejected_total.wrong_dimension += 1
             },
             expected: [
               ['phalanx_streams_refused_total', { reason: 'rate' }, 3],
@@ -81,6 +83,8 @@ describe('the data plane and state-file counters on /metrics', () => {
               ['phalanx_net_messages_delivered_total', {}, 4],
               ['phalanx_payload_fetched_bytes_total', {}, 300],
               ['phalanx_equivocations_total', {}, 1],
+              ['phalanx_rejected_messages_total', { reason: 'duplicate' }, 3],
+              ['phalanx_rejected_messages_total', { reason: 'wrong_dimension' }, 1],
             ],
           },
           {
@@ -90,6 +94,7 @@ describe('the data plane and state-file counters on /metrics', () => {
               ['phalanx_streams_refused_total', { reason: 'rate' }, 3],
               ['phalanx_connections_refused_total', {}, 2],
               ['phalanx_network_sent_bytes_total', { plane: 'data' }, 1000],
+              ['phalanx_rejected_messages_total', { reason: 'duplicate' }, 3],
             ],
           },
         ]
@@ -122,7 +127,12 @@ describe('the data plane and state-file counters on /metrics', () => {
       expect(await scrape('phalanx_sync_served_bytes_total')).toBe('phalanx_sync_served_bytes_total 0')
       net.sync_served_bytes_total += 9
       net.connections_refused_total += 1
+      // A stalled node completes no round, yet its refusals (re-announced duplicates) show.
+      net.messages_rejected_total.duplicate += 2
       expect(await scrape('phalanx_sync_served_bytes_total')).toBe('phalanx_sync_served_bytes_total 9')
+      expect(await scrape('phalanx_rejected_messages_total{reason="duplicate"}')).toBe(
+        'phalanx_rejected_messages_total{reason="duplicate"} 2',
+      )
       expect(await scrape('phalanx_connections_refused_total')).toBe('phalanx_connections_refused_total 1')
       // A round after the scrape adds nothing twice.
       plane.roundCompleted(roundReport(0))
