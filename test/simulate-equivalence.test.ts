@@ -1,6 +1,6 @@
 /**
  * "The single process is the reference", as a property: for the same seed and config,
- * `phalanx simulate` (every worker in one process, one honest server, `@phalanx/model`'s
+ * `phalanx simulate` (every worker in one process, one honest server, `@phalanx/lab`'s
  * trainer) and a one-server vanilla cluster (`phalanx local --replication vanilla`: one OS
  * process per node, libp2p on loopback) end with the same model, bit for bit, compared by
  * `finalModelSha256` in their `summary.json`.
