@@ -5,6 +5,7 @@
  */
 import {
   type Aggregate,
+  average,
   compose,
   median,
   momentumStep,
@@ -82,13 +83,17 @@ export function isByzantine(config: ClusterConfig, nodeId: string): boolean {
  * attacks). A worker reads only part of a round's honest gradients (`collusionQuorum`), so a
  * trial round of what it read plus f copies of its vector may hold fewer inputs than the rule's
  * bound needs with f Byzantine among them: it is then evaluated with the largest f the bound
- * allows on that many, down to 0.
+ * allows on that many, down to 0. With too few for the rule even at f = 0 (Krum needs 3), the
+ * worker takes the server's output to be their mean: a worse guess, but a Byzantine worker that
+ * crashed on it would be a silent one instead of the attack asked for.
  */
 export function attackedRule(config: ClusterConfig): AggregationRule {
   const byF = new Map<number, (inputs: readonly Float32Array[]) => Float32Array>()
+  const bound = (inputs: number, f: number) => rules[config.rule].bound(ruleInputs(config, inputs), f)
   return (inputs, options) => {
     let f = options.f
-    while (f > 0 && !rules[config.rule].bound(ruleInputs(config, inputs.length), f)) f--
+    while (f > 0 && !bound(inputs.length, f)) f--
+    if (!bound(inputs.length, f)) return average(inputs, { f: 0 })
     let aggregate = byF.get(f)
     if (aggregate === undefined) {
       aggregate = createAggregator({ ...config, byzantineWorkers: f })

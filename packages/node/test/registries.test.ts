@@ -165,6 +165,19 @@ describe('Byzantine workers', () => {
     },
   )
 
+  it.each(['optimal-alie', 'optimal-ipm'] as const)(
+    '%s on a worker corrupted at run time in a cluster of f = 0: too few read for Krum even at f = 0',
+    async (workerAttack) => {
+      // What the chaos suite does: `corrupt worker-0 --attack optimal-ipm` with f = 0 configured.
+      // One read and its own make two inputs, where Krum needs three: the attack tunes against
+      // their mean instead of throwing (a crashed worker would be silent, not the attack).
+      const config = resolveConfig({ workers: 9, byzantineWorkers: 0, rule: 'krum', workerAttack })
+      const sent = await workerBehaviour(config, 0).publishGradient(0, own, async () => [own])
+      expect(sent).toHaveLength(3)
+      expect(Array.from(sent!).every(Number.isFinite)).toBe(true)
+    },
+  )
+
   it('every runtime behaviour builds, label flipping only at start-up', () => {
     const config = resolveConfig({ workers: 7, byzantineWorkers: 2 })
     for (const name of workerBehaviourNames) {
