@@ -8,6 +8,9 @@
  * Per-receiver goodput = payload bytes / (time from the publish request to that receiver's
  * delivery, hash- and finiteness-checked), median over receivers and repetitions.
  *
+ * `--fanouts=1 --sizes=64 --no-round --reps=5`: one pair, 64 MiB through the payload protocol,
+ * the CPU of sender and receiver apiece per MiB (the receive path's own cost, issue 15 item 2).
+ *
  * This file is also the TLS peer: `node --import tsx bench/net.ts --tls-peer`.
  */
 import { execFileSync, spawn } from 'node:child_process'
@@ -218,6 +221,8 @@ const onlySizes = argValue('sizes')
   ?.split(',')
   .map((x) => Number(x) * MiB)
 const skipRound = process.argv.includes('--no-round')
+/** Repetitions per fan-out and size (default 5, 3 from 16 MiB on or with --quick). */
+const onlyReps = argValue('reps') === undefined ? undefined : Number(argValue('reps'))
 
 /** A wait that names what it was waiting for when it fails, instead of hanging the run. */
 async function bounded<T>(
@@ -369,6 +374,9 @@ interface Row {
   aggregate_goodput_mb_per_s: number
   /** CPU time of all processes involved per MiB delivered (sender + receivers), measured repetitions only. */
   cpu_ms_per_mib?: number
+  /** The sender's share of it, and the receivers' (all of them, per MiB delivered). */
+  sender_cpu_ms_per_mib?: number
+  receiver_cpu_ms_per_mib?: number
 }
 
 function summarise(
@@ -462,8 +470,14 @@ async function main(): Promise<void> {
     { stdio: 'ignore' },
   )
 
-  // 17 processes: s0..s3 servers, w0..w12 workers; the fan-out scenarios use s0 → w*.
-  const names = [...['s0', 's1', 's2', 's3'], ...Array.from({ length: 13 }, (_, i) => `w${i}`)]
+  // 17 processes: s0..s3 servers, w0..w12 workers; the fan-out scenarios use s0 → w*. Without
+  // the full round only s0 and the receivers of the largest fan-out are started (two per pair:
+  // a libp2p and a TLS one), so a `--fanouts=1` run is 4 processes on the shared cores, not 34.
+  const allNames = [...['s0', 's1', 's2', 's3'], ...Array.from({ length: 13 }, (_, i) => `w${i}`)]
+  const sizes = onlySizes ?? (quick ? [4 * MiB] : [1 * MiB, 4 * MiB, 16 * MiB])
+  const fanouts = onlyFanouts ?? (quick ? [4] : [4, 16])
+  const fullRound = !quick && !skipRound
+  const names = fullRound ? allNames : ['s0', ...allNames.slice(-Math.max(...fanouts))]
   const pool: Pool = { names, ids: {}, keyFiles: {}, procs: {} }
   for (const name of names) {
     pool.keyFiles[name] = join(work, `${name}.key`)
@@ -474,7 +488,10 @@ async function main(): Promise<void> {
   try {
     for (const name of names) {
       const nodeArgs =
-        profile && (name === 's0' || name === 'w0') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
+        // The sender and one receiver (w12 receives in every fan-out scenario; w0 in the round).
+        profile && (name === 's0' || name === (fullRound ? 'w0' : 'w12'))
+          ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
+          : []
       pool.procs[name] = await PeerProcess.spawn(
         name,
         nodeArgs,
@@ -491,12 +508,10 @@ async function main(): Promise<void> {
         peers: names.filter((n) => n !== name).map((n) => ({ name: n, port: ports[n]! })),
       })
     }
-    const sizes = onlySizes ?? (quick ? [4 * MiB] : [1 * MiB, 4 * MiB, 16 * MiB])
-    const fanouts = onlyFanouts ?? (quick ? [4] : [4, 16])
     let round = 1
     for (const fanout of fanouts) {
       for (const size of sizes) {
-        const reps = quick ? 3 : size >= 16 * MiB ? 3 : 5
+        const reps = onlyReps ?? (quick ? 3 : size >= 16 * MiB ? 3 : 5)
         // Any 16 of the other processes; in this scenario they all play workers.
         const receivers = names.filter((n) => n !== 's0').slice(-fanout)
         const roles: Record<string, 'server' | 'worker'> = { s0: 'server' }
@@ -530,33 +545,43 @@ async function main(): Promise<void> {
         const tlsTimes: Timing[] = []
         await libp2pRep(pool, transfers, round++, dimension) // warm-up
         await tlsRep(tls, transfers, size)
-        const involved = ['s0', ...receivers]
-        let libp2pCpu = 0
-        let tlsCpu = 0
+        // CPU µs of the sender and of the receivers, per transport, over the measured repetitions.
+        const cpu = { libp2p: { sender: 0, receivers: 0 }, tls: { sender: 0, receivers: 0 } }
+        const measure = async (
+          sums: { sender: number; receivers: number },
+          of: Record<string, { request<T>(cmd: string): Promise<T> }>,
+          rep: () => Promise<Timing>,
+        ): Promise<Timing> => {
+          const [s0, r0] = [await cpuOf([of.s0!]), await cpuOf(receivers.map((n) => of[n]!))]
+          const timing = await rep()
+          sums.sender += (await cpuOf([of.s0!])) - s0
+          sums.receivers += (await cpuOf(receivers.map((n) => of[n]!))) - r0
+          return timing
+        }
         for (let i = 0; i < reps; i++) {
-          const l0 = await cpuOf(involved.map((n) => pool.procs[n]!))
-          libp2pTimes.push(await libp2pRep(pool, transfers, round++, dimension))
-          libp2pCpu += (await cpuOf(involved.map((n) => pool.procs[n]!))) - l0
-          const t0 = await cpuOf(involved.map((n) => tls[n]!))
-          tlsTimes.push(await tlsRep(tls, transfers, size))
-          tlsCpu += (await cpuOf(involved.map((n) => tls[n]!))) - t0
+          libp2pTimes.push(
+            await measure(cpu.libp2p, pool.procs, () => libp2pRep(pool, transfers, round++, dimension)),
+          )
+          tlsTimes.push(await measure(cpu.tls, tls, () => tlsRep(tls, transfers, size)))
         }
         const mibDelivered = (reps * fanout * size) / MiB
+        const perMib = (us: number) => Number((us / 1000 / mibDelivered).toFixed(2))
         await stopCluster(pool, Object.keys(roles))
         const scenario = `1 → ${fanout}`
-        rows.push({
-          ...summarise(scenario, 'libp2p', size, fanout, libp2pTimes),
-          cpu_ms_per_mib: Number((libp2pCpu / 1000 / mibDelivered).toFixed(2)),
-        })
-        rows.push({
-          ...summarise(scenario, 'tls', size, fanout, tlsTimes),
-          cpu_ms_per_mib: Number((tlsCpu / 1000 / mibDelivered).toFixed(2)),
-        })
+        for (const transport of ['libp2p', 'tls'] as const) {
+          const { sender, receivers: received } = cpu[transport]
+          rows.push({
+            ...summarise(scenario, transport, size, fanout, transport === 'libp2p' ? libp2pTimes : tlsTimes),
+            cpu_ms_per_mib: perMib(sender + received),
+            sender_cpu_ms_per_mib: perMib(sender),
+            receiver_cpu_ms_per_mib: perMib(received),
+          })
+        }
         console.error(`done: ${scenario} ${size / MiB} MiB`)
       }
     }
 
-    if (!quick && !skipRound) {
+    if (fullRound) {
       // Full round: 4 servers publish models to the 3 other servers and 12 workers, then
       // 12 workers publish gradients to the 4 servers.
       const servers = ['s0', 's1', 's2', 's3']
@@ -648,15 +673,15 @@ async function main(): Promise<void> {
 
   // ── report ──
   const table: string[] = [
-    '| scenario | payload | transport | median delivery ms | all delivered ms | per-receiver MB/s | aggregate MB/s | libp2p ÷ TLS time | CPU ms per MiB |',
-    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| scenario | payload | transport | median delivery ms | all delivered ms | per-receiver MB/s | aggregate MB/s | libp2p ÷ TLS time | CPU ms per MiB | of it sender / receivers |',
+    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ]
   for (let i = 0; i < rows.length; i += 2) {
     const [l, t] = [rows[i]!, rows[i + 1]!]
     const ratio = (l.median_all_delivered_ms / t.median_all_delivered_ms).toFixed(2)
     for (const row of [l, t]) {
       table.push(
-        `| ${row.scenario} | ${(row.payload_bytes / MiB).toFixed(row.payload_bytes < MiB ? 2 : 0)} MiB | ${row.transport} | ${row.median_delivery_ms} | ${row.median_all_delivered_ms} | ${row.per_receiver_goodput_mb_per_s || '—'} | ${row.aggregate_goodput_mb_per_s} | ${row.transport === 'libp2p' ? ratio : ''} | ${row.cpu_ms_per_mib ?? '—'} |`,
+        `| ${row.scenario} | ${(row.payload_bytes / MiB).toFixed(row.payload_bytes < MiB ? 2 : 0)} MiB | ${row.transport} | ${row.median_delivery_ms} | ${row.median_all_delivered_ms} | ${row.per_receiver_goodput_mb_per_s || '—'} | ${row.aggregate_goodput_mb_per_s} | ${row.transport === 'libp2p' ? ratio : ''} | ${row.cpu_ms_per_mib ?? '—'} | ${row.sender_cpu_ms_per_mib === undefined ? '—' : `${row.sender_cpu_ms_per_mib} / ${row.receiver_cpu_ms_per_mib}`} |`,
       )
     }
   }

@@ -18,8 +18,8 @@ import {
   VectorKind as WireKind,
 } from './wire/phalanx.generated.js'
 
-/** Float32 payloads travel little-endian; a big-endian host would need a byte swap we don't ship. */
-const littleEndianHost = endianness() === 'LE'
+/** Float32 payloads travel little-endian: on such a host a vector's bytes are its wire bytes. */
+export const littleEndianHost = endianness() === 'LE'
 
 /** A vector message as the validators see it: numbers instead of bigints, names instead of enums. */
 export interface VectorHeader {
@@ -220,17 +220,23 @@ export function decodeRelayed(bytes: Uint8Array): RelayedFields | undefined {
 }
 
 /**
- * The little-endian bytes of a vector, as a copy: the caller may reuse its array after
- * publishing, while the bytes must keep matching the signed hash.
+ * The little-endian bytes of a vector: on a little-endian host a view of the vector's own memory,
+ * not a copy, so a published vector must not be written into afterwards (its bytes are what the
+ * node serves against the signed hash; the protocol publishes a fresh vector every round). On a
+ * big-endian host, a byte-swapped copy.
  */
-export function vectorToBytes(vector: Float32Array): Uint8Array {
-  if (!littleEndianHost) throw new Error('big-endian hosts are not supported')
-  return new Uint8Array(vector.buffer.slice(vector.byteOffset, vector.byteOffset + vector.byteLength))
+export function vectorToBytes(vector: Float32Array, littleEndian = littleEndianHost): Uint8Array {
+  if (littleEndian) return new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength)
+  const bytes = new Uint8Array(vector.byteLength)
+  const view = new DataView(bytes.buffer)
+  for (let i = 0; i < vector.length; i++) view.setFloat32(4 * i, vector[i]!, true)
+  return bytes
 }
 
 /**
  * A Float32Array over the payload bytes, copying only when they are not 4-byte aligned
- * (protobuf fields and stream chunks can start anywhere).
+ * (protobuf fields and stream chunks can start anywhere). Little-endian hosts only: received
+ * payloads go through `receive.ts`, which also handles the other.
  */
 export function bytesToVector(bytes: Uint8Array): Float32Array {
   if (bytes.byteLength % 4 !== 0) throw new RangeError(`payload of ${bytes.byteLength} bytes is not float32`)
@@ -250,9 +256,9 @@ export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
 }
 
-/** Index of the first NaN or ±Infinity, or −1. */
-export function firstNonFinite(vector: Float32Array): number {
-  for (let i = 0; i < vector.length; i++) {
+/** Index of the first NaN or ±Infinity in [from, to), or −1. */
+export function firstNonFinite(vector: Float32Array, from = 0, to = vector.length): number {
+  for (let i = from; i < to; i++) {
     // v − v is 0 for finite v and NaN for NaN and ±Infinity: one branch per coordinate.
     const v = vector[i]!
     if (v - v !== 0) return i

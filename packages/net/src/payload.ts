@@ -9,6 +9,10 @@
  * negotiation and, on both ends, a libp2p peer-store merge of the protocol into the peer's record
  * (decode, merge, re-encode): 8% of a cluster worker's CPU when every model received or relayed
  * opened one (docs/BENCHMARKS.md, "Where a worker's CPU goes").
+ *
+ * The fetcher receives into place (`receive.ts`: the list of every copy and pass on the way):
+ * the announced size is bounded before the destination is allocated, and the bytes are copied,
+ * hashed and scanned piece by piece as they come off the stream.
  */
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { type ByteStream, byteStream } from 'it-byte-stream'
@@ -21,13 +25,22 @@ import {
   encodePayloadRequest,
   toHex,
 } from './codec.js'
+import { netDefaults } from './defaults.js'
 import { PayloadProtocolError } from './errors.js'
 import { type ByteBuckets, IdleTimer, type StreamRefusal } from './limits.js'
+import { PayloadSink, type ReceivedPayload, sizeProblem } from './receive.js'
 
 export const payloadProtocol = '/phalanx/payload/2.0.0'
 
 /** Requests and headers are a few dozen bytes; anything longer is not this protocol. */
 const maxControlMessageBytes = 1024
+
+/**
+ * A payload is taken off the stream in pieces of this size: about one Yamux frame (65 519 bytes,
+ * one Noise frame), so each piece is copied, hashed and scanned while it is in cache and the
+ * stream's read buffer holds at most two frames, instead of the whole payload until its last byte.
+ */
+const receivePieceBytes = 64 * 1024
 
 /** Recent payloads by hash, evicting the oldest past a byte budget. */
 export class PayloadStore {
@@ -62,7 +75,7 @@ export class PayloadStore {
  * `undefined` when the stream ends cleanly before its first byte, i.e. between two exchanges.
  */
 export async function readControl(
-  bytes: ByteStream<Stream>,
+  bytes: Pick<ByteStream<Stream>, 'read'>,
   signal?: AbortSignal,
 ): Promise<Uint8Array | undefined> {
   const options = signal === undefined ? {} : { signal }
@@ -152,7 +165,16 @@ export interface FetchRequest {
   size: number
 }
 
-export type FetchResult = { ok: true; bytes: Uint8Array } | { ok: false; detail: string }
+/**
+ * A payload received whole (not judged yet: the caller checks it against the signed header with
+ * `checkReceived`), or why it was not.
+ */
+export type FetchResult = ({ ok: true } & ReceivedPayload) | { ok: false; detail: string }
+
+export interface PayloadFetcherInit {
+  /** The largest payload a request may ask for: the destination is allocated only below it. */
+  maxPayloadBytes?: number
+}
 
 interface PeerChannel {
   /** The tail of this peer's exchanges: the next one starts when it settles (it never rejects). */
@@ -169,11 +191,21 @@ interface PeerChannel {
  */
 export class PayloadFetcher {
   readonly #channels = new Map<string, PeerChannel>()
+  readonly maxPayloadBytes: number
 
-  constructor(readonly libp2p: Libp2p) {}
+  constructor(
+    readonly libp2p: Libp2p,
+    init: PayloadFetcherInit = {},
+  ) {
+    this.maxPayloadBytes = init.maxPayloadBytes ?? netDefaults.maxPayloadBytes
+  }
 
   /** Pulls one payload from one peer. Never throws: failures come back as `{ ok: false }`. */
   fetch(peer: PeerId, request: FetchRequest, signal: AbortSignal): Promise<FetchResult> {
+    // Refused before any stream or memory is touched (validation refuses such an announcement
+    // as `oversize` already; this holds for every caller).
+    const problem = sizeProblem(request.size, this.maxPayloadBytes)
+    if (problem !== undefined) return Promise.resolve({ ok: false, detail: problem })
     const key = peer.toString()
     let channel = this.#channels.get(key)
     if (channel === undefined) {
@@ -254,16 +286,17 @@ export class PayloadFetcher {
       // The peer would send header.size bytes, which the stream cannot skip safely.
       if (header.size !== request.size)
         return fail(`peer offers ${header.size} bytes, announced ${request.size}`)
-      const received = await bytes.read({ bytes: request.size, signal })
-      // A fresh buffer of exactly the payload's size, never a view into a larger chunk: the
-      // caller wraps its whole ArrayBuffer as a vector.
-      const payload = new Uint8Array(request.size)
-      let offset = 0
-      for (const chunk of received) {
-        payload.set(chunk, offset)
-        offset += chunk.byteLength
+      const sink = PayloadSink.open(request.size, this.maxPayloadBytes)
+      if (typeof sink === 'string') return fail(sink)
+      while (sink.received < sink.size) {
+        const piece = await bytes.read({
+          bytes: Math.min(receivePieceBytes, sink.size - sink.received),
+          signal,
+        })
+        // A piece spans at most a few of the stream's buffers: each is copied into place as is.
+        for (const chunk of piece) sink.write(chunk)
       }
-      return { ok: true, bytes: payload }
+      return { ok: true, ...sink.finish() }
     } catch (error) {
       return fail((error as Error).message)
     }

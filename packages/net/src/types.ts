@@ -41,6 +41,14 @@ export interface DeliveredVector {
   /** Peer id (base58) of the signer. */
   sender: string
   role: MemberRole
+  /**
+   * Read-only. Not a copy: a received vector is the array its payload was received into (or a
+   * view of its inline payload), the same memory this node serves to peers that pull it and
+   * relays; the node's own is the array it published. An application that needs to write into
+   * one copies it first: writing into it would make this node serve bytes that fail the signed
+   * hash (its peers refuse them and penalise it). Delivered once per (kind, round, sender) and
+   * shared by every listener.
+   */
   vector: Float32Array
   /** sha256 of the little-endian float32 payload, hex. */
   hash: string

@@ -11,15 +11,9 @@
  * Oversize comes before dimension so that a huge announcement is counted as what it is, and is
  * refused from its header before any byte of the payload moves.
  */
-import {
-  bytesToVector,
-  decodeVectorMessage,
-  firstNonFinite,
-  sha256,
-  toHex,
-  type VectorHeader,
-} from './codec.js'
+import { decodeVectorMessage, toHex, type VectorHeader } from './codec.js'
 import { netDefaults } from './defaults.js'
+import { inspectPayload, type ReceivedPayload } from './receive.js'
 import {
   type EquivocationEvidence,
   type MemberRole,
@@ -128,26 +122,49 @@ export function checkMessage(
   }
   let vector: Float32Array | undefined
   if (header.payload.byteLength > 0) {
-    const payloadReason = checkPayload(header, header.payload)
-    if (payloadReason !== undefined) return reject(payloadReason.reason, payloadReason.detail, header)
-    vector = bytesToVector(header.payload)
+    const received = header.payload.byteLength === header.size ? inspectPayload(header.payload) : undefined
+    const problem =
+      received === undefined
+        ? payloadSizeProblem(header.payload.byteLength, header.size)
+        : checkReceived(header, received)
+    if (problem !== undefined) return reject(problem.reason, problem.detail, header)
+    vector = received!.vector
   }
   return { ok: true, header, kind: topicKind, role: expectedRole, hash: toHex(header.hash), vector }
+}
+
+type PayloadProblem = { reason: RejectReason; detail: string }
+
+function payloadSizeProblem(bytes: number, size: number): PayloadProblem | undefined {
+  return bytes === size
+    ? undefined
+    : { reason: 'size_mismatch', detail: `payload ${bytes} ≠ announced ${size} bytes` }
 }
 
 /** Checks payload bytes against the signed header: size, hash, then finiteness. */
 export function checkPayload(
   header: Pick<VectorHeader, 'size' | 'hash'>,
   bytes: Uint8Array,
-): { reason: RejectReason; detail: string } | undefined {
-  if (bytes.byteLength !== header.size) {
-    return { reason: 'size_mismatch', detail: `payload ${bytes.byteLength} ≠ announced ${header.size} bytes` }
-  }
-  if (!Buffer.from(sha256(bytes)).equals(header.hash)) {
+): PayloadProblem | undefined {
+  return payloadSizeProblem(bytes.byteLength, header.size) ?? checkReceived(header, inspectPayload(bytes))
+}
+
+/**
+ * Judges a received payload (inline, or fetched into place: `receive.ts` hashed and scanned it
+ * once): the hash first, since bytes that do not match the signed hash are the fault of whoever
+ * served them and the next peer may have the right ones; then finiteness, which for bytes
+ * matching the signed hash is the signer's fault. The one place both are decided.
+ */
+export function checkReceived(
+  header: Pick<VectorHeader, 'size' | 'hash'>,
+  received: ReceivedPayload,
+): PayloadProblem | undefined {
+  const size = payloadSizeProblem(received.bytes.byteLength, header.size)
+  if (size !== undefined) return size
+  if (Buffer.compare(received.digest, header.hash) !== 0)
     return { reason: 'hash_mismatch', detail: 'payload does not match the signed sha256' }
-  }
-  const bad = firstNonFinite(bytesToVector(bytes))
-  if (bad >= 0) return { reason: 'non_finite', detail: `coordinate ${bad} is not finite` }
+  if (received.firstNonFinite >= 0)
+    return { reason: 'non_finite', detail: `coordinate ${received.firstNonFinite} is not finite` }
   return undefined
 }
 

@@ -62,11 +62,17 @@ describe('wire codec', () => {
     expect([...bytesToVector(shifted.subarray(1))]).toEqual([1, -2.5])
   })
 
-  it('copies on publish so later writes to the caller array do not change the signed bytes', () => {
-    const v = Float32Array.of(1, 2)
-    const bytes = vectorToBytes(v)
+  it('gives a vector’s own memory on a little-endian host (publish copies nothing), the same wire bytes as a copy on a big-endian one', () => {
+    const v = Float32Array.of(1, -2.5)
+    const view = vectorToBytes(v, true)
+    expect(view.buffer).toBe(v.buffer)
+    const swapped = vectorToBytes(v, false)
+    expect(swapped.buffer).not.toBe(v.buffer)
+    expect([...swapped]).toEqual([0, 0, 0x80, 0x3f, 0, 0, 0x20, 0xc0])
+    expect([...swapped]).toEqual([...view])
+    // Which is why NetNode.publish tells its caller not to write into a published vector.
     v[0] = 9
-    expect(bytesToVector(bytes)[0]).toBe(1)
+    expect(bytesToVector(view)[0]).toBe(9)
   })
 
   it.each([

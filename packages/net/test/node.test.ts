@@ -1,8 +1,9 @@
 /**
  * The node factory in one process (two real libp2p nodes over loopback TCP): configuration
- * errors, caller errors, a streamed vector end to end, and that an application writing into a
- * delivered vector cannot change what the node serves to others; hanging up on and redialling a
- * peer, and the adversary only where asked for.
+ * errors, caller errors, a streamed vector end to end with no copy on the way (a node serves
+ * from the very arrays it delivered and published, and a peer refuses what was written into them
+ * against the signed hash); hanging up on and redialling a peer, and the adversary only where
+ * asked for.
  */
 
 import { createServer } from 'node:net'
@@ -94,26 +95,44 @@ describe('createNetNode', () => {
     expect(server.counters.wire_sent_bytes_total).toBeGreaterThan(4 * dimension)
     expect(worker.counters.wire_sent_bytes_total).toBeGreaterThan(0)
 
-    // The worker scribbles over what it received; a later fetch of the same payload from it
-    // (it now relays that hash) must still match the signed hash.
-    got!.vector.fill(Number.NaN)
-    theta.fill(-1) // and the server's caller reuses its array
+    // Nothing is copied on the way: the worker relays from the very array it delivered, and the
+    // server serves from the very array its caller published. So writing into either (which
+    // `DeliveredVector` and `NetNode.publish` forbid) changes what that node serves, and a peer
+    // pulling it refuses the bytes against the signed hash: the guarantee is the receiver's check.
+    const sent = Buffer.from(theta.buffer.slice(0))
     const thirdKey = (await generateKeyPair('Ed25519')) as unknown as PrivateKey
-    worker.membership.add(peerIdFromPrivateKey(thirdKey).toString(), 'worker') // else the gater refuses it
+    // Else the gaters refuse it.
+    for (const node of [worker, server])
+      node.membership.add(peerIdFromPrivateKey(thirdKey).toString(), 'worker')
     const third = await createNetNode(
       init(1, { privateKey: thirdKey, membership: createMembership({ closed: false }) }),
     )
     nodes.push(third)
     await third.start()
     await third.dial(worker.multiaddrs()[0]!)
+    await third.dial(server.multiaddrs()[0]!)
     const { PayloadFetcher } = await import('../src/payload.js')
-    const fetched = await new PayloadFetcher(third.libp2p).fetch(
-      worker.libp2p.peerId,
-      { cluster: 'node-test', round: 0, hash: Buffer.from(receipt.hash, 'hex'), size: 4 * dimension },
-      AbortSignal.timeout(10_000),
-    )
-    expect(fetched.ok).toBe(true)
-    if (fetched.ok) expect(new Float32Array(fetched.bytes.buffer)[7]).toBe(Math.fround(1))
+    const { checkReceived } = await import('../src/validation.js')
+    const fetcher = new PayloadFetcher(third.libp2p)
+    const header = { size: 4 * dimension, hash: Buffer.from(receipt.hash, 'hex') }
+    const pull = async (from: NetNode) => {
+      const fetched = await fetcher.fetch(
+        from.libp2p.peerId,
+        { cluster: 'node-test', round: 0, hash: header.hash, size: header.size },
+        AbortSignal.timeout(10_000),
+      )
+      expect(fetched.ok).toBe(true)
+      return fetched.ok ? fetched : undefined
+    }
+    const relayed = await pull(worker)
+    expect(Buffer.compare(relayed!.bytes, sent)).toBe(0)
+    expect(checkReceived(header, relayed!)).toBeUndefined()
+    got!.vector[7] = Number.NaN
+    expect(checkReceived(header, (await pull(worker))!)?.reason).toBe('hash_mismatch')
+    expect(checkReceived(header, (await pull(server))!)).toBeUndefined()
+    theta.fill(-1)
+    expect(checkReceived(header, (await pull(server))!)?.reason).toBe('hash_mismatch')
+    fetcher.close()
   })
 
   it('keeps dialling a bootstrap address that refused until its peer listens', async () => {

@@ -18,7 +18,7 @@ import {
 } from '../types.js'
 import {
   type Accepted,
-  checkPayload,
+  checkReceived,
   type IncomingMessage,
   isRelayFault,
   RoundLedger,
@@ -47,7 +47,9 @@ export interface InboxParts {
  * What reaches this node, gossiped or pulled, on its way to the application: validate (the
  * pipeline of `validation.ts`, before gossipsub forwards anything), fetch the payload of an
  * announced vector and check it against the signed hash, deliver. Holds what was delivered per
- * kind and round, and the signed messages behind it to hand on to stragglers.
+ * kind and round, and the signed messages behind it to hand on to stragglers. A payload is
+ * received into place and delivered without a copy: `../receive.ts` lists every copy and pass
+ * from the wire to the application.
  */
 export class Inbox {
   readonly #libp2p: NetLibp2p
@@ -87,7 +89,7 @@ export class Inbox {
     this.#score = parts.score
     this.#store = parts.store
     this.#onMemberHeard = parts.onMemberHeard
-    this.#fetcher = new PayloadFetcher(parts.libp2p)
+    this.#fetcher = new PayloadFetcher(parts.libp2p, { maxPayloadBytes: parts.init.maxPayloadBytes })
     this.#ledger = new RoundLedger(parts.init.maxEvidence, parts.init.maxEvidencePerSender)
     this.#serverRounds = new ServerRounds(parts.init.membership)
     this.#ctx = {
@@ -439,7 +441,7 @@ export class Inbox {
       }
       this.#counters.payload_fetched_bytes_total += result.bytes.byteLength
       const fetchedAt = performance.now()
-      const problem = checkPayload(header, result.bytes)
+      const problem = checkReceived(header, result)
       // Where a delivery's time goes, for the benchmark's reading (debug level only).
       this.#log.debug(
         {
@@ -455,7 +457,7 @@ export class Inbox {
       if (problem === undefined) {
         this.#store.put(accepted.hash, result.bytes)
         const fresh = this.#ledger.commit(kind, header.round, header.sender, accepted.hash)
-        return { ok: true, vector: new Float32Array(result.bytes.buffer, 0, header.dimension), fresh }
+        return { ok: true, vector: result.vector, fresh }
       }
       last = { ...problem, culprit: peer }
       if (problem.reason === 'non_finite') {
@@ -476,10 +478,10 @@ export class Inbox {
       round: header.round,
       sender: header.sender,
       role: publisherRoleOf[accepted.kind],
-      // A copy: the received bytes are also what this node relays (inline in the cached gossip
-      // message, or from the payload store), and an application writing into its vector must not
-      // make this node serve bytes that fail the signed hash.
-      vector: vector.slice(),
+      // Not a copy: the array received into (or a view of the inline payload), the same memory this
+      // node serves and relays. Read-only for the application (`DeliveredVector`); nothing in
+      // Phalanx writes into a delivered vector.
+      vector,
       hash: accepted.hash,
       self: false,
     })

@@ -66,6 +66,11 @@ export interface NetNode {
    * quorum N − F: F Byzantine servers, and any number of outsiders, cannot reach it alone.
    */
   clusterRound(quorum: number): number | undefined
+  /**
+   * Signs and floods `vector` as this node's `kind` for `round`. The node keeps the vector's own
+   * memory (not a copy) to serve its payload to peers that pull it, so the caller must not write
+   * into it afterwards; the protocol publishes a new array every round.
+   */
   publish(kind: VectorKind, round: number, vector: Float32Array): Promise<PublishReceipt>
   /**
    * Announces again what this node published for `kind` and `round` (a new gossip message with

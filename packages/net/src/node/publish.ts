@@ -65,7 +65,7 @@ export class Publisher {
       round,
       sender: this.#libp2p.peerId.toString(),
       role: this.#init.role,
-      // The caller's own array: the bytes we serve to peers stay a private copy.
+      // The caller's own array, whose memory the store also serves from (see `NetNode.publish`).
       vector,
       hash: receipt.hash,
       self: true,
@@ -111,6 +111,7 @@ export class Publisher {
         actual: vector.length,
       })
     }
+    // A view of the vector on little-endian hosts: no copy (see `NetNode.publish`).
     const bytes = vectorToBytes(vector)
     if (bytes.byteLength > this.#init.maxPayloadBytes) {
       throw new PayloadTooLargeError(`${bytes.byteLength} bytes exceed maxPayloadBytes`, {
