@@ -200,6 +200,10 @@ function workerAttack(attack: string): Scenario {
       await ctx.cluster.chaos(BYZANTINE_WORKER, corrupt(attack))
       await advance(ctx.cluster, ctx.profile.phaseRounds)
       await ctx.cluster.chaos(BYZANTINE_WORKER, corrupt('none'))
+      // Back to honest, the worker still re-announces its last two vectors while peers wait: after
+      // an equivocation those are its two versions, refused as `equivocation` for up to two
+      // rounds. They are this phase's, not the next one's (corrupt-bytes counts any signer fault).
+      if (attack === 'equivocation') await advance(ctx.cluster, 2)
       return outcome(ctx, meter, own(meter, ctx.cluster))
     },
   }
