@@ -123,6 +123,7 @@ export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
     }),
   )
   const subscribe = mode.subscriptions(role, byzantine)
+  const fetchQuorum = mode.fetchQuorum(role, config)
   const node = await createNetNode({
     cluster: config.cluster,
     role,
@@ -137,6 +138,7 @@ export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
     // Byzantine-only publishing for a Byzantine node, and for one chaos may corrupt at run time.
     adversary: byzantine || config.chaos,
     ...(subscribe === undefined ? {} : { subscribe }),
+    ...(fetchQuorum === undefined ? {} : { fetchQuorum }),
   })
   await node.start()
   chaos.attach(node)
