@@ -2,6 +2,8 @@
  * Every default of the data plane, in one place, with the reason for each non-obvious one.
  */
 
+import type { EncrypterName } from './encrypters.js'
+
 const KiB = 1024
 const MiB = 1024 * KiB
 
@@ -15,6 +17,15 @@ export const netDefaults = {
    * servers it dials listen, and one refused dial would leave it without those peers for good.
    */
   bootstrapRetryMs: [500, 10_000] as readonly [number, number],
+  /**
+   * The connection encrypter this node prefers (`encrypters.ts`); the other is listed after it
+   * as a fallback (`node/libp2p.ts`). TLS 1.3 frames and encrypts in OpenSSL, on big buffers,
+   * where Noise frames and encrypts every ≤ 64 KiB frame in JavaScript: one 256 MiB stream
+   * between two processes (libp2p 2.9, Yamux) moved 223–238 MB/s at 4.0 + 4.3 ms of CPU per MiB
+   * (sender + receiver) with TLS against 136–139 MB/s at 6.0 + 7.6 ms with Noise (issue 15;
+   * `npm run bench -- net`, BENCHMARKS.md "Connection encrypters", has this machine's figures).
+   */
+  encrypter: 'tls' as EncrypterName,
   /** mDNS floods the LAN with queries; only useful on a laptop cluster, so opt-in. */
   mdns: false,
   /**
