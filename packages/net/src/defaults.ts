@@ -20,10 +20,11 @@ export const netDefaults = {
   /**
    * The connection encrypter this node prefers (`encrypters.ts`); the other is listed after it
    * as a fallback (`node/libp2p.ts`). TLS 1.3 frames and encrypts in OpenSSL, on big buffers,
-   * where Noise frames and encrypts every ≤ 64 KiB frame in JavaScript: one 256 MiB stream
-   * between two processes (libp2p 2.9, Yamux) moved 223–238 MB/s at 4.0 + 4.3 ms of CPU per MiB
-   * (sender + receiver) with TLS against 136–139 MB/s at 6.0 + 7.6 ms with Noise (issue 15;
-   * `npm run bench -- net`, BENCHMARKS.md "Connection encrypters", has this machine's figures).
+   * where Noise decrypts and reassembles every ≤ 64 KiB frame in JavaScript: one 256 MiB stream
+   * between two processes cost 5.5 ms of CPU per MiB (sender + receiver) with TLS against 7.0
+   * with Noise, and the data plane delivered a 32 MiB vector for 19.8 against 23.7 ms/MiB at 1.5×
+   * the goodput (BENCHMARKS.md, "Connection encrypters"; issue 15 measured 4.0 + 4.3 against
+   * 6.0 + 7.6 on a quiet machine).
    */
   encrypter: 'tls' as EncrypterName,
   /** mDNS floods the LAN with queries; only useful on a laptop cluster, so opt-in. */
