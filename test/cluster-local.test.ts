@@ -123,8 +123,7 @@ describe('phalanx local --nats-url', () => {
       const run = runCli(
         [
           'local',
-          ...['--servers', '4', '--byzantine-servers', '1', '--server-attack', 'none'],
-        ...['--workers', '3', '--byzantine-workers', '0'],
+          ...['--servers', '4', '--byzantine-servers', '1', '--workers', '3', '--byzantine-workers', '0'],
           ...['--model', 'logistic', '--rounds', '200', '--eval-every', '50', '--checkpoint-every', '0'],
           ...['--nats-url', SHARED_NATS_URL, '--cluster', cluster, '--chaos', 'true', '--out', out],
         ],
