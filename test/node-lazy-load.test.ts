@@ -39,7 +39,7 @@ function modulesUntilStarted(
       execArgv: ['--import', probe],
       env: {
         ...process.env,
-        PHALANX_TEST_MODULES_FILE: file,
+        MODULE_PROBE_FILE: file,
         PHALANX_NODE_ID: nodeId,
         PHALANX_LISTEN: '/ip4/127.0.0.1/tcp/0',
         PHALANX_CLUSTER: `lazy${process.pid}${nodeId.replace('-', '')}${Date.now() % 100_000}`,
