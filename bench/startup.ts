@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- startup [--part=cpu|ready|ratio] [--base=<checkout>]`: what a Phalanx process
+ * `npm run bench -- startup [--part=cpu|ready|ratio] [--base=<checkout>] [--ratio-reps=3]`: what a Phalanx process
  * costs before it does any work, in three parts.
  *
  * - `cpu`: `--help` and a small cluster with the bundle (`packages/cli/dist/bin.js`) against the
@@ -28,10 +28,11 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeResults } from './results.js'
 
-const REPS = 5
-const RATIO_REPS = 3
 const option = (name: string): string | undefined =>
   process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3)
+const REPS = 5
+// A default local run takes minutes on two shared cores; `--ratio-reps` when there is less time.
+const RATIO_REPS = Number(option('ratio-reps') ?? 3)
 const parts = new Set((option('part') ?? 'cpu,ready,ratio').split(','))
 const base = option('base')
 const baseCli = base === undefined ? undefined : join(resolve(base), 'packages/cli/dist/bin.js')
@@ -96,6 +97,8 @@ function nodeReady(cli: string, nodeId: string): Promise<{ listening: number; id
   const role = nodeId.startsWith('server') ? 'server' : 'worker'
   return new Promise((resolvePromise, reject) => {
     const child = fork(cli, [role], {
+      // Not this program's `--import tsx`: a node runs plain, as `phalanx local` starts it.
+      execArgv: [],
       env: {
         ...process.env,
         PHALANX_NODE_ID: nodeId,
