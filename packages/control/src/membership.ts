@@ -9,7 +9,9 @@
  * that holds them until the node moves to the next round.
  */
 
+import { StorageType } from '@nats-io/jetstream'
 import type { KV, KvWatchEntry } from '@nats-io/kv'
+import { Kvm, KvWatchInclude } from '@nats-io/kv'
 import {
   DEFAULT_REPLICAS,
   type OpenBucketOptions,
@@ -19,7 +21,6 @@ import {
 import type { ControlConnection } from './connection.js'
 import { withRetries } from './connection.js'
 import { InvalidMemberError, RoundRegressionError } from './errors.js'
-import { natsJetStream, natsKv } from './nats-modules.js'
 import {
   type ControlRecord,
   ControlRecordSchema,
@@ -172,7 +173,6 @@ export async function createMembershipStore(init: MembershipStoreInit): Promise<
     joins: conn.subjects.joinsBucket,
   }
   const nc = await conn.connected()
-  const [{ Kvm, KvWatchInclude }, { StorageType }] = await Promise.all([natsKv(), natsJetStream()])
   const kvm = new Kvm(nc)
   // Created by the first role allowed to (a server, the operator); a worker waits for that.
   const open = (name: string): Promise<KV> =>

@@ -5,12 +5,11 @@
  * engine's tensor count where it was.
  */
 import type { Random } from '@phalanx/aggregation'
-import type * as tf from '@tensorflow/tfjs-core'
+import * as tf from '@tensorflow/tfjs-core'
 import type { Dataset } from './data/dataset.js'
 import { featureSize } from './data/dataset.js'
 import { BatchShapeError, ParameterLengthError } from './errors.js'
 import { registerModelGradients } from './gradients.js'
-import { tfjs } from './tf.js'
 
 /** How one named tensor's initial values are drawn. */
 export type Initializer =
@@ -120,19 +119,8 @@ export function initialParameters(layout: ParameterLayout, random: Random): Floa
   return params
 }
 
-/**
- * A model whose tensor code runs only when called: building one (its layout, dimension and
- * initial parameters) loads no TensorFlow.js, so a node knows its dimension and starts its data
- * plane before its backend is up (node-startup.ts). Its first gradient, loss or evaluation loads
- * tfjs-core and needs a backend ready (`initBackend`); without one tfjs-core throws that no backend
- * is registered.
- */
 export function createTfModel(architecture: Architecture, initial: Float32Array): Model {
-  /** tfjs-core with our gradients registered: what every function below computes with. */
-  const engine = (): ReturnType<typeof tfjs> => {
-    registerModelGradients()
-    return tfjs()
-  }
+  registerModelGradients()
   const { name, task, layout, inputShape, classes } = architecture
   const inputSize = inputShape.reduce((a, b) => a * b, 1)
 
@@ -169,16 +157,13 @@ export function createTfModel(architecture: Architecture, initial: Float32Array)
     }
   }
 
-  const weightTensors = (params: Float32Array): tf.Tensor[] => {
-    const tf = engine()
-    return layout.entries.map((entry) =>
+  const weightTensors = (params: Float32Array): tf.Tensor[] =>
+    layout.entries.map((entry) =>
       tf.tensor(params.subarray(entry.offset, entry.offset + entry.size), [...entry.shape], 'float32'),
     )
-  }
 
   /** Sum (not mean) of per-sample losses, so batched evaluation can add them up. */
   const lossSum = (output: tf.Tensor, batch: Dataset): tf.Scalar => {
-    const tf = engine()
     if (batch.task === 'classification') {
       const oneHot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), classes ?? 0)
       return tf.neg(tf.sum(tf.mul(oneHot, tf.logSoftmax(output)))) as tf.Scalar
@@ -188,10 +173,9 @@ export function createTfModel(architecture: Architecture, initial: Float32Array)
   }
 
   const inputOf = (batch: Dataset): tf.Tensor =>
-    engine().tensor(batch.features, [batch.size, ...inputShape], 'float32')
+    tf.tensor(batch.features, [batch.size, ...inputShape], 'float32')
 
   const lossAndGradient = (params: Float32Array, batch: Dataset) => {
-    const tf = engine()
     checkParams(params)
     checkBatch(batch)
     const [lossTensor, flat] = tf.tidy(() => {
@@ -211,7 +195,6 @@ export function createTfModel(architecture: Architecture, initial: Float32Array)
   }
 
   const gradient = (params: Float32Array, batch: Dataset): Float32Array => {
-    const tf = engine()
     checkParams(params)
     checkBatch(batch)
     const flat = tf.tidy(() => {
@@ -230,7 +213,6 @@ export function createTfModel(architecture: Architecture, initial: Float32Array)
   }
 
   const loss = (params: Float32Array, batch: Dataset): number => {
-    const tf = engine()
     checkParams(params)
     checkBatch(batch)
     const value = tf.tidy(() =>
@@ -244,7 +226,6 @@ export function createTfModel(architecture: Architecture, initial: Float32Array)
   }
 
   const evaluate = (params: Float32Array, dataset: Dataset, options: EvaluateOptions = {}): Evaluation => {
-    const tf = engine()
     checkParams(params)
     checkBatch(dataset)
     const batchSize = options.batchSize ?? evaluateDefaults.batchSize
