@@ -158,28 +158,6 @@ export const nodeMetricDefinitions = {
     roles: both,
     when: 'a peer waiting for a quorum pulls (every 2 s of its wait) and this node holds vectors of the kinds it asks for (peers ask servers first)',
   },
-  payloadFetchesSkippedTotal: {
-    name: 'phalanx_payload_fetches_skipped_total',
-    type: 'counter',
-    help: 'Announced payloads not fetched, or whose fetch was cancelled, because this node already held the quorum of that kind and round it uses.',
-    labels: [],
-    roles: ['worker'],
-    when: 'a worker holding the N−F models of a round it uses is offered more (N−F < N, payloads above inlineMaxBytes)',
-  },
-  gossipCopiesTotal: {
-    name: 'phalanx_gossip_copies_total',
-    type: 'counter',
-    help: 'Gossip messages that reached this node, by topic, every copy counted; minus phalanx_gossip_first_copies_total, the duplicates the mesh delivered.',
-    labels: ['topic'],
-    roles: both,
-  },
-  gossipFirstCopiesTotal: {
-    name: 'phalanx_gossip_first_copies_total',
-    type: 'counter',
-    help: 'The first copy of each gossip message that reached this node, by topic.',
-    labels: ['topic'],
-    roles: both,
-  },
   telemetryDroppedEventsTotal: {
     name: 'phalanx_telemetry_dropped_events_total',
     type: 'counter',

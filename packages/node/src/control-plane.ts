@@ -337,13 +337,6 @@ function copyCounters(
     add('payload_fetched', net.payload_fetched_bytes_total, (d) => metrics.payloadFetchedBytesTotal.inc(d))
     add('payload_served', net.payload_served_bytes_total, (d) => metrics.payloadServedBytesTotal.inc(d))
     add('sync_served', net.sync_served_bytes_total, (d) => metrics.syncServedBytesTotal.inc(d))
-    add('fetches_skipped', net.payload_fetches_skipped_total, (d) =>
-      metrics.payloadFetchesSkippedTotal.inc(d),
-    )
-    for (const [topic, total] of Object.entries(net.gossip_copies_total))
-      add(`gossip_copies:${topic}`, total, (d) => metrics.gossipCopiesTotal.inc({ topic }, d))
-    for (const [topic, total] of Object.entries(net.gossip_first_copies_total))
-      add(`gossip_first:${topic}`, total, (d) => metrics.gossipFirstCopiesTotal.inc({ topic }, d))
     add('wire_sent', net.wire_sent_bytes_total, (d) =>
       metrics.networkSentBytesTotal.inc({ plane: 'data' }, d),
     )

@@ -70,9 +70,6 @@ describe('the data plane and state-file counters on /metrics', () => {
               net.equivocations_total += 1
               net.messages_rejected_total.duplicate += 3
               net.messages_rejected_total.wrong_dimension += 1
-              net.payload_fetches_skipped_total += 2
-              net.gossip_copies_total.model += 7
-              net.gossip_first_copies_total.model += 4
             },
             expected: [
               ['phalanx_streams_refused_total', { reason: 'rate' }, 3],
@@ -88,9 +85,6 @@ describe('the data plane and state-file counters on /metrics', () => {
               ['phalanx_equivocations_total', {}, 1],
               ['phalanx_rejected_messages_total', { reason: 'duplicate' }, 3],
               ['phalanx_rejected_messages_total', { reason: 'wrong_dimension' }, 1],
-              ['phalanx_payload_fetches_skipped_total', {}, 2],
-              ['phalanx_gossip_copies_total', { topic: 'model' }, 7],
-              ['phalanx_gossip_first_copies_total', { topic: 'model' }, 4],
             ],
           },
           {
