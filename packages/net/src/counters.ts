@@ -1,10 +1,6 @@
 import { type StreamRefusal, streamRefusals } from './limits.js'
 import { type RejectReason, rejectReasons } from './types.js'
 
-/** The gossip topics of a cluster, as the counters name them. */
-export const gossipTopicKinds = ['model', 'gradient', 'membership'] as const
-export type GossipTopicKind = (typeof gossipTopicKinds)[number]
-
 /**
  * Monotonic counters of one node, readable by other packages (the control plane exports them as
  * metrics). Names end in their unit.
@@ -23,11 +19,6 @@ export interface NetCounters {
   /** Connections closed to non-members graylisted for the invalid messages they handed us. */
   readonly peers_disconnected_total: number
   readonly payload_fetched_bytes_total: number
-  /**
-   * Announced payloads not fetched, or whose fetch was cancelled, because the node already held
-   * the quorum of that kind and round it uses (`fetchQuorum`); one per sender and round.
-   */
-  readonly payload_fetches_skipped_total: number
   readonly payload_served_bytes_total: number
   /** Bytes of sync answers served to stragglers. */
   readonly sync_served_bytes_total: number
@@ -40,17 +31,6 @@ export interface NetCounters {
   readonly wire_sent_bytes_total: number
   /** Bytes libp2p read from this node's TCP connections. */
   readonly wire_received_bytes_total: number
-  /**
-   * Gossip messages that reached this node, by topic, every copy counted (before gossipsub drops
-   * a copy it has seen); minus `gossip_first_copies_total`, the duplicates the mesh delivered.
-   */
-  readonly gossip_copies_total: Readonly<Record<GossipTopicKind, number>>
-  /** The first copy of each gossip message, by topic (what reached the topic validator). */
-  readonly gossip_first_copies_total: Readonly<Record<GossipTopicKind, number>>
-}
-
-function perTopic(): Record<GossipTopicKind, number> {
-  return { model: 0, gradient: 0, membership: 0 }
 }
 
 export class MutableNetCounters implements NetCounters {
@@ -62,7 +42,6 @@ export class MutableNetCounters implements NetCounters {
   connections_refused_total = 0
   peers_disconnected_total = 0
   payload_fetched_bytes_total = 0
-  payload_fetches_skipped_total = 0
   payload_served_bytes_total = 0
   sync_served_bytes_total = 0
   readonly streams_refused_total: Record<StreamRefusal, number> = Object.fromEntries(
@@ -70,8 +49,6 @@ export class MutableNetCounters implements NetCounters {
   ) as Record<StreamRefusal, number>
   wire_sent_bytes_total = 0
   wire_received_bytes_total = 0
-  readonly gossip_copies_total = perTopic()
-  readonly gossip_first_copies_total = perTopic()
 
   constructor() {
     this.messages_rejected_total = Object.fromEntries(rejectReasons.map((reason) => [reason, 0])) as Record<
@@ -95,14 +72,11 @@ export class MutableNetCounters implements NetCounters {
       connections_refused_total: this.connections_refused_total,
       peers_disconnected_total: this.peers_disconnected_total,
       payload_fetched_bytes_total: this.payload_fetched_bytes_total,
-      payload_fetches_skipped_total: this.payload_fetches_skipped_total,
       payload_served_bytes_total: this.payload_served_bytes_total,
       sync_served_bytes_total: this.sync_served_bytes_total,
       streams_refused_total: { ...this.streams_refused_total },
       wire_sent_bytes_total: this.wire_sent_bytes_total,
       wire_received_bytes_total: this.wire_received_bytes_total,
-      gossip_copies_total: { ...this.gossip_copies_total },
-      gossip_first_copies_total: { ...this.gossip_first_copies_total },
     }
   }
 }

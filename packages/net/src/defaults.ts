@@ -85,13 +85,6 @@ export const netDefaults = {
    * and every 2 s while stalled, so 10 s bounds the dials without leaving a lost peer out long.
    */
   memberRedialMs: 10_000,
-  /**
-   * Every announced payload is fetched unless the node says how many of a round it uses: the
-   * data plane cannot know which vectors a role reads (a server reads every model for its drift
-   * report; an SMR worker reads one chosen replica's), so the role sets it (a gossip worker: N−F
-   * models).
-   */
-  fetchQuorum: {} as Readonly<Partial<Record<'model' | 'gradient', number>>>,
   /** Recent payloads kept to serve peers that pull from us: a few rounds of the largest vector. */
   payloadCacheBytes: 256 * MiB,
   /**

@@ -29,12 +29,7 @@ export async function runNodeProcess(init: NodeProcessInit): Promise<void> {
     // Peers pull payloads from whoever announced them: a node that left right after its last
     // publish would take its last vector with it. It keeps serving until it is told to stop.
     // It also keeps re-announcing its last two rounds, so a straggler can still finish them.
-    // With the data plane's totals of the run: `phalanx local` stops its nodes with a signal, so
-    // this is the line a run's bytes and duplicates are read from.
-    log.info(
-      { rounds: config.rounds, netCounters: node.counters },
-      'training finished; serving until stopped',
-    )
+    log.info({ rounds: config.rounds }, 'training finished; serving until stopped')
     const lastKind = role === 'server' ? 'model' : 'gradient'
     const linger = setInterval(() => {
       for (const round of [config.rounds - 2, config.rounds - 1]) {

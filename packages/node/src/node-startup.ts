@@ -123,7 +123,6 @@ export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
     }),
   )
   const subscribe = mode.subscriptions(role, byzantine)
-  const fetchQuorum = mode.fetchQuorum(role, config)
   const node = await createNetNode({
     cluster: config.cluster,
     role,
@@ -139,7 +138,6 @@ export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
     // Byzantine-only publishing for a Byzantine node, and for one chaos may corrupt at run time.
     adversary: byzantine || config.chaos,
     ...(subscribe === undefined ? {} : { subscribe }),
-    ...(fetchQuorum === undefined ? {} : { fetchQuorum }),
   })
   await node.start()
   chaos.attach(node)

@@ -67,32 +67,6 @@ describe('replication modes', () => {
     expect(replicationMode(name).subscriptions(role, byzantine)).toEqual(topics)
   })
 
-  it.each<[ReplicationModeName, 'server' | 'worker', Record<string, number> | undefined]>([
-    // A worker uses the first N−F = 5 − 1 models; nothing else reads the rest.
-    ['median', 'worker', { model: 4 }],
-    ['no-anti-drift', 'worker', { model: 4 }],
-    // Servers read every model (drift report) and check every gradient's bytes (no one else fetches them).
-    ['median', 'server', undefined],
-    ['no-anti-drift', 'server', undefined],
-    // An SMR worker reads one chosen replica, not the first to arrive.
-    ['smr', 'worker', undefined],
-    ['smr', 'server', undefined],
-  ])('%s: a %s stops fetching payloads of a round past %j', (name, role, quorums) => {
-    const config = resolveConfig({
-      replication: name,
-      servers: 5,
-      byzantineServers: 1,
-      smrNatsUrl: 'nats://127.0.0.1:4222',
-      rule: 'median',
-    })
-    expect(replicationMode(name).fetchQuorum(role, config)).toEqual(quorums)
-  })
-
-  it('vanilla: its one worker quorum is its one server', () => {
-    const config = resolveConfig({ replication: 'vanilla', servers: 1, byzantineServers: 0, rule: 'average' })
-    expect(replicationMode('vanilla').fetchQuorum('worker', config)).toEqual({ model: 1 })
-  })
-
   it.each<[ReplicationModeName, boolean]>([
     ['median', true],
     ['no-anti-drift', true],

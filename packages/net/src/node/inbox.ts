@@ -5,7 +5,6 @@ import type { Logger } from 'pino'
 import { type AnnouncementVerdict, checkAnnouncement, ServerRounds } from '../announcement.js'
 import type { RelayedFields } from '../codec.js'
 import type { MutableNetCounters } from '../counters.js'
-import { FetchQuorum } from '../fetch-quorum.js'
 import { PayloadFetcher, type PayloadStore } from '../payload.js'
 import type { InvalidMessageScore } from '../score.js'
 import { relayedFromMessage } from '../sync.js'
@@ -66,8 +65,6 @@ export class Inbox {
   readonly #ctx: ValidationContext
   readonly #ledger: RoundLedger
   readonly #serverRounds: ServerRounds
-  /** Which announced payloads are still worth fetching (`init.fetchQuorum`), and what was skipped. */
-  readonly #quorum: FetchQuorum<SkippedOffer>
   readonly #accepted = new WeakMap<Message, Accepted>()
   /**
    * Payload fetches in progress, by kind/round/sender: one per pending ledger entry (so bounded as
@@ -95,10 +92,6 @@ export class Inbox {
     this.#fetcher = new PayloadFetcher(parts.libp2p, { maxPayloadBytes: parts.init.maxPayloadBytes })
     this.#ledger = new RoundLedger(parts.init.maxEvidence, parts.init.maxEvidencePerSender)
     this.#serverRounds = new ServerRounds(parts.init.membership)
-    this.#quorum = new FetchQuorum(parts.init.fetchQuorum, {
-      received: (kind, round) => this.received(kind, round),
-      isEquivocator: (kind, round, sender) => this.#ledger.isEquivocator(kind, round, sender),
-    })
     this.#ctx = {
       cluster: parts.init.cluster,
       epoch: parts.init.epoch,
@@ -119,16 +112,12 @@ export class Inbox {
     const pubsub = this.#libp2p.services.pubsub
     for (const kind of kinds) {
       const topic = topicOf(this.#topics, kind)
-      pubsub.topicValidators.set(topic, (peer, message) => {
-        this.#counters.gossip_first_copies_total[kind]++
-        return this.#validate(kind, message, peer.toString())
-      })
+      pubsub.topicValidators.set(topic, (peer, message) => this.#validate(kind, message, peer.toString()))
       pubsub.subscribe(topic)
     }
-    pubsub.topicValidators.set(this.#topics.membership, (peer, message) => {
-      this.#counters.gossip_first_copies_total.membership++
-      return this.#validateMember(message, peer.toString())
-    })
+    pubsub.topicValidators.set(this.#topics.membership, (peer, message) =>
+      this.#validateMember(message, peer.toString()),
+    )
     pubsub.subscribe(this.#topics.membership)
     pubsub.addEventListener('gossipsub:message', (event) => {
       this.#onGossip(event.detail).catch((error: unknown) => {
@@ -153,7 +142,6 @@ export class Inbox {
   setRound(round: number): void {
     this.#ctx.currentRound = round
     this.#ledger.prune(round - 1)
-    this.#quorum.prune(round - 1)
     for (const [key, vectors] of this.#received) {
       if ((vectors[0]?.round ?? round) < round - 1) {
         this.#received.delete(key)
@@ -189,10 +177,9 @@ export class Inbox {
   async admitPulled(kind: VectorKind, message: Message, peer: PeerId): Promise<boolean> {
     if (this.#validate(kind, message, peer.toString()) !== TopicValidatorResult.Accept) return false
     const accepted = this.#accepted.get(message)!
-    const outcome = await this.#payloadOf(accepted, peer, message)
+    const outcome = await this.#payloadOf(accepted, peer)
     if (!outcome.fresh) return false
     if (!outcome.ok) {
-      if (outcome.skipped) return false
       // As for gossip: bytes failing the hash were penalised by the fetch already.
       const { header } = accepted
       this.#reject(
@@ -217,7 +204,6 @@ export class Inbox {
     else list.push(vector)
     if (!vector.self) this.#counters.messages_delivered_total++
     this.#events.emit('vector', vector)
-    this.#quorum.onDelivered(vector.kind, vector.round)
   }
 
   /**
@@ -283,7 +269,6 @@ export class Inbox {
           'equivocation detected',
         )
         this.#events.emit('equivocation', verdict.equivocation)
-        this.#fetchSkipped(kind, verdict.equivocation.round)
       }
       // A member server's signed model of a round the window does not reach yet says where that
       // server is: what a node left behind needs to know (see `clusterRound`).
@@ -353,16 +338,7 @@ export class Inbox {
       pubsub.reportMessageValidationResult(msgId, propagationSource.toString(), TopicValidatorResult.Ignore)
       return
     }
-    const outcome = await this.#payloadOf(accepted, propagationSource, msg)
-    if (!outcome.ok && outcome.skipped) {
-      // Forwarded although this node does not hold the payload: the signed announcement is what
-      // lets a peer that got another version from the same signer catch the equivocation, as
-      // every relay's forward does today. A peer that lacks the vector and asks this node for it
-      // first is answered NOT_FOUND and asks the announcer next (rare: the origin floods every
-      // subscriber itself, so forwards are repairs).
-      pubsub.reportMessageValidationResult(msgId, propagationSource.toString(), TopicValidatorResult.Accept)
-      return
-    }
+    const outcome = await this.#payloadOf(accepted, propagationSource)
     if (!outcome.ok) {
       // The relay is at fault for a payload that matches the signed hash but is not finite (it
       // should have checked before forwarding) or for bytes it served itself; not for what the
@@ -406,77 +382,27 @@ export class Inbox {
   /**
    * The payload of a validated message: inline, or fetched. An offer of a hash already being
    * fetched joins that fetch (its peer becomes one more candidate) and shares its outcome with
-   * `fresh: false`: only the offer that started the fetch delivers or counts it. No fetch starts
-   * once the round's quorum is held (`fetchQuorum`), and one in flight is cancelled when it is
-   * reached: `skipped`, the ledger entry stays pending and the offer is kept for `#fetchSkipped`.
+   * `fresh: false`: only the offer that started the fetch delivers or counts it.
    */
-  async #payloadOf(accepted: Accepted, source: PeerId, message: Message): Promise<PayloadOutcome> {
+  async #payloadOf(accepted: Accepted, source: PeerId): Promise<PayloadOutcome> {
     if (accepted.vector !== undefined) return { ok: true, vector: accepted.vector, fresh: true }
-    const { header, kind } = accepted
-    const key = `${kind}/${header.round}/${header.sender}`
+    const { header } = accepted
+    const key = `${accepted.kind}/${header.round}/${header.sender}`
     const running = this.#fetches.get(key)
     if (running !== undefined && running.hash === accepted.hash) {
       if (!running.candidates.some((peer) => peer.equals(source))) running.candidates.push(source)
       return { ...(await running.done), fresh: false }
-    }
-    if (!this.#quorum.needs(kind, header.round)) {
-      this.#skip({ accepted, message, source })
-      return { ok: false, skipped: true, fresh: true }
     }
     const candidates: PeerId[] = [source]
     const announcer = this.#libp2p
       .getConnections()
       .find((c) => c.remotePeer.toString() === header.sender)?.remotePeer
     if (announcer !== undefined && !announcer.equals(source)) candidates.push(announcer)
-    const cancel = this.#quorum.track(kind, header.round, header.sender)
-    const done = this.#fetch(accepted, candidates, cancel.signal)
-      .then((outcome) => {
-        if (!outcome.ok && outcome.skipped) this.#skip({ accepted, message, source })
-        return outcome
-      })
-      .finally(() => {
-        cancel.done()
-        if (this.#fetches.get(key)?.done === done) this.#fetches.delete(key)
-      })
+    const done = this.#fetch(accepted, candidates).finally(() => {
+      if (this.#fetches.get(key)?.done === done) this.#fetches.delete(key)
+    })
     this.#fetches.set(key, { hash: accepted.hash, candidates, done })
     return done
-  }
-
-  #skip(offer: SkippedOffer): void {
-    const { header, kind } = offer.accepted
-    if (!this.#quorum.skip(kind, header.round, header.sender, offer)) return
-    this.#counters.payload_fetches_skipped_total++
-    this.#log.debug({ kind, round: header.round, sender: header.sender }, 'payload not fetched: quorum held')
-  }
-
-  /**
-   * An equivocation dropped a held sender of `kind`'s `round`: when that leaves the round short
-   * of its quorum, the payloads skipped for it are fetched now (their announcements were
-   * validated and forwarded already), so the round does not wait for a re-announcement or a pull.
-   */
-  #fetchSkipped(kind: VectorKind, round: number): void {
-    for (const offer of this.#quorum.onEquivocation(kind, round)) {
-      const { accepted, message, source } = offer
-      const { header } = accepted
-      this.#payloadOf(accepted, source, message)
-        .then((outcome) => {
-          if (outcome.ok) {
-            if (outcome.fresh) this.#deliverAccepted(accepted, outcome.vector, message)
-          } else if (!outcome.skipped && outcome.fresh) {
-            this.#reject(
-              outcome.reason,
-              outcome.detail,
-              message.topic,
-              header.sender,
-              header.round,
-              outcome.reason === 'non_finite' ? source.toString() : undefined,
-            )
-          }
-        })
-        .catch((error: unknown) =>
-          this.#log.error({ err: error, kind, round }, 'skipped payload fetch failed'),
-        )
-    }
   }
 
   /**
@@ -486,14 +412,9 @@ export class Inbox {
    * then every peer that offers the same hash meanwhile. A peer serving bytes that do not match
    * the signed hash is penalised and the next one is tried; a payload that matches the hash but
    * is not finite is the signer's fault and ends it. Only verified bytes commit the ledger entry;
-   * when every candidate failed it stays pending and the next offer fetches again. `cancel` (the
-   * round's quorum was reached meanwhile) ends it as `skipped`, with no one penalised.
+   * when every candidate failed it stays pending and the next offer fetches again.
    */
-  async #fetch(
-    accepted: Accepted,
-    candidates: readonly PeerId[],
-    cancel: AbortSignal,
-  ): Promise<PayloadOutcome> {
+  async #fetch(accepted: Accepted, candidates: readonly PeerId[]): Promise<PayloadOutcome> {
     const { header, kind } = accepted
     const deadline = AbortSignal.timeout(this.#init.payloadFetchTimeoutMs)
     const startedAt = performance.now()
@@ -502,16 +423,15 @@ export class Inbox {
       detail: 'no peer to fetch from',
     }
     // Candidates may be added while earlier ones are tried: the length is read every time.
-    for (let index = 0; index < candidates.length && !deadline.aborted && !cancel.aborted; index++) {
+    for (let index = 0; index < candidates.length && !deadline.aborted; index++) {
       const peer = candidates[index]!
-      const signal = AbortSignal.any([deadline, cancel, AbortSignal.timeout(this.#init.payloadPeerTimeoutMs)])
+      const signal = AbortSignal.any([deadline, AbortSignal.timeout(this.#init.payloadPeerTimeoutMs)])
       const result = await this.#fetcher.fetch(
         peer,
         { cluster: this.#init.cluster, round: header.round, hash: header.hash, size: header.size },
         signal,
       )
       if (!result.ok) {
-        if (cancel.aborted) break
         last = { reason: 'payload_unavailable', detail: `${peer.toString()}: ${result.detail}` }
         this.#log.debug(
           { round: header.round, sender: header.sender, from: peer.toString(), detail: result.detail },
@@ -547,7 +467,6 @@ export class Inbox {
       }
       this.#score.penalize(peer.toString())
     }
-    if (cancel.aborted) return { ok: false, skipped: true, fresh: true }
     return { ok: false, ...last, fresh: true }
   }
 
@@ -579,17 +498,7 @@ export class Inbox {
  */
 type PayloadOutcome =
   | { ok: true; vector: Float32Array; fresh: boolean }
-  | { ok: false; skipped?: false; reason: RejectReason; detail: string; culprit?: PeerId; fresh: boolean }
-  /** Not fetched, or cancelled: the round's quorum was held (`fetchQuorum`). */
-  | { ok: false; skipped: true; fresh: boolean }
-
-/** An announcement whose payload was not fetched, and what it takes to fetch it later. */
-interface SkippedOffer {
-  accepted: Accepted
-  message: Message
-  /** The peer that handed it over (it validated, so it holds the bytes). */
-  source: PeerId
-}
+  | { ok: false; reason: RejectReason; detail: string; culprit?: PeerId; fresh: boolean }
 
 /** One payload fetch in progress and the peers it may ask, in the order they offered the hash. */
 interface FetchJob {

@@ -31,14 +31,6 @@ export interface NetNodeInit {
    * gradients; workers take models only, so gradients are never pushed or pulled to them.
    */
   subscribe?: readonly VectorKind[]
-  /**
-   * Per kind, how many vectors of a round this node uses (the first ones to arrive, from
-   * distinct senders): once it holds that many valid ones it fetches no further payload of the
-   * round and cancels the fetches in flight (`fetch-quorum.ts`). A kind left out is fetched in
-   * full (netDefaults: every kind). Validation, equivocation evidence and the ledger are the same
-   * either way.
-   */
-  fetchQuorum?: Readonly<Partial<Record<VectorKind, number>>>
   /** Round the validation window starts at (default 0). */
   round?: number
   /** The cluster's incarnation (netDefaults.epoch): messages of another epoch are refused. */
@@ -137,14 +129,6 @@ function validateInit(init: ResolvedNetNodeInit): void {
       field: 'gossipMeshDegree',
       value: init.gossipMeshDegree,
     })
-  }
-  for (const [kind, quorum] of Object.entries(init.fetchQuorum)) {
-    if (!Number.isSafeInteger(quorum) || (quorum as number) < 1) {
-      throw new NetConfigError(`fetchQuorum.${kind} must be a positive integer, got ${quorum}`, {
-        field: 'fetchQuorum',
-        value: quorum,
-      })
-    }
   }
   if (!(encrypterNames as readonly string[]).includes(init.encrypter)) {
     throw new NetConfigError(`encrypter must be one of ${encrypterNames.join(', ')}, got ${init.encrypter}`, {

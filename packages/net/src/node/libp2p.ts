@@ -11,7 +11,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { tls } from '@libp2p/tls'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
-import type { GossipTopicKind, MutableNetCounters } from '../counters.js'
+import type { MutableNetCounters } from '../counters.js'
 import { type EncrypterName, encrypterNames } from '../encrypters.js'
 import type { InvalidMessageScore } from '../score.js'
 import { topicsFor } from '../topics.js'
@@ -100,7 +100,7 @@ export async function buildLibp2p(init: ResolvedNetNodeInit, parts: Libp2pParts)
         // Without it every forwarded copy of a message has its signature checked before it is
         // recognised as a duplicate: measured at ~12% of a 16-node cluster's CPU. The key is the
         // StrictSign message id (from, seqno); only validly signed messages enter this cache.
-        fastMsgIdFn: countingFastMessageId(counters, topics),
+        fastMsgIdFn: fastMessageId,
         D: init.gossipMeshDegree,
         Dlo: Math.max(1, init.gossipMeshDegree - 1),
         Dhi: 2 * init.gossipMeshDegree - 1,
@@ -131,27 +131,6 @@ export async function buildLibp2p(init: ResolvedNetNodeInit, parts: Libp2pParts)
     },
   })
   return libp2p as unknown as NetLibp2p
-}
-
-/**
- * `fastMessageId`, counting on the way every gossip copy that reaches the node by topic: gossipsub
- * calls it first thing for each message of an RPC, before its duplicate check, so this is the one
- * place that sees the duplicates the mesh delivers (`gossip_copies_total`).
- */
-function countingFastMessageId(
-  counters: MutableNetCounters,
-  topics: ReturnType<typeof topicsFor>,
-): (message: { from?: Uint8Array; seqno?: Uint8Array; topic?: string }) => string {
-  const kinds = new Map<string, GossipTopicKind>([
-    [topics.models, 'model'],
-    [topics.gradients, 'gradient'],
-    [topics.membership, 'membership'],
-  ])
-  return (message) => {
-    const kind = message.topic === undefined ? undefined : kinds.get(message.topic)
-    if (kind !== undefined) counters.gossip_copies_total[kind]++
-    return fastMessageId(message)
-  }
 }
 
 type EncrypterFactory = NonNullable<Libp2pOptions['connectionEncrypters']>[number]

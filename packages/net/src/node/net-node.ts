@@ -231,13 +231,10 @@ class Libp2pNetNode implements NetNode {
   }
 
   async stop(): Promise<void> {
-    const wasStarted = this.#started
     this.#connectivity.stop()
     this.#inbox.stop()
     this.#started = false
     await this.libp2p.stop()
-    // The run's totals in the node's last words: what a run without /metrics is measured by.
-    if (wasStarted) this.#log.info({ counters: this.counters.snapshot() }, 'net stopped')
   }
 
   dial(address: string): Promise<void> {

@@ -25,12 +25,6 @@ export function gossipMode(init: GossipModeInit): ReplicationMode {
     checkBounds: init.checkBounds,
     // Colluding Byzantine workers read the honest gradients of the round before they send.
     subscriptions: (role, byzantine) => (role === 'worker' && byzantine ? ['model', 'gradient'] : undefined),
-    // A worker takes the median of the first N−F models and nothing else reads the rest. A server
-    // fetches every model (its drift report and `model_far_from_median` read each one it got), which
-    // also keeps a non-finite or mis-hashed model seen by someone; and every gradient: servers are
-    // the only nodes that fetch gradients, so a late one past the quorum would otherwise never be
-    // checked, and a worker sending non-finite bytes would go unreported.
-    fetchQuorum: (role, config) => (role === 'worker' ? { model: serverQuorum(config) } : undefined),
     heartbeat: true,
     keepsServerState: true,
     join: joinOrResume,

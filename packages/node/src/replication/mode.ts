@@ -95,15 +95,6 @@ export interface ReplicationMode {
    */
   subscriptions(role: 'server' | 'worker', byzantine: boolean): readonly VectorKind[] | undefined
   /**
-   * Per kind, how many vectors of a round a node of `role` uses (the first ones to arrive): its
-   * data plane fetches no payload of a round past them (`NetNodeInit.fetchQuorum`). `undefined`:
-   * every payload is fetched.
-   */
-  fetchQuorum(
-    role: 'server' | 'worker',
-    config: ClusterConfig,
-  ): Readonly<Partial<Record<VectorKind, number>>> | undefined
-  /**
    * Whether its loops go through the round transport, whose calls beat the liveness probe
    * (`withHeartbeat`); a mode whose loop waits elsewhere must not be declared dead for it.
    */

@@ -16,8 +16,6 @@ export const smr: ReplicationMode = {
   // Byzantine workers still read the honest gradients of the round.
   subscriptions: (role, byzantine) =>
     role === 'server' ? [] : byzantine ? ['model', 'gradient'] : undefined,
-  // A worker reads one chosen replica's model, not the first to arrive: every model is fetched.
-  fetchQuorum: () => undefined,
   // The replica's loop follows the log, not the transport.
   heartbeat: false,
   // A restarted replica replays the log from its first entry.
