@@ -220,12 +220,7 @@ class Libp2pNetNode implements NetNode {
     this.#started = true
     await this.#connectivity.start()
     this.#log.info(
-      {
-        addrs: this.multiaddrs(),
-        cluster: this.#init.cluster,
-        role: this.#init.role,
-        encrypter: this.#init.encrypter,
-      },
+      { addrs: this.multiaddrs(), cluster: this.#init.cluster, role: this.#init.role },
       'net started',
     )
   }
