@@ -227,9 +227,21 @@ export async function runServer(
       round,
     })
   const catchUp = () => transport.ahead?.('model', round, init.serverQuorum)
+  let caughtUp = false
   while (round < rounds) {
     signal.throwIfAborted()
     transport.setRound(round)
+    if (caughtUp) {
+      // A server that caught up holds the models of its new round (they are how it knew) but
+      // not always its gradients: those that came while it was more than the window behind were
+      // refused as future, and gossip never hands a message over twice. Pulled now, once the
+      // window has moved, rather than at the next retransmit tick: a chasing server's collect
+      // never lasts a retransmit period (each catch-up check finds the cluster further on), so
+      // it never pulled, and chased (a CI chaos run's restarted server-0 contributed again only
+      // after 888 rounds of catching up).
+      caughtUp = false
+      void transport.pull?.('gradient', round)
+    }
     const roundStart = performance.now()
     if (publish) {
       if (behaviour.perReceiver && transport.publishPerReceiver) {
@@ -286,6 +298,7 @@ export async function runServer(
       )
       model = init.median(error.vectors.map((v) => v.vector))
       round = error.round
+      caughtUp = true
       continue
     }
     const aggregate = init.aggregate(aggregationOrder(gradients, init.senderRank).map((g) => g.vector))
