@@ -95,4 +95,5 @@ export { bulyan, bulyanSelect, type KrumSelection, krum, krumSelect, multiKrum }
 export { binomial, type MdaSelection, mda, mdaSelect } from './rules/mda.js'
 export { momentumStep, sgdStep } from './step.js'
 export { type Bound, bounds } from './validate.js'
+export { l2Distance } from './vector.js'
 export { kernelBackend, setKernelBackend, wasmSimdAvailable } from './wasm/kernels.js'

@@ -27,6 +27,7 @@
  * ```
  */
 import { BoundError, DimensionMismatchError, InvalidOptionError, UnknownWorkerError } from './errors.js'
+import { l2Distance } from './vector.js'
 
 export type KardamDampening = { kind: 'inverse' } | { kind: 'exponential'; alpha: number } | { kind: 'none' }
 
@@ -159,15 +160,6 @@ interface Reference {
   model: Float32Array
 }
 
-function distance(a: Float32Array, b: Float32Array): number {
-  let sum = 0
-  for (let j = 0; j < a.length; j++) {
-    const difference = a[j]! - b[j]!
-    sum += difference * difference
-  }
-  return Math.sqrt(sum)
-}
-
 export class KardamFilter {
   readonly n: number
   readonly f: number
@@ -240,9 +232,9 @@ export class KardamFilter {
     let coefficient: number | undefined
     for (const reference of this.references) {
       if (reference.step === step) continue
-      const modelDistance = distance(model, reference.model)
+      const modelDistance = l2Distance(model, reference.model)
       if (modelDistance === 0) continue
-      coefficient = distance(gradient, reference.gradient) / modelDistance
+      coefficient = l2Distance(gradient, reference.gradient) / modelDistance
       break
     }
     if (coefficient === undefined)

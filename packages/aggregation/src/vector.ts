@@ -19,3 +19,13 @@ export function meanOf(
 export function toFloat32(z: Float64Array): Float32Array {
   return Float32Array.from(z)
 }
+
+/** ‖a − b‖₂, accumulated in float64: the one distance between two models or gradients. */
+export function l2Distance(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let sum = 0
+  for (let j = 0; j < a.length; j++) {
+    const difference = a[j]! - b[j]!
+    sum += difference * difference
+  }
+  return Math.sqrt(sum)
+}

@@ -1,7 +1,8 @@
+import { l2Distance } from '@phalanx/aggregation'
 import { AlieZUndefinedError, InvalidAttackOptionError } from './errors.js'
 import { requireCount, requireFinite } from './options.js'
 import type { LineSearchOptions, LineSearchResult, OptimalAlieOptions, OptimalIpmOptions } from './types.js'
-import { dimensionOf, distance, meanOf } from './vectors.js'
+import { dimensionOf, meanOf } from './vectors.js'
 import { alieZ, honestSpread, shiftedMean } from './worker.js'
 
 /** Defaults of the line search, in one place. */
@@ -63,7 +64,7 @@ function lineSearch(
     const vector = attack(scale)
     const inputs = [...honest]
     for (let i = 0; i < options.f; i++) inputs.push(vector)
-    const objective = distance(options.rule(inputs, { f: options.f }), honestMean)
+    const objective = l2Distance(options.rule(inputs, { f: options.f }), honestMean)
     evaluations++
     // Strictly greater: on ties the earlier point (the start first) wins.
     if (objective > bestObjective || bestVector === undefined) {

@@ -51,12 +51,3 @@ export function varianceOf(honest: readonly Float32Array[], mean: Float64Array, 
   for (let j = 0; j < d; j++) variance[j]! *= scale
   return variance
 }
-
-export function distance(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let sum = 0
-  for (let j = 0; j < a.length; j++) {
-    const difference = a[j]! - b[j]!
-    sum += difference * difference
-  }
-  return Math.sqrt(sum)
-}

@@ -108,14 +108,14 @@ addConfigOptions(
   program
     .command('simulate')
     .description(
-      'the single-process reference: same rule, attack, model and data, all workers in one process',
+      'the whole protocol in one process: N servers (F Byzantine, with the median exchange) and n workers, same rules, attacks, model and data; deterministic for a seed',
     ),
 ).action(async (options: Record<string, unknown>) =>
   guarded(async () => {
     const config = configFromOptions(options, process.env)
     const tty = process.stdout.isTTY === true
     const log = logger(tty)
-    const title = `phalanx simulate: n=${config.workers} (f=${config.byzantineWorkers} ${config.workerAttack}), ${config.rule}, ${config.model}/${config.dataset}`
+    const title = `phalanx simulate: N=${config.servers} (F=${config.byzantineServers} ${config.serverAttack}), n=${config.workers} (f=${config.byzantineWorkers} ${config.workerAttack}), ${config.rule}, ${config.model}/${config.dataset}`
     console.log(title)
     const { summary, rows } = await runSimulation(config, {
       log,

@@ -4,7 +4,12 @@
  */
 import { PhalanxError } from '@phalanx/errors'
 
-export const labErrorCodes = ['local_cluster_failed', 'matrix_invalid', 'experiment_cell_invalid'] as const
+export const labErrorCodes = [
+  'local_cluster_failed',
+  'matrix_invalid',
+  'experiment_cell_invalid',
+  'simulate_unsupported',
+] as const
 export type LabErrorCode = (typeof labErrorCodes)[number]
 
 /** A node of a `phalanx local` cluster died (`exitCode`, null if killed), or the cluster stopped making progress. */
@@ -44,5 +49,26 @@ export class ExperimentCellError extends PhalanxError<
   constructor(message: string, details: { cellId: string; field: string; cause?: unknown }) {
     const { cause, ...rest } = details
     super('experiment_cell_invalid', rest, { message, cause })
+  }
+}
+
+/**
+ * `phalanx simulate` cannot honour a config value (a replication mode it has no single-process
+ * form of): refused before any work, rather than silently run as something else.
+ */
+export class SimulateUnsupportedError extends PhalanxError<
+  'simulate_unsupported',
+  { field: string; value: string; allowed: readonly string[] }
+> {
+  override readonly name = 'SimulateUnsupportedError'
+  declare readonly field: string
+  declare readonly value: string
+  declare readonly allowed: readonly string[]
+
+  constructor(details: { field: string; value: string; allowed: readonly string[]; why: string }) {
+    const { why, ...rest } = details
+    super('simulate_unsupported', rest, {
+      message: `phalanx simulate cannot run ${details.field} "${details.value}": ${why} (it runs ${details.allowed.join(', ')})`,
+    })
   }
 }

@@ -16,7 +16,13 @@
  * ```
  */
 
-export { ExperimentCellError, LocalClusterError, MatrixError } from './errors.js'
+export {
+  ExperimentCellError,
+  LocalClusterError,
+  labErrorCodes,
+  MatrixError,
+  SimulateUnsupportedError,
+} from './errors.js'
 export {
   type CellResult,
   type CellRunner,

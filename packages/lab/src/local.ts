@@ -175,7 +175,8 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
         round: emittedRound,
         honestAccuracy: accuracy ? accuracy.reduce((a, b) => a + b, 0) / accuracy.length : undefined,
         honestLoss: loss ? loss.reduce((a, b) => a + b, 0) / loss.length : undefined,
-        maxHonestDrift: drift,
+        // One honest server has no other to be distant from: unmeasured, not 0.
+        maxHonestDrift: honestServerCount >= 2 ? drift : undefined,
         rejectedMessages: rejected,
         roundSeconds,
       }

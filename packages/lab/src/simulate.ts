@@ -1,25 +1,64 @@
 /**
- * The single-process reference run of a config: the same rule, attack, model and data as the
- * cluster, but all workers in one process and one (honest) server, through the reference
- * trainer (`trainer.ts`). It is what the cluster is compared with, and a quick way to try a
- * rule against an attack.
+ * The single-process run of a config: the same rule, attacks, model and data as the cluster, all
+ * workers and all N servers (F of them Byzantine, with the config's `serverAttack`) in one
+ * process, through the reference trainer (`trainer.ts`, `server-replicas.ts`). With one honest
+ * server (`replication: vanilla`) it is the reference the cluster is compared with bit for bit;
+ * with N servers, the median replication without a network, deterministic for a seed.
  */
 import { createModel, initBackend, loadDataset } from '@phalanx/model'
 import {
   type ByzantineBehaviour,
   type ClusterConfig,
+  checkClusterBounds,
   createAggregator,
+  gradientQuorum,
+  modelMedian,
   modelSha256,
+  type ReplicationModeName,
+  serverBehaviour,
   simulatedBehaviour,
 } from '@phalanx/node'
 import type { Logger } from 'pino'
+import { SimulateUnsupportedError } from './errors.js'
 import type { RoundRow, RunSummary } from './report.js'
+import type { ServerReplicasInit } from './server-replicas.js'
 import { train } from './trainer.js'
 
 function byzantineBehaviour(config: ClusterConfig): ByzantineBehaviour | undefined {
   // Some attacks are undefined without attackers (ALIE's z needs 0 < s < n).
   if (config.byzantineWorkers === 0) return undefined
   return simulatedBehaviour(config, config.seed)
+}
+
+/** What each replication mode is in one process: whether servers step from the median. */
+const simulatedModes: Partial<Record<ReplicationModeName, { antiDrift: boolean }>> = {
+  median: { antiDrift: true },
+  'no-anti-drift': { antiDrift: false },
+  vanilla: { antiDrift: false },
+}
+
+function serverReplicas(config: ClusterConfig): ServerReplicasInit {
+  const mode = simulatedModes[config.replication]
+  if (mode === undefined) {
+    throw new SimulateUnsupportedError({
+      field: 'replication',
+      value: config.replication,
+      allowed: Object.keys(simulatedModes),
+      why: 'the SMR baseline orders gradients through a replicated JetStream log, which needs the cluster',
+    })
+  }
+  return {
+    count: config.servers,
+    byzantine: config.byzantineServers,
+    // Server i's seed as the cluster derives it (`serverBehaviour`); every Byzantine server here
+    // shares server-0's, which only the seeded attacks read.
+    behaviour: serverBehaviour(config, 0),
+    antiDrift: mode.antiDrift,
+    exchangeEvery: config.exchangeEvery,
+    gradientQuorum: gradientQuorum(config),
+    median: modelMedian,
+    seed: config.seed,
+  }
 }
 
 export interface SimulationResult {
@@ -31,6 +70,9 @@ export async function runSimulation(
   config: ClusterConfig,
   init: { log: Logger; onRound?: (row: RoundRow) => void },
 ): Promise<SimulationResult> {
+  // Before any work: a bound or a mode this run cannot honour fails here, as the cluster's does.
+  checkClusterBounds(config)
+  const servers = serverReplicas(config)
   const backend = await initBackend({ backend: config.backend, logger: init.log })
   const data = await loadDataset(config.dataset, {
     ...(config.datasetPath === undefined ? {} : { fashionMnistDir: config.datasetPath }),
@@ -51,6 +93,7 @@ export async function runSimulation(
     ruleName: config.rule,
     f: config.byzantineWorkers,
     ...(behaviour === undefined ? {} : { byzantine: { count: config.byzantineWorkers, behaviour } }),
+    servers,
     rounds: config.rounds,
     batchSize: config.batchSize,
     learningRate: config.learningRate,
@@ -63,7 +106,8 @@ export async function runSimulation(
         round: report.round,
         honestAccuracy: report.test?.accuracy,
         honestLoss: report.test?.loss,
-        maxHonestDrift: 0,
+        // Unmeasured (one honest server) stays empty rather than a 0 that reads as measured.
+        maxHonestDrift: report.maxHonestDrift,
         rejectedMessages: 0,
         roundSeconds: report.roundDurationMs / 1000,
       }
@@ -76,10 +120,10 @@ export async function runSimulation(
     summary: {
       honestAccuracy: result.final.accuracy ?? null,
       honestLoss: result.final.loss,
-      finalModelSha256: modelSha256(result.parameters),
+      ...finalHashes(config, result.honestParameters ?? [result.parameters]),
       rounds: result.rounds,
       wallSeconds: (performance.now() - started) / 1000,
-      maxHonestDrift: 0,
+      maxHonestDrift: Math.max(0, ...rows.map((row) => row.maxHonestDrift ?? 0)),
       rejectedMessages: {},
       backend: backend.name,
       mode: 'single-process',
@@ -87,5 +131,20 @@ export async function runSimulation(
       ...(result.divergedAtRound === undefined ? {} : { divergedAtRound: result.divergedAtRound }),
       config: { ...config },
     },
+  }
+}
+
+/** As the cluster's summary: each honest server's final model hash by node id, and the one they share (null if they differ). */
+function finalHashes(
+  config: ClusterConfig,
+  honest: readonly Float32Array[],
+): { finalModelSha256: string | null; finalModelSha256ByServer: Record<string, string> } {
+  const byServer = Object.fromEntries(
+    honest.map((parameters, i) => [`server-${config.byzantineServers + i}`, modelSha256(parameters)]),
+  )
+  const distinct = new Set(Object.values(byServer))
+  return {
+    finalModelSha256: distinct.size === 1 ? [...distinct][0]! : null,
+    finalModelSha256ByServer: byServer,
   }
 }

@@ -19,6 +19,7 @@ import {
 } from '@phalanx/model'
 import type { ByzantineBehaviour } from '@phalanx/node'
 import type { Logger } from 'pino'
+import { createServerReplicas, type ServerReplicasInit } from './server-replicas.js'
 
 /** Any rule with `@phalanx/aggregation`'s signature, e.g. `average`, `median`, `multiKrum`. */
 export type AggregationRule = (inputs: readonly Float32Array[], options: { f: number }) => Float32Array
@@ -50,6 +51,8 @@ export interface TrainingRound {
   readonly droppedVectors: number
   /** Wall time of this round, evaluation excluded. */
   readonly roundDurationMs: number
+  /** With `servers`: the largest distance between two honest servers' models of this round. */
+  readonly maxHonestDrift?: number
 }
 
 export interface TrainInit {
@@ -65,6 +68,12 @@ export interface TrainInit {
   /** Byzantine inputs the rule must tolerate; default the number of Byzantine workers. */
   readonly f?: number
   readonly byzantine?: { readonly count: number; readonly behaviour: ByzantineBehaviour }
+  /**
+   * N replicated servers (some Byzantine) with the median exchange, as the cluster runs them
+   * (`server-replicas.ts`); without it, one honest server: the reference. `test` is then the mean
+   * of the honest servers' evaluations, `parameters` the first honest server's model.
+   */
+  readonly servers?: ServerReplicasInit
   readonly rounds: number
   readonly batchSize?: number
   readonly learningRate?: LearningRateSchedule | number
@@ -87,6 +96,8 @@ export interface TrainInit {
 
 export interface TrainResult {
   readonly parameters: Float32Array
+  /** With `servers`: every honest server's final model, by server index from F on. */
+  readonly honestParameters?: readonly Float32Array[]
   /** Rounds actually run (fewer than asked when the target accuracy was reached). */
   readonly rounds: number
   readonly history: readonly TrainingRound[]
@@ -204,6 +215,8 @@ export async function train(init: TrainInit): Promise<TrainResult> {
   const momenta: (Float32Array | undefined)[] = new Array(computing).fill(undefined)
 
   let params = init.initialParameters?.slice() ?? model.parameters()
+  const replicas =
+    init.servers === undefined ? undefined : createServerReplicas(init.servers, params, workers)
   const history: TrainingRound[] = []
   let reachedTargetAtRound: number | undefined
   let divergedAtRound: number | undefined
@@ -222,13 +235,17 @@ export async function train(init: TrainInit): Promise<TrainResult> {
     },
     'training started',
   )
+  const evaluateNow = (parameters: Float32Array): Evaluation =>
+    replicas === undefined ? model.evaluate(parameters, init.test) : replicas.evaluate(model, init.test)
   let round = 0
   for (; round < rounds; round++) {
     const roundStart = performance.now()
+    const maxHonestDrift = replicas?.publish(round)
     const sent: Float32Array[] = []
     let lossSum = 0
     for (let worker = 0; worker < computing; worker++) {
-      const { loss, gradient } = model.lossAndGradient(params, samplers[worker]!.next())
+      const at = replicas === undefined ? params : replicas.workerParameters(worker)
+      const { loss, gradient } = model.lossAndGradient(at, samplers[worker]!.next())
       if (worker < honestCount) lossSum += loss
       if (momentum > 0) {
         const updated = momentumStep(momenta[worker], gradient, momentum)
@@ -254,10 +271,25 @@ export async function train(init: TrainInit): Promise<TrainResult> {
     // The cluster's validation pipeline drops non-finite vectors before any rule sees them
     // (the rules reject such inputs); the reference does the same so the two stay comparable.
     const valid = sent.filter(allFinite)
-    const aggregate = rule(valid, { f })
     const rate = learningRateAt(schedule, round)
-    params = sgdStep(params, aggregate, rate)
-    if (!allFinite(params)) {
+    let finite: boolean
+    if (replicas === undefined) {
+      params = sgdStep(params, rule(valid, { f }), rate)
+      finite = allFinite(params)
+    } else {
+      const finiteWorkers = sent.flatMap((vector, worker) => (allFinite(vector) ? [worker] : []))
+      finite = replicas.step(
+        round,
+        (server) =>
+          rule(
+            replicas.gradientsFor(server, finiteWorkers, honestCount).map((w) => sent[w]!),
+            { f },
+          ),
+        rate,
+      )
+      params = replicas.honest()[0]!
+    }
+    if (!finite) {
       divergedAtRound = round
       logger?.warn({ round, rule: ruleName }, 'training diverged: non-finite parameters')
       last = undefined
@@ -266,7 +298,7 @@ export async function train(init: TrainInit): Promise<TrainResult> {
     }
     const roundDurationMs = performance.now() - roundStart
     const evaluate = (round + 1) % evaluateEvery === 0 || round === rounds - 1
-    const test = evaluate ? model.evaluate(params, init.test) : undefined
+    const test = evaluate ? evaluateNow(params) : undefined
     if (test !== undefined) last = test
     const report: TrainingRound = {
       round,
@@ -275,6 +307,7 @@ export async function train(init: TrainInit): Promise<TrainResult> {
       test,
       droppedVectors: sent.length - valid.length,
       roundDurationMs,
+      ...(maxHonestDrift === undefined ? {} : { maxHonestDrift }),
     }
     history.push(report)
     if (test !== undefined) {
@@ -295,7 +328,7 @@ export async function train(init: TrainInit): Promise<TrainResult> {
       break
     }
   }
-  const final = last ?? model.evaluate(params, init.test)
+  const final = last ?? evaluateNow(params)
   const durationMs = performance.now() - started
   logger?.info(
     { rounds: round, testLoss: final.loss, testAccuracy: final.accuracy, durationMs },
@@ -303,6 +336,7 @@ export async function train(init: TrainInit): Promise<TrainResult> {
   )
   return {
     parameters: params,
+    ...(replicas === undefined ? {} : { honestParameters: replicas.honest() }),
     rounds: round,
     history,
     final,

@@ -1,7 +1,13 @@
 /** Every error of the package keeps its code and details through JSON (logs, experiment results, reports). */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { ExperimentCellError, LocalClusterError, labErrorCodes, MatrixError } from '../src/errors.js'
+import {
+  ExperimentCellError,
+  LocalClusterError,
+  labErrorCodes,
+  MatrixError,
+  SimulateUnsupportedError,
+} from '../src/errors.js'
 
 const text = fc.string()
 
@@ -11,6 +17,9 @@ const constructors: Record<string, fc.Arbitrary<Error & { code: string; details:
     .map((v) => new LocalClusterError('m', v)),
   MatrixError: fc.record({ source: text, key: text }).map((v) => new MatrixError('m', v)),
   ExperimentCellError: fc.record({ cellId: text, field: text }).map((v) => new ExperimentCellError('m', v)),
+  SimulateUnsupportedError: fc
+    .record({ field: text, value: text, allowed: fc.array(text), why: text })
+    .map((v) => new SimulateUnsupportedError(v)),
 }
 
 describe('errors through JSON', () => {

@@ -4,6 +4,7 @@
  * report (with its distances to the models it received), store a checkpoint, announce its round.
  * The loop itself is the mode's (`ReplicationMode.runServer`).
  */
+import { l2Distance } from '@phalanx/aggregation'
 import type { RoundRecord } from '@phalanx/control'
 import type { NetNode } from '@phalanx/net'
 import type { ClusterConfig } from './config.js'
@@ -94,12 +95,7 @@ function spreadOf(
   const distances: Record<string, number> = {}
   for (const received of node.received('model', round)) {
     if (received.self) continue
-    let sum = 0
-    for (let i = 0; i < own.length; i++) {
-      const delta = own[i]! - received.vector[i]!
-      sum += delta * delta
-    }
-    distances[received.sender] = Math.sqrt(sum)
+    distances[received.sender] = l2Distance(own, received.vector)
   }
   let norm = 0
   for (let i = 0; i < own.length; i++) norm += own[i]! * own[i]!
