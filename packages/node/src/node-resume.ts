@@ -20,6 +20,8 @@ export async function startingPoint(started: StartedNode): Promise<NodeStart> {
     signal,
     checkpoints: started.checkpoints,
     highestSigned: signing?.highestSigned,
+    // A joining node picks its round once it can run it (node-join.ts).
+    ready: started.computes ? started.tensors : undefined,
   }
   const saved = stateStore?.load()
   const start = saved
