@@ -45,6 +45,25 @@ function pendingLoad() {
   return { ready: () => promise, finish, fail }
 }
 
+/** joinOrResume of a node that listens to `cluster` while `load` is still going. */
+function joinWhileLoading(
+  role: JoinContext['role'],
+  { node, transport }: ReturnType<typeof runningCluster>,
+  load: ReturnType<typeof pendingLoad>,
+) {
+  return joinOrResume({
+    config: clusterConfigSchema.parse({}),
+    role,
+    node,
+    transport,
+    log: pino({ level: 'silent' }),
+    signal: new AbortController().signal,
+    checkpoints: undefined,
+    highestSigned: undefined,
+    ready: load.ready,
+  })
+}
+
 describe('joining a running cluster while the node still loads', () => {
   beforeEach(() => {
     vi.useFakeTimers()
@@ -61,23 +80,13 @@ describe('joining a running cluster while the node still loads', () => {
   ])(
     'a $role whose load ends $loadEnds starts at round $starts',
     async ({ role, loadEnds, movedTo, starts }) => {
-      const { cluster, node, transport } = runningCluster(10)
+      const running = runningCluster(10)
       const load = pendingLoad()
-      const join = joinOrResume({
-        config: clusterConfigSchema.parse({}),
-        role,
-        node,
-        transport,
-        log: pino({ level: 'silent' }),
-        signal: new AbortController().signal,
-        checkpoints: undefined,
-        highestSigned: undefined,
-        ready: load.ready,
-      })
+      const join = joinWhileLoading(role, running, load)
       if (loadEnds === 'within the window') load.finish()
       await vi.advanceTimersByTimeAsync(joinListenMs)
       // The cluster runs on while the backend and dataset still load.
-      cluster.round = movedTo
+      running.cluster.round = movedTo
       load.finish()
       const start = await join
       expect(start.round).toBe(starts)
@@ -86,19 +95,8 @@ describe('joining a running cluster while the node still loads', () => {
   )
 
   it('fails the join with the load’s own error', async () => {
-    const { node, transport } = runningCluster(10)
     const load = pendingLoad()
-    const join = joinOrResume({
-      config: clusterConfigSchema.parse({}),
-      role: 'worker',
-      node,
-      transport,
-      log: pino({ level: 'silent' }),
-      signal: new AbortController().signal,
-      checkpoints: undefined,
-      highestSigned: undefined,
-      ready: load.ready,
-    })
+    const join = joinWhileLoading('worker', runningCluster(10), load)
     const failed = expect(join).rejects.toThrow('no backend')
     await vi.advanceTimersByTimeAsync(joinListenMs)
     load.fail(new Error('no backend'))
