@@ -137,7 +137,7 @@ async function measure(
         command: [process.execPath, cli],
         onRound,
         onNodeReport: (_nodeId, message) => {
-          if (message.type === 'started') backend = message.backend
+          if (message.type === 'started' && message.backend !== undefined) backend = message.backend
         },
         signal: AbortSignal.any([abort.signal, stop.signal]),
       })

@@ -9,7 +9,6 @@
  * node, before it looks at the command. A refusal is counted and answered, and nothing is executed.
  */
 import type { Msg, Subscription } from '@nats-io/transport-node'
-import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/transport-node'
 import { isPhalanxError } from '@phalanx/errors'
 import type { ControlConnection } from './connection.js'
 import { connectedWithin } from './connection.js'
@@ -21,6 +20,7 @@ import {
   ChaosTimeoutError,
   ControlRecordRejectedError,
 } from './errors.js'
+import { type NatsCore, natsCore } from './nats-modules.js'
 import type { ControlRecordVerifier, OperatorKey } from './operator.js'
 import { createControlRecordVerifier, encodeControlRecord, signControlRecord } from './operator.js'
 import type { ChaosCommand, ChaosReply } from './subjects.js'
@@ -215,10 +215,12 @@ export async function sendChaosCommand(init: SendChaosInit): Promise<{ nodeId: s
       .request(conn.subjects.chaos(nodeId), encodeControlRecord(record), { timeout: timeoutMs })
   } catch (cause) {
     const values = { nodeId, command: command.kind }
-    if (isNoResponders(cause)) {
+    // Loaded already: the request above came from it.
+    const nats = await natsCore()
+    if (isNoResponders(nats, cause)) {
       throw new ChaosNoResponderError(`no node ${nodeId} listens for chaos commands`, values, { cause })
     }
-    if (isTimeout(cause)) {
+    if (isTimeout(nats, cause)) {
       throw new ChaosTimeoutError(
         `node ${nodeId} did not answer "${command.kind}" within ${timeoutMs} ms`,
         {
@@ -250,14 +252,14 @@ export async function sendChaosCommand(init: SendChaosInit): Promise<{ nodeId: s
   return { nodeId: answer.nodeId, kind: answer.kind }
 }
 
-function isNoResponders(error: unknown): boolean {
+function isNoResponders({ NoRespondersError, RequestError }: NatsCore, error: unknown): boolean {
   if (error instanceof NoRespondersError) return true
   return (
     error instanceof RequestError && (error.isNoResponders?.() ?? error.cause instanceof NoRespondersError)
   )
 }
 
-function isTimeout(error: unknown): boolean {
+function isTimeout({ RequestError, TimeoutError }: NatsCore, error: unknown): boolean {
   return (
     error instanceof TimeoutError || (error instanceof RequestError && error.cause instanceof TimeoutError)
   )

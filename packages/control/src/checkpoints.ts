@@ -7,9 +7,7 @@
  * coordinate-wise median of the survivors — which, with N−F ≥ 2F+1, lies within the honest range.
  */
 import { createHash } from 'node:crypto'
-import { StorageType } from '@nats-io/jetstream'
 import type { ObjectInfo, ObjectStore } from '@nats-io/obj'
-import { Objm } from '@nats-io/obj'
 import { z } from 'zod'
 import {
   DEFAULT_REPLICAS,
@@ -20,6 +18,7 @@ import {
 import type { ControlConnection } from './connection.js'
 import { withRetries } from './connection.js'
 import { CheckpointQuorumError, InvalidCheckpointError, MedianResultError } from './errors.js'
+import { natsJetStream, natsObj } from './nats-modules.js'
 import { assertToken } from './subjects.js'
 
 export interface CheckpointInput {
@@ -230,6 +229,7 @@ export async function createCheckpointStore(init: CheckpointStoreInit): Promise<
   const bucket = conn.subjects.checkpointsBucket
   const chunkBytes = init.chunkBytes ?? CHECKPOINT_DEFAULTS.chunkBytes
   const nc = await conn.connected()
+  const [{ Objm }, { StorageType }] = await Promise.all([natsObj(), natsJetStream()])
   const objm = new Objm(nc)
   // Created by the first server; a worker (no STREAM.CREATE) that looks first waits for it.
   const store: ObjectStore = await openCreatedBucket(

@@ -4,11 +4,11 @@
  * reports whether the bytes were handed to the client, and the components above buffer or drop.
  */
 import type { Msg, NatsConnection, Status } from '@nats-io/transport-node'
-import { connect } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
 import { InvalidPayloadError, NotConnectedError, PayloadTooLargeError } from './errors.js'
 import type { NatsAuthFiles } from './nats-auth.js'
 import { loadNatsAuth } from './nats-auth.js'
+import { natsCore } from './nats-modules.js'
 import type { ClusterSubjects, PayloadInput, PayloadKind, PayloadOf } from './subjects.js'
 import { clusterSubjects, decode, encode } from './subjects.js'
 
@@ -235,14 +235,18 @@ export function connectControl(init: ControlConnectionInit): ControlConnection {
   }
 
   const dial = async (): Promise<void> => {
+    // Outside the retries: a client that cannot be loaded is no outage to wait out.
+    const core = await natsCore()
+    const authenticator = auth.authenticator?.(core)
     let attempts = 0
     while (!abort.signal.aborted) {
       attempts += 1
       try {
-        const conn = await connect({
+        const conn = await core.connect({
           servers,
           ...credentials,
-          ...auth,
+          ...(auth.tls === undefined ? {} : { tls: auth.tls }),
+          ...(authenticator === undefined ? {} : { authenticator }),
           name: init.name,
           reconnect: true,
           maxReconnectAttempts: -1,
@@ -273,6 +277,8 @@ export function connectControl(init: ControlConnectionInit): ControlConnection {
       }
     }
   }
+  // Left unhandled on purpose: a NATS client that cannot be loaded (a broken install) ends the
+  // process at start-up, as a static import of it would have, instead of retrying forever.
   void dial()
 
   const requireNats = (operation: string): NatsConnection => {

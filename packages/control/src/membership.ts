@@ -9,9 +9,7 @@
  * that holds them until the node moves to the next round.
  */
 
-import { StorageType } from '@nats-io/jetstream'
 import type { KV, KvWatchEntry } from '@nats-io/kv'
-import { Kvm, KvWatchInclude } from '@nats-io/kv'
 import {
   DEFAULT_REPLICAS,
   type OpenBucketOptions,
@@ -21,6 +19,7 @@ import {
 import type { ControlConnection } from './connection.js'
 import { withRetries } from './connection.js'
 import { InvalidMemberError, RoundRegressionError } from './errors.js'
+import { natsJetStream, natsKv } from './nats-modules.js'
 import {
   type ControlRecord,
   ControlRecordSchema,
@@ -173,6 +172,7 @@ export async function createMembershipStore(init: MembershipStoreInit): Promise<
     joins: conn.subjects.joinsBucket,
   }
   const nc = await conn.connected()
+  const [{ Kvm, KvWatchInclude }, { StorageType }] = await Promise.all([natsKv(), natsJetStream()])
   const kvm = new Kvm(nc)
   // Created by the first role allowed to (a server, the operator); a worker waits for that.
   const open = (name: string): Promise<KV> =>

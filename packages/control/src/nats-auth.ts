@@ -9,8 +9,8 @@
  */
 import { readFileSync } from 'node:fs'
 import type { Authenticator, TlsOptions } from '@nats-io/transport-node'
-import { credsAuthenticator, nkeyAuthenticator, nkeys } from '@nats-io/transport-node'
 import { NatsCredentialsError } from './errors.js'
+import { type NatsCore, nkeys } from './nats-modules.js'
 
 export interface NatsTlsFiles {
   /** CA certificate(s), PEM: the NATS server's certificate must chain to one of them. */
@@ -29,9 +29,12 @@ export interface NatsAuthFiles {
   tls?: NatsTlsFiles
 }
 
-/** What `connect()` takes, built from the files. */
+/**
+ * What `connect()` takes, built from the files. The authenticator is made from the NATS client
+ * when it dials (the client is imported only then, nats-modules.ts); the files are checked before.
+ */
 export interface NatsAuthOptions {
-  authenticator?: Authenticator
+  authenticator?: (core: NatsCore) => Authenticator
   tls?: TlsOptions
 }
 
@@ -57,7 +60,7 @@ function invalid(option: string, path: string, reason: string): NatsCredentialsE
 /** Whether `text` is a user nkey seed (checksum included); never includes the seed in an error. */
 function isUserSeed(text: string): boolean {
   try {
-    return nkeys.fromSeed(new TextEncoder().encode(text)).getPublicKey().startsWith('U')
+    return nkeys().fromSeed(new TextEncoder().encode(text)).getPublicKey().startsWith('U')
   } catch {
     return false
   }
@@ -110,7 +113,8 @@ export function loadNatsAuth(
     const option = name('credsFile')
     const bytes = readOrFail(option, files.credsFile)
     checkCreds(option, files.credsFile, bytes)
-    result.authenticator = credsAuthenticator(rereading(files.credsFile, bytes))
+    const reread = rereading(files.credsFile, bytes)
+    result.authenticator = (core) => core.credsAuthenticator(reread)
   }
   if (files.nkeySeedFile !== undefined) {
     const option = name('nkeySeedFile')
@@ -119,10 +123,11 @@ export function loadNatsAuth(
     if (!isUserSeed(seed)) throw invalid(option, files.nkeySeedFile, 'does not hold a user nkey seed (SU…)')
     const initial = new TextEncoder().encode(seed)
     const reread = rereading(files.nkeySeedFile, bytes)
-    result.authenticator = nkeyAuthenticator(() => {
-      const current = new TextDecoder().decode(reread()).trim()
-      return isUserSeed(current) ? new TextEncoder().encode(current) : initial
-    })
+    result.authenticator = (core) =>
+      core.nkeyAuthenticator(() => {
+        const current = new TextDecoder().decode(reread()).trim()
+        return isUserSeed(current) ? new TextEncoder().encode(current) : initial
+      })
   }
   const tls = files.tls
   if (tls !== undefined && Object.values(tls).some((value) => value !== undefined)) {

@@ -6,12 +6,12 @@
  * even when writers interleave. Appends carry message ids so a retried chunk is stored once.
  */
 import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream'
-import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream'
-import { headers as natsHeaders, nuid } from '@nats-io/transport-node'
+import type { MsgHdrs } from '@nats-io/transport-node'
 import { warnIfFewerReplicas } from './bucket-open.js'
 import type { ControlConnection } from './connection.js'
 import { withRetries } from './connection.js'
 import { LogEntryCorruptError } from './errors.js'
+import { natsCore, natsJetStream } from './nats-modules.js'
 
 export interface LogEntry {
   /** Stream sequence of the entry's last chunk: its position in the total order. */
@@ -95,6 +95,10 @@ export async function createReplicatedLog(init: ReplicatedLogInit): Promise<Repl
   const { subject, stream } = conn.subjects.log(init.name)
   const log = conn.log.child({ component: 'replicated-log', stream })
   const nc = await conn.connected()
+  const [{ headers: natsHeaders, nuid }, { jetstream, jetstreamManager }] = await Promise.all([
+    natsCore(),
+    natsJetStream(),
+  ])
   const js: JetStreamClient = jetstream(nc, { timeout: options.ackTimeoutMs })
   const jsm: JetStreamManager = await jetstreamManager(nc, { timeout: options.ackTimeoutMs })
   // Right after a NATS cluster starts, the meta leader may not be elected yet: retry the creation.
@@ -103,7 +107,7 @@ export async function createReplicatedLog(init: ReplicatedLogInit): Promise<Repl
   )
   warnIfFewerReplicas(conn, stream, options.replicas, actualReplicas)
 
-  const publishChunk = async (chunk: Uint8Array, headers: ReturnType<typeof natsHeaders>, msgID: string) => {
+  const publishChunk = async (chunk: Uint8Array, headers: MsgHdrs, msgID: string) => {
     let lastError: unknown
     for (let attempt = 1; attempt <= options.publishAttempts; attempt += 1) {
       try {
@@ -260,6 +264,7 @@ async function ensureStream(
   jsm: JetStreamManager,
   spec: { stream: string; subject: string; replicas: number },
 ): Promise<number> {
+  const { RetentionPolicy, StorageType } = await natsJetStream()
   try {
     return (await jsm.streams.info(spec.stream)).config.num_replicas
   } catch {

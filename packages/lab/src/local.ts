@@ -229,7 +229,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
             resolve(entry)
             break
           case 'started':
-            backend = message.backend
+            if (message.backend !== undefined) backend = message.backend
             break
           case 'round':
             rejectedByNode.set(nodeId, message.rejectedSinceStart)

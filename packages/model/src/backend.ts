@@ -6,9 +6,9 @@
  */
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import * as tf from '@tensorflow/tfjs-core'
 import type { Logger } from 'pino'
 import { BackendUnavailableError } from './errors.js'
+import { tfjs } from './tf.js'
 
 /** Backends this package knows, fastest first. */
 export const backendNames = ['tfjs-node', 'wasm', 'cpu'] as const
@@ -74,6 +74,7 @@ export function initBackend(init: BackendInit = {}): Promise<BackendInfo> {
 async function select(choice: BackendName | 'auto'): Promise<BackendInfo> {
   const order: readonly BackendName[] = choice === 'auto' ? backendNames : [choice]
   const skipped: { name: BackendName; reason: string }[] = []
+  const tf = tfjs()
   for (const name of order) {
     try {
       await register(name)

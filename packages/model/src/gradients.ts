@@ -9,12 +9,14 @@
  * tfjs-core's own (Apache-2.0) definitions for the cases our models use; a gradient already
  * registered (e.g. by the full tfjs-node package) is kept.
  */
-import * as tf from '@tensorflow/tfjs-core'
+import type * as tf from '@tensorflow/tfjs-core'
+import { tfjs } from './tf.js'
 
 type Saved = tf.Tensor[]
 
 /** Sums dy over the axes along which `shape` was broadcast, then restores `shape`. */
 function unbroadcast(dy: tf.Tensor, shape: readonly number[]): tf.Tensor {
+  const tf = tfjs()
   const axes = tf.backend_util.getReductionAxes([...shape], dy.shape)
   return tf.reshape(axes.length > 0 ? tf.sum(dy, axes) : dy, [...shape])
 }
@@ -23,7 +25,8 @@ function pair(saved: Saved): [tf.Tensor, tf.Tensor] {
   return [saved[0]!, saved[1]!]
 }
 
-const configs: tf.GradConfig[] = [
+/** Built when first registered: the kernel names are tfjs-core's, which loads lazily (tf.ts). */
+const configs = (tf: ReturnType<typeof tfjs>): tf.GradConfig[] => [
   {
     kernelName: tf.Add,
     inputsToSave: ['a', 'b'],
@@ -146,7 +149,8 @@ let registered = false
 /** Registers the gradients missing from the engine; safe to call more than once. */
 export function registerModelGradients(): void {
   if (registered) return
-  for (const config of configs) {
+  const tf = tfjs()
+  for (const config of configs(tf)) {
     if (tf.getGradient(config.kernelName) === undefined) tf.registerGradient(config)
   }
   registered = true

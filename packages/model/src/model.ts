@@ -5,11 +5,12 @@
  * engine's tensor count where it was.
  */
 import type { Random } from '@phalanx/aggregation'
-import * as tf from '@tensorflow/tfjs-core'
+import type * as tf from '@tensorflow/tfjs-core'
 import type { Dataset } from './data/dataset.js'
 import { featureSize } from './data/dataset.js'
 import { BatchShapeError, ParameterLengthError } from './errors.js'
 import { registerModelGradients } from './gradients.js'
+import { tfjs } from './tf.js'
 
 /** How one named tensor's initial values are drawn. */
 export type Initializer =
@@ -119,8 +120,19 @@ export function initialParameters(layout: ParameterLayout, random: Random): Floa
   return params
 }
 
+/**
+ * A model whose tensor code runs only when called: building one (its layout, dimension and
+ * initial parameters) loads no TensorFlow.js, so a node knows its dimension and starts its data
+ * plane before its backend is up (node-startup.ts). Its first gradient, loss or evaluation loads
+ * tfjs-core and needs a backend ready (`initBackend`); without one tfjs-core throws that no backend
+ * is registered.
+ */
 export function createTfModel(architecture: Architecture, initial: Float32Array): Model {
-  registerModelGradients()
+  /** tfjs-core with our gradients registered: what every function below computes with. */
+  const engine = (): ReturnType<typeof tfjs> => {
+    registerModelGradients()
+    return tfjs()
+  }
   const { name, task, layout, inputShape, classes } = architecture
   const inputSize = inputShape.reduce((a, b) => a * b, 1)
 
@@ -157,13 +169,16 @@ export function createTfModel(architecture: Architecture, initial: Float32Array)
     }
   }
 
-  const weightTensors = (params: Float32Array): tf.Tensor[] =>
-    layout.entries.map((entry) =>
+  const weightTensors = (params: Float32Array): tf.Tensor[] => {
+    const tf = engine()
+    return layout.entries.map((entry) =>
       tf.tensor(params.subarray(entry.offset, entry.offset + entry.size), [...entry.shape], 'float32'),
     )
+  }
 
   /** Sum (not mean) of per-sample losses, so batched evaluation can add them up. */
   const lossSum = (output: tf.Tensor, batch: Dataset): tf.Scalar => {
+    const tf = engine()
     if (batch.task === 'classification') {
       const oneHot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), classes ?? 0)
       return tf.neg(tf.sum(tf.mul(oneHot, tf.logSoftmax(output)))) as tf.Scalar
@@ -173,9 +188,10 @@ export function createTfModel(architecture: Architecture, initial: Float32Array)
   }
 
   const inputOf = (batch: Dataset): tf.Tensor =>
-    tf.tensor(batch.features, [batch.size, ...inputShape], 'float32')
+    engine().tensor(batch.features, [batch.size, ...inputShape], 'float32')
 
   const lossAndGradient = (params: Float32Array, batch: Dataset) => {
+    const tf = engine()
     checkParams(params)
     checkBatch(batch)
     const [lossTensor, flat] = tf.tidy(() => {
@@ -195,6 +211,7 @@ export function createTfModel(architecture: Architecture, initial: Float32Array)
   }
 
   const gradient = (params: Float32Array, batch: Dataset): Float32Array => {
+    const tf = engine()
     checkParams(params)
     checkBatch(batch)
     const flat = tf.tidy(() => {
@@ -213,6 +230,7 @@ export function createTfModel(architecture: Architecture, initial: Float32Array)
   }
 
   const loss = (params: Float32Array, batch: Dataset): number => {
+    const tf = engine()
     checkParams(params)
     checkBatch(batch)
     const value = tf.tidy(() =>
@@ -226,6 +244,7 @@ export function createTfModel(architecture: Architecture, initial: Float32Array)
   }
 
   const evaluate = (params: Float32Array, dataset: Dataset, options: EvaluateOptions = {}): Evaluation => {
+    const tf = engine()
     checkParams(params)
     checkBatch(dataset)
     const batchSize = options.batchSize ?? evaluateDefaults.batchSize

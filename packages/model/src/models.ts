@@ -3,9 +3,10 @@
  * parameter layout, so the flat vector means the same on every node and backend.
  */
 import { createRandom } from '@phalanx/aggregation'
-import * as tf from '@tensorflow/tfjs-core'
+import type * as tf from '@tensorflow/tfjs-core'
 import { InvalidModelOptionError, UnknownModelError } from './errors.js'
 import { type Architecture, createLayout, createTfModel, initialParameters, type Model } from './model.js'
+import { tfjs } from './tf.js'
 
 export const modelNames = ['logistic', 'mlp', 'cnn', 'linear'] as const
 export type ModelName = (typeof modelNames)[number]
@@ -86,7 +87,10 @@ export function logisticRegression(init: ModelInit = {}): Model {
       inputShape: [inputSize],
       classes,
       layout,
-      forward: ([w, b], x) => tf.add(tf.matMul(tf.reshape(x, [-1, inputSize]), w as tf.Tensor2D), b!),
+      forward: ([w, b], x) => {
+        const tf = tfjs()
+        return tf.add(tf.matMul(tf.reshape(x, [-1, inputSize]), w as tf.Tensor2D), b!)
+      },
     },
     init.seed ?? modelDefaults.seed,
   )
@@ -119,6 +123,7 @@ export function mlp(init: ModelInit = {}): Model {
       classes,
       layout: createLayout(specs),
       forward: (weights, x) => {
+        const tf = tfjs()
         let h = tf.reshape(x, [-1, inputSize])
         for (let layer = 0; layer < layers; layer++) {
           h = tf.add(tf.matMul(h as tf.Tensor2D, weights[2 * layer] as tf.Tensor2D), weights[2 * layer + 1]!)
@@ -145,8 +150,10 @@ export function linearRegression(init: ModelInit = {}): Model {
       inputShape: [dimension],
       classes: undefined,
       layout,
-      forward: ([w, b], x) =>
-        tf.reshape(tf.add(tf.matMul(tf.reshape(x, [-1, dimension]), w as tf.Tensor2D), b!), [-1]),
+      forward: ([w, b], x) => {
+        const tf = tfjs()
+        return tf.reshape(tf.add(tf.matMul(tf.reshape(x, [-1, dimension]), w as tf.Tensor2D), b!), [-1])
+      },
     },
     init.seed ?? modelDefaults.seed,
   )
@@ -163,6 +170,7 @@ const HALF = (KERNEL - 1) / 2
  * 3.6 ms vs 84 ms for an im2col of 25 slices, batch 32, first layer).
  */
 function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor4D {
+  const tf = tfjs()
   const padded = tf.pad(x, [
     [0, 0],
     [HALF, HALF],
@@ -179,6 +187,7 @@ function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor4D {
  * filter rotated 180° with in/out channels swapped (2.3 ms vs 23 ms for conv2dTranspose on WASM).
  */
 function inputGradient(dy: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
+  const tf = tfjs()
   return tf.conv2d(dy, tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D, 1, 'same')
 }
 
@@ -188,6 +197,7 @@ function inputGradient(dy: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
  * for it instead of paying for a convolution.
  */
 function conv2dSame(withInputGradient: boolean) {
+  const tf = tfjs()
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor4D
     const w = args[1] as tf.Tensor4D
@@ -205,37 +215,51 @@ function conv2dSame(withInputGradient: boolean) {
   })
 }
 
-const convOnData = conv2dSame(false)
-const convHidden = conv2dSame(true)
-
 /** Repeats each pixel of [b, h, w, c] into a 2×2 block: [b, 2h, 2w, c]. */
 function upsample2(t: tf.Tensor4D): tf.Tensor4D {
+  const tf = tfjs()
   // Nearest-neighbour resizing by exactly 2 maps output (y, x) to input (⌊y/2⌋, ⌊x/2⌋); it is a
   // native WASM kernel, unlike a 6-D tile (measured 117 ms per CNN gradient).
   return tf.image.resizeNearestNeighbor(t, [2 * t.shape[1], 2 * t.shape[2]])
 }
 
 /**
- * 2×2 stride-2 max-pooling whose gradient routes dy to the window's maximum through a mask
+ * A 2×2 stride-2 max-pooling whose gradient routes dy to the window's maximum through a mask
  * (x == upsampled max) instead of the MaxPoolGrad kernel, which is slower on WASM (measured
  * 4.8 vs 2.6 ms, first layer, batch 32). Exact ties share the gradient instead of giving it to the first
  * maximum; after a ReLU the only ties with any probability are all-zero windows, whose
  * gradient the ReLU then zeroes anyway.
  */
-const maxPool2 = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const x = args[0] as tf.Tensor4D
-  const save = args[1] as tf.GradSaveFunc
-  const value = tf.maxPool(x, 2, 2, 'valid')
-  save([x, value])
-  return {
-    value,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [savedX, savedY] = saved as [tf.Tensor4D, tf.Tensor4D]
-      const mask = tf.cast(tf.equal(savedX, upsample2(savedY)), 'float32')
-      return tf.mul(mask, upsample2(dy as tf.Tensor4D))
-    },
-  }
-})
+function maxPool2() {
+  const tf = tfjs()
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor4D
+    const save = args[1] as tf.GradSaveFunc
+    const value = tf.maxPool(x, 2, 2, 'valid')
+    save([x, value])
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [savedX, savedY] = saved as [tf.Tensor4D, tf.Tensor4D]
+        const mask = tf.cast(tf.equal(savedX, upsample2(savedY)), 'float32')
+        return tf.mul(mask, upsample2(dy as tf.Tensor4D))
+      },
+    }
+  })
+}
+
+/** The CNN's custom-gradient ops, made once, at the first CNN forward pass (they need tfjs-core). */
+let cnnOps:
+  | {
+      convOnData: ReturnType<typeof conv2dSame>
+      convHidden: ReturnType<typeof conv2dSame>
+      maxPool: ReturnType<typeof maxPool2>
+    }
+  | undefined
+function cnnOpsOf() {
+  cnnOps ??= { convOnData: conv2dSame(false), convHidden: conv2dSame(true), maxPool: maxPool2() }
+  return cnnOps
+}
 
 /** conv5×5(c1)+ReLU → maxpool 2 → conv5×5(c2)+ReLU → maxpool 2 → dense(classes). */
 export function cnn(init: ModelInit = {}): Model {
@@ -272,9 +296,11 @@ export function cnn(init: ModelInit = {}): Model {
       classes,
       layout,
       forward: ([f0, b0, f1, b1, w, b], x) => {
+        const tf = tfjs()
+        const { convOnData, convHidden, maxPool } = cnnOpsOf()
         const input = tf.reshape(x, [-1, side, side, 1]) as tf.Tensor4D
-        const h0 = maxPool2(tf.relu(tf.add(convOnData(input, f0!), b0!)) as tf.Tensor4D) as tf.Tensor4D
-        const h1 = maxPool2(tf.relu(tf.add(convHidden(h0, f1!), b1!)) as tf.Tensor4D)
+        const h0 = maxPool(tf.relu(tf.add(convOnData(input, f0!), b0!)) as tf.Tensor4D) as tf.Tensor4D
+        const h1 = maxPool(tf.relu(tf.add(convHidden(h0, f1!), b1!)) as tf.Tensor4D)
         return tf.add(tf.matMul(tf.reshape(h1, [-1, flat]) as tf.Tensor2D, w as tf.Tensor2D), b!)
       },
     },

@@ -18,10 +18,10 @@ import type { RoundTransport, RoundVector } from './transport.js'
  * else round 0 with its seeded model.
  */
 export async function joinOrResume(context: JoinContext): Promise<NodeStart> {
-  const { node, transport, config, log, signal, checkpoints, highestSigned, role } = context
+  const { node, transport, config, log, signal, checkpoints, highestSigned, role, ready } = context
   // Looked up while the node listens for a running cluster.
   const agreed = checkpoints?.agreed()
-  const clusterRound = await announcedClusterRound(node, config, signal)
+  const clusterRound = await announcedClusterRound(node, config, signal, ready)
   // A running cluster past the checkpoint wins (its models are newer). One announcing the
   // checkpoint's round or less is the cluster restarted as a whole, its servers already resumed
   // from it (and announcing while they wait for the rest): the checkpoint is where to start.
@@ -58,14 +58,18 @@ export async function joinOrResume(context: JoinContext): Promise<NodeStart> {
 export const joinListenMs = 2_500
 
 /**
- * The round servers are at, listening `joinListenMs`: the highest round N−F member servers have
- * signed (announced, or published a model of; `NetNode.clusterRound`), which F Byzantine servers
- * or outsiders cannot reach alone; 0 when none is heard (the cluster has not started).
+ * The round servers are at, listening `joinListenMs` and until the node is `ready`: the highest
+ * round N−F member servers have signed (announced, or published a model of;
+ * `NetNode.clusterRound`), which F Byzantine servers or outsiders cannot reach alone; 0 when none
+ * is heard (the cluster has not started). Read once the node can run a round, so that the join
+ * starts where the cluster is then, not where it was when the window closed (the chaos suite's
+ * restarted worker joined round 221 and, its dataset loaded 6 s later, started ~30 rounds behind).
  */
 async function announcedClusterRound(
   node: JoinContext['node'],
   config: ClusterConfig,
   signal: AbortSignal,
+  ready: JoinContext['ready'],
 ): Promise<number> {
   await new Promise<void>((resolve) => {
     const timer = setTimeout(done, joinListenMs)
@@ -76,6 +80,9 @@ async function announcedClusterRound(
     }
     signal.addEventListener('abort', done, { once: true })
   })
+  signal.throwIfAborted()
+  // A load that fails fails the join (and so the start-up) with its own error.
+  await ready?.()
   signal.throwIfAborted()
   return node.clusterRound(serverQuorum(config)) ?? 0
 }

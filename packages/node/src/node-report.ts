@@ -9,7 +9,8 @@ import type { RoundRecord } from '@phalanx/control'
 /** Messages a node sends to the `phalanx local` parent (and logs, in any case). */
 export type NodeReport =
   | { type: 'listening'; nodeId: string; peerId: string; multiaddrs: string[] }
-  | { type: 'started'; nodeId: string; round: number; backend: string }
+  /** `backend` is absent on a node that runs no tensor code (a Byzantine server). */
+  | { type: 'started'; nodeId: string; round: number; backend?: string }
   /**
    * A completed round: the node's one record of it (`RoundRecord`, control/subjects.ts), with the
    * fields a node process always measures present.

@@ -1,10 +1,24 @@
 /**
- * A node process's start-up phase: the config checked, the tensor backend, data and model
- * loaded, the data plane listening (subscribed as its replication mode says), then the control
- * plane, checkpoints and, for a server that keeps state, its state store and signing guard. What
- * it returns is everything the later phases (where to start, the server or worker loop) use.
+ * A node process's start-up phase: the config checked, the model built (its layout and initial
+ * parameters: no tensor code yet), the data plane listening (subscribed as its replication mode
+ * says), then the tensor backend and the dataset loading in the background, the control plane,
+ * checkpoints and, for a server that keeps state, its state store and signing guard. What it
+ * returns is everything the later phases (where to start, the server or worker loop) use.
+ *
+ * Why the data plane comes before TensorFlow.js: `phalanx local` starts the servers one after
+ * another, each once the one before listens, so whatever a server does before listening is paid
+ * N times in a row; and the backend and dataset load while the node listens for a running
+ * cluster (`joinListenMs`), which it does anyway. The start-up still fails on a backend that
+ * cannot start: `startingPoint` awaits them before the node reports `started` and runs a round.
  */
-import { createModel, type Dataset, initBackend, loadDataset, type Model } from '@phalanx/model'
+import {
+  type BackendInfo,
+  createModel,
+  type Dataset,
+  initBackend,
+  loadDataset,
+  type Model,
+} from '@phalanx/model'
 import { createMembership, createNetNode, type NetNode } from '@phalanx/net'
 import type { Logger } from 'pino'
 import { type ChaosActions, createChaosActions } from './chaos-actions.js'
@@ -48,9 +62,15 @@ export interface StartedNode {
   mode: ReplicationMode
   log: Logger
   signal: AbortSignal
-  backend: string
+  /** Layout, dimension, initial parameters; its tensor functions need `tensors()` first. */
   model: Model
-  data: { train: Dataset; test: Dataset }
+  /**
+   * Whether it runs tensor code at all: a Byzantine server does not (it never evaluates, and its
+   * attacks are arithmetic on the models it receives), so it never loads TensorFlow.js or data.
+   */
+  computes: boolean
+  /** The tensor backend and the dataset, loaded once per process (from when a node that computes listens). */
+  tensors: () => Promise<NodeTensors>
   chaos: ChaosActions
   node: NetNode
   /** The data plane as the round protocol sees it; its calls beat the liveness probe. */
@@ -66,6 +86,12 @@ export interface StartedNode {
   /** What every role records of a completed round; servers add evaluation, distances, drift. */
   roundRecord(event: RoundEvent): Extract<NodeReport, { type: 'round' }>
   close(): Promise<void>
+}
+
+/** What a node computes with: the backend started and the dataset loaded. */
+export interface NodeTensors {
+  backend: BackendInfo
+  data: { train: Dataset; test: Dataset }
 }
 
 export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
@@ -108,13 +134,20 @@ export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
   }
   // --- end control plane ---
 
-  const backend = await initBackend({ backend: config.backend, logger: log })
-  const data = await loadDataset(config.dataset, {
-    ...(config.datasetPath === undefined ? {} : { fashionMnistDir: config.datasetPath }),
-    seed: config.seed,
-    dimension: config.dimension,
-  })
   const model = createModel(config.model, { seed: config.seed, dimension: config.dimension })
+  const computes = !(role === 'server' && byzantine)
+  let loading: Promise<NodeTensors> | undefined
+  const tensors = (): Promise<NodeTensors> => {
+    loading ??= (async () => ({
+      backend: await initBackend({ backend: config.backend, logger: log }),
+      data: await loadDataset(config.dataset, {
+        ...(config.datasetPath === undefined ? {} : { fashionMnistDir: config.datasetPath }),
+        seed: config.seed,
+        dimension: config.dimension,
+      }),
+    }))()
+    return loading
+  }
 
   const membership = chaos.membership(
     createMembership({
@@ -141,10 +174,9 @@ export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
   await node.start()
   chaos.attach(node)
   report({ type: 'listening', nodeId, peerId: node.peerId, multiaddrs: node.multiaddrs() })
-  log.info(
-    { peerId: node.peerId, multiaddrs: node.multiaddrs(), byzantine, backend: backend.name },
-    'node started',
-  )
+  log.info({ peerId: node.peerId, multiaddrs: node.multiaddrs(), byzantine }, 'node started')
+  // In the background from here; a failure is thrown where it is awaited (`startingPoint`).
+  if (computes) tensors().catch(() => {})
   const transport = withHeartbeat(netTransport(node, { serverQuorum: serverQuorum(config) }), () =>
     health.beat(),
   )
@@ -245,9 +277,9 @@ export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
       mode,
       log,
       signal,
-      backend: backend.name,
       model,
-      data,
+      computes,
+      tensors,
       chaos,
       node,
       transport,

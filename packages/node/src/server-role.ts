@@ -19,13 +19,14 @@ import type { ServerState } from './server-state.js'
 
 export async function runServerRole(started: StartedNode, start: NodeStart): Promise<void> {
   const { config, node, byzantine, chaos, signal, stateStore, checkpoints, model } = started
-  const evaluate = (params: Float32Array) => model.evaluate(params, started.data.test)
+  // Ready since `started` was reported; a Byzantine server has none and never evaluates.
+  const tensors = started.computes ? await started.tensors() : undefined
   let lastEvaluation: { accuracy?: number | undefined; loss?: number | undefined } = {}
   const onRound = (event: RoundEvent, next: Float32Array) => {
     const last = event.round === config.rounds - 1
     let evaluation: { accuracy?: number | undefined; loss?: number | undefined } = {}
-    if (!byzantine && ((event.round + 1) % config.evalEvery === 0 || last)) {
-      const { accuracy, loss } = evaluate(next)
+    if (tensors !== undefined && ((event.round + 1) % config.evalEvery === 0 || last)) {
+      const { accuracy, loss } = model.evaluate(next, tensors.data.test)
       evaluation = { accuracy, loss }
       lastEvaluation = evaluation
     }

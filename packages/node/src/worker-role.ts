@@ -12,7 +12,8 @@ import { workerBehaviour, workerGradient } from './roles.js'
 
 export async function runWorkerRole(started: StartedNode, start: NodeStart): Promise<void> {
   const { config, byzantine, chaos, signal, index } = started
-  const shards = partition(started.data.train, { scheme: 'iid', workers: config.workers, seed: config.seed })
+  const { data } = await started.tensors()
+  const shards = partition(data.train, { scheme: 'iid', workers: config.workers, seed: config.seed })
   let shard: Dataset = shards[index % shards.length]!
   if (byzantine && workerBehaviours[config.workerAttack].poisonsShard && shard.task === 'classification') {
     shard = flipLabels(shard as ClassificationDataset, {})

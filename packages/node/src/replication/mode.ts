@@ -43,6 +43,13 @@ export interface JoinContext {
   checkpoints: NodeCheckpoints | undefined
   /** The highest round this server signed (its watermark), when it keeps one. */
   highestSigned: number | undefined
+  /**
+   * Settles when the node can run its first round (a node that computes: its tensor backend and
+   * dataset, loading in the background since it listened); absent when it is ready already. A
+   * join picks the round it starts from only then: picked before, it starts behind by however
+   * long the load outlasted the listening, and a busy machine's load outlasted it by seconds.
+   */
+  ready?: (() => Promise<unknown>) | undefined
 }
 
 /** What every mode's server loop is handed (the wiring in `server-role.ts`). */
