@@ -15,7 +15,7 @@ import {
 import { withConfigSource } from '@phalanx/node'
 import { type Command, Option } from 'commander'
 import pino from 'pino'
-import { checkHonoured } from './options.js'
+import { checkHonoured, dropConfigVariables } from './options.js'
 import { progressLine } from './view.js'
 
 // Nodes of a `local` cell are started as `node bin.js server|worker`, like `phalanx local` does.
@@ -68,6 +68,8 @@ export function addExperimentCommand(program: Command): Command {
           withConfigSource({ ...matrix.base }, (field) => `matrix file ${matrixPath}, base.${field}`),
           withConfigSource({ ...matrix.grid }, (field) => `matrix file ${matrixPath}, grid.${field}`),
         ])
+        // A cell's config is the matrix's alone: no variable of this shell reaches its nodes.
+        dropConfigVariables(process.env)
         console.log(`phalanx experiment: ${matrixPath} (mode ${matrix.mode}) → ${options.out}`)
         const { results, fields, files } = await runExperiment({
           matrix,

@@ -123,3 +123,13 @@ export function configFromCommand(command: Command, run: RunCommand, env: NodeJS
   const defaults = withConfigSource({ ...commandDefaults[run] }, () => `the default of phalanx ${run}`)
   return resolveConfig(defaults, fromFile, fromEnv, fromFlags)
 }
+
+/**
+ * Removes the config's variables from `env` once the config is read. A command that starts node
+ * processes (`local`, an experiment's cells) hands each node its whole config as `PHALANX_*`
+ * variables of its own, over what it inherits; an inherited one that config does not carry
+ * (`PHALANX_OUT`: the run's, not a node's) would still reach the node, which refuses it.
+ */
+export function dropConfigVariables(env: NodeJS.ProcessEnv): void {
+  for (const { env: name } of fields) delete env[name]
+}

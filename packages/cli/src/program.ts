@@ -13,7 +13,7 @@ import pino, { type Logger } from 'pino'
 import { addControlCommands } from './control-commands.js'
 import { addExperimentCommand } from './experiment-command.js'
 import type { RunCommand } from './fields.js'
-import { addConfigOptions, configFromCommand } from './options.js'
+import { addConfigOptions, configFromCommand, dropConfigVariables } from './options.js'
 import { cliVersion } from './version.js'
 import { progressLine, summaryTable } from './view.js'
 
@@ -93,6 +93,7 @@ export function createProgram(init: ProgramInit): Command {
       const log = logger(tty)
       const title = `phalanx local: N=${config.servers} (${attackers('F', config.byzantineServers, config.serverAttack)}), n=${config.workers} (${attackers('f', config.byzantineWorkers, config.workerAttack)}), ${config.rule}, ${config.model}/${config.dataset}`
       console.log(title)
+      dropConfigVariables(process.env)
       const { summary, rows, logDir } = await runLocalCluster({
         config,
         log,

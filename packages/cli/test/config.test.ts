@@ -5,7 +5,7 @@ import { type ClusterConfig, configFieldHelp, isByzantine } from '@phalanx/node'
 import { Command } from 'commander'
 import { afterAll, describe, expect, it } from 'vitest'
 import { honours, type RunCommand, runCommandNames } from '../src/fields.js'
-import { addConfigOptions, configFromCommand } from '../src/options.js'
+import { addConfigOptions, configFromCommand, dropConfigVariables } from '../src/options.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'phalanx-cli-config-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -288,5 +288,14 @@ describe('safe defaults outside local', () => {
 
   it('list flags are comma-separated', () => {
     expect(resolve('simulate', ['--pre-aggregation', 'nnm,clip']).preAggregation).toEqual(['nnm', 'clip'])
+  })
+})
+
+describe('the nodes local starts inherit no config variable', () => {
+  it("drops every config field's variable once the config is read, and keeps the rest", () => {
+    const env = { PHALANX_OUT: 'out/', PHALANX_ROUNDS: '5', PHALANX_LOG_LEVEL: 'debug', PATH: '/usr/bin' }
+    expect(resolve('local', [], env)).toMatchObject({ out: 'out/', rounds: 5 })
+    dropConfigVariables(env)
+    expect(env).toEqual({ PHALANX_LOG_LEVEL: 'debug', PATH: '/usr/bin' })
   })
 })
