@@ -147,7 +147,7 @@ describe('node processes on the NATS control plane', () => {
     [
       ['chaos', 'corrupt', 'worker-0', '--attack', 'sign-flip', '--strength', 'ten'],
       1,
-      /--strength <x>' argument 'ten' is invalid\. a finite number/,
+      /--strength <number>' argument 'ten' is invalid\. a finite number/,
     ],
     [['chaos', 'explode', 'server-0'], 1, /value 'explode' is invalid for argument 'kind'/],
     // Nothing listens on port 1: the command fails with the reason instead of waiting forever.

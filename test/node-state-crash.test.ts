@@ -141,6 +141,8 @@ describe('servers SIGKILLed anywhere on the save-then-publish path never equivoc
       env: {
         ...fastTrainingEnv,
         ...env,
+        // A server's own: a worker keeps no state and refuses the field.
+        ...(nodeId.startsWith('server-') ? { PHALANX_STATE_DIR: join(work, 'state') } : {}),
         PHALANX_BOOTSTRAP: bootstrap(nodeId).join(','),
         ...(failpoint === undefined ? {} : { PHALANX_FAILPOINTS: failpoint }),
       },
@@ -237,7 +239,6 @@ describe('servers SIGKILLed anywhere on the save-then-publish path never equivoc
       PHALANX_WORKERS: String(workers.length),
       PHALANX_BYZANTINE_WORKERS: '0',
       PHALANX_MEMBERS: [...peerIds].map(([nodeId, peerId]) => `${nodeId}:${peerId}`).join(','),
-      PHALANX_STATE_DIR: join(work, 'state'),
       PHALANX_EVAL_EVERY: String(EVAL_EVERY),
       // How long a restarted server waits for N−F models before it says it stalled; short, so a
       // stalled cluster shows in the logs while the test still runs.

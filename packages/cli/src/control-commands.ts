@@ -26,6 +26,9 @@ import {
 } from '@phalanx/control'
 import {
   attackStrengthFields,
+  type ClusterConfig,
+  configFieldHelp,
+  envName,
   serverBehaviourNames,
   verifyPeerSignature,
   workerBehaviourNames,
@@ -45,46 +48,20 @@ interface ConnectionOptions {
 }
 
 /**
- * The credential and TLS flags, each defaulting to the node's env variable of the same setting
- * (`PHALANX_NATS_CREDS_FILE`, …), so a command run inside a pod connects as that pod does.
+ * The credential and TLS flags: each is a node's config field under a shorter flag name, read
+ * from the same `PHALANX_*` variable and described as the schema describes it, so a command run
+ * inside a pod connects as that pod does.
  */
 const NATS_FILE_FLAGS = [
-  {
-    flag: 'nats-creds',
-    key: 'natsCreds',
-    env: 'PHALANX_NATS_CREDS_FILE',
-    option: 'credsFile',
-    what: 'NATS creds file (user JWT + nkey seed)',
-  },
-  {
-    flag: 'nats-nkey-seed',
-    key: 'natsNkeySeed',
-    env: 'PHALANX_NATS_NKEY_SEED_FILE',
-    option: 'nkeySeedFile',
-    what: 'file holding a NATS user nkey seed',
-  },
-  {
-    flag: 'nats-tls-ca',
-    key: 'natsTlsCa',
-    env: 'PHALANX_NATS_TLS_CA_FILE',
-    option: 'caFile',
-    what: 'CA certificate (PEM) to verify the NATS server with',
-  },
-  {
-    flag: 'nats-tls-cert',
-    key: 'natsTlsCert',
-    env: 'PHALANX_NATS_TLS_CERT_FILE',
-    option: 'certFile',
-    what: 'client certificate (PEM) for NATS',
-  },
-  {
-    flag: 'nats-tls-key',
-    key: 'natsTlsKey',
-    env: 'PHALANX_NATS_TLS_KEY_FILE',
-    option: 'keyFile',
-    what: 'private key (PEM) of the client certificate',
-  },
-] as const
+  { flag: 'nats-creds', key: 'natsCreds', field: 'natsCredsFile', option: 'credsFile' },
+  { flag: 'nats-nkey-seed', key: 'natsNkeySeed', field: 'natsNkeySeedFile', option: 'nkeySeedFile' },
+  { flag: 'nats-tls-ca', key: 'natsTlsCa', field: 'natsTlsCaFile', option: 'caFile' },
+  { flag: 'nats-tls-cert', key: 'natsTlsCert', field: 'natsTlsCertFile', option: 'certFile' },
+  { flag: 'nats-tls-key', key: 'natsTlsKey', field: 'natsTlsKeyFile', option: 'keyFile' },
+] as const satisfies readonly { flag: string; key: string; field: keyof ClusterConfig; option: string }[]
+
+const fieldHelp = new Map(configFieldHelp().map((help) => [help.field, help]))
+const describedAs = (field: keyof ClusterConfig) => fieldHelp.get(field)?.description ?? field
 
 const COMMAND_DEFAULTS = {
   natsUrl: 'nats://127.0.0.1:4222',
@@ -115,27 +92,33 @@ function finiteNumber(value: string): number {
 
 function withConnectionOptions(command: Command): Command {
   command
-    // No default value here: commander prints defaults in --help, and the URL may hold a password.
-    .option(
-      '--nats-url <url>',
-      `NATS URL, credentials as nats://user:pass@host:port (default: $PHALANX_NATS_URL or ${COMMAND_DEFAULTS.natsUrl})`,
+    // commander shows the variable's name, never its value (a URL may hold a password).
+    .addOption(
+      new Option('--nats-url <url>', 'NATS URL, credentials as nats://user:pass@host:port')
+        .default(COMMAND_DEFAULTS.natsUrl)
+        .env(envName('natsUrl')),
     )
-    .option('--cluster <id>', 'cluster id', process.env.PHALANX_CLUSTER ?? COMMAND_DEFAULTS.cluster)
-  for (const { flag, env, what } of NATS_FILE_FLAGS)
-    command.option(`--${flag} <file>`, `${what} (default: $${env})`)
-  return command.option(
-    '--connect-timeout-ms <n>',
-    'give up when NATS does not answer in time',
-    positiveInt,
-    COMMAND_DEFAULTS.connectTimeoutMs,
+    .addOption(
+      new Option('--cluster <id>', describedAs('cluster'))
+        .default(COMMAND_DEFAULTS.cluster)
+        .env(envName('cluster')),
+    )
+  for (const { flag, field } of NATS_FILE_FLAGS)
+    command.addOption(new Option(`--${flag} <file>`, describedAs(field)).env(envName(field)))
+  return command.addOption(
+    new Option('--connect-timeout-ms <ms>', 'give up when NATS does not answer in time')
+      .argParser(positiveInt)
+      .default(COMMAND_DEFAULTS.connectTimeoutMs),
   )
 }
 
-/** `--operator-key FILE` (default `$PHALANX_OPERATOR_KEY`): the key every control record is signed with. */
+/** `--operator-key FILE` (or `PHALANX_OPERATOR_KEY`): the key every control record is signed with. */
 export function withOperatorKeyOption(command: Command): Command {
-  return command.option(
-    '--operator-key <file>',
-    'operator key file (from `phalanx keygen`) that signs the record (default: $PHALANX_OPERATOR_KEY)',
+  return command.addOption(
+    new Option(
+      '--operator-key <file>',
+      'operator key file (from `phalanx keygen`) that signs the record',
+    ).env('PHALANX_OPERATOR_KEY'),
   )
 }
 
@@ -148,7 +131,7 @@ export async function operatorKeyOf(
   options: { operatorKey?: string },
   operation: string,
 ): Promise<OperatorKey | undefined> {
-  const path = options.operatorKey ?? process.env.PHALANX_OPERATOR_KEY
+  const path = options.operatorKey
   if (path === undefined || path === '') {
     console.error(
       `phalanx ${operation}: needs the operator key: --operator-key FILE or PHALANX_OPERATOR_KEY (make one with \`phalanx keygen --out FILE\`)`,
@@ -189,7 +172,7 @@ export function renderWatch(
 }
 
 function natsUrlOf(options: ConnectionOptions): string {
-  return options.natsUrl ?? process.env.PHALANX_NATS_URL ?? COMMAND_DEFAULTS.natsUrl
+  return options.natsUrl ?? COMMAND_DEFAULTS.natsUrl
 }
 
 /** Connects, runs `action`, closes; a failure becomes one line on stderr and exit code 1. */
@@ -232,8 +215,8 @@ function natsFilesOf(
 ): Pick<Parameters<typeof connectControl>[0], 'credsFile' | 'nkeySeedFile' | 'tls' | 'authOptionNames'> {
   const files: Partial<Record<(typeof NATS_FILE_FLAGS)[number]['option'], string>> = {}
   const authOptionNames: Record<string, string> = {}
-  for (const { flag, key, env, option } of NATS_FILE_FLAGS) {
-    const value = options[key] ?? process.env[env]
+  for (const { flag, key, option } of NATS_FILE_FLAGS) {
+    const value = options[key]
     if (value !== undefined && value !== '') files[option] = value
     authOptionNames[option] = `--${flag}`
   }
@@ -272,10 +255,12 @@ export function addControlCommands(program: Command): void {
       .description(
         'live table of the cluster from its telemetry: only events signed by the node they name are shown, the others counted',
       )
-      .option('--duration-ms <n>', 'stop after this long and print the final table', positiveInt)
-      .option(
-        '--members <list>',
-        'comma-separated <nodeId>:<peerId> whose telemetry must be signed by that peer (default: $PHALANX_MEMBERS); other node ids are pinned to their first signed event',
+      .option('--duration-ms <ms>', 'stop after this long and print the final table', positiveInt)
+      .addOption(
+        new Option(
+          '--members <list>',
+          'comma-separated <nodeId>:<peerId> whose telemetry must be signed by that peer; other node ids are pinned to their first signed event',
+        ).env(envName('members')),
       ),
   ).action(
     async (
@@ -283,7 +268,7 @@ export function addControlCommands(program: Command): void {
     ) =>
       withConnection(options, 'watch', async (conn) => {
         const tty = process.stdout.isTTY === true
-        const pinned = pinnedPeers(options.members ?? process.env.PHALANX_MEMBERS ?? '')
+        const pinned = pinnedPeers(options.members ?? '')
         const watch = await watchTelemetry({
           conn,
           verifyPeer: verifyPeerSignature,
@@ -323,14 +308,14 @@ export function addControlCommands(program: Command): void {
         `corrupt: the attack to switch to (none = honest again); a server: ${serverBehaviourNames.join(', ')}; a worker: ${workerBehaviourNames.filter((name) => workerBehaviours[name].runtime).join(', ')}`,
       )
       .option(
-        '--strength <x>',
+        '--strength <number>',
         `corrupt: the attack's strength, checked like its config field (${Object.entries(attackStrengthFields)
           .map(([attack, field]) => `${attack}: ${field}`)
           .join(', ')})`,
         finiteNumber,
       )
-      .option('--duration-ms <n>', 'partition: how long before it heals', positiveInt)
-      .option('--timeout-ms <n>', 'how long to wait for the acknowledgement', positiveInt, 5_000),
+      .option('--duration-ms <ms>', 'partition: how long before it heals', positiveInt)
+      .option('--timeout-ms <ms>', 'how long to wait for the acknowledgement', positiveInt, 5_000),
   ).action(
     async (
       kind: (typeof chaosKinds)[number],

@@ -12,8 +12,10 @@ import {
   resultsMarkdown,
   runExperiment,
 } from '@phalanx/lab'
+import { withConfigSource } from '@phalanx/node'
 import { type Command, Option } from 'commander'
 import pino from 'pino'
+import { checkHonoured, dropConfigVariables } from './options.js'
 import { progressLine } from './view.js'
 
 // Nodes of a `local` cell are started as `node bin.js server|worker`, like `phalanx local` does.
@@ -25,6 +27,7 @@ const inputErrorCodes = [
   'experiment_cell_invalid',
   'config_invalid',
   'cluster_bound',
+  'config_field_not_honoured',
 ] as const
 
 function cellLine(result: CellResult, index: number, total: number): string {
@@ -59,6 +62,14 @@ export function addExperimentCommand(program: Command): Command {
       try {
         const file = readMatrix(matrixPath)
         const matrix = { ...file, mode: options.mode ?? file.mode }
+        // A cell runs as `phalanx <mode>` does: a field that command would ignore is refused here,
+        // before any cell runs, as the command itself would refuse it.
+        checkHonoured(matrix.mode, [
+          withConfigSource({ ...matrix.base }, (field) => `matrix file ${matrixPath}, base.${field}`),
+          withConfigSource({ ...matrix.grid }, (field) => `matrix file ${matrixPath}, grid.${field}`),
+        ])
+        // A cell's config is the matrix's alone: no variable of this shell reaches its nodes.
+        dropConfigVariables(process.env)
         console.log(`phalanx experiment: ${matrixPath} (mode ${matrix.mode}) → ${options.out}`)
         const { results, fields, files } = await runExperiment({
           matrix,

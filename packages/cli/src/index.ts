@@ -1,12 +1,16 @@
 /**
  * @packageDocumentation
- * `@phalanx/cli`: the `phalanx` command (`local`, `server`, `worker`, `simulate`). Its pieces
- * are exported for tests.
+ * `@phalanx/cli`: the `phalanx` command (`local`, `server`, `worker`, `simulate`, `experiment`
+ * and the control commands). Its pieces are exported for tests.
  *
  * @example
  * ```sh
  * phalanx local --rounds 100 --rule krum --worker-attack alie --out out/
  * ```
  */
-export { addConfigOptions, configFromOptions } from './options.js'
+export { cliErrorCodes, FieldNotHonouredError } from './errors.js'
+export { commandDefaults, honours, runCommandNames, scopeOf, scopes } from './fields.js'
+export { addConfigOptions, checkHonoured, configFromCommand, fieldOption, placeholder } from './options.js'
+export { createProgram } from './program.js'
+export { cliVersion } from './version.js'
 export { progressLine, summaryTable } from './view.js'

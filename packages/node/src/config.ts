@@ -8,9 +8,17 @@ import { readFileSync } from 'node:fs'
 import { preAggregatorNames, ruleNames } from '@phalanx/aggregation'
 import { workerAttackDefaults } from '@phalanx/attacks'
 import { backendNames, datasetNames, modelNames } from '@phalanx/model'
-import { parse as parseYaml } from 'yaml'
+import { isMap, isScalar, LineCounter, parseDocument } from 'yaml'
 import { z } from 'zod'
 import { hiddenShiftSigns, serverBehaviourNames, workerBehaviourNames } from './byzantine.js'
+import {
+  allowedText,
+  closestName,
+  didYouMean,
+  type FieldShape,
+  fieldShape,
+  issueWords,
+} from './config-words.js'
 import { ConfigError } from './errors.js'
 import { replicationModeNames } from './replication/names.js'
 
@@ -450,28 +458,20 @@ export interface FieldHelp {
   readonly list: boolean
   /** `PHALANX_…` */
   readonly env: string
+  /** What values it takes: kind, range, choices. */
+  readonly shape: FieldShape
+  /** The same in words: "a whole number from 1 to 64". */
+  readonly allowed: string
 }
 
-type SchemaDef = {
-  type: string
-  defaultValue?: unknown
-  innerType?: z.ZodType
-  element?: z.ZodType
-  in?: z.ZodType
-  entries?: Record<string, string>
-}
-
-/** Looks through default, optional, pipe and array wrappers for an enum's values. */
-function enumValues(schema: z.ZodType): readonly string[] | undefined {
-  const def = schema.def as unknown as SchemaDef
-  if (def.type === 'enum') return Object.values(def.entries ?? {})
-  const inner = def.innerType ?? def.element ?? def.in
-  return inner === undefined ? undefined : enumValues(inner)
+const shapeOf = (field: string): FieldShape => {
+  const schema = clusterConfigSchema.shape[field as keyof ClusterConfig] as z.ZodType
+  return { ...fieldShape(schema), list: listFields.has(field) }
 }
 
 /** The field's default; undefined for an optional field. */
 function defaultOf(schema: z.ZodType): unknown {
-  const def = schema.def as unknown as SchemaDef
+  const def = schema.def as unknown as { type: string; defaultValue?: unknown }
   return def.type === 'default' ? def.defaultValue : undefined
 }
 
@@ -479,17 +479,18 @@ function defaultOf(schema: z.ZodType): unknown {
 export function configFieldHelp(): FieldHelp[] {
   return fieldNames.map((field) => {
     const schema = clusterConfigSchema.shape[field] as z.ZodType
-    const choices = enumValues(schema)
+    const shape = shapeOf(field)
     const value = defaultOf(schema)
-    const list = listFields.has(field)
     const shown = Array.isArray(value) ? value.join(',') : value
     return {
       field,
       description: schema.description ?? '',
-      ...(choices === undefined ? {} : { choices }),
+      ...(shape.choices === undefined ? {} : { choices: shape.choices }),
       ...(shown === undefined || shown === '' ? {} : { default: String(shown) }),
-      list,
+      list: shape.list,
       env: envName(field),
+      shape,
+      allowed: allowedText(shape),
     }
   })
 }
@@ -516,6 +517,14 @@ export function withConfigSource<T extends Record<string, unknown>>(
   return layer
 }
 
+/** Where `layer` says its `field` came from (`config file a.yaml, line 3`), if it says. */
+export function configSourceOf(layer: Record<string, unknown>, field: string): string | undefined {
+  return (layer as SourcedLayer)[layerSource]?.(field)
+}
+
+/** What an unknown name is told instead of the whole list of names. */
+const seeHelp = 'what `phalanx <command> --help` lists'
+
 /** Reads the `PHALANX_*` variables the schema knows; unknown `PHALANX_*` names are an error
  * (a misspelt variable silently ignored is a misconfigured cluster). */
 export function configFromEnv(
@@ -529,18 +538,21 @@ export function configFromEnv(
     const field = byEnvName.get(name)
     if (field === undefined) {
       if (known.includes(name)) continue
-      throw new ConfigError(`unknown environment variable ${name}`, {
-        field: name,
-        value,
-        allowed: [...byEnvName.keys(), ...known].join(', '),
-      })
+      // Compared without the prefix every candidate shares, which would make any name look near.
+      const strip = (envVar: string) => envVar.slice('PHALANX_'.length)
+      const near = closestName(strip(name), [...byEnvName.keys(), ...known].map(strip))
+      throw new ConfigError(
+        `unknown environment variable ${name}${near === undefined ? '' : `; did you mean PHALANX_${near}?`}`,
+        { field: name, value, allowed: seeHelp },
+      )
     }
     values[field] = listFields.has(field) ? value.split(',').filter(Boolean) : value
   }
   return withConfigSource(values, (field) => `environment variable ${envName(field)}`)
 }
 
-/** Reads a YAML config file (an object whose keys are the schema's fields). */
+/** Reads a YAML config file (an object whose keys are the schema's fields); an error about one
+ * of its fields names the file and the field's line. */
 export function configFromFile(path: string): Record<string, unknown> {
   let text: string
   try {
@@ -548,7 +560,17 @@ export function configFromFile(path: string): Record<string, unknown> {
   } catch (cause) {
     throw new ConfigError(`cannot read config file ${path}`, { field: 'config', value: path, cause })
   }
-  const parsed: unknown = parseYaml(text)
+  const lineCounter = new LineCounter()
+  const document = parseDocument(text, { lineCounter, prettyErrors: false })
+  const [syntax] = document.errors
+  if (syntax !== undefined) {
+    const { line } = lineCounter.linePos(syntax.pos[0])
+    throw new ConfigError(
+      `config file ${path}, line ${line}, is not valid YAML: ${syntax.message.split('\n')[0]}`,
+      { field: 'config', value: path },
+    )
+  }
+  const parsed: unknown = document.toJS()
   if (parsed === null || parsed === undefined) return {}
   if (typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new ConfigError(`config file ${path} must hold a mapping of field: value`, {
@@ -556,50 +578,54 @@ export function configFromFile(path: string): Record<string, unknown> {
       value: path,
     })
   }
-  return withConfigSource(parsed as Record<string, unknown>, () => `config file ${path}`)
+  const lines = new Map<string, number>()
+  if (isMap(document.contents)) {
+    for (const { key } of document.contents.items) {
+      if (isScalar(key) && key.range) lines.set(String(key.value), lineCounter.linePos(key.range[0]).line)
+    }
+  }
+  return withConfigSource(parsed as Record<string, unknown>, (field) =>
+    lines.has(field) ? `config file ${path}, line ${lines.get(field)}` : `config file ${path}`,
+  )
 }
 
 /**
  * Merges the layers (later wins) and validates them with the schema. A wrong value throws a
- * `ConfigError` naming the field, the value and what is allowed.
+ * `ConfigError` naming the field, the value, where it was set and what is allowed, in words.
  */
 export function resolveConfig(...layers: Record<string, unknown>[]): ClusterConfig {
   const merged: Record<string, unknown> = {}
   /** Where each field's value came from (the last layer that set it wins, as for the value). */
   const sources = new Map<string, string>()
   for (const layer of layers) {
-    const source = (layer as SourcedLayer)[layerSource]
     for (const [key, value] of Object.entries(layer)) {
       if (value === undefined) continue
       merged[key] = value
-      sources.set(key, source?.(key) ?? 'flags or the caller')
+      sources.set(key, configSourceOf(layer, key) ?? 'flags or the caller')
     }
   }
-  const from = (field: string) => `, set by ${sources.get(field.split('.')[0] ?? field) ?? 'the default'}`
+  const from = (field: string) => `, set by ${sources.get(field) ?? 'the default'}`
   const unknownField = Object.keys(merged).find((key) => !(fieldNames as string[]).includes(key))
   if (unknownField !== undefined) {
-    throw new ConfigError(`unknown config field "${unknownField}"${from(unknownField)}`, {
-      field: unknownField,
-      value: merged[unknownField],
-      allowed: fieldNames.join(', '),
-    })
+    throw new ConfigError(
+      `unknown config field "${unknownField}"${from(unknownField)}${didYouMean(unknownField, fieldNames)}`,
+      { field: unknownField, value: merged[unknownField], allowed: seeHelp },
+    )
   }
   const result = clusterConfigSchema.safeParse(merged)
   if (!result.success) {
     const issue = result.error.issues[0]!
-    const field = issue.path.join('.')
+    const [top, ...rest] = issue.path.map(String)
+    const field = top ?? ''
     const value = issue.path.reduce<unknown>(
       (at, key) => (at as Record<PropertyKey, unknown> | undefined)?.[key as PropertyKey],
       merged,
     )
-    const allowed = 'values' in issue ? (issue.values as unknown[]).join(', ') : issue.message
+    const item = rest.length === 1 && /^\d+$/.test(rest[0]!) ? ` (item ${Number(rest[0]) + 1})` : ''
+    const { problem, allowed } = issueWords(issue, value, shapeOf(field))
     throw new ConfigError(
-      `config field "${field}" = ${JSON.stringify(value)}: ${issue.message}${from(field)}`,
-      {
-        field,
-        value,
-        allowed,
-      },
+      `config field "${field}"${item} = ${JSON.stringify(value)}${from(field)}: ${problem}`,
+      { field: issue.path.join('.'), value, allowed },
     )
   }
   if (result.data.replication === 'smr' && result.data.smrNatsUrl === undefined) {

@@ -48,6 +48,7 @@ export {
   configFieldHelp,
   configFromEnv,
   configFromFile,
+  configSourceOf,
   envName,
   flagName,
   listFields,
@@ -56,6 +57,7 @@ export {
   withConfigSource,
   workerAttackNames,
 } from './config.js'
+export { allowedText, closestName, didYouMean, type FieldShape } from './config-words.js'
 export {
   attachControlPlane,
   type ControlPlane,

@@ -75,7 +75,7 @@ describe('numeric config bounds', () => {
     const file = join(tmp, 'overridden.yaml')
     writeFileSync(file, 'roundWindow: 2\n')
     expect(() => resolveConfig(configFromFile(file), configFromEnv({ PHALANX_ROUND_WINDOW: '17' }))).toThrow(
-      /"roundWindow" = "17": at most 16 .*set by environment variable PHALANX_ROUND_WINDOW/,
+      /"roundWindow" = "17", set by environment variable PHALANX_ROUND_WINDOW: at most 16 /,
     )
     expect(() => resolveConfig(configFromFile(file), { roundWindow: 99 })).toThrow(/set by flags/)
   })
