@@ -45,10 +45,9 @@ describe('phalanx simulate ≡ a one-server vanilla cluster', () => {
     // The default rule (Multi-Krum) over more workers, no momentum.
     [['--workers', '5', '--byzantine-workers', '0', '--momentum', '0', '--seed', '5']],
   ])('%j: the same final model, bit for bit', async (config) => {
-    const args = [...small, ...config, '--rounds', '6']
-    // simulate is one honest server by construction, and refuses the server fields.
+    const args = [...oneServer, ...small, ...config, '--rounds', '6']
     const reference = await run('simulate', args)
-    const cluster = await run('local', [...oneServer, ...args])
+    const cluster = await run('local', args)
     expect(cluster.backend).toBe(reference.backend)
     expect(reference.rounds).toBe(6)
     expect(cluster.rounds).toBe(6)
@@ -58,7 +57,7 @@ describe('phalanx simulate ≡ a one-server vanilla cluster', () => {
   })
 
   it('tells models apart: one round fewer is another model', async () => {
-    const args = [...small, '--workers', '3', '--byzantine-workers', '0', '--seed', '3']
+    const args = [...oneServer, ...small, '--workers', '3', '--byzantine-workers', '0', '--seed', '3']
     const six = await run('simulate', [...args, '--rounds', '6'])
     const five = await run('simulate', [...args, '--rounds', '5'])
     expect(five.finalModelSha256).toMatch(/^[0-9a-f]{64}$/)
