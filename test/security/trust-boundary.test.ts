@@ -455,13 +455,14 @@ describe('the trust boundary under attack (real processes, per-role NATS users)'
         sign: async (statement) => key.sign(statement),
       })
     }
-    const honestRound = Math.max(...alive().map((id) => cluster.serverRound(id)))
     const replayable = captured.length
     expect(replayable).toBeGreaterThan(0)
 
     // Full restart under a new epoch: the last run's signed messages can no longer frame anyone.
     for (const rogue of rogues.splice(0)) await rogue.stop()
-    await cluster.restartAll({ PHALANX_EPOCH: '1' })
+    const honestServers = alive()
+    const lastRounds = await cluster.restartAll({ PHALANX_EPOCH: '1' })
+    const honestRound = Math.max(...honestServers.map((id) => lastRounds.get(id) ?? -1))
     killed.clear()
     await cluster.untilRound(0)
     for (const server of cluster.servers) {
