@@ -1,15 +1,15 @@
 /**
- * `npm run bench -- net [--quick] [--profile]`: delivery time of one vector from 1 sender to 4 and
- * 16 receivers (1, 4, 16 MiB), and a full round's traffic (4 servers → 16 peers models, 12 workers
- * → 4 servers gradients, d = 1M), over real libp2p nodes, one process per node, on loopback.
- * In the same run, the floor: the same bytes in the same pattern over plain `node:tls` sockets
- * between the same number of processes (pre-connected, as libp2p connections are).
+ * `npm run bench -- net [--quick] [--profile] [--encrypters=tls,noise] [--stream-mib=32]`:
+ * delivery time and CPU of one large vector to one receiver (32 MiB: one payload stream), of one
+ * vector from 1 sender to 4 and 16 receivers (1, 4, 16 MiB), and a full round's traffic
+ * (4 servers → 16 peers models, 12 workers → 4 servers gradients, d = 1M), over real libp2p
+ * nodes, one process per node, on loopback. Every scenario runs libp2p with each connection
+ * encrypter (`tls`, `noise`; a fresh cluster per block, blocks in the order A B B A) and, in the
+ * same run, the floor: the same bytes in the same pattern over plain `node:tls` sockets between
+ * the same number of processes (pre-connected, as libp2p connections are).
  *
  * Per-receiver goodput = payload bytes / (time from the publish request to that receiver's
  * delivery, hash- and finiteness-checked), median over receivers and repetitions.
- *
- * `--fanouts=1 --sizes=64 --no-round --reps=5`: one pair, 64 MiB through the payload protocol,
- * the CPU of sender and receiver apiece per MiB (the receive path's own cost, issue 15 item 2).
  *
  * This file is also the TLS peer: `node --import tsx bench/net.ts --tls-peer`.
  */
@@ -21,7 +21,7 @@ import { createInterface } from 'node:readline'
 import { connect, createServer, type TLSSocket } from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { loadOrCreatePeerKey } from '@phalanx/net'
+import { type EncrypterName, encrypterNames, loadOrCreatePeerKey, netDefaults } from '@phalanx/net'
 import { PeerProcess } from '../test/fixtures/net-harness.js'
 import { resultsDir, writeResults } from './results.js'
 
@@ -221,8 +221,17 @@ const onlySizes = argValue('sizes')
   ?.split(',')
   .map((x) => Number(x) * MiB)
 const skipRound = process.argv.includes('--no-round')
-/** Repetitions per fan-out and size (default 5, 3 from 16 MiB on or with --quick). */
-const onlyReps = argValue('reps') === undefined ? undefined : Number(argValue('reps'))
+/** The encrypters compared, the default first (`--encrypters=noise` for one). */
+const encrypters = (argValue('encrypters')?.split(',') ?? [
+  netDefaults.encrypter,
+  ...encrypterNames.filter((name) => name !== netDefaults.encrypter),
+]) as EncrypterName[]
+for (const name of encrypters) {
+  if (!(encrypterNames as readonly string[]).includes(name))
+    throw new Error(`--encrypters: unknown encrypter ${name}; known: ${encrypterNames.join(', ')}`)
+}
+/** The one-stream scenario's payload (1 → 1), in MiB; 0 leaves it out. 32 MiB: half the largest payload accepted. */
+const streamBytes = Number(argValue('stream-mib') ?? 32) * MiB
 
 /** A wait that names what it was waiting for when it fails, instead of hanging the run. */
 async function bounded<T>(
@@ -261,6 +270,7 @@ async function startCluster(
   roles: Record<string, 'server' | 'worker'>,
   dimension: number,
   subscribe: Record<string, Array<'model' | 'gradient'>>,
+  encrypter: EncrypterName,
 ): Promise<string> {
   const cluster = `bench${clusterSeq++}`
   const names = Object.keys(roles)
@@ -276,6 +286,7 @@ async function startCluster(
       keyFile: pool.keyFiles[name],
       bootstrap: Object.values(addrs),
       subscribe: subscribe[name],
+      encrypter,
       checksum: false,
       forward: { rejected: false, member: false, equivocation: false },
     })
@@ -295,6 +306,28 @@ async function startCluster(
     ),
   )
   return cluster
+}
+
+/** Waits until s0 sees every receiver subscribed, or fails naming who is missing and why. */
+async function waitForSubscribers(pool: Pool, receivers: string[], fanout: number): Promise<void> {
+  await bounded(
+    `s0 waiting for ${fanout} subscribers`,
+    pool.procs.s0!.request('waitForSubscribers', { kind: 'model', count: fanout }),
+    60_000,
+    async () =>
+      JSON.stringify({
+        connections: (await pool.procs.s0!.request<string[]>('connections')).length,
+        s0: pool.procs.s0!.stderr.slice(-6000),
+        missing: await Promise.all(
+          receivers.map(async (r) => {
+            const c = await pool.procs[r]!.request<string[]>('connections')
+            return c.includes(pool.ids.s0!)
+              ? ''
+              : `${r}: ${c.length} conns; ${pool.procs[r]!.stderr.slice(-1500)}`
+          }),
+        ).then((xs) => xs.filter((x) => x !== '')),
+      }),
+  )
 }
 
 async function stopCluster(pool: Pool, names: string[]): Promise<void> {
@@ -356,16 +389,21 @@ async function tlsRep(tls: Record<string, TlsProcess>, transfers: Transfer[], si
 }
 
 /** Total CPU µs of a set of processes: what a transfer costs, independent of how loaded the host is. */
-async function cpuOf(requesters: Array<{ request<T>(cmd: string): Promise<T> }>): Promise<number> {
+type Requester = { request<T>(cmd: string): Promise<T> }
+
+async function cpuOf(requesters: Requester[]): Promise<number> {
   const values = await Promise.all(requesters.map((p) => p.request<number>('cpu')))
   return values.reduce((a, b) => a + b, 0)
 }
+
+/** libp2p with each connection encrypter, and the floor: the same bytes over plain node:tls sockets. */
+type Transport = `libp2p/${EncrypterName}` | 'node:tls'
 
 interface Row {
   scenario: string
   payload_bytes: number
   receivers_per_sender: number
-  transport: 'libp2p' | 'tls'
+  transport: Transport
   /** Median over repetitions of the median per-receiver delivery time. */
   median_delivery_ms: number
   /** Median over repetitions of the time until the last receiver had everything. */
@@ -374,9 +412,6 @@ interface Row {
   aggregate_goodput_mb_per_s: number
   /** CPU time of all processes involved per MiB delivered (sender + receivers), measured repetitions only. */
   cpu_ms_per_mib?: number
-  /** The sender's share of it, and the receivers' (all of them, per MiB delivered). */
-  sender_cpu_ms_per_mib?: number
-  receiver_cpu_ms_per_mib?: number
 }
 
 function summarise(
@@ -470,14 +505,8 @@ async function main(): Promise<void> {
     { stdio: 'ignore' },
   )
 
-  // 17 processes: s0..s3 servers, w0..w12 workers; the fan-out scenarios use s0 → w*. Without
-  // the full round only s0 and the receivers of the largest fan-out are started (two per pair:
-  // a libp2p and a TLS one), so a `--fanouts=1` run is 4 processes on the shared cores, not 34.
-  const allNames = [...['s0', 's1', 's2', 's3'], ...Array.from({ length: 13 }, (_, i) => `w${i}`)]
-  const sizes = onlySizes ?? (quick ? [4 * MiB] : [1 * MiB, 4 * MiB, 16 * MiB])
-  const fanouts = onlyFanouts ?? (quick ? [4] : [4, 16])
-  const fullRound = !quick && !skipRound
-  const names = fullRound ? allNames : ['s0', ...allNames.slice(-Math.max(...fanouts))]
+  // 17 processes: s0..s3 servers, w0..w12 workers; the fan-out scenarios use s0 → w*.
+  const names = [...['s0', 's1', 's2', 's3'], ...Array.from({ length: 13 }, (_, i) => `w${i}`)]
   const pool: Pool = { names, ids: {}, keyFiles: {}, procs: {} }
   for (const name of names) {
     pool.keyFiles[name] = join(work, `${name}.key`)
@@ -488,10 +517,7 @@ async function main(): Promise<void> {
   try {
     for (const name of names) {
       const nodeArgs =
-        // The sender and one receiver (w12 receives in every fan-out scenario; w0 in the round).
-        profile && (name === 's0' || name === (fullRound ? 'w0' : 'w12'))
-          ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
-          : []
+        profile && (name === 's0' || name === 'w0') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
       pool.procs[name] = await PeerProcess.spawn(
         name,
         nodeArgs,
@@ -508,80 +534,73 @@ async function main(): Promise<void> {
         peers: names.filter((n) => n !== name).map((n) => ({ name: n, port: ports[n]! })),
       })
     }
+    // The scenarios: one large payload to one receiver (the encrypters' own cost, one stream),
+    // then 1 → N fan-outs of every size.
+    const sizes = onlySizes ?? (quick ? [4 * MiB] : [1 * MiB, 4 * MiB, 16 * MiB])
+    const fanouts = onlyFanouts ?? (quick ? [4] : [4, 16])
+    const scenarios: Array<{ fanout: number; size: number }> = [
+      ...(streamBytes > 0 ? [{ fanout: 1, size: streamBytes }] : []),
+      ...fanouts.flatMap((fanout) => sizes.map((size) => ({ fanout, size }))),
+    ]
     let round = 1
-    for (const fanout of fanouts) {
-      for (const size of sizes) {
-        const reps = onlyReps ?? (quick ? 3 : size >= 16 * MiB ? 3 : 5)
-        // Any 16 of the other processes; in this scenario they all play workers.
-        const receivers = names.filter((n) => n !== 's0').slice(-fanout)
-        const roles: Record<string, 'server' | 'worker'> = { s0: 'server' }
-        const subscribe: Record<string, Array<'model' | 'gradient'>> = { s0: ['model'] }
-        for (const r of receivers) {
-          roles[r] = 'worker'
-          subscribe[r] = ['model']
-        }
-        const dimension = size / 4
-        await startCluster(pool, roles, dimension, subscribe)
-        await bounded(
-          `s0 waiting for ${fanout} subscribers`,
-          pool.procs.s0!.request('waitForSubscribers', { kind: 'model', count: fanout }),
-          60_000,
-          async () =>
-            JSON.stringify({
-              connections: (await pool.procs.s0!.request<string[]>('connections')).length,
-              s0: pool.procs.s0!.stderr.slice(-6000),
-              missing: await Promise.all(
-                receivers.map(async (r) => {
-                  const c = await pool.procs[r]!.request<string[]>('connections')
-                  return c.includes(pool.ids.s0!)
-                    ? ''
-                    : `${r}: ${c.length} conns; ${pool.procs[r]!.stderr.slice(-1500)}`
-                }),
-              ).then((xs) => xs.filter((x) => x !== '')),
-            }),
-        )
-        const transfers: Transfer[] = [{ sender: 's0', receivers, kind: 'model' }]
-        const libp2pTimes: Timing[] = []
-        const tlsTimes: Timing[] = []
-        await libp2pRep(pool, transfers, round++, dimension) // warm-up
-        await tlsRep(tls, transfers, size)
-        // CPU µs of the sender and of the receivers, per transport, over the measured repetitions.
-        const cpu = { libp2p: { sender: 0, receivers: 0 }, tls: { sender: 0, receivers: 0 } }
-        const measure = async (
-          sums: { sender: number; receivers: number },
-          of: Record<string, { request<T>(cmd: string): Promise<T> }>,
-          rep: () => Promise<Timing>,
-        ): Promise<Timing> => {
-          const [s0, r0] = [await cpuOf([of.s0!]), await cpuOf(receivers.map((n) => of[n]!))]
-          const timing = await rep()
-          sums.sender += (await cpuOf([of.s0!])) - s0
-          sums.receivers += (await cpuOf(receivers.map((n) => of[n]!))) - r0
-          return timing
-        }
-        for (let i = 0; i < reps; i++) {
-          libp2pTimes.push(
-            await measure(cpu.libp2p, pool.procs, () => libp2pRep(pool, transfers, round++, dimension)),
-          )
-          tlsTimes.push(await measure(cpu.tls, tls, () => tlsRep(tls, transfers, size)))
-        }
-        const mibDelivered = (reps * fanout * size) / MiB
-        const perMib = (us: number) => Number((us / 1000 / mibDelivered).toFixed(2))
-        await stopCluster(pool, Object.keys(roles))
-        const scenario = `1 → ${fanout}`
-        for (const transport of ['libp2p', 'tls'] as const) {
-          const { sender, receivers: received } = cpu[transport]
-          rows.push({
-            ...summarise(scenario, transport, size, fanout, transport === 'libp2p' ? libp2pTimes : tlsTimes),
-            cpu_ms_per_mib: perMib(sender + received),
-            sender_cpu_ms_per_mib: perMib(sender),
-            receiver_cpu_ms_per_mib: perMib(received),
-          })
-        }
-        console.error(`done: ${scenario} ${size / MiB} MiB`)
+    for (const { fanout, size } of scenarios) {
+      const reps = quick ? 3 : size >= 16 * MiB ? 3 : 5
+      // Any 16 of the other processes; in this scenario they all play workers.
+      const receivers = names.filter((n) => n !== 's0').slice(-fanout)
+      const roles: Record<string, 'server' | 'worker'> = { s0: 'server' }
+      const subscribe: Record<string, Array<'model' | 'gradient'>> = { s0: ['model'] }
+      for (const r of receivers) {
+        roles[r] = 'worker'
+        subscribe[r] = ['model']
       }
+      const dimension = size / 4
+      const transfers: Transfer[] = [{ sender: 's0', receivers, kind: 'model' }]
+      const involved = ['s0', ...receivers]
+      const times = new Map<Transport, Timing[]>()
+      const cpu = new Map<Transport, number>()
+      const measure = async (transport: Transport, rep: () => Promise<Timing>, procs: Requester[]) => {
+        const before = await cpuOf(procs)
+        const timing = await rep()
+        cpu.set(transport, (cpu.get(transport) ?? 0) + (await cpuOf(procs)) - before)
+        times.set(transport, [...(times.get(transport) ?? []), timing])
+      }
+      await tlsRep(tls, transfers, size) // warm-up of the floor
+      // Two blocks per encrypter, in the order A B B A, each on a fresh cluster (the encrypter is
+      // a node setting), every libp2p repetition followed by one of the floor: a drift of the
+      // host's load over the scenario falls on every transport alike.
+      const blocks = [...encrypters, ...[...encrypters].reverse()]
+      const repsPerBlock = Math.ceil(reps / 2)
+      for (const encrypter of blocks) {
+        await startCluster(pool, roles, dimension, subscribe, encrypter)
+        await waitForSubscribers(pool, receivers, fanout)
+        await libp2pRep(pool, transfers, round++, dimension) // warm-up: opens the payload streams
+        for (let i = 0; i < repsPerBlock; i++) {
+          await measure(
+            `libp2p/${encrypter}`,
+            () => libp2pRep(pool, transfers, round++, dimension),
+            involved.map((n) => pool.procs[n]!),
+          )
+          await measure(
+            'node:tls',
+            () => tlsRep(tls, transfers, size),
+            involved.map((n) => tls[n]!),
+          )
+        }
+        await stopCluster(pool, Object.keys(roles))
+      }
+      const scenario = `1 → ${fanout}`
+      for (const transport of [...encrypters.map((e): Transport => `libp2p/${e}`), 'node:tls' as const]) {
+        const measured = times.get(transport)!
+        const mibDelivered = (measured.length * fanout * size) / MiB
+        rows.push({
+          ...summarise(scenario, transport, size, fanout, measured),
+          cpu_ms_per_mib: Number((cpu.get(transport)! / 1000 / mibDelivered).toFixed(2)),
+        })
+      }
+      console.error(`done: ${scenario} ${size / MiB} MiB`)
     }
 
-    if (fullRound) {
+    if (!quick && !skipRound) {
       // Full round: 4 servers publish models to the 3 other servers and 12 workers, then
       // 12 workers publish gradients to the 4 servers.
       const servers = ['s0', 's1', 's2', 's3']
@@ -598,72 +617,67 @@ async function main(): Promise<void> {
       }
       const dimension = 1_000_000
       const size = dimension * 4
-      await startCluster(pool, roles, dimension, subscribe)
-      await Promise.all(
-        servers.map((s) => pool.procs[s]!.request('waitForSubscribers', { kind: 'model', count: 15 })),
-      )
-      await Promise.all(
-        workers.map((w) => pool.procs[w]!.request('waitForSubscribers', { kind: 'gradient', count: 4 })),
-      )
       const models: Transfer[] = servers.map((s) => ({
         sender: s,
         receivers: [...servers.filter((x) => x !== s), ...workers],
         kind: 'model',
       }))
       const gradients: Transfer[] = workers.map((w) => ({ sender: w, receivers: servers, kind: 'gradient' }))
-      const phases: Array<{ name: string; libp2p: Timing[]; tls: Timing[]; transfers: Transfer[] }> = [
-        { name: 'round: 4 servers → 15 peers (models)', libp2p: [], tls: [], transfers: models },
-        { name: 'round: 12 workers → 4 servers (gradients)', libp2p: [], tls: [], transfers: gradients },
+      const phases: Array<{ name: string; times: Map<Transport, Timing[]>; transfers: Transfer[] }> = [
+        { name: 'round: 4 servers → 15 peers (models)', times: new Map(), transfers: models },
+        { name: 'round: 12 workers → 4 servers (gradients)', times: new Map(), transfers: gradients },
       ]
-      const roundTotals: { libp2p: number[]; tls: number[] } = { libp2p: [], tls: [] }
-      for (let i = 0; i < 4; i++) {
-        const sums = { libp2p: 0, tls: 0 }
-        for (const phase of phases) {
-          const l = await libp2pRep(pool, phase.transfers, round++, dimension)
-          const t = await tlsRep(tls, phase.transfers, size)
-          sums.libp2p += Math.max(...l.map((x) => x.ms))
-          sums.tls += Math.max(...t.map((x) => x.ms))
+      const roundTotals = new Map<Transport, number[]>()
+      const push = <T>(map: Map<Transport, T[]>, key: Transport, value: T) =>
+        map.set(key, [...(map.get(key) ?? []), value])
+      for (const encrypter of encrypters) {
+        const transport: Transport = `libp2p/${encrypter}`
+        await startCluster(pool, roles, dimension, subscribe, encrypter)
+        await Promise.all(
+          servers.map((s) => pool.procs[s]!.request('waitForSubscribers', { kind: 'model', count: 15 })),
+        )
+        await Promise.all(
+          workers.map((w) => pool.procs[w]!.request('waitForSubscribers', { kind: 'gradient', count: 4 })),
+        )
+        for (let i = 0; i < 4; i++) {
+          const sums = { libp2p: 0, tls: 0 }
+          for (const phase of phases) {
+            const l = await libp2pRep(pool, phase.transfers, round++, dimension)
+            const t = await tlsRep(tls, phase.transfers, size)
+            sums.libp2p += Math.max(...l.map((x) => x.ms))
+            sums.tls += Math.max(...t.map((x) => x.ms))
+            if (i > 0) {
+              push(phase.times, transport, l)
+              push(phase.times, 'node:tls', t)
+            }
+          }
           if (i > 0) {
-            phase.libp2p.push(l)
-            phase.tls.push(t)
+            push(roundTotals, transport, sums.libp2p)
+            push(roundTotals, 'node:tls', sums.tls)
           }
         }
-        if (i > 0) {
-          roundTotals.libp2p.push(sums.libp2p)
-          roundTotals.tls.push(sums.tls)
-        }
+        await stopCluster(pool, Object.keys(roles))
       }
-      await stopCluster(pool, Object.keys(roles))
+      const transports: Transport[] = [...encrypters.map((e): Transport => `libp2p/${e}`), 'node:tls']
       for (const phase of phases) {
         const fanout = phase.transfers[0]!.receivers.length
-        rows.push(summarise(phase.name, 'libp2p', size, fanout, phase.libp2p))
-        rows.push(summarise(phase.name, 'tls', size, fanout, phase.tls))
+        for (const transport of transports)
+          rows.push(summarise(phase.name, transport, size, fanout, phase.times.get(transport)!))
       }
-      console.error(
-        `full round (both phases, last receiver): libp2p ${median(roundTotals.libp2p).toFixed(0)} ms, tls ${median(roundTotals.tls).toFixed(0)} ms`,
-      )
-      rows.push({
-        scenario: 'round: both phases (d = 1M)',
-        payload_bytes: size,
-        receivers_per_sender: 0,
-        transport: 'libp2p',
-        median_delivery_ms: Number(median(roundTotals.libp2p).toFixed(1)),
-        median_all_delivered_ms: Number(median(roundTotals.libp2p).toFixed(1)),
-        per_receiver_goodput_mb_per_s: 0,
-        aggregate_goodput_mb_per_s: Number(
-          ((64 * size) / 1e6 / (median(roundTotals.libp2p) / 1000)).toFixed(1),
-        ),
-      })
-      rows.push({
-        scenario: 'round: both phases (d = 1M)',
-        payload_bytes: size,
-        receivers_per_sender: 0,
-        transport: 'tls',
-        median_delivery_ms: Number(median(roundTotals.tls).toFixed(1)),
-        median_all_delivered_ms: Number(median(roundTotals.tls).toFixed(1)),
-        per_receiver_goodput_mb_per_s: 0,
-        aggregate_goodput_mb_per_s: Number(((64 * size) / 1e6 / (median(roundTotals.tls) / 1000)).toFixed(1)),
-      })
+      for (const transport of transports) {
+        const total = median(roundTotals.get(transport)!)
+        console.error(`full round (both phases, last receiver): ${transport} ${total.toFixed(0)} ms`)
+        rows.push({
+          scenario: 'round: both phases (d = 1M)',
+          payload_bytes: size,
+          receivers_per_sender: 0,
+          transport,
+          median_delivery_ms: Number(total.toFixed(1)),
+          median_all_delivered_ms: Number(total.toFixed(1)),
+          per_receiver_goodput_mb_per_s: 0,
+          aggregate_goodput_mb_per_s: Number(((64 * size) / 1e6 / (total / 1000)).toFixed(1)),
+        })
+      }
     }
   } finally {
     await Promise.all(Object.values(pool.procs).map((p) => p.close()))
@@ -673,17 +687,28 @@ async function main(): Promise<void> {
 
   // ── report ──
   const table: string[] = [
-    '| scenario | payload | transport | median delivery ms | all delivered ms | per-receiver MB/s | aggregate MB/s | libp2p ÷ TLS time | CPU ms per MiB | of it sender / receivers |',
+    '| scenario | payload | transport | median delivery ms | all delivered ms | per-receiver MB/s | aggregate MB/s | ÷ node:tls time | CPU ms per MiB | ÷ node:tls CPU |',
     '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ]
-  for (let i = 0; i < rows.length; i += 2) {
-    const [l, t] = [rows[i]!, rows[i + 1]!]
-    const ratio = (l.median_all_delivered_ms / t.median_all_delivered_ms).toFixed(2)
-    for (const row of [l, t]) {
-      table.push(
-        `| ${row.scenario} | ${(row.payload_bytes / MiB).toFixed(row.payload_bytes < MiB ? 2 : 0)} MiB | ${row.transport} | ${row.median_delivery_ms} | ${row.median_all_delivered_ms} | ${row.per_receiver_goodput_mb_per_s || '—'} | ${row.aggregate_goodput_mb_per_s} | ${row.transport === 'libp2p' ? ratio : ''} | ${row.cpu_ms_per_mib ?? '—'} | ${row.sender_cpu_ms_per_mib === undefined ? '—' : `${row.sender_cpu_ms_per_mib} / ${row.receiver_cpu_ms_per_mib}`} |`,
-      )
-    }
+  for (const row of rows) {
+    const floor = rows.find(
+      (other) =>
+        other.scenario === row.scenario &&
+        other.payload_bytes === row.payload_bytes &&
+        other.transport === 'node:tls',
+    )
+    const isFloor = row.transport === 'node:tls'
+    const timeRatio =
+      isFloor || floor === undefined
+        ? ''
+        : (row.median_all_delivered_ms / floor.median_all_delivered_ms).toFixed(2)
+    const cpuRatio =
+      isFloor || row.cpu_ms_per_mib === undefined || floor?.cpu_ms_per_mib === undefined
+        ? ''
+        : (row.cpu_ms_per_mib / floor.cpu_ms_per_mib).toFixed(2)
+    table.push(
+      `| ${row.scenario} | ${(row.payload_bytes / MiB).toFixed(row.payload_bytes < MiB ? 2 : 0)} MiB | ${row.transport} | ${row.median_delivery_ms} | ${row.median_all_delivered_ms} | ${row.per_receiver_goodput_mb_per_s || '—'} | ${row.aggregate_goodput_mb_per_s} | ${timeRatio} | ${row.cpu_ms_per_mib ?? '—'} | ${cpuRatio} |`,
+    )
   }
   console.log(table.join('\n'))
   const machine = {

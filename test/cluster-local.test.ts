@@ -4,7 +4,7 @@
  * well under a minute on two cores; the default `npm start` cluster is the same code larger.
  */
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { jetstreamManager } from '@nats-io/jetstream'
@@ -14,6 +14,16 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import { runCli } from './support/cli.js'
 import { SHARED_NATS_URL } from './support/nats.js'
 import { Waiters } from './support/node-process.js'
+
+/** The encryption of every connection the nodes of a run opened, from their logs (net's 'connection open'). */
+function encryptionsLogged(out: string): string[] {
+  return readdirSync(join(out, 'logs')).flatMap((file) =>
+    readFileSync(join(out, 'logs', file), 'utf8')
+      .split('\n')
+      .filter((line) => line.includes('"connection open"'))
+      .map((line) => String(JSON.parse(line).encryption)),
+  )
+}
 
 describe('phalanx local', () => {
   it.each([
@@ -56,6 +66,35 @@ describe('phalanx local', () => {
     expect(summary.cpuSecondsPerRound.worker).toBeGreaterThan(0)
     expect(readFileSync(join(out, 'rounds.csv'), 'utf8').trim().split('\n')).toHaveLength(31)
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg')
+    // The default encrypter (tls) carried that run; the case below runs the other one.
+    expect(summary.config.encrypter).toBe('tls')
+    const opened = encryptionsLogged(out)
+    expect(opened.length).toBeGreaterThanOrEqual(10)
+    expect(new Set(opened)).toEqual(new Set(['/tls/1.0.0']))
+  })
+
+  it('runs its rounds over Noise when asked (--encrypter noise)', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'phalanx-local-noise-'))
+    onTestFinished(() => rmSync(out, { recursive: true, force: true }))
+    const result = await runCli(
+      [
+        'local',
+        ...['--servers', '4', '--byzantine-servers', '1', '--server-attack', 'none'],
+        ...['--workers', '3', '--byzantine-workers', '0'],
+        ...['--model', 'logistic', '--rounds', '4', '--eval-every', '4', '--encrypter', 'noise'],
+        ...['--out', out],
+      ],
+      { timeoutMs: 120_000 },
+    )
+    expect(result.stderr).toBe('')
+    expect(result.code).toBe(0)
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'))
+    expect(summary.config.encrypter).toBe('noise')
+    expect(summary.rounds).toBe(4)
+    // Every node logs the encryption each of its connections took: Noise everywhere.
+    const opened = encryptionsLogged(out)
+    expect(opened.length).toBeGreaterThanOrEqual(6)
+    expect(new Set(opened)).toEqual(new Set(['/noise']))
   })
 })
 

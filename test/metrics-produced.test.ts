@@ -146,7 +146,7 @@ describe('every node metric family is produced', () => {
     })
     try {
       await stranger.start()
-      // server-0's member set is closed: the gater refuses the stranger once Noise names it.
+      // server-0's member set is closed: the gater refuses the stranger once the encrypter's handshake names it.
       await stranger.dial(address!).catch(() => undefined)
       await scrapeUntil('server-0', ['phalanx_connections_refused_total'])
     } finally {

@@ -2,7 +2,8 @@
  * Real libp2p nodes over TCP on 127.0.0.1, one process each: delivery to every subscriber, each
  * kind of invalid message rejected with its reason counted at every receiver, equivocation
  * detected with both signed messages kept, an oversize payload refused without cutting the
- * sender off, and the gater refusing strangers when membership is closed.
+ * sender off, and the gater refusing strangers when membership is closed; and a cluster of each
+ * connection encrypter (tls, noise) delivering over connections it encrypted.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -328,4 +329,69 @@ describe('net data plane over real processes', () => {
       await Promise.all([stranger.kill(), guard.kill()])
     }
   })
+})
+
+describe('each connection encrypter over real processes', () => {
+  const protocolOf = { tls: '/tls/1.0.0', noise: '/noise' } as const
+
+  it.each(['tls', 'noise'] as const)(
+    'a %s cluster delivers a streamed model to every subscriber over connections it encrypts',
+    async (encrypter) => {
+      const local = ['enc-server', 'enc-w1', 'enc-w2'] as const
+      const procs = await Promise.all(local.map((name) => PeerProcess.spawn(`${name}-${encrypter}`)))
+      try {
+        const keyFile = (name: string) => join(dir, `${name}-${encrypter}.key`)
+        const localIds = await Promise.all(
+          local.map(async (name) =>
+            peerIdFromPrivateKey((await loadOrCreatePeerKey(keyFile(name))).key).toString(),
+          ),
+        )
+        const localMembers: Array<[string, MemberRole]> = localIds.map((id, i) => [
+          id,
+          i === 0 ? 'server' : 'worker',
+        ])
+        const addrs: string[] = []
+        for (const [i, name] of local.entries()) {
+          const started = await procs[i]!.request<{ addrs: string[] }>('start', {
+            cluster: `${cluster}-${encrypter}`,
+            role: i === 0 ? 'server' : 'worker',
+            dimension,
+            members: localMembers,
+            closed: true,
+            round,
+            keyFile: keyFile(name),
+            bootstrap: [...addrs],
+            encrypter,
+          })
+          addrs.push(started.addrs[0]!)
+        }
+        await procs[0]!.request('waitForSubscribers', { kind: 'model', count: 2 })
+        const published = await procs[0]!.request<{ hash: string; inline: boolean }>('publish', {
+          kind: 'model',
+          round,
+          vector: { dimension, base: 2 },
+        })
+        expect(published.inline).toBe(false)
+        let expectedSum = 0
+        for (let i = 0; i < dimension; i++) expectedSum += 2 + (i % 7)
+        for (const receiver of procs.slice(1)) {
+          const got = await receiver.waitFor(
+            (e) =>
+              e.event === 'vector' &&
+              e.sender === localIds[0] &&
+              e.round === round &&
+              e.hash === published.hash,
+          )
+          expect(got.sum).toBe(expectedSum)
+        }
+        for (const proc of procs) {
+          const connections = await proc.request<Array<{ encryption?: string }>>('encryptions')
+          expect(connections.length).toBeGreaterThan(0)
+          for (const connection of connections) expect(connection.encryption).toBe(protocolOf[encrypter])
+        }
+      } finally {
+        await Promise.all(procs.map((proc) => proc.kill()))
+      }
+    },
+  )
 })

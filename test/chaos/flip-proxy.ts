@@ -1,7 +1,8 @@
 /**
  * A TCP proxy on loopback that sits on one libp2p connection and, while corrupting, flips one
- * byte of every chunk it forwards. The connection is Noise-encrypted (ChaCha20-Poly1305): a flipped
- * byte must fail the receiver's authentication tag, so the frame is dropped and the connection
+ * byte of every chunk it forwards. The connection is encrypted with an AEAD (TLS 1.3 records by
+ * default, Noise's ChaCha20-Poly1305 frames with `encrypter: noise`): a flipped byte must fail the
+ * receiver's authentication tag, so the record is dropped and the connection
  * closed instead of a corrupted vector reaching the protocol. The proxy records what it did to
  * each connection so the suite can show every corrupted connection was closed.
  */

@@ -258,7 +258,7 @@ const partition: Scenario = {
 const corruptBytes: Scenario = {
   name: 'corrupt-bytes',
   criterion:
-    'bytes flipped on the server-3↔server-2 TCP link: every corrupted connection is closed by Noise, no corrupted content reaches validation (no signer-fault rejection), training goes on',
+    'bytes flipped on the server-3↔server-2 TCP link: every corrupted connection is closed by the authentication tag of its encrypter (TLS by default), no corrupted content reaches validation (no signer-fault rejection), training goes on',
   async run(ctx) {
     const { cluster } = ctx
     const { proxy } = cluster
@@ -311,7 +311,7 @@ const corruptBytes: Scenario = {
       ],
       [
         ...notes,
-        `${flipped.reduce((n, c) => n + c.bytesFlipped, 0)} chunks flipped, dropped by Noise (not counted as messages)`,
+        `${flipped.reduce((n, c) => n + c.bytesFlipped, 0)} chunks flipped, dropped by the connection encrypter (not counted as messages)`,
       ],
     )
   },

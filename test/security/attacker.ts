@@ -8,7 +8,14 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Message, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { createMembership, createNetNode, encodeMemberAnnouncement, type NetNode } from '@phalanx/net'
+import { PhalanxError } from '@phalanx/errors'
+import {
+  createMembership,
+  createNetNode,
+  type EncrypterName,
+  encodeMemberAnnouncement,
+  type NetNode,
+} from '@phalanx/net'
 import pino from 'pino'
 import { relayedFromMessage, signGossipMessage } from '../../packages/net/src/sync.js'
 
@@ -20,6 +27,26 @@ export async function throwawayKey(): Promise<{ key: PrivateKey; peerId: string 
   const key = (await generateKeyPair('Ed25519')) as unknown as PrivateKey
   return { key, peerId: peerIdFromPrivateKey(key).toString() }
 }
+/** The rogue's gossip did not reach enough peers in time: whatever it hands on would be dropped. */
+export class RogueNotReadyError extends PhalanxError<
+  'rogue_not_ready',
+  { wanted: number; ready: number; connected: number; timeoutMs: number }
+> {
+  override readonly name = 'RogueNotReadyError'
+  constructor(details: { wanted: number; ready: number; connected: number; timeoutMs: number }) {
+    super('rogue_not_ready', details, {
+      message: `rogue gossip ready towards ${details.ready} of the ${details.wanted} peers wanted (${details.connected} connected) after ${details.timeoutMs} ms`,
+    })
+  }
+}
+
+const ROGUE_DEFAULTS = {
+  // Only a failure bound: the wait ends on the event. Generous because the machine is shared and
+  // a TLS connection set-up under load takes seconds; a cluster that never lets the rogue in
+  // fails the test here, by name, instead of at a count of zero.
+  readyTimeoutMs: 60_000,
+} as const
+
 interface RawGossip {
   sendRpc(peer: string, rpc: { subscriptions: []; messages: RpcMessage[] }): boolean
 }
@@ -36,6 +63,8 @@ export interface RogueInit {
   /** The role its own messages claim (an insider worker claiming `server`). */
   role?: 'server' | 'worker'
   epoch?: number
+  /** The encrypter it prefers (the net default when absent): the cluster's, to try that one. */
+  encrypter?: EncrypterName
 }
 
 export interface Rogue {
@@ -43,6 +72,13 @@ export interface Rogue {
   readonly peerId: string
   /** Connected peers now. */
   peers(): string[]
+  /**
+   * Resolves once at least `minPeers` peers have told the rogue they subscribe to the membership
+   * topic and its own outbound gossip stream to each is open: before that, a raw RPC handed to a
+   * peer is dropped (`sendRpc` returns false) and the attack would not be tried at all. Throws
+   * `RogueNotReadyError` after `timeoutMs`.
+   */
+  ready(minPeers: number, options?: { timeoutMs?: number }): Promise<void>
   /**
    * Dials each address once. A dial may look complete on this side (the muxer is negotiated
    * optimistically) while the remote's gater is refusing it: what counts is the remote's refusal.
@@ -75,6 +111,7 @@ export async function startRogue(init: RogueInit): Promise<Rogue> {
     bootstrap: [...init.bootstrap],
     ...(keyFile === undefined ? {} : { keyFile }),
     ...(init.epoch === undefined ? {} : { epoch: init.epoch }),
+    ...(init.encrypter === undefined ? {} : { encrypter: init.encrypter }),
   })
   await node.start()
   membership.add(node.peerId, 'worker')
@@ -88,12 +125,28 @@ export async function startRogue(init: RogueInit): Promise<Rogue> {
     }
     return handed
   }
+  const readyPeers = () =>
+    pubsub
+      .getSubscribers(node.topics.membership)
+      .filter((peer) => pubsub.streamsOutbound.has(peer.toString())).length
   let stopCapture: (() => void) | undefined
 
   return {
     node,
     peerId: node.peerId,
     peers,
+    async ready(minPeers, { timeoutMs = ROGUE_DEFAULTS.readyTimeoutMs } = {}) {
+      try {
+        await node.waitForSubscribers('membership', minPeers, { signal: AbortSignal.timeout(timeoutMs) })
+      } catch {
+        throw new RogueNotReadyError({
+          wanted: minPeers,
+          ready: readyPeers(),
+          connected: new Set(peers()).size,
+          timeoutMs,
+        })
+      }
+    },
     async dialEach(addresses) {
       await Promise.allSettled(addresses.map((address) => node.dial(address)))
     },

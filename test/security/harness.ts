@@ -139,9 +139,16 @@ export class SecureCluster {
   }
 
   /** Every running node SIGKILLed, then all started again on the same keys (a full restart). */
-  async restartAll(extraEnv: Record<string, string> = {}): Promise<void> {
+  /**
+   * Stops every running node and starts it again; resolves with the newest round each server
+   * reported in the incarnation it stopped, read once that incarnation has exited (the nodes run
+   * on until they are stopped, so a round read earlier may already be behind their checkpoints).
+   */
+  async restartAll(extraEnv: Record<string, string> = {}): Promise<Map<string, number>> {
     await Promise.all(this.running.map((node) => node.handle?.kill()))
+    const lastRounds = new Map(this.servers.map((server) => [server.nodeId, this.serverRound(server.nodeId)]))
     await this.#startAll(extraEnv)
+    return lastRounds
   }
 
   /** The newest round every honest running server reported in its current incarnation. */

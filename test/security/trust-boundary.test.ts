@@ -62,6 +62,13 @@ const PHASE_ROUNDS = 4
  */
 const ACCURACY_MARGIN = 0.05
 const FORGED_ROUND = 2 ** 50
+/**
+ * The encrypter the nodes prefer: theirs by default, or `PHALANX_ENCRYPTER` (the nodes inherit
+ * this process's environment). The rogues prefer it too, or their connections would negotiate
+ * their own preference and the other encrypter would go untried.
+ */
+const ENCRYPTER = resolveConfig(configFromEnv(process.env)).encrypter
+const encryptionOf = { tls: '/tls/1.0.0', noise: '/noise' } as const
 
 const trainingEnv = {
   PHALANX_LOG_LEVEL: 'info',
@@ -230,7 +237,13 @@ describe('the trust boundary under attack (real processes, per-role NATS users)'
     const bootstrap = await bootstrapOf()
     // The outsider dials every node directly: each refuses the connection in its gater, after the
     // handshake and before any stream, so nothing the outsider could send is ever read; counted.
-    const outsider = await startRogue({ cluster: CLUSTER, dimension, bootstrap: [], members: members() })
+    const outsider = await startRogue({
+      cluster: CLUSTER,
+      dimension,
+      bootstrap: [],
+      members: members(),
+      encrypter: ENCRYPTER,
+    })
     rogues.push(outsider)
     const refusedBefore = await sumOver(cluster, alive(), connectionsRefused, 'total')
     await outsider.dialEach(bootstrap)
@@ -248,11 +261,17 @@ describe('the trust boundary under attack (real processes, per-role NATS users)'
       members: members(),
       keyFile: cluster.keyFile(INSIDER),
       role: 'server',
+      encrypter: ENCRYPTER,
     })
     rogues.push(insider)
     captured = insider.capture()
-    await progress(1)
-    expect(insider.peers().length).toBeGreaterThan(0)
+    // Every honest node it dialled must be able to receive the forgeries: awaited by event (the
+    // peer's subscription, the rogue's outbound gossip stream), not by rounds, since TLS's dearer
+    // connection set-up can leave the streams unopened for longer than a round.
+    await insider.ready(alive().length)
+    for (const connection of insider.node.libp2p.getConnections()) {
+      expect(connection.encryption).toBe(encryptionOf[ENCRYPTER])
+    }
     const handed = await insider.forgeAnnouncements({ signers: SERVERS, round: FORGED_ROUND, role: 'server' })
     expect(handed).toBeGreaterThanOrEqual(SERVERS)
     await insider.announceAs(FORGED_ROUND)
@@ -436,13 +455,14 @@ describe('the trust boundary under attack (real processes, per-role NATS users)'
         sign: async (statement) => key.sign(statement),
       })
     }
-    const honestRound = Math.max(...alive().map((id) => cluster.serverRound(id)))
     const replayable = captured.length
     expect(replayable).toBeGreaterThan(0)
 
     // Full restart under a new epoch: the last run's signed messages can no longer frame anyone.
     for (const rogue of rogues.splice(0)) await rogue.stop()
-    await cluster.restartAll({ PHALANX_EPOCH: '1' })
+    const honestServers = alive()
+    const lastRounds = await cluster.restartAll({ PHALANX_EPOCH: '1' })
+    const honestRound = Math.max(...honestServers.map((id) => lastRounds.get(id) ?? -1))
     killed.clear()
     await cluster.untilRound(0)
     for (const server of cluster.servers) {
@@ -461,9 +481,10 @@ describe('the trust boundary under attack (real processes, per-role NATS users)'
       members: members(),
       keyFile: cluster.keyFile(INSIDER),
       epoch: 1,
+      encrypter: ENCRYPTER,
     })
     rogues.push(replayer)
-    await progress(1)
+    await replayer.ready(alive().length)
     expect(replayer.replay(captured)).toBeGreaterThan(0)
     await progress()
     const honestIds = alive()

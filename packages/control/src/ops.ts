@@ -93,7 +93,7 @@ export const nodeMetricDefinitions = {
   networkSentBytesTotal: {
     name: 'phalanx_network_sent_bytes_total',
     type: 'counter',
-    help: 'Bytes sent, by plane: data = every byte libp2p wrote to its TCP connections (Noise and Yamux framing included), control = bytes the NATS client wrote.',
+    help: 'Bytes sent, by plane: data = every byte libp2p wrote to its TCP connections (TLS or Noise and Yamux framing included), control = bytes the NATS client wrote.',
     labels: ['plane'],
     roles: both,
   },

@@ -2,6 +2,8 @@
  * Every default of the data plane, in one place, with the reason for each non-obvious one.
  */
 
+import type { EncrypterName } from './encrypters.js'
+
 const KiB = 1024
 const MiB = 1024 * KiB
 
@@ -15,6 +17,16 @@ export const netDefaults = {
    * servers it dials listen, and one refused dial would leave it without those peers for good.
    */
   bootstrapRetryMs: [500, 10_000] as readonly [number, number],
+  /**
+   * The connection encrypter this node prefers (`encrypters.ts`); the other is listed after it
+   * as a fallback (`node/libp2p.ts`). TLS 1.3 frames and encrypts in OpenSSL, on big buffers,
+   * where Noise decrypts and reassembles every ≤ 64 KiB frame in JavaScript: one 256 MiB stream
+   * between two processes cost 5.5 ms of CPU per MiB (sender + receiver) with TLS against 7.0
+   * with Noise, and the data plane delivered a 32 MiB vector for 19.8 against 23.7 ms/MiB at 1.5×
+   * the goodput (BENCHMARKS.md, "Connection encrypters"; issue 15 measured 4.0 + 4.3 against
+   * 6.0 + 7.6 on a quiet machine).
+   */
+  encrypter: 'tls' as EncrypterName,
   /** mDNS floods the LAN with queries; only useful on a laptop cluster, so opt-in. */
   mdns: false,
   /**

@@ -1,5 +1,5 @@
 /**
- * `@phalanx/net` — the libp2p data plane of Phalanx: a node factory (TCP, Noise, Yamux,
+ * `@phalanx/net` — the libp2p data plane of Phalanx: a node factory (TCP, TLS or Noise, Yamux,
  * identify, ping, gossipsub with StrictSign), signed wire messages, the validation pipeline that
  * runs before anyone sees a message, membership, large-payload transfer over direct streams and
  * the quorum helper.
@@ -37,6 +37,7 @@ export {
 } from './codec.js'
 export { MutableNetCounters, type NetCounters } from './counters.js'
 export { type NetDefaults, netDefaults } from './defaults.js'
+export { type EncrypterName, encrypterDescriptions, encrypterNames } from './encrypters.js'
 export {
   DimensionMismatchError,
   InvalidQuorumError,

@@ -1,7 +1,7 @@
 /**
  * Counts the bytes a node's libp2p connections carry, through the one hook libp2p has for it: a
  * `metrics` component, whose `trackMultiaddrConnection` sees every raw connection before the
- * upgrade (Noise, Yamux). The bytes counted are the TCP payload: every protocol's frames with
+ * upgrade (TLS or Noise, Yamux). The bytes counted are the TCP payload: every protocol's frames with
  * their encryption and multiplexing overhead, gossip, payload and sync streams, identify and ping
  * alike. Everything else of the interface is a no-op; Phalanx exports its own metrics.
  */

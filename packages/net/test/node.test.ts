@@ -54,6 +54,7 @@ describe('createNetNode', () => {
     ['inlineMaxBytes', { inlineMaxBytes: 8 * 1024 * 1024 }],
     ['cluster', { cluster: 'has/slash' }],
     ['gossipMeshDegree', { gossipMeshDegree: 0 }],
+    ['encrypter', { encrypter: 'plaintext' as never }],
   ])('refuses a bad %s with NetConfigError', async (field, overrides) => {
     const error = await createNetNode(init(0, overrides)).catch((e: unknown) => e)
     expect((error as Error).name).toBe('NetConfigError')

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { preAggregatorNames, ruleNames } from '@phalanx/aggregation'
 import { workerAttackDefaults } from '@phalanx/attacks'
 import { backendNames, datasetNames, modelNames } from '@phalanx/model'
+import { encrypterDescriptions, encrypterNames, netDefaults } from '@phalanx/net'
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml'
 import { z } from 'zod'
 import { hiddenShiftSigns, serverBehaviourNames, workerBehaviourNames } from './byzantine.js'
@@ -25,7 +26,8 @@ import { replicationModeNames } from './replication/names.js'
 /*
  * The choices of the named fields come from the registries that define them (rules and
  * pre-aggregators in @phalanx/aggregation, models, datasets and backends in @phalanx/model,
- * Byzantine behaviours in byzantine.ts, replication modes in replication/names.ts), so a name
+ * Byzantine behaviours in byzantine.ts, replication modes in replication/names.ts, connection
+ * encrypters in @phalanx/net), so a name
  * added there is a config value, an environment value and a `--help` choice at once.
  */
 
@@ -324,6 +326,17 @@ export const clusterConfigSchema = z.object({
     .array(z.string())
     .default(['/ip4/127.0.0.1/tcp/0'])
     .describe('comma-separated libp2p listen multiaddrs'),
+  /**
+   * The connection encrypter this node prefers; the other stays accepted, so nodes of either
+   * setting connect (a connection uses its dialer's preference). Default and figures: the data
+   * plane's netDefaults.encrypter.
+   */
+  encrypter: z
+    .enum(encrypterNames)
+    .default(netDefaults.encrypter)
+    .describe(
+      `libp2p connection encrypter this node prefers, the other still accepted: ${encrypterNames.map((name) => `${name}, ${encrypterDescriptions[name]}`).join('; ')}`,
+    ),
   /** Multiaddrs to dial at start (`/dns4/phalanx-server-0.phalanx-servers/tcp/9000/p2p/…` in Kubernetes). */
   bootstrap: z
     .array(z.string())

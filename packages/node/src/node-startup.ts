@@ -164,6 +164,7 @@ export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
     logger: log,
     listen: config.listen,
     bootstrap: config.bootstrap,
+    encrypter: config.encrypter,
     ...(config.keyFile === undefined ? {} : { keyFile: config.keyFile }),
     roundWindowAhead: config.roundWindow,
     epoch: config.epoch,

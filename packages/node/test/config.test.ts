@@ -23,6 +23,7 @@ describe('config schema', () => {
     ['byzantineServers', 'PHALANX_BYZANTINE_SERVERS', 'byzantine-servers'],
     ['quorumTimeoutMs', 'PHALANX_QUORUM_TIMEOUT_MS', 'quorum-timeout-ms'],
     ['rule', 'PHALANX_RULE', 'rule'],
+    ['encrypter', 'PHALANX_ENCRYPTER', 'encrypter'],
   ])('%s is %s in the environment and --%s as a flag', (field, env, flag) => {
     expect(envName(field)).toBe(env)
     expect(flagName(field)).toBe(flag)
@@ -44,6 +45,10 @@ describe('config schema', () => {
     expect(config.preAggregation).toEqual(['nnm', 'clip'])
   })
 
+  it('reads the encrypter from the environment', () => {
+    expect(resolveConfig(configFromEnv({ PHALANX_ENCRYPTER: 'noise' })).encrypter).toBe('noise')
+  })
+
   it.each([
     [{ rule: 'krumm' }, 'rule', /krumm/],
     [{ workers: 0 }, 'workers', /workers/],
@@ -58,6 +63,7 @@ describe('config schema', () => {
     [{ hiddenShiftScale: '1e400' }, 'hiddenShiftScale', /"1e400".*Infinity/],
     [{ hiddenShiftSign: 'up' }, 'hiddenShiftSign', /"up".*against-mean/],
     [{ stateDir: '' }, 'stateDir', /"stateDir" = ""/],
+    [{ encrypter: 'plaintext' }, 'encrypter', /plaintext/],
   ])('%j fails naming the field %s and the value', (layer, field, message) => {
     expect(() => resolveConfig(layer)).toThrowError(message)
     try {

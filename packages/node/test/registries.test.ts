@@ -8,6 +8,7 @@ import {
   workerAttackNames as workerVectorAttacks,
 } from '@phalanx/attacks'
 import { backendNames, datasetNames, modelNames } from '@phalanx/model'
+import { encrypterNames, netDefaults } from '@phalanx/net'
 import { describe, expect, it } from 'vitest'
 import {
   attackStrengthFields,
@@ -46,6 +47,7 @@ const registries = [
   ['backend', ['auto', ...backendNames]],
   ['replication', replicationModeNames],
   ['hiddenShiftSign', hiddenShiftSigns],
+  ['encrypter', encrypterNames],
 ] as const
 
 describe('the config takes its choices from the registries', () => {
@@ -71,6 +73,10 @@ describe('the config takes its choices from the registries', () => {
     ['serverAttack', serverVectorAttacks, serverBehaviourNames],
   ] as const)('every vector attack of @phalanx/attacks is a %s behaviour', (_field, attacks, behaviours) => {
     for (const attack of attacks) expect(behaviours).toContain(attack)
+  })
+
+  it("defaults the encrypter to the data plane's default", () => {
+    expect(resolveConfig({}).encrypter).toBe(netDefaults.encrypter)
   })
 
   it('every behaviour has a description for --help', () => {

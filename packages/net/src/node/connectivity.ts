@@ -85,6 +85,19 @@ export class Connectivity {
           this.#log.debug({ err: error, peer: peer.toString() }, 'keep-alive tag failed'),
         )
     })
+    // Which encrypter each connection took (the dialer's preference, `connectionEncrypters`):
+    // what an operator reads to see that a change of `encrypter` reached every pair.
+    this.#libp2p.addEventListener('connection:open', (event) => {
+      const connection = event.detail
+      this.#log.info(
+        {
+          peer: connection.remotePeer.toString(),
+          direction: connection.direction,
+          encryption: connection.encryption,
+        },
+        'connection open',
+      )
+    })
     // A member removed from a closed set loses its connections, not just its future dials.
     this.#unsubscribeMembership = this.#membership.onChange(() => {
       if (!this.#membership.closed) return

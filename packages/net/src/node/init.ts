@@ -1,6 +1,7 @@
 import type { PrivateKey } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { netDefaults } from '../defaults.js'
+import { type EncrypterName, encrypterNames } from '../encrypters.js'
 import { NetConfigError } from '../errors.js'
 import type { MemberRole, Membership, VectorKind } from '../types.js'
 
@@ -19,6 +20,8 @@ export interface NetNodeInit {
   /** First and longest wait between dials of a bootstrap address that refused (netDefaults). */
   bootstrapRetryMs?: readonly [number, number]
   mdns?: boolean
+  /** The connection encrypter this node prefers; the other one stays accepted (netDefaults). */
+  encrypter?: EncrypterName
   /** Peer key file: loaded, or generated and written with mode 0600. */
   keyFile?: string
   /** An explicit key (wins over `keyFile`). */
@@ -125,6 +128,12 @@ function validateInit(init: ResolvedNetNodeInit): void {
     throw new NetConfigError(`gossipMeshDegree must be an integer ≥ 1, got ${init.gossipMeshDegree}`, {
       field: 'gossipMeshDegree',
       value: init.gossipMeshDegree,
+    })
+  }
+  if (!(encrypterNames as readonly string[]).includes(init.encrypter)) {
+    throw new NetConfigError(`encrypter must be one of ${encrypterNames.join(', ')}, got ${init.encrypter}`, {
+      field: 'encrypter',
+      value: init.encrypter,
     })
   }
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(init.cluster)) {

@@ -9,8 +9,10 @@ import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { tls } from '@libp2p/tls'
 import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import type { MutableNetCounters } from '../counters.js'
+import { type EncrypterName, encrypterNames } from '../encrypters.js'
 import type { InvalidMessageScore } from '../score.js'
 import { topicsFor } from '../topics.js'
 import { wireByteMetrics } from '../wire-bytes.js'
@@ -30,9 +32,10 @@ export interface Libp2pParts {
 }
 
 /**
- * Builds (but does not start) the libp2p node of a net node and nothing else: TCP with Noise and
- * Yamux, identify, ping, bootstrap (and mDNS when asked), and gossipsub with StrictSign, our
- * validation before forwarding and the score settings. What runs on it is the other parts' job.
+ * Builds (but does not start) the libp2p node of a net node and nothing else: TCP with TLS or
+ * Noise (`init.encrypter` first, the other after it) and Yamux, identify, ping, bootstrap (and
+ * mDNS when asked), and gossipsub with StrictSign, our validation before forwarding and the
+ * score settings. What runs on it is the other parts' job.
  */
 export async function buildLibp2p(init: ResolvedNetNodeInit, parts: Libp2pParts): Promise<NetLibp2p> {
   const { privateKey, score, counters, refuse } = parts
@@ -59,7 +62,7 @@ export async function buildLibp2p(init: ResolvedNetNodeInit, parts: Libp2pParts)
     transports: [tcp()],
     // Counts the bytes of every connection into `counters` (wire-bytes.ts).
     metrics: wireByteMetrics(counters),
-    connectionEncrypters: [noise()],
+    connectionEncrypters: connectionEncrypters(init.encrypter),
     streamMuxers: [
       yamux({
         maxStreamWindowSize: init.yamuxMaxStreamWindowBytes,
@@ -67,7 +70,8 @@ export async function buildLibp2p(init: ResolvedNetNodeInit, parts: Libp2pParts)
         initialStreamWindowSize: Math.min(init.yamuxMaxStreamWindowBytes, 4 * 1024 * 1024),
         // One Yamux frame (12-byte header + data) per Noise frame (at most 65 519 plaintext
         // bytes): with Yamux's 64 KiB default every frame is split into a full Noise frame and a
-        // 17-byte one, doubling the per-frame cipher setup and socket writes.
+        // 17-byte one, doubling the per-frame cipher setup and socket writes. TLS cuts its 16 KiB
+        // records in OpenSSL whatever the frame size, so one setting serves both encrypters.
         maxMessageSize: noiseMaxPlaintextBytes,
       }),
     ],
@@ -127,6 +131,24 @@ export async function buildLibp2p(init: ResolvedNetNodeInit, parts: Libp2pParts)
     },
   })
   return libp2p as unknown as NetLibp2p
+}
+
+type EncrypterFactory = NonNullable<Libp2pOptions['connectionEncrypters']>[number]
+
+const encrypterModules: Record<EncrypterName, () => EncrypterFactory> = { tls, noise }
+
+/**
+ * The preferred encrypter first, then the other. libp2p negotiates the encrypter with
+ * multistream-select, where the dialer proposes its list in order and the listener takes the
+ * first it knows: a connection uses the dialer's preference whenever the listener has it, so
+ * listing both costs a node nothing against peers of its own kind, and a tls node and a noise
+ * node still connect (a rolling change of `encrypter` needs no flag day). Both authenticate the
+ * peer key and encrypt every byte, so the fallback lowers no guarantee, only the speed.
+ */
+function connectionEncrypters(preferred: EncrypterName): EncrypterFactory[] {
+  return [preferred, ...encrypterNames.filter((name) => name !== preferred)].map((name) =>
+    encrypterModules[name](),
+  )
 }
 
 let unkeyedMessages = 0

@@ -220,7 +220,12 @@ class Libp2pNetNode implements NetNode {
     this.#started = true
     await this.#connectivity.start()
     this.#log.info(
-      { addrs: this.multiaddrs(), cluster: this.#init.cluster, role: this.#init.role },
+      {
+        addrs: this.multiaddrs(),
+        cluster: this.#init.cluster,
+        role: this.#init.role,
+        encrypter: this.#init.encrypter,
+      },
       'net started',
     )
   }

@@ -1,0 +1,14 @@
+/**
+ * The connection encrypters a node can prefer, by name, with one line each: the config schema's
+ * enum and `--help` read them here. `node/libp2p.ts` maps each name to its libp2p module.
+ */
+export const encrypterDescriptions = {
+  tls: 'TLS 1.3 framed and encrypted in OpenSSL (@libp2p/tls)',
+  noise:
+    'Noise XX, ChaCha20-Poly1305 frames of at most 64 KiB framed in JavaScript (@chainsafe/libp2p-noise)',
+} as const
+
+export type EncrypterName = keyof typeof encrypterDescriptions
+
+/** The encrypters' names, the default (`tls`, netDefaults) first. */
+export const encrypterNames = Object.keys(encrypterDescriptions) as [EncrypterName, ...EncrypterName[]]
