@@ -80,6 +80,32 @@ export const netDefaults = {
    * 16 MiB window lets one stream fill the link for the largest payloads.
    */
   yamuxMaxStreamWindowBytes: 16 * MiB,
+  /**
+   * Where payload bytes travel: `tls`, a socket of Node's own TLS beside libp2p
+   * (`tls-plane/channel.ts`), measured at <FIGURE> the CPU per MiB of the libp2p stream
+   * (docs/BENCHMARKS.md, "Payload plane"); `libp2p`, the `/phalanx/payload/2.0.0` stream. Either
+   * way the libp2p stream is served, and fetched from peers that advertise no TLS port.
+   */
+  payloadPlane: 'tls' as 'tls' | 'libp2p',
+  /**
+   * The TLS payload plane's listen address: undefined is the host of the first libp2p listen
+   * address, any free port (tests and local clusters never collide on a port).
+   */
+  payloadListen: undefined as { host?: string; port?: number } | undefined,
+  /** A payload-plane TLS handshake and binding, either side: loopback takes ~2 ms, a loaded host far more. */
+  payloadHandshakeTimeoutMs: 10_000,
+  /**
+   * After a failed TLS dial a peer is fetched from over the libp2p stream for this long: a peer
+   * of an older version, or behind a firewall that lets only the libp2p port through, costs one
+   * failed dial per 30 s, not one per payload.
+   */
+  payloadRedialBackoffMs: 30_000,
+  /**
+   * Payload-plane sockets accepted but not yet bound to a member, all peers together: what
+   * outsiders can hold open for at most `payloadHandshakeTimeoutMs` each. Four times the 16
+   * receivers of a full round, so a round's members never wait on one another.
+   */
+  maxUnboundPayloadSockets: 64,
   /** Concurrent payload streams a node serves; a full round with 16 receivers needs 16. */
   maxPayloadStreams: 64,
   /**

@@ -45,6 +45,13 @@ export interface NetNodeInit {
   payloadCacheBytes?: number
   yamuxMaxStreamWindowBytes?: number
   maxPayloadStreams?: number
+  /** `tls` (default) or `libp2p`: where payload bytes travel (netDefaults.payloadPlane). */
+  payloadPlane?: 'tls' | 'libp2p'
+  /** The TLS payload plane's listen host and port (netDefaults.payloadListen). */
+  payloadListen?: { host?: string; port?: number }
+  payloadHandshakeTimeoutMs?: number
+  payloadRedialBackoffMs?: number
+  maxUnboundPayloadSockets?: number
   invalidMessagePenalty?: number
   invalidMessageHalfLifeMs?: number
   maxScoredPeers?: number
@@ -90,6 +97,9 @@ function validateInit(init: ResolvedNetNodeInit): void {
     'maxRateLimitedPeers',
     'maxEvidence',
     'maxEvidencePerSender',
+    'payloadHandshakeTimeoutMs',
+    'payloadRedialBackoffMs',
+    'maxUnboundPayloadSockets',
   ] as const
   for (const field of positiveIntegers) {
     const value = init[field]
@@ -125,6 +135,19 @@ function validateInit(init: ResolvedNetNodeInit): void {
     throw new NetConfigError(`gossipMeshDegree must be an integer ≥ 1, got ${init.gossipMeshDegree}`, {
       field: 'gossipMeshDegree',
       value: init.gossipMeshDegree,
+    })
+  }
+  if (init.payloadPlane !== 'tls' && init.payloadPlane !== 'libp2p') {
+    throw new NetConfigError(`payloadPlane must be tls or libp2p, got ${init.payloadPlane}`, {
+      field: 'payloadPlane',
+      value: init.payloadPlane,
+    })
+  }
+  const port = init.payloadListen?.port
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) {
+    throw new NetConfigError(`payloadListen port must be 0–65535, got ${port}`, {
+      field: 'payloadListen',
+      value: port,
     })
   }
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(init.cluster)) {
