@@ -15,7 +15,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { cpus, tmpdir, totalmem } from 'node:os'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { connect, createServer, type TLSSocket } from 'node:tls'
@@ -245,8 +245,13 @@ async function bounded<T>(
   }
 }
 const profile = process.argv.includes('--profile')
+/** The payload planes measured (default both), each in its own set of processes. */
+const planes = (argValue('planes')?.split(',') ?? ['libp2p', 'tls']) as PayloadPlane[]
+
+type PayloadPlane = 'libp2p' | 'tls'
 
 interface Pool {
+  plane: PayloadPlane
   names: string[]
   ids: Record<string, string>
   keyFiles: Record<string, string>
@@ -274,6 +279,7 @@ async function startCluster(
       members,
       closed: true,
       keyFile: pool.keyFiles[name],
+      payloadPlane: pool.plane,
       bootstrap: Object.values(addrs),
       subscribe: subscribe[name],
       checksum: false,
@@ -361,27 +367,33 @@ async function cpuOf(requesters: Array<{ request<T>(cmd: string): Promise<T> }>)
   return values.reduce((a, b) => a + b, 0)
 }
 
+/** `net/<plane>`: a Phalanx net node with that payload plane; `floor`: bare `node:tls` sockets. */
+type Transport = `net/${PayloadPlane}` | 'floor'
+
 interface Row {
   scenario: string
   payload_bytes: number
   receivers_per_sender: number
-  transport: 'libp2p' | 'tls'
+  transport: Transport
   /** Median over repetitions of the median per-receiver delivery time. */
   median_delivery_ms: number
   /** Median over repetitions of the time until the last receiver had everything. */
   median_all_delivered_ms: number
   per_receiver_goodput_mb_per_s: number
   aggregate_goodput_mb_per_s: number
-  /** CPU time of all processes involved per MiB delivered (sender + receivers), measured repetitions only. */
+  /**
+   * CPU time (user + system) of all processes involved (sender + receivers) per MiB delivered:
+   * the median over repetitions of each repetition's figure.
+   */
   cpu_ms_per_mib?: number
-  /** The sender's share of it, and the receivers' (all of them, per MiB delivered). */
+  /** The sender's share of it, and the receivers' (all of them, per MiB delivered), medians too. */
   sender_cpu_ms_per_mib?: number
   receiver_cpu_ms_per_mib?: number
 }
 
 function summarise(
   scenario: string,
-  transport: Row['transport'],
+  transport: Transport,
   size: number,
   fanout: number,
   reps: Timing[],
@@ -470,33 +482,40 @@ async function main(): Promise<void> {
     { stdio: 'ignore' },
   )
 
-  // 17 processes: s0..s3 servers, w0..w12 workers; the fan-out scenarios use s0 → w*. Without
-  // the full round only s0 and the receivers of the largest fan-out are started (two per pair:
-  // a libp2p and a TLS one), so a `--fanouts=1` run is 4 processes on the shared cores, not 34.
+  // 17 processes per transport: s0..s3 servers, w0..w12 workers; the fan-out scenarios use
+  // s0 → w*. Without the full round only s0 and the receivers of the largest fan-out are started
+  // (one set per payload plane and one for the floor), so a `--fanouts=1` run is 6 processes.
   const allNames = [...['s0', 's1', 's2', 's3'], ...Array.from({ length: 13 }, (_, i) => `w${i}`)]
   const sizes = onlySizes ?? (quick ? [4 * MiB] : [1 * MiB, 4 * MiB, 16 * MiB])
   const fanouts = onlyFanouts ?? (quick ? [4] : [4, 16])
   const fullRound = !quick && !skipRound
   const names = fullRound ? allNames : ['s0', ...allNames.slice(-Math.max(...fanouts))]
-  const pool: Pool = { names, ids: {}, keyFiles: {}, procs: {} }
+  const ids: Record<string, string> = {}
+  const keyFiles: Record<string, string> = {}
   for (const name of names) {
-    pool.keyFiles[name] = join(work, `${name}.key`)
-    pool.ids[name] = peerIdFromPrivateKey((await loadOrCreatePeerKey(pool.keyFiles[name]!)).key).toString()
+    keyFiles[name] = join(work, `${name}.key`)
+    ids[name] = peerIdFromPrivateKey((await loadOrCreatePeerKey(keyFiles[name]!)).key).toString()
   }
+  // One pool of processes per payload plane: the same peer ids, never connected to each other.
+  const pools = Object.fromEntries(
+    planes.map((plane) => [plane, { names, ids, keyFiles, procs: {}, plane } as Pool]),
+  ) as Record<PayloadPlane, Pool>
   const tls: Record<string, TlsProcess> = {}
   const rows: Row[] = []
   try {
     for (const name of names) {
-      const nodeArgs =
-        // The sender and one receiver (w12 receives in every fan-out scenario; w0 in the round).
-        profile && (name === 's0' || name === (fullRound ? 'w0' : 'w12'))
-          ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
-          : []
-      pool.procs[name] = await PeerProcess.spawn(
-        name,
-        nodeArgs,
-        process.argv.includes('--debug') ? ['--log=info'] : [],
-      )
+      for (const plane of planes) {
+        const nodeArgs =
+          // The sender and one receiver (w12 receives in every fan-out scenario; w0 in the round).
+          profile && (name === 's0' || name === (fullRound ? 'w0' : 'w12'))
+            ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, plane)}`]
+            : []
+        pools[plane].procs[name] = await PeerProcess.spawn(
+          name,
+          nodeArgs,
+          process.argv.includes('--debug') ? ['--log=info'] : [],
+        )
+      }
       tls[name] = new TlsProcess(name, cert, key)
     }
     await Promise.all(Object.values(tls).map((t) => t.ready))
@@ -521,60 +540,69 @@ async function main(): Promise<void> {
           subscribe[r] = ['model']
         }
         const dimension = size / 4
-        await startCluster(pool, roles, dimension, subscribe)
-        await bounded(
-          `s0 waiting for ${fanout} subscribers`,
-          pool.procs.s0!.request('waitForSubscribers', { kind: 'model', count: fanout }),
-          60_000,
-          async () =>
-            JSON.stringify({
-              connections: (await pool.procs.s0!.request<string[]>('connections')).length,
-              s0: pool.procs.s0!.stderr.slice(-6000),
-              missing: await Promise.all(
-                receivers.map(async (r) => {
-                  const c = await pool.procs[r]!.request<string[]>('connections')
-                  return c.includes(pool.ids.s0!)
-                    ? ''
-                    : `${r}: ${c.length} conns; ${pool.procs[r]!.stderr.slice(-1500)}`
-                }),
-              ).then((xs) => xs.filter((x) => x !== '')),
-            }),
-        )
         const transfers: Transfer[] = [{ sender: 's0', receivers, kind: 'model' }]
-        const libp2pTimes: Timing[] = []
-        const tlsTimes: Timing[] = []
-        await libp2pRep(pool, transfers, round++, dimension) // warm-up
-        await tlsRep(tls, transfers, size)
-        // CPU µs of the sender and of the receivers, per transport, over the measured repetitions.
-        const cpu = { libp2p: { sender: 0, receivers: 0 }, tls: { sender: 0, receivers: 0 } }
-        const measure = async (
-          sums: { sender: number; receivers: number },
-          of: Record<string, { request<T>(cmd: string): Promise<T> }>,
-          rep: () => Promise<Timing>,
-        ): Promise<Timing> => {
-          const [s0, r0] = [await cpuOf([of.s0!]), await cpuOf(receivers.map((n) => of[n]!))]
-          const timing = await rep()
-          sums.sender += (await cpuOf([of.s0!])) - s0
-          sums.receivers += (await cpuOf(receivers.map((n) => of[n]!))) - r0
-          return timing
-        }
-        for (let i = 0; i < reps; i++) {
-          libp2pTimes.push(
-            await measure(cpu.libp2p, pool.procs, () => libp2pRep(pool, transfers, round++, dimension)),
+        for (const plane of planes) {
+          const pool = pools[plane]
+          await startCluster(pool, roles, dimension, subscribe)
+          await bounded(
+            `s0 (${plane}) waiting for ${fanout} subscribers`,
+            pool.procs.s0!.request('waitForSubscribers', { kind: 'model', count: fanout }),
+            60_000,
+            async () =>
+              JSON.stringify({
+                connections: (await pool.procs.s0!.request<string[]>('connections')).length,
+                s0: pool.procs.s0!.stderr.slice(-6000),
+              }),
           )
-          tlsTimes.push(await measure(cpu.tls, tls, () => tlsRep(tls, transfers, size)))
+          // Warm-up: the payload connections open (and, on the TLS plane, identify has told s0's
+          // peers its port) before anything is timed.
+          await libp2pRep(pool, transfers, round++, dimension)
         }
-        const mibDelivered = (reps * fanout * size) / MiB
-        const perMib = (us: number) => Number((us / 1000 / mibDelivered).toFixed(2))
-        await stopCluster(pool, Object.keys(roles))
+        await tlsRep(tls, transfers, size)
+        const transports: Array<{
+          name: Transport
+          of: Record<string, { request<T>(cmd: string): Promise<T> }>
+          rep: () => Promise<Timing>
+        }> = [
+          ...planes.map((plane) => ({
+            name: `net/${plane}` as Transport,
+            of: pools[plane].procs,
+            rep: () => libp2pRep(pools[plane], transfers, round++, dimension),
+          })),
+          { name: 'floor' as Transport, of: tls, rep: () => tlsRep(tls, transfers, size) },
+        ]
+        // Per transport, per repetition: the timing and the CPU µs of the sender and the receivers.
+        const results = new Map(
+          transports.map((t) => [t.name, [] as Array<{ timing: Timing; sender: number; receivers: number }>]),
+        )
+        for (let i = 0; i < reps; i++) {
+          // The order rotates every repetition: no transport always runs after the same one.
+          const order = transports.map((_, j) => transports[(i + j) % transports.length]!)
+          for (const t of order) {
+            const [s0, r0] = [await cpuOf([t.of.s0!]), await cpuOf(receivers.map((n) => t.of[n]!))]
+            const timing = await t.rep()
+            const sender = (await cpuOf([t.of.s0!])) - s0
+            const received = (await cpuOf(receivers.map((n) => t.of[n]!))) - r0
+            results.get(t.name)!.push({ timing, sender, receivers: received })
+          }
+        }
+        const mibPerRep = (fanout * size) / MiB
+        const perMib = (us: number[]) => Number((median(us) / 1000 / mibPerRep).toFixed(2))
+        for (const plane of planes) await stopCluster(pools[plane], Object.keys(roles))
         const scenario = `1 → ${fanout}`
-        for (const transport of ['libp2p', 'tls'] as const) {
-          const { sender, receivers: received } = cpu[transport]
+        for (const t of transports) {
+          const measured = results.get(t.name)!
           rows.push({
-            ...summarise(scenario, transport, size, fanout, transport === 'libp2p' ? libp2pTimes : tlsTimes),
-            cpu_ms_per_mib: perMib(sender + received),
-            sender_cpu_ms_per_mib: perMib(sender),
-            receiver_cpu_ms_per_mib: perMib(received),
+            ...summarise(
+              scenario,
+              t.name,
+              size,
+              fanout,
+              measured.map((m) => m.timing),
+            ),
+            cpu_ms_per_mib: perMib(measured.map((m) => m.sender + m.receivers)),
+            sender_cpu_ms_per_mib: perMib(measured.map((m) => m.sender)),
+            receiver_cpu_ms_per_mib: perMib(measured.map((m) => m.receivers)),
           })
         }
         console.error(`done: ${scenario} ${size / MiB} MiB`)
@@ -598,92 +626,87 @@ async function main(): Promise<void> {
       }
       const dimension = 1_000_000
       const size = dimension * 4
-      await startCluster(pool, roles, dimension, subscribe)
-      await Promise.all(
-        servers.map((s) => pool.procs[s]!.request('waitForSubscribers', { kind: 'model', count: 15 })),
-      )
-      await Promise.all(
-        workers.map((w) => pool.procs[w]!.request('waitForSubscribers', { kind: 'gradient', count: 4 })),
-      )
+      for (const plane of planes) {
+        const pool = pools[plane]
+        await startCluster(pool, roles, dimension, subscribe)
+        await Promise.all(
+          servers.map((s) => pool.procs[s]!.request('waitForSubscribers', { kind: 'model', count: 15 })),
+        )
+        await Promise.all(
+          workers.map((w) => pool.procs[w]!.request('waitForSubscribers', { kind: 'gradient', count: 4 })),
+        )
+      }
       const models: Transfer[] = servers.map((s) => ({
         sender: s,
         receivers: [...servers.filter((x) => x !== s), ...workers],
         kind: 'model',
       }))
       const gradients: Transfer[] = workers.map((w) => ({ sender: w, receivers: servers, kind: 'gradient' }))
-      const phases: Array<{ name: string; libp2p: Timing[]; tls: Timing[]; transfers: Transfer[] }> = [
-        { name: 'round: 4 servers → 15 peers (models)', libp2p: [], tls: [], transfers: models },
-        { name: 'round: 12 workers → 4 servers (gradients)', libp2p: [], tls: [], transfers: gradients },
-      ]
-      const roundTotals: { libp2p: number[]; tls: number[] } = { libp2p: [], tls: [] }
+      const transports: Transport[] = [...planes.map((p) => `net/${p}` as Transport), 'floor']
+      const phases = [
+        { name: 'round: 4 servers → 15 peers (models)', transfers: models },
+        { name: 'round: 12 workers → 4 servers (gradients)', transfers: gradients },
+      ].map((phase) => ({ ...phase, times: new Map(transports.map((t) => [t, [] as Timing[]])) }))
+      const roundTotals = new Map(transports.map((t) => [t, [] as number[]]))
       for (let i = 0; i < 4; i++) {
-        const sums = { libp2p: 0, tls: 0 }
+        const sums = new Map(transports.map((t) => [t, 0]))
         for (const phase of phases) {
-          const l = await libp2pRep(pool, phase.transfers, round++, dimension)
-          const t = await tlsRep(tls, phase.transfers, size)
-          sums.libp2p += Math.max(...l.map((x) => x.ms))
-          sums.tls += Math.max(...t.map((x) => x.ms))
-          if (i > 0) {
-            phase.libp2p.push(l)
-            phase.tls.push(t)
+          for (const t of transports) {
+            const timing =
+              t === 'floor'
+                ? await tlsRep(tls, phase.transfers, size)
+                : await libp2pRep(pools[t.slice(4) as PayloadPlane], phase.transfers, round++, dimension)
+            sums.set(t, sums.get(t)! + Math.max(...timing.map((x) => x.ms)))
+            if (i > 0) phase.times.get(t)!.push(timing)
           }
         }
-        if (i > 0) {
-          roundTotals.libp2p.push(sums.libp2p)
-          roundTotals.tls.push(sums.tls)
-        }
+        if (i > 0) for (const t of transports) roundTotals.get(t)!.push(sums.get(t)!)
       }
-      await stopCluster(pool, Object.keys(roles))
+      for (const plane of planes) await stopCluster(pools[plane], Object.keys(roles))
       for (const phase of phases) {
         const fanout = phase.transfers[0]!.receivers.length
-        rows.push(summarise(phase.name, 'libp2p', size, fanout, phase.libp2p))
-        rows.push(summarise(phase.name, 'tls', size, fanout, phase.tls))
+        for (const t of transports) rows.push(summarise(phase.name, t, size, fanout, phase.times.get(t)!))
       }
-      console.error(
-        `full round (both phases, last receiver): libp2p ${median(roundTotals.libp2p).toFixed(0)} ms, tls ${median(roundTotals.tls).toFixed(0)} ms`,
-      )
-      rows.push({
-        scenario: 'round: both phases (d = 1M)',
-        payload_bytes: size,
-        receivers_per_sender: 0,
-        transport: 'libp2p',
-        median_delivery_ms: Number(median(roundTotals.libp2p).toFixed(1)),
-        median_all_delivered_ms: Number(median(roundTotals.libp2p).toFixed(1)),
-        per_receiver_goodput_mb_per_s: 0,
-        aggregate_goodput_mb_per_s: Number(
-          ((64 * size) / 1e6 / (median(roundTotals.libp2p) / 1000)).toFixed(1),
-        ),
-      })
-      rows.push({
-        scenario: 'round: both phases (d = 1M)',
-        payload_bytes: size,
-        receivers_per_sender: 0,
-        transport: 'tls',
-        median_delivery_ms: Number(median(roundTotals.tls).toFixed(1)),
-        median_all_delivered_ms: Number(median(roundTotals.tls).toFixed(1)),
-        per_receiver_goodput_mb_per_s: 0,
-        aggregate_goodput_mb_per_s: Number(((64 * size) / 1e6 / (median(roundTotals.tls) / 1000)).toFixed(1)),
-      })
+      for (const t of transports) {
+        const total = median(roundTotals.get(t)!)
+        rows.push({
+          scenario: 'round: both phases (d = 1M)',
+          payload_bytes: size,
+          receivers_per_sender: 0,
+          transport: t,
+          median_delivery_ms: Number(total.toFixed(1)),
+          median_all_delivered_ms: Number(total.toFixed(1)),
+          per_receiver_goodput_mb_per_s: 0,
+          aggregate_goodput_mb_per_s: Number(((64 * size) / 1e6 / (total / 1000)).toFixed(1)),
+        })
+      }
     }
   } finally {
-    await Promise.all(Object.values(pool.procs).map((p) => p.close()))
+    await Promise.all(planes.flatMap((plane) => Object.values(pools[plane].procs).map((p) => p.close())))
     for (const t of Object.values(tls)) t.close()
     rmSync(work, { recursive: true, force: true })
   }
 
-  // ── report ──
+  // ── report: every row beside the floor of its scenario, measured in the same run ──
   const table: string[] = [
-    '| scenario | payload | transport | median delivery ms | all delivered ms | per-receiver MB/s | aggregate MB/s | libp2p ÷ TLS time | CPU ms per MiB | of it sender / receivers |',
-    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| scenario | payload | transport | median delivery ms | all delivered ms | per-receiver MB/s | aggregate MB/s | goodput ÷ floor | CPU ms per MiB | of it sender / receivers | CPU ÷ floor |',
+    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ]
-  for (let i = 0; i < rows.length; i += 2) {
-    const [l, t] = [rows[i]!, rows[i + 1]!]
-    const ratio = (l.median_all_delivered_ms / t.median_all_delivered_ms).toFixed(2)
-    for (const row of [l, t]) {
-      table.push(
-        `| ${row.scenario} | ${(row.payload_bytes / MiB).toFixed(row.payload_bytes < MiB ? 2 : 0)} MiB | ${row.transport} | ${row.median_delivery_ms} | ${row.median_all_delivered_ms} | ${row.per_receiver_goodput_mb_per_s || '—'} | ${row.aggregate_goodput_mb_per_s} | ${row.transport === 'libp2p' ? ratio : ''} | ${row.cpu_ms_per_mib ?? '—'} | ${row.sender_cpu_ms_per_mib === undefined ? '—' : `${row.sender_cpu_ms_per_mib} / ${row.receiver_cpu_ms_per_mib}`} |`,
-      )
-    }
+  for (const row of rows) {
+    const floor = rows.find(
+      (r) => r.transport === 'floor' && r.scenario === row.scenario && r.payload_bytes === row.payload_bytes,
+    )
+    const goodput =
+      floor === undefined || row.transport === 'floor' || row.per_receiver_goodput_mb_per_s === 0
+        ? ''
+        : (row.per_receiver_goodput_mb_per_s / floor.per_receiver_goodput_mb_per_s).toFixed(2)
+    const cpuRatio =
+      floor?.cpu_ms_per_mib === undefined || row.cpu_ms_per_mib === undefined || row.transport === 'floor'
+        ? ''
+        : (row.cpu_ms_per_mib / floor.cpu_ms_per_mib).toFixed(2)
+    table.push(
+      `| ${row.scenario} | ${(row.payload_bytes / MiB).toFixed(row.payload_bytes < MiB ? 2 : 0)} MiB | ${row.transport} | ${row.median_delivery_ms} | ${row.median_all_delivered_ms} | ${row.per_receiver_goodput_mb_per_s || '—'} | ${row.aggregate_goodput_mb_per_s} | ${goodput} | ${row.cpu_ms_per_mib ?? '—'} | ${row.sender_cpu_ms_per_mib === undefined ? '—' : `${row.sender_cpu_ms_per_mib} / ${row.receiver_cpu_ms_per_mib}`} | ${cpuRatio} |`,
+    )
   }
   console.log(table.join('\n'))
   const machine = {
@@ -691,10 +714,16 @@ async function main(): Promise<void> {
     cpu_model: cpus()[0]?.model,
     memory_bytes: totalmem(),
     node: process.version,
+    load_average: loadavg(),
   }
-  const profiles = profile ? summariseProfile(profileDir) : []
+  console.log(`\nmachine: ${JSON.stringify(machine)}`)
+  const profiles = profile
+    ? planes.flatMap((plane) =>
+        summariseProfile(join(profileDir, plane)).map((p) => ({ ...p, file: `${plane}/${p.file}` })),
+      )
+    : []
   for (const p of profiles) console.log(`\nprofile ${p.file} (${p.busy_ms} ms busy)\n${p.top.join('\n')}`)
-  writeResults('net', { date: new Date().toISOString(), machine, quick, rows, profiles })
+  writeResults('net', { date: new Date().toISOString(), machine, quick, planes, rows, profiles })
 }
 
 if (process.argv.includes('--tls-peer')) {
