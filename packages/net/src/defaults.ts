@@ -92,8 +92,12 @@ export const netDefaults = {
    * address, any free port (tests and local clusters never collide on a port).
    */
   payloadListen: undefined as { host?: string; port?: number } | undefined,
-  /** A payload-plane TLS handshake and binding, either side: loopback takes ~2 ms, a loaded host far more. */
-  payloadHandshakeTimeoutMs: 10_000,
+  /**
+   * A payload-plane TLS dial, handshake and binding, either side. Loopback takes ~2–5 ms and a
+   * loaded host some hundreds; well under `payloadPeerTimeoutMs`, so a port that swallows the
+   * dial (a firewall) still leaves the fetch time to fall back to the libp2p stream.
+   */
+  payloadHandshakeTimeoutMs: 2_000,
   /**
    * After a failed TLS dial a peer is fetched from over the libp2p stream for this long: a peer
    * of an older version, or behind a firewall that lets only the libp2p port through, costs one

@@ -110,6 +110,7 @@ export const configBounds = {
   smrReplicas: { max: 5, why: 'JetStream replicates a stream on at most 5 servers' },
   natsReplicas: { max: 5, why: 'JetStream replicates a stream on at most 5 servers' },
   opsPort: { max: 65_535, why: 'a TCP port' },
+  payloadPort: { max: 65_535, why: 'a TCP port' },
 } as const satisfies Record<string, { min?: number; max: number; why: string }>
 
 type BoundedField = keyof typeof configBounds
@@ -316,6 +317,19 @@ export const clusterConfigSchema = z.object({
     .array(z.string())
     .default(['/ip4/127.0.0.1/tcp/0'])
     .describe('comma-separated libp2p listen multiaddrs'),
+  /**
+   * Where payload bytes travel (`@phalanx/net`'s `payloadPlane`): tls, a `node:tls` socket beside
+   * libp2p on `payloadPort`; libp2p, the libp2p payload stream. Peers without a TLS port, or whose
+   * TLS dial fails, are fetched from over the libp2p stream either way.
+   */
+  payloadPlane: z
+    .enum(['tls', 'libp2p'])
+    .default('tls')
+    .describe('where payload bytes travel: a node:tls socket beside libp2p, or the libp2p stream'),
+  /** The TLS payload plane's port, on the host of the first listen address; 0 = any free port. */
+  payloadPort: int(0, 'payloadPort')
+    .default(0)
+    .describe('TCP port of the TLS payload plane (0: any free port; open it beside the libp2p port)'),
   /** Multiaddrs to dial at start (`/dns4/phalanx-server-0.phalanx-servers/tcp/9000/p2p/…` in Kubernetes). */
   bootstrap: z
     .array(z.string())

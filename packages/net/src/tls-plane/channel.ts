@@ -213,9 +213,11 @@ export class TlsPayloadChannel implements PayloadChannel {
           return this.#fallback(peer, request, signal, 'payload plane dial failed recently')
         const opened = await TlsLink.open(address, peer.toString(), this.#init, signal)
         if (typeof opened === 'string') {
-          if (signal.aborted) return { ok: false, detail: opened }
+          // Even when the caller's signal cut the dial short: a port that swallows SYNs (a
+          // firewall letting only the libp2p port through) must not cost every fetch a timeout.
           queue.backoffUntil = performance.now() + this.#init.redialBackoffMs
           this.#init.log.debug({ peer: peer.toString(), detail: opened }, 'payload plane dial failed')
+          if (signal.aborted) return { ok: false, detail: opened }
           return this.#fallback(peer, request, signal, opened)
         }
         queue.link = opened
