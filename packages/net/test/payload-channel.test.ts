@@ -164,15 +164,7 @@ async function rawClient(
   socket.on('data', (chunk: Buffer) => chunks.push(chunk))
   socket.on('error', () => undefined)
   await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()))
-  if (presented === undefined) socket.write(await bindingFrame(socket, clientRole, cluster, key))
-  else {
-    const publicKey = publicKeyToProtobuf(presented.publicKey as never)
-    const signature = await key.sign(bindingData(socket, clientRole, cluster))
-    const body = Buffer.concat([Buffer.of(clientRole, 0, publicKey.length), publicKey, signature])
-    const head = Buffer.alloc(2)
-    head.writeUInt16BE(body.length)
-    socket.write(Buffer.concat([head, body]))
-  }
+  socket.write(await forgedBinding(socket, clientRole, key, presented ?? key))
   // The server's binding frame comes first, whoever we are.
   await new Promise<void>((resolve) => {
     const check = (): void => {
@@ -188,18 +180,26 @@ async function rawClient(
   return state
 }
 
+/** A binding frame for `role` presenting `presented`'s public key, signed by `key` (the same key: genuine). */
+async function forgedBinding(
+  socket: TLSSocket,
+  role: number,
+  key: PrivateKey,
+  presented: PrivateKey,
+): Promise<Buffer> {
+  const publicKey = publicKeyToProtobuf(presented.publicKey as never)
+  const signature = await key.sign(bindingData(socket, role, cluster))
+  const body = Buffer.concat([Buffer.of(role, 0, publicKey.length), publicKey, signature])
+  const head = Buffer.alloc(2)
+  head.writeUInt16BE(body.length)
+  return Buffer.concat([head, body])
+}
+
 /** A TLS server that binds as `presented` (signing with `key`) and stalls every payload half-way. */
 function stallingTlsServer(key: PrivateKey, presented: PrivateKey = key): Promise<Server> {
   const tls = createServer({ ...selfSignedCertificate(), minVersion: 'TLSv1.3' }, (socket) => {
     socket.on('error', () => undefined)
-    void (async () => {
-      const publicKey = publicKeyToProtobuf(presented.publicKey as never)
-      const signature = await key.sign(bindingData(socket, serverRole, cluster))
-      const body = Buffer.concat([Buffer.of(serverRole, 0, publicKey.length), publicKey, signature])
-      const head = Buffer.alloc(2)
-      head.writeUInt16BE(body.length)
-      socket.write(Buffer.concat([head, body]))
-    })()
+    void forgedBinding(socket, serverRole, key, presented).then((frame) => socket.write(frame))
     let seen = Buffer.alloc(0)
     let bound = false
     socket.on('data', (chunk: Buffer) => {
