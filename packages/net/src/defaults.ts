@@ -82,7 +82,7 @@ export const netDefaults = {
   yamuxMaxStreamWindowBytes: 16 * MiB,
   /**
    * Where payload bytes travel: `tls`, a socket of Node's own TLS beside libp2p
-   * (`tls-plane/channel.ts`), measured at <FIGURE> the CPU per MiB of the libp2p stream
+   * (`tls-plane/channel.ts`), measured at 0.28× the CPU per MiB of the libp2p stream (1.58× the bare `node:tls` floor)
    * (docs/BENCHMARKS.md, "Payload plane"); `libp2p`, the `/phalanx/payload/2.0.0` stream. Either
    * way the libp2p stream is served, and fetched from peers that advertise no TLS port.
    */
