@@ -1,27 +1,27 @@
 /**
- * `npm run bench -- net [--quick] [--profile] [--encrypters=tls,noise] [--stream-mib=32]`:
- * delivery time and CPU of one large vector to one receiver (32 MiB: one payload stream), of one
- * vector from 1 sender to 4 and 16 receivers (1, 4, 16 MiB), and a full round's traffic
- * (4 servers → 16 peers models, 12 workers → 4 servers gradients, d = 1M), over real libp2p
- * nodes, one process per node, on loopback. Every scenario runs libp2p with each connection
- * encrypter (`tls`, `noise`; a fresh cluster per block, blocks in the order A B B A) and, in the
- * same run, the floor: the same bytes in the same pattern over plain `node:tls` sockets between
- * the same number of processes (pre-connected, as libp2p connections are).
+ * `npm run bench -- net [--quick] [--profile]`: delivery time of one vector from 1 sender to 4 and
+ * 16 receivers (1, 4, 16 MiB), and a full round's traffic (4 servers → 16 peers models, 12 workers
+ * → 4 servers gradients, d = 1M), over real libp2p nodes, one process per node, on loopback.
+ * In the same run, the floor: the same bytes in the same pattern over plain `node:tls` sockets
+ * between the same number of processes (pre-connected, as libp2p connections are).
  *
  * Per-receiver goodput = payload bytes / (time from the publish request to that receiver's
  * delivery, hash- and finiteness-checked), median over receivers and repetitions.
+ *
+ * `--fanouts=1 --sizes=64 --no-round --reps=5`: one pair, 64 MiB through the payload protocol,
+ * the CPU of sender and receiver apiece per MiB (the receive path's own cost, issue 15 item 2).
  *
  * This file is also the TLS peer: `node --import tsx bench/net.ts --tls-peer`.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { cpus, tmpdir, totalmem } from 'node:os'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { connect, createServer, type TLSSocket } from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { type EncrypterName, encrypterNames, loadOrCreatePeerKey, netDefaults } from '@phalanx/net'
+import { loadOrCreatePeerKey } from '@phalanx/net'
 import { PeerProcess } from '../test/fixtures/net-harness.js'
 import { resultsDir, writeResults } from './results.js'
 
@@ -221,17 +221,8 @@ const onlySizes = argValue('sizes')
   ?.split(',')
   .map((x) => Number(x) * MiB)
 const skipRound = process.argv.includes('--no-round')
-/** The encrypters compared, the default first (`--encrypters=noise` for one). */
-const encrypters = (argValue('encrypters')?.split(',') ?? [
-  netDefaults.encrypter,
-  ...encrypterNames.filter((name) => name !== netDefaults.encrypter),
-]) as EncrypterName[]
-for (const name of encrypters) {
-  if (!(encrypterNames as readonly string[]).includes(name))
-    throw new Error(`--encrypters: unknown encrypter ${name}; known: ${encrypterNames.join(', ')}`)
-}
-/** The one-stream scenario's payload (1 → 1), in MiB; 0 leaves it out. 32 MiB: half the largest payload accepted. */
-const streamBytes = Number(argValue('stream-mib') ?? 32) * MiB
+/** Repetitions per fan-out and size (default 5, 3 from 16 MiB on or with --quick). */
+const onlyReps = argValue('reps') === undefined ? undefined : Number(argValue('reps'))
 
 /** A wait that names what it was waiting for when it fails, instead of hanging the run. */
 async function bounded<T>(
@@ -254,8 +245,13 @@ async function bounded<T>(
   }
 }
 const profile = process.argv.includes('--profile')
+/** The payload planes measured (default both), each in its own set of processes. */
+const planes = (argValue('planes')?.split(',') ?? ['libp2p', 'tls']) as PayloadPlane[]
+
+type PayloadPlane = 'libp2p' | 'tls'
 
 interface Pool {
+  plane: PayloadPlane
   names: string[]
   ids: Record<string, string>
   keyFiles: Record<string, string>
@@ -270,7 +266,6 @@ async function startCluster(
   roles: Record<string, 'server' | 'worker'>,
   dimension: number,
   subscribe: Record<string, Array<'model' | 'gradient'>>,
-  encrypter: EncrypterName,
 ): Promise<string> {
   const cluster = `bench${clusterSeq++}`
   const names = Object.keys(roles)
@@ -284,9 +279,9 @@ async function startCluster(
       members,
       closed: true,
       keyFile: pool.keyFiles[name],
+      payloadPlane: pool.plane,
       bootstrap: Object.values(addrs),
       subscribe: subscribe[name],
-      encrypter,
       checksum: false,
       forward: { rejected: false, member: false, equivocation: false },
     })
@@ -306,28 +301,6 @@ async function startCluster(
     ),
   )
   return cluster
-}
-
-/** Waits until s0 sees every receiver subscribed, or fails naming who is missing and why. */
-async function waitForSubscribers(pool: Pool, receivers: string[], fanout: number): Promise<void> {
-  await bounded(
-    `s0 waiting for ${fanout} subscribers`,
-    pool.procs.s0!.request('waitForSubscribers', { kind: 'model', count: fanout }),
-    60_000,
-    async () =>
-      JSON.stringify({
-        connections: (await pool.procs.s0!.request<string[]>('connections')).length,
-        s0: pool.procs.s0!.stderr.slice(-6000),
-        missing: await Promise.all(
-          receivers.map(async (r) => {
-            const c = await pool.procs[r]!.request<string[]>('connections')
-            return c.includes(pool.ids.s0!)
-              ? ''
-              : `${r}: ${c.length} conns; ${pool.procs[r]!.stderr.slice(-1500)}`
-          }),
-        ).then((xs) => xs.filter((x) => x !== '')),
-      }),
-  )
 }
 
 async function stopCluster(pool: Pool, names: string[]): Promise<void> {
@@ -389,15 +362,13 @@ async function tlsRep(tls: Record<string, TlsProcess>, transfers: Transfer[], si
 }
 
 /** Total CPU µs of a set of processes: what a transfer costs, independent of how loaded the host is. */
-type Requester = { request<T>(cmd: string): Promise<T> }
-
-async function cpuOf(requesters: Requester[]): Promise<number> {
+async function cpuOf(requesters: Array<{ request<T>(cmd: string): Promise<T> }>): Promise<number> {
   const values = await Promise.all(requesters.map((p) => p.request<number>('cpu')))
   return values.reduce((a, b) => a + b, 0)
 }
 
-/** libp2p with each connection encrypter, and the floor: the same bytes over plain node:tls sockets. */
-type Transport = `libp2p/${EncrypterName}` | 'node:tls'
+/** `net/<plane>`: a Phalanx net node with that payload plane; `floor`: bare `node:tls` sockets. */
+type Transport = `net/${PayloadPlane}` | 'floor'
 
 interface Row {
   scenario: string
@@ -410,13 +381,19 @@ interface Row {
   median_all_delivered_ms: number
   per_receiver_goodput_mb_per_s: number
   aggregate_goodput_mb_per_s: number
-  /** CPU time of all processes involved per MiB delivered (sender + receivers), measured repetitions only. */
+  /**
+   * CPU time (user + system) of all processes involved (sender + receivers) per MiB delivered:
+   * the median over repetitions of each repetition's figure.
+   */
   cpu_ms_per_mib?: number
+  /** The sender's share of it, and the receivers' (all of them, per MiB delivered), medians too. */
+  sender_cpu_ms_per_mib?: number
+  receiver_cpu_ms_per_mib?: number
 }
 
 function summarise(
   scenario: string,
-  transport: Row['transport'],
+  transport: Transport,
   size: number,
   fanout: number,
   reps: Timing[],
@@ -505,24 +482,40 @@ async function main(): Promise<void> {
     { stdio: 'ignore' },
   )
 
-  // 17 processes: s0..s3 servers, w0..w12 workers; the fan-out scenarios use s0 → w*.
-  const names = [...['s0', 's1', 's2', 's3'], ...Array.from({ length: 13 }, (_, i) => `w${i}`)]
-  const pool: Pool = { names, ids: {}, keyFiles: {}, procs: {} }
+  // 17 processes per transport: s0..s3 servers, w0..w12 workers; the fan-out scenarios use
+  // s0 → w*. Without the full round only s0 and the receivers of the largest fan-out are started
+  // (one set per payload plane and one for the floor), so a `--fanouts=1` run is 6 processes.
+  const allNames = [...['s0', 's1', 's2', 's3'], ...Array.from({ length: 13 }, (_, i) => `w${i}`)]
+  const sizes = onlySizes ?? (quick ? [4 * MiB] : [1 * MiB, 4 * MiB, 16 * MiB])
+  const fanouts = onlyFanouts ?? (quick ? [4] : [4, 16])
+  const fullRound = !quick && !skipRound
+  const names = fullRound ? allNames : ['s0', ...allNames.slice(-Math.max(...fanouts))]
+  const ids: Record<string, string> = {}
+  const keyFiles: Record<string, string> = {}
   for (const name of names) {
-    pool.keyFiles[name] = join(work, `${name}.key`)
-    pool.ids[name] = peerIdFromPrivateKey((await loadOrCreatePeerKey(pool.keyFiles[name]!)).key).toString()
+    keyFiles[name] = join(work, `${name}.key`)
+    ids[name] = peerIdFromPrivateKey((await loadOrCreatePeerKey(keyFiles[name]!)).key).toString()
   }
+  // One pool of processes per payload plane: the same peer ids, never connected to each other.
+  const pools = Object.fromEntries(
+    planes.map((plane) => [plane, { names, ids, keyFiles, procs: {}, plane } as Pool]),
+  ) as Record<PayloadPlane, Pool>
   const tls: Record<string, TlsProcess> = {}
   const rows: Row[] = []
   try {
     for (const name of names) {
-      const nodeArgs =
-        profile && (name === 's0' || name === 'w0') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
-      pool.procs[name] = await PeerProcess.spawn(
-        name,
-        nodeArgs,
-        process.argv.includes('--debug') ? ['--log=info'] : [],
-      )
+      for (const plane of planes) {
+        const nodeArgs =
+          // The sender and one receiver (w12 receives in every fan-out scenario; w0 in the round).
+          profile && (name === 's0' || name === (fullRound ? 'w0' : 'w12'))
+            ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, plane)}`]
+            : []
+        pools[plane].procs[name] = await PeerProcess.spawn(
+          name,
+          nodeArgs,
+          process.argv.includes('--debug') ? ['--log=info'] : [],
+        )
+      }
       tls[name] = new TlsProcess(name, cert, key)
     }
     await Promise.all(Object.values(tls).map((t) => t.ready))
@@ -534,73 +527,89 @@ async function main(): Promise<void> {
         peers: names.filter((n) => n !== name).map((n) => ({ name: n, port: ports[n]! })),
       })
     }
-    // The scenarios: one large payload to one receiver (the encrypters' own cost, one stream),
-    // then 1 → N fan-outs of every size.
-    const sizes = onlySizes ?? (quick ? [4 * MiB] : [1 * MiB, 4 * MiB, 16 * MiB])
-    const fanouts = onlyFanouts ?? (quick ? [4] : [4, 16])
-    const scenarios: Array<{ fanout: number; size: number }> = [
-      ...(streamBytes > 0 ? [{ fanout: 1, size: streamBytes }] : []),
-      ...fanouts.flatMap((fanout) => sizes.map((size) => ({ fanout, size }))),
-    ]
     let round = 1
-    for (const { fanout, size } of scenarios) {
-      const reps = quick ? 3 : size >= 16 * MiB ? 3 : 5
-      // Any 16 of the other processes; in this scenario they all play workers.
-      const receivers = names.filter((n) => n !== 's0').slice(-fanout)
-      const roles: Record<string, 'server' | 'worker'> = { s0: 'server' }
-      const subscribe: Record<string, Array<'model' | 'gradient'>> = { s0: ['model'] }
-      for (const r of receivers) {
-        roles[r] = 'worker'
-        subscribe[r] = ['model']
-      }
-      const dimension = size / 4
-      const transfers: Transfer[] = [{ sender: 's0', receivers, kind: 'model' }]
-      const involved = ['s0', ...receivers]
-      const times = new Map<Transport, Timing[]>()
-      const cpu = new Map<Transport, number>()
-      const measure = async (transport: Transport, rep: () => Promise<Timing>, procs: Requester[]) => {
-        const before = await cpuOf(procs)
-        const timing = await rep()
-        cpu.set(transport, (cpu.get(transport) ?? 0) + (await cpuOf(procs)) - before)
-        times.set(transport, [...(times.get(transport) ?? []), timing])
-      }
-      await tlsRep(tls, transfers, size) // warm-up of the floor
-      // Two blocks per encrypter, in the order A B B A, each on a fresh cluster (the encrypter is
-      // a node setting), every libp2p repetition followed by one of the floor: a drift of the
-      // host's load over the scenario falls on every transport alike.
-      const blocks = [...encrypters, ...[...encrypters].reverse()]
-      const repsPerBlock = Math.ceil(reps / 2)
-      for (const encrypter of blocks) {
-        await startCluster(pool, roles, dimension, subscribe, encrypter)
-        await waitForSubscribers(pool, receivers, fanout)
-        await libp2pRep(pool, transfers, round++, dimension) // warm-up: opens the payload streams
-        for (let i = 0; i < repsPerBlock; i++) {
-          await measure(
-            `libp2p/${encrypter}`,
-            () => libp2pRep(pool, transfers, round++, dimension),
-            involved.map((n) => pool.procs[n]!),
-          )
-          await measure(
-            'node:tls',
-            () => tlsRep(tls, transfers, size),
-            involved.map((n) => tls[n]!),
-          )
+    for (const fanout of fanouts) {
+      for (const size of sizes) {
+        const reps = onlyReps ?? (quick ? 3 : size >= 16 * MiB ? 3 : 5)
+        // Any 16 of the other processes; in this scenario they all play workers.
+        const receivers = names.filter((n) => n !== 's0').slice(-fanout)
+        const roles: Record<string, 'server' | 'worker'> = { s0: 'server' }
+        const subscribe: Record<string, Array<'model' | 'gradient'>> = { s0: ['model'] }
+        for (const r of receivers) {
+          roles[r] = 'worker'
+          subscribe[r] = ['model']
         }
-        await stopCluster(pool, Object.keys(roles))
+        const dimension = size / 4
+        const transfers: Transfer[] = [{ sender: 's0', receivers, kind: 'model' }]
+        for (const plane of planes) {
+          const pool = pools[plane]
+          await startCluster(pool, roles, dimension, subscribe)
+          await bounded(
+            `s0 (${plane}) waiting for ${fanout} subscribers`,
+            pool.procs.s0!.request('waitForSubscribers', { kind: 'model', count: fanout }),
+            60_000,
+            async () =>
+              JSON.stringify({
+                connections: (await pool.procs.s0!.request<string[]>('connections')).length,
+                s0: pool.procs.s0!.stderr.slice(-6000),
+              }),
+          )
+          // Warm-up: the payload connections open (and, on the TLS plane, identify has told s0's
+          // peers its port) before anything is timed.
+          await libp2pRep(pool, transfers, round++, dimension)
+        }
+        await tlsRep(tls, transfers, size)
+        const transports: Array<{
+          name: Transport
+          of: Record<string, { request<T>(cmd: string): Promise<T> }>
+          rep: () => Promise<Timing>
+        }> = [
+          ...planes.map((plane) => ({
+            name: `net/${plane}` as Transport,
+            of: pools[plane].procs,
+            rep: () => libp2pRep(pools[plane], transfers, round++, dimension),
+          })),
+          { name: 'floor' as Transport, of: tls, rep: () => tlsRep(tls, transfers, size) },
+        ]
+        // Per transport, per repetition: the timing and the CPU µs of the sender and the receivers.
+        const results = new Map(
+          transports.map((t) => [t.name, [] as Array<{ timing: Timing; sender: number; receivers: number }>]),
+        )
+        for (let i = 0; i < reps; i++) {
+          // The order rotates every repetition: no transport always runs after the same one.
+          const order = transports.map((_, j) => transports[(i + j) % transports.length]!)
+          for (const t of order) {
+            const [s0, r0] = [await cpuOf([t.of.s0!]), await cpuOf(receivers.map((n) => t.of[n]!))]
+            const timing = await t.rep()
+            const sender = (await cpuOf([t.of.s0!])) - s0
+            const received = (await cpuOf(receivers.map((n) => t.of[n]!))) - r0
+            results.get(t.name)!.push({ timing, sender, receivers: received })
+          }
+        }
+        const mibPerRep = (fanout * size) / MiB
+        const perMib = (us: number[]) => Number((median(us) / 1000 / mibPerRep).toFixed(2))
+        for (const plane of planes) await stopCluster(pools[plane], Object.keys(roles))
+        const scenario = `1 → ${fanout}`
+        for (const t of transports) {
+          const measured = results.get(t.name)!
+          rows.push({
+            ...summarise(
+              scenario,
+              t.name,
+              size,
+              fanout,
+              measured.map((m) => m.timing),
+            ),
+            cpu_ms_per_mib: perMib(measured.map((m) => m.sender + m.receivers)),
+            sender_cpu_ms_per_mib: perMib(measured.map((m) => m.sender)),
+            receiver_cpu_ms_per_mib: perMib(measured.map((m) => m.receivers)),
+          })
+        }
+        console.error(`done: ${scenario} ${size / MiB} MiB`)
       }
-      const scenario = `1 → ${fanout}`
-      for (const transport of [...encrypters.map((e): Transport => `libp2p/${e}`), 'node:tls' as const]) {
-        const measured = times.get(transport)!
-        const mibDelivered = (measured.length * fanout * size) / MiB
-        rows.push({
-          ...summarise(scenario, transport, size, fanout, measured),
-          cpu_ms_per_mib: Number((cpu.get(transport)! / 1000 / mibDelivered).toFixed(2)),
-        })
-      }
-      console.error(`done: ${scenario} ${size / MiB} MiB`)
     }
 
-    if (!quick && !skipRound) {
+    if (fullRound) {
       // Full round: 4 servers publish models to the 3 other servers and 12 workers, then
       // 12 workers publish gradients to the 4 servers.
       const servers = ['s0', 's1', 's2', 's3']
@@ -617,61 +626,54 @@ async function main(): Promise<void> {
       }
       const dimension = 1_000_000
       const size = dimension * 4
-      const models: Transfer[] = servers.map((s) => ({
-        sender: s,
-        receivers: [...servers.filter((x) => x !== s), ...workers],
-        kind: 'model',
-      }))
-      const gradients: Transfer[] = workers.map((w) => ({ sender: w, receivers: servers, kind: 'gradient' }))
-      const phases: Array<{ name: string; times: Map<Transport, Timing[]>; transfers: Transfer[] }> = [
-        { name: 'round: 4 servers → 15 peers (models)', times: new Map(), transfers: models },
-        { name: 'round: 12 workers → 4 servers (gradients)', times: new Map(), transfers: gradients },
-      ]
-      const roundTotals = new Map<Transport, number[]>()
-      const push = <T>(map: Map<Transport, T[]>, key: Transport, value: T) =>
-        map.set(key, [...(map.get(key) ?? []), value])
-      for (const encrypter of encrypters) {
-        const transport: Transport = `libp2p/${encrypter}`
-        await startCluster(pool, roles, dimension, subscribe, encrypter)
+      for (const plane of planes) {
+        const pool = pools[plane]
+        await startCluster(pool, roles, dimension, subscribe)
         await Promise.all(
           servers.map((s) => pool.procs[s]!.request('waitForSubscribers', { kind: 'model', count: 15 })),
         )
         await Promise.all(
           workers.map((w) => pool.procs[w]!.request('waitForSubscribers', { kind: 'gradient', count: 4 })),
         )
-        for (let i = 0; i < 4; i++) {
-          const sums = { libp2p: 0, tls: 0 }
-          for (const phase of phases) {
-            const l = await libp2pRep(pool, phase.transfers, round++, dimension)
-            const t = await tlsRep(tls, phase.transfers, size)
-            sums.libp2p += Math.max(...l.map((x) => x.ms))
-            sums.tls += Math.max(...t.map((x) => x.ms))
-            if (i > 0) {
-              push(phase.times, transport, l)
-              push(phase.times, 'node:tls', t)
-            }
-          }
-          if (i > 0) {
-            push(roundTotals, transport, sums.libp2p)
-            push(roundTotals, 'node:tls', sums.tls)
+      }
+      const models: Transfer[] = servers.map((s) => ({
+        sender: s,
+        receivers: [...servers.filter((x) => x !== s), ...workers],
+        kind: 'model',
+      }))
+      const gradients: Transfer[] = workers.map((w) => ({ sender: w, receivers: servers, kind: 'gradient' }))
+      const transports: Transport[] = [...planes.map((p) => `net/${p}` as Transport), 'floor']
+      const phases = [
+        { name: 'round: 4 servers → 15 peers (models)', transfers: models },
+        { name: 'round: 12 workers → 4 servers (gradients)', transfers: gradients },
+      ].map((phase) => ({ ...phase, times: new Map(transports.map((t) => [t, [] as Timing[]])) }))
+      const roundTotals = new Map(transports.map((t) => [t, [] as number[]]))
+      for (let i = 0; i < 4; i++) {
+        const sums = new Map(transports.map((t) => [t, 0]))
+        for (const phase of phases) {
+          for (const t of transports) {
+            const timing =
+              t === 'floor'
+                ? await tlsRep(tls, phase.transfers, size)
+                : await libp2pRep(pools[t.slice(4) as PayloadPlane], phase.transfers, round++, dimension)
+            sums.set(t, sums.get(t)! + Math.max(...timing.map((x) => x.ms)))
+            if (i > 0) phase.times.get(t)!.push(timing)
           }
         }
-        await stopCluster(pool, Object.keys(roles))
+        if (i > 0) for (const t of transports) roundTotals.get(t)!.push(sums.get(t)!)
       }
-      const transports: Transport[] = [...encrypters.map((e): Transport => `libp2p/${e}`), 'node:tls']
+      for (const plane of planes) await stopCluster(pools[plane], Object.keys(roles))
       for (const phase of phases) {
         const fanout = phase.transfers[0]!.receivers.length
-        for (const transport of transports)
-          rows.push(summarise(phase.name, transport, size, fanout, phase.times.get(transport)!))
+        for (const t of transports) rows.push(summarise(phase.name, t, size, fanout, phase.times.get(t)!))
       }
-      for (const transport of transports) {
-        const total = median(roundTotals.get(transport)!)
-        console.error(`full round (both phases, last receiver): ${transport} ${total.toFixed(0)} ms`)
+      for (const t of transports) {
+        const total = median(roundTotals.get(t)!)
         rows.push({
           scenario: 'round: both phases (d = 1M)',
           payload_bytes: size,
           receivers_per_sender: 0,
-          transport,
+          transport: t,
           median_delivery_ms: Number(total.toFixed(1)),
           median_all_delivered_ms: Number(total.toFixed(1)),
           per_receiver_goodput_mb_per_s: 0,
@@ -680,34 +682,30 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await Promise.all(Object.values(pool.procs).map((p) => p.close()))
+    await Promise.all(planes.flatMap((plane) => Object.values(pools[plane].procs).map((p) => p.close())))
     for (const t of Object.values(tls)) t.close()
     rmSync(work, { recursive: true, force: true })
   }
 
-  // ── report ──
+  // ── report: every row beside the floor of its scenario, measured in the same run ──
   const table: string[] = [
-    '| scenario | payload | transport | median delivery ms | all delivered ms | per-receiver MB/s | aggregate MB/s | ÷ node:tls time | CPU ms per MiB | ÷ node:tls CPU |',
-    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| scenario | payload | transport | median delivery ms | all delivered ms | per-receiver MB/s | aggregate MB/s | goodput ÷ floor | CPU ms per MiB | of it sender / receivers | CPU ÷ floor |',
+    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ]
   for (const row of rows) {
     const floor = rows.find(
-      (other) =>
-        other.scenario === row.scenario &&
-        other.payload_bytes === row.payload_bytes &&
-        other.transport === 'node:tls',
+      (r) => r.transport === 'floor' && r.scenario === row.scenario && r.payload_bytes === row.payload_bytes,
     )
-    const isFloor = row.transport === 'node:tls'
-    const timeRatio =
-      isFloor || floor === undefined
+    const goodput =
+      floor === undefined || row.transport === 'floor' || row.per_receiver_goodput_mb_per_s === 0
         ? ''
-        : (row.median_all_delivered_ms / floor.median_all_delivered_ms).toFixed(2)
+        : (row.per_receiver_goodput_mb_per_s / floor.per_receiver_goodput_mb_per_s).toFixed(2)
     const cpuRatio =
-      isFloor || row.cpu_ms_per_mib === undefined || floor?.cpu_ms_per_mib === undefined
+      floor?.cpu_ms_per_mib === undefined || row.cpu_ms_per_mib === undefined || row.transport === 'floor'
         ? ''
         : (row.cpu_ms_per_mib / floor.cpu_ms_per_mib).toFixed(2)
     table.push(
-      `| ${row.scenario} | ${(row.payload_bytes / MiB).toFixed(row.payload_bytes < MiB ? 2 : 0)} MiB | ${row.transport} | ${row.median_delivery_ms} | ${row.median_all_delivered_ms} | ${row.per_receiver_goodput_mb_per_s || '—'} | ${row.aggregate_goodput_mb_per_s} | ${timeRatio} | ${row.cpu_ms_per_mib ?? '—'} | ${cpuRatio} |`,
+      `| ${row.scenario} | ${(row.payload_bytes / MiB).toFixed(row.payload_bytes < MiB ? 2 : 0)} MiB | ${row.transport} | ${row.median_delivery_ms} | ${row.median_all_delivered_ms} | ${row.per_receiver_goodput_mb_per_s || '—'} | ${row.aggregate_goodput_mb_per_s} | ${goodput} | ${row.cpu_ms_per_mib ?? '—'} | ${row.sender_cpu_ms_per_mib === undefined ? '—' : `${row.sender_cpu_ms_per_mib} / ${row.receiver_cpu_ms_per_mib}`} | ${cpuRatio} |`,
     )
   }
   console.log(table.join('\n'))
@@ -716,10 +714,16 @@ async function main(): Promise<void> {
     cpu_model: cpus()[0]?.model,
     memory_bytes: totalmem(),
     node: process.version,
+    load_average: loadavg(),
   }
-  const profiles = profile ? summariseProfile(profileDir) : []
+  console.log(`\nmachine: ${JSON.stringify(machine)}`)
+  const profiles = profile
+    ? planes.flatMap((plane) =>
+        summariseProfile(join(profileDir, plane)).map((p) => ({ ...p, file: `${plane}/${p.file}` })),
+      )
+    : []
   for (const p of profiles) console.log(`\nprofile ${p.file} (${p.busy_ms} ms busy)\n${p.top.join('\n')}`)
-  writeResults('net', { date: new Date().toISOString(), machine, quick, rows, profiles })
+  writeResults('net', { date: new Date().toISOString(), machine, quick, planes, rows, profiles })
 }
 
 if (process.argv.includes('--tls-peer')) {

@@ -66,22 +66,22 @@ describe('phalanx local', () => {
     expect(summary.cpuSecondsPerRound.worker).toBeGreaterThan(0)
     expect(readFileSync(join(out, 'rounds.csv'), 'utf8').trim().split('\n')).toHaveLength(31)
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg')
-    // The default encrypter (tls) carried that run; the case below runs the other one.
-    expect(summary.config.encrypter).toBe('tls')
+    // The default encrypter (noise, netDefaults) carried that run; the case below runs the other one.
+    expect(summary.config.encrypter).toBe('noise')
     const opened = encryptionsLogged(out)
     expect(opened.length).toBeGreaterThanOrEqual(10)
-    expect(new Set(opened)).toEqual(new Set(['/tls/1.0.0']))
+    expect(new Set(opened)).toEqual(new Set(['/noise']))
   })
 
-  it('runs its rounds over Noise when asked (--encrypter noise)', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'phalanx-local-noise-'))
+  it('runs its rounds over TLS 1.3 when asked (--encrypter tls)', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'phalanx-local-tls-'))
     onTestFinished(() => rmSync(out, { recursive: true, force: true }))
     const result = await runCli(
       [
         'local',
         ...['--servers', '4', '--byzantine-servers', '1', '--server-attack', 'none'],
         ...['--workers', '3', '--byzantine-workers', '0'],
-        ...['--model', 'logistic', '--rounds', '4', '--eval-every', '4', '--encrypter', 'noise'],
+        ...['--model', 'logistic', '--rounds', '4', '--eval-every', '4', '--encrypter', 'tls'],
         ...['--out', out],
       ],
       { timeoutMs: 120_000 },
@@ -89,12 +89,12 @@ describe('phalanx local', () => {
     expect(result.stderr).toBe('')
     expect(result.code).toBe(0)
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'))
-    expect(summary.config.encrypter).toBe('noise')
+    expect(summary.config.encrypter).toBe('tls')
     expect(summary.rounds).toBe(4)
-    // Every node logs the encryption each of its connections took: Noise everywhere.
+    // Every node logs the encryption each of its connections took: TLS everywhere.
     const opened = encryptionsLogged(out)
     expect(opened.length).toBeGreaterThanOrEqual(6)
-    expect(new Set(opened)).toEqual(new Set(['/noise']))
+    expect(new Set(opened)).toEqual(new Set(['/tls/1.0.0']))
   })
 })
 

@@ -343,7 +343,7 @@ describe('deploy/Dockerfile', () => {
   it('packages the CLI: node 20 slim, non-root, entrypoint, healthcheck, ports', () => {
     expect(checkDockerfile(dockerfile, cliPackage, workspaces)).toEqual([])
     expect(workspaces).toContain('packages/cli')
-    expect(dockerfile.exposed).toEqual([9000, 9464])
+    expect(dockerfile.exposed).toEqual([9000, 9001, 9464])
     expect(dockerfile.user).toEqual({ uid: 10001, gid: 10001 })
   })
 
@@ -362,7 +362,12 @@ describe('deploy/Dockerfile', () => {
       'COPY',
       'packages/net/package.json',
     ],
-    ['exposes no ops port', (t: string) => t.replace('EXPOSE 9000 9464', 'EXPOSE 9000'), 'EXPOSE', '9464'],
+    [
+      'exposes no ops port',
+      (t: string) => t.replace('EXPOSE 9000 9001 9464', 'EXPOSE 9000 9001'),
+      'EXPOSE',
+      '9464',
+    ],
     [
       'runs on a full Node image',
       (t: string) => t.replace('NODE_IMAGE=node:20-bookworm-slim', 'NODE_IMAGE=node:20'),

@@ -47,6 +47,9 @@ async function trio(): Promise<{ announcer: NetNode; relay: NetNode; receiver: N
         privateKey,
         // The announcer hands its vector to chosen peers only (`publishTargeted`).
         adversary: index === 0,
+        // The relay serves the libp2p payload stream only (no TLS payload port), the one it
+        // stalls below; the others fetch from it there and from each other over TLS.
+        ...(index === 1 ? { payloadPlane: 'libp2p' as const } : {}),
       }),
     ),
   )

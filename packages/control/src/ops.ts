@@ -93,14 +93,14 @@ export const nodeMetricDefinitions = {
   networkSentBytesTotal: {
     name: 'phalanx_network_sent_bytes_total',
     type: 'counter',
-    help: 'Bytes sent, by plane: data = every byte libp2p wrote to its TCP connections (TLS or Noise and Yamux framing included), control = bytes the NATS client wrote.',
+    help: "Bytes sent, by plane: data = every byte libp2p wrote to its TCP connections (TLS or Noise and Yamux framing included) and the TLS payload plane's sockets wrote (TLS records included), control = bytes the NATS client wrote.",
     labels: ['plane'],
     roles: both,
   },
   networkReceivedBytesTotal: {
     name: 'phalanx_network_received_bytes_total',
     type: 'counter',
-    help: 'Bytes received, by plane: data = every byte libp2p read from its TCP connections, control = bytes the NATS client read.',
+    help: 'Bytes received, by plane: data = every byte libp2p and the TLS payload plane read from their TCP connections, control = bytes the NATS client read.',
     labels: ['plane'],
     roles: both,
   },
@@ -193,7 +193,7 @@ export const nodeMetricDefinitions = {
   connectionsRefusedTotal: {
     name: 'phalanx_connections_refused_total',
     type: 'counter',
-    help: 'libp2p connections refused by the connection gater (non-members, graylisted strangers).',
+    help: 'libp2p connections refused by the connection gater (non-members, graylisted strangers), and TLS payload-plane sockets refused before any request was read (a peer proving a non-member key, a failed or missing binding, a failed TLS handshake).',
     labels: [],
     roles: both,
     when: 'a peer outside a closed member set, or a graylisted stranger, connects or is dialled',

@@ -1,6 +1,9 @@
 import { type StreamRefusal, streamRefusals } from './limits.js'
 import { type RejectReason, rejectReasons } from './types.js'
 
+export const payloadPlaneRefusals = ['outsider', 'binding', 'malformed'] as const
+export type PayloadPlaneRefusal = (typeof payloadPlaneRefusals)[number]
+
 /**
  * Monotonic counters of one node, readable by other packages (the control plane exports them as
  * metrics). Names end in their unit.
@@ -27,9 +30,21 @@ export interface NetCounters {
    * streams, over its bytes per second, or idle past `streamIdleTimeoutMs`.
    */
   readonly streams_refused_total: Readonly<Record<StreamRefusal, number>>
-  /** Bytes libp2p wrote to this node's TCP connections, every protocol and its framing included. */
+  /**
+   * Sockets and requests the TLS payload plane refused, by reason: a peer that proved it is no
+   * member (`outsider`), a binding that failed or never came (`binding`, failed TLS handshakes
+   * included), a request that is not the protocol (`malformed`). Outsiders and failed bindings
+   * also count in `connections_refused_total`.
+   */
+  readonly payload_plane_refused_total: Readonly<Record<PayloadPlaneRefusal, number>>
+  /** Payload fetches that went over the libp2p stream because the TLS plane could not be used. */
+  readonly payload_plane_fallbacks_total: number
+  /**
+   * Bytes written to this node's TCP connections, every protocol and its framing included:
+   * libp2p's and the TLS payload plane's sockets.
+   */
   readonly wire_sent_bytes_total: number
-  /** Bytes libp2p read from this node's TCP connections. */
+  /** Bytes read from this node's TCP connections (libp2p's and the TLS payload plane's). */
   readonly wire_received_bytes_total: number
 }
 
@@ -47,6 +62,10 @@ export class MutableNetCounters implements NetCounters {
   readonly streams_refused_total: Record<StreamRefusal, number> = Object.fromEntries(
     streamRefusals.map((reason) => [reason, 0]),
   ) as Record<StreamRefusal, number>
+  readonly payload_plane_refused_total: Record<PayloadPlaneRefusal, number> = Object.fromEntries(
+    payloadPlaneRefusals.map((reason) => [reason, 0]),
+  ) as Record<PayloadPlaneRefusal, number>
+  payload_plane_fallbacks_total = 0
   wire_sent_bytes_total = 0
   wire_received_bytes_total = 0
 
@@ -75,6 +94,8 @@ export class MutableNetCounters implements NetCounters {
       payload_served_bytes_total: this.payload_served_bytes_total,
       sync_served_bytes_total: this.sync_served_bytes_total,
       streams_refused_total: { ...this.streams_refused_total },
+      payload_plane_refused_total: { ...this.payload_plane_refused_total },
+      payload_plane_fallbacks_total: this.payload_plane_fallbacks_total,
       wire_sent_bytes_total: this.wire_sent_bytes_total,
       wire_received_bytes_total: this.wire_received_bytes_total,
     }

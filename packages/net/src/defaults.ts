@@ -2,7 +2,7 @@
  * Every default of the data plane, in one place, with the reason for each non-obvious one.
  */
 
-import type { EncrypterName } from './encrypters.js'
+import type { EncrypterName, PayloadPlaneName } from './encrypters.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -25,8 +25,13 @@ export const netDefaults = {
    * with Noise, and the data plane delivered a 32 MiB vector for 19.8 against 23.7 ms/MiB at 1.5×
    * the goodput (BENCHMARKS.md, "Connection encrypters"; issue 15 measured 4.0 + 4.3 against
    * 6.0 + 7.6 on a quiet machine).
+   * Noise stays the default until the chaos suite passes with tls: on 2026-12-01 one run with tls
+   * preferred (main at the merge of wt-tls) failed worker-attack:non-finite (no non-finite gradient
+   * reached a server) with rounds lost growing phase after phase, and one on the tls branch
+   * before the catch-up pull had an honest server catch up every round for 2,800 rounds; neither
+   * is traced yet.
    */
-  encrypter: 'tls' as EncrypterName,
+  encrypter: 'noise' as EncrypterName,
   /** mDNS floods the LAN with queries; only useful on a laptop cluster, so opt-in. */
   mdns: false,
   /**
@@ -92,6 +97,38 @@ export const netDefaults = {
    * 16 MiB window lets one stream fill the link for the largest payloads.
    */
   yamuxMaxStreamWindowBytes: 16 * MiB,
+  /**
+   * Where payload bytes travel: `tls`, a socket of Node's own TLS beside libp2p
+   * (`tls-plane/channel.ts`), measured at 0.28× the CPU per MiB of the libp2p stream (1.58× the bare `node:tls` floor)
+   * (docs/BENCHMARKS.md, "Payload plane"); `libp2p`, the `/phalanx/payload/2.0.0` stream. Either
+   * way the libp2p stream is served, and fetched from peers that advertise no TLS port.
+   */
+  // libp2p until the chaos and security suites have run with tls preferred (not yet: the plane
+  // was merged the day it was written, with its compliance and attacker suites passing).
+  payloadPlane: 'libp2p' as PayloadPlaneName,
+  /**
+   * The TLS payload plane's listen address: undefined is the host of the first libp2p listen
+   * address, any free port (tests and local clusters never collide on a port).
+   */
+  payloadListen: undefined as { host?: string; port?: number } | undefined,
+  /**
+   * A payload-plane TLS dial, handshake and binding, either side. Loopback takes ~2–5 ms and a
+   * loaded host some hundreds; well under `payloadPeerTimeoutMs`, so a port that swallows the
+   * dial (a firewall) still leaves the fetch time to fall back to the libp2p stream.
+   */
+  payloadHandshakeTimeoutMs: 2_000,
+  /**
+   * After a failed TLS dial a peer is fetched from over the libp2p stream for this long: a peer
+   * of an older version, or behind a firewall that lets only the libp2p port through, costs one
+   * failed dial per 30 s, not one per payload.
+   */
+  payloadRedialBackoffMs: 30_000,
+  /**
+   * Payload-plane sockets accepted but not yet bound to a member, all peers together: what
+   * outsiders can hold open for at most `payloadHandshakeTimeoutMs` each. Four times the 16
+   * receivers of a full round, so a round's members never wait on one another.
+   */
+  maxUnboundPayloadSockets: 64,
   /** Concurrent payload streams a node serves; a full round with 16 receivers needs 16. */
   maxPayloadStreams: 64,
   /**

@@ -10,5 +10,18 @@ export const encrypterDescriptions = {
 
 export type EncrypterName = keyof typeof encrypterDescriptions
 
-/** The encrypters' names, the default (`tls`, netDefaults) first. */
+/** The encrypters' names (the default is netDefaults.encrypter). */
 export const encrypterNames = Object.keys(encrypterDescriptions) as [EncrypterName, ...EncrypterName[]]
+
+/** Where payload bytes travel (`payloadPlane`), with the one line each that config help and docs show. */
+export const payloadPlaneDescriptions = {
+  tls: 'a node:tls socket beside libp2p on payloadPort (TLS 1.3, peers bound by their libp2p keys)',
+  libp2p: 'the libp2p payload stream (/phalanx/payload/2.0.0), over the connection encrypter',
+} as const
+
+export type PayloadPlaneName = keyof typeof payloadPlaneDescriptions
+
+export const payloadPlaneNames = Object.keys(payloadPlaneDescriptions) as [
+  PayloadPlaneName,
+  ...PayloadPlaneName[],
+]

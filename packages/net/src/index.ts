@@ -37,7 +37,14 @@ export {
 } from './codec.js'
 export { MutableNetCounters, type NetCounters } from './counters.js'
 export { type NetDefaults, netDefaults } from './defaults.js'
-export { type EncrypterName, encrypterDescriptions, encrypterNames } from './encrypters.js'
+export {
+  type EncrypterName,
+  encrypterDescriptions,
+  encrypterNames,
+  type PayloadPlaneName,
+  payloadPlaneDescriptions,
+  payloadPlaneNames,
+} from './encrypters.js'
 export {
   DimensionMismatchError,
   InvalidQuorumError,

@@ -96,6 +96,25 @@ export class PayloadSink {
     if (chunk.byteLength > this.size - this.#received)
       throw new PayloadProtocolError(`more than the ${this.size} bytes announced`)
     this.#bytes.set(chunk, this.#received)
+    this.#advance(chunk)
+  }
+
+  /**
+   * The destination's next at most `max` bytes, for a reader that reads straight into place
+   * (the TLS plane's socket): no copy at all, then `commit` what it wrote there.
+   */
+  window(max: number): Uint8Array {
+    return this.#bytes.subarray(this.#received, Math.min(this.size, this.#received + max))
+  }
+
+  /** Takes the `length` bytes written at the start of `window()` as received: hashes and scans them. */
+  commit(length: number): void {
+    if (!Number.isSafeInteger(length) || length < 0 || length > this.size - this.#received)
+      throw new PayloadProtocolError(`more than the ${this.size} bytes announced`)
+    this.#advance(this.#bytes.subarray(this.#received, this.#received + length))
+  }
+
+  #advance(chunk: Uint8Array): void {
     this.#hash.update(chunk)
     this.#received += chunk.byteLength
     if (this.#vector !== undefined && this.#firstNonFinite < 0) {

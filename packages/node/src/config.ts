@@ -8,7 +8,13 @@ import { readFileSync } from 'node:fs'
 import { preAggregatorNames, ruleNames } from '@phalanx/aggregation'
 import { workerAttackDefaults } from '@phalanx/attacks'
 import { backendNames, datasetNames, modelNames } from '@phalanx/model'
-import { encrypterDescriptions, encrypterNames, netDefaults } from '@phalanx/net'
+import {
+  encrypterDescriptions,
+  encrypterNames,
+  netDefaults,
+  payloadPlaneDescriptions,
+  payloadPlaneNames,
+} from '@phalanx/net'
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml'
 import { z } from 'zod'
 import { hiddenShiftSigns, serverBehaviourNames, workerBehaviourNames } from './byzantine.js'
@@ -120,6 +126,7 @@ export const configBounds = {
   smrReplicas: { max: 5, why: 'JetStream replicates a stream on at most 5 servers' },
   natsReplicas: { max: 5, why: 'JetStream replicates a stream on at most 5 servers' },
   opsPort: { max: 65_535, why: 'a TCP port' },
+  payloadPort: { max: 65_535, why: 'a TCP port' },
 } as const satisfies Record<string, { min?: number; max: number; why: string }>
 
 type BoundedField = keyof typeof configBounds
@@ -337,6 +344,21 @@ export const clusterConfigSchema = z.object({
     .describe(
       `libp2p connection encrypter this node prefers, the other still accepted: ${encrypterNames.map((name) => `${name}, ${encrypterDescriptions[name]}`).join('; ')}`,
     ),
+  /**
+   * Where payload bytes travel (`@phalanx/net`'s `payloadPlane`): tls, a `node:tls` socket beside
+   * libp2p on `payloadPort`; libp2p, the libp2p payload stream. Peers without a TLS port, or whose
+   * TLS dial fails, are fetched from over the libp2p stream either way.
+   */
+  payloadPlane: z
+    .enum(payloadPlaneNames)
+    .default(netDefaults.payloadPlane)
+    .describe(
+      `where payload bytes travel: ${payloadPlaneNames.map((name) => `${name}, ${payloadPlaneDescriptions[name]}`).join('; ')}`,
+    ),
+  /** The TLS payload plane's port, on the host of the first listen address; 0 = any free port. */
+  payloadPort: int(0, 'payloadPort')
+    .default(0)
+    .describe('TCP port of the TLS payload plane (0: any free port; open it beside the libp2p port)'),
   /** Multiaddrs to dial at start (`/dns4/phalanx-server-0.phalanx-servers/tcp/9000/p2p/…` in Kubernetes). */
   bootstrap: z
     .array(z.string())

@@ -168,6 +168,8 @@ export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
     ...(config.keyFile === undefined ? {} : { keyFile: config.keyFile }),
     roundWindowAhead: config.roundWindow,
     epoch: config.epoch,
+    payloadPlane: config.payloadPlane,
+    payloadListen: { port: config.payloadPort },
     // Byzantine-only publishing for a Byzantine node, and for one chaos may corrupt at run time.
     adversary: byzantine || config.chaos,
     ...(subscribe === undefined ? {} : { subscribe }),

@@ -5,7 +5,8 @@ import type { Logger } from 'pino'
 import { type AnnouncementVerdict, checkAnnouncement, ServerRounds } from '../announcement.js'
 import type { RelayedFields } from '../codec.js'
 import type { MutableNetCounters } from '../counters.js'
-import { PayloadFetcher, type PayloadStore } from '../payload.js'
+import type { PayloadStore } from '../payload.js'
+import type { PayloadChannel } from '../payload-channel.js'
 import type { InvalidMessageScore } from '../score.js'
 import { relayedFromMessage } from '../sync.js'
 import { type ClusterTopics, topicOf } from '../topics.js'
@@ -39,6 +40,8 @@ export interface InboxParts {
   score: InvalidMessageScore
   /** Verified payloads, kept to serve peers that pull them (shared with publishing and serving). */
   store: PayloadStore
+  /** Where announced payloads are fetched from (the TLS plane, or the libp2p stream). */
+  payloads: PayloadChannel
   /** A member announced itself at these addresses (connectivity redials it when not connected). */
   onMemberHeard(peerId: string, multiaddrs: readonly string[]): void
 }
@@ -61,7 +64,7 @@ export class Inbox {
   readonly #score: InvalidMessageScore
   readonly #store: PayloadStore
   readonly #onMemberHeard: (peerId: string, multiaddrs: readonly string[]) => void
-  readonly #fetcher: PayloadFetcher
+  readonly #fetcher: PayloadChannel
   readonly #ctx: ValidationContext
   readonly #ledger: RoundLedger
   readonly #serverRounds: ServerRounds
@@ -89,7 +92,7 @@ export class Inbox {
     this.#score = parts.score
     this.#store = parts.store
     this.#onMemberHeard = parts.onMemberHeard
-    this.#fetcher = new PayloadFetcher(parts.libp2p, { maxPayloadBytes: parts.init.maxPayloadBytes })
+    this.#fetcher = parts.payloads
     this.#ledger = new RoundLedger(parts.init.maxEvidence, parts.init.maxEvidencePerSender)
     this.#serverRounds = new ServerRounds(parts.init.membership)
     this.#ctx = {
@@ -134,8 +137,8 @@ export class Inbox {
     this.#libp2p.addEventListener('peer:disconnect', (event) => this.#fetcher.forget(event.detail))
   }
 
-  stop(): void {
-    this.#fetcher.close()
+  stop(): Promise<void> {
+    return this.#fetcher.close()
   }
 
   /** Moves the round window to [round − 1, round + W] and forgets older rounds. */

@@ -1,7 +1,7 @@
 import type { PrivateKey } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import { netDefaults } from '../defaults.js'
-import { type EncrypterName, encrypterNames } from '../encrypters.js'
+import { type EncrypterName, encrypterNames, payloadPlaneNames } from '../encrypters.js'
 import { NetConfigError } from '../errors.js'
 import type { MemberRole, Membership, VectorKind } from '../types.js'
 
@@ -48,6 +48,13 @@ export interface NetNodeInit {
   payloadCacheBytes?: number
   yamuxMaxStreamWindowBytes?: number
   maxPayloadStreams?: number
+  /** `tls` (default) or `libp2p`: where payload bytes travel (netDefaults.payloadPlane). */
+  payloadPlane?: 'tls' | 'libp2p'
+  /** The TLS payload plane's listen host and port (netDefaults.payloadListen). */
+  payloadListen?: { host?: string; port?: number }
+  payloadHandshakeTimeoutMs?: number
+  payloadRedialBackoffMs?: number
+  maxUnboundPayloadSockets?: number
   invalidMessagePenalty?: number
   invalidMessageHalfLifeMs?: number
   maxScoredPeers?: number
@@ -93,6 +100,9 @@ function validateInit(init: ResolvedNetNodeInit): void {
     'maxRateLimitedPeers',
     'maxEvidence',
     'maxEvidencePerSender',
+    'payloadHandshakeTimeoutMs',
+    'payloadRedialBackoffMs',
+    'maxUnboundPayloadSockets',
   ] as const
   for (const field of positiveIntegers) {
     const value = init[field]
@@ -134,6 +144,22 @@ function validateInit(init: ResolvedNetNodeInit): void {
     throw new NetConfigError(`encrypter must be one of ${encrypterNames.join(', ')}, got ${init.encrypter}`, {
       field: 'encrypter',
       value: init.encrypter,
+    })
+  }
+  if (!(payloadPlaneNames as readonly string[]).includes(init.payloadPlane)) {
+    throw new NetConfigError(
+      `payloadPlane must be one of ${payloadPlaneNames.join(', ')}, got ${init.payloadPlane}`,
+      {
+        field: 'payloadPlane',
+        value: init.payloadPlane,
+      },
+    )
+  }
+  const port = init.payloadListen?.port
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) {
+    throw new NetConfigError(`payloadListen port must be 0–65535, got ${port}`, {
+      field: 'payloadListen',
+      value: port,
     })
   }
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(init.cluster)) {

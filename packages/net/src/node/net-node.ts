@@ -23,6 +23,7 @@ import { NetEventBus, type NetEvents } from './events.js'
 import { Inbox } from './inbox.js'
 import { type NetNodeInit, type ResolvedNetNodeInit, resolveNetNodeInit } from './init.js'
 import { buildLibp2p, type NetLibp2p } from './libp2p.js'
+import { buildPayloadPlane, type PayloadPlane } from './payload-plane.js'
 import { Publisher, type PublishReceipt } from './publish.js'
 import { pullFromPeers } from './pull.js'
 import { serveStreams } from './serve.js'
@@ -42,6 +43,8 @@ export interface NetNode {
   /** The Byzantine-only publishing, present when the node was created with `adversary: true`. */
   readonly adversary: NetAdversary | undefined
   multiaddrs(): string[]
+  /** Where the TLS payload plane listens (host, port), when it is on and the node started. */
+  payloadAddress(): { host: string; port: number } | undefined
   start(): Promise<void>
   stop(): Promise<void>
   dial(address: string): Promise<void>
@@ -145,6 +148,7 @@ class Libp2pNetNode implements NetNode {
   readonly #connectivity: Connectivity
   readonly #inbox: Inbox
   readonly #publisher: Publisher
+  readonly #payloads: PayloadPlane
   #started = false
 
   constructor(parts: NodeParts) {
@@ -160,6 +164,13 @@ class Libp2pNetNode implements NetNode {
     this.#score = parts.score
     this.#store = new PayloadStore(init.payloadCacheBytes)
     this.#connectivity = parts.connectivity
+    this.#payloads = buildPayloadPlane({
+      libp2p,
+      init,
+      privateKey: parts.privateKey,
+      counters: parts.counters,
+      log,
+    })
     this.#inbox = new Inbox({
       libp2p,
       init,
@@ -169,6 +180,7 @@ class Libp2pNetNode implements NetNode {
       log,
       score: this.#score,
       store: this.#store,
+      payloads: this.#payloads.fetch,
       onMemberHeard: (peerId, multiaddrs) => this.#connectivity.redialMember(peerId, multiaddrs),
     })
     this.#publisher = new Publisher({
@@ -204,6 +216,10 @@ class Libp2pNetNode implements NetNode {
     return this.libp2p.getMultiaddrs().map((address) => address.toString())
   }
 
+  payloadAddress(): { host: string; port: number } | undefined {
+    return this.#payloads.address()
+  }
+
   async start(): Promise<void> {
     if (this.#started) return
     const kinds = this.#init.subscribe ?? (this.#init.role === 'server' ? ['model', 'gradient'] : ['model'])
@@ -214,8 +230,10 @@ class Libp2pNetNode implements NetNode {
       counters: this.counters,
       log: this.#log,
       store: this.#store,
+      payloadChannels: this.#payloads.serve,
       held: (kind, fromRound) => this.#inbox.held(kind, fromRound),
     })
+    await this.#payloads.advertise()
     this.#connectivity.watch()
     this.#started = true
     await this.#connectivity.start()
@@ -232,7 +250,7 @@ class Libp2pNetNode implements NetNode {
 
   async stop(): Promise<void> {
     this.#connectivity.stop()
-    this.#inbox.stop()
+    await this.#inbox.stop()
     this.#started = false
     await this.libp2p.stop()
   }

@@ -3,7 +3,8 @@ import type { Logger } from 'pino'
 import type { RelayedFields } from '../codec.js'
 import type { MutableNetCounters } from '../counters.js'
 import { ByteBuckets, type StreamRefusal, StreamSlots } from '../limits.js'
-import { type PayloadStore, payloadProtocol, servePayload } from '../payload.js'
+import type { PayloadStore } from '../payload.js'
+import type { PayloadChannel, PayloadServeInit } from '../payload-channel.js'
 import { serveSync, syncProtocol } from '../sync.js'
 import type { VectorKind } from '../types.js'
 import type { ResolvedNetNodeInit } from './init.js'
@@ -16,6 +17,8 @@ export interface ServeParts {
   log: Logger
   /** Payloads peers may pull by hash. */
   store: PayloadStore
+  /** Where peers pull them: the libp2p stream always (mixed versions), the TLS plane when on. */
+  payloadChannels: readonly PayloadChannel[]
   /** The signed messages held for `kind` from `fromRound` on, for a sync answer (the inbox's `held`). */
   held(kind: VectorKind, fromRound: number): Iterable<RelayedFields>
 }
@@ -45,24 +48,27 @@ export async function serveStreams(parts: ServeParts): Promise<void> {
     }
     void serve().finally(release)
   }
-  await libp2p.handle(
-    payloadProtocol,
-    ({ stream, connection }) =>
-      serveStream(stream, connection.remotePeer, () =>
-        servePayload(stream, connection.remotePeer, {
-          cluster: init.cluster,
-          store,
-          log,
-          onServed: (bytes) => {
-            counters.payload_served_bytes_total += bytes
-          },
-          idleTimeoutMs: init.streamIdleTimeoutMs,
-          buckets,
-          onRefused: (reason) => refuseStream(reason, connection.remotePeer, payloadProtocol),
-        }),
-      ),
-    { maxInboundStreams: init.maxPayloadStreams, maxOutboundStreams: init.maxPayloadStreams },
-  )
+  const servePayloads: PayloadServeInit = {
+    cluster: init.cluster,
+    store,
+    log,
+    slots,
+    buckets,
+    idleTimeoutMs: init.streamIdleTimeoutMs,
+    onServed: (bytes) => {
+      counters.payload_served_bytes_total += bytes
+    },
+    onRefused: (reason, peer) => {
+      if (reason === 'concurrent' || reason === 'rate' || reason === 'idle')
+        counters.streams_refused_total[reason]++
+      else {
+        counters.payload_plane_refused_total[reason]++
+        if (reason !== 'malformed') counters.connections_refused_total++
+      }
+      log.debug({ reason, peer }, 'served payload refused')
+    },
+  }
+  for (const channel of parts.payloadChannels) await channel.serve(servePayloads)
   await libp2p.handle(
     syncProtocol,
     ({ stream, connection }) =>
