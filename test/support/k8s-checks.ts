@@ -913,12 +913,14 @@ export function checkDockerfile(
   const runtime = facts.stages.at(-1) ?? ''
   if (!/^node:20[.\w-]*slim$/.test(runtime))
     findings.add('dockerfile', 'FROM', `runtime stage ${runtime} is not node:20 slim`)
-  const binPath = `/app/packages/cli/${(cli.bin.phalanx ?? '').replace(/^\.\//, '')}`
-  if (facts.entrypoint[0] !== 'node' || facts.entrypoint[1] !== binPath) {
+  // The CLI's linked bin (`bin/phalanx.js`) only finds and runs the built command, dist/bin.js,
+  // which is also the path every node process is started with: the image runs that directly.
+  const binPath = cli.bin.phalanx === undefined ? undefined : '/app/packages/cli/dist/bin.js'
+  if (facts.entrypoint[0] !== 'node' || binPath === undefined || facts.entrypoint[1] !== binPath) {
     findings.add(
       'dockerfile',
       'ENTRYPOINT',
-      `${JSON.stringify(facts.entrypoint)} does not run the CLI's bin ${binPath}`,
+      `${JSON.stringify(facts.entrypoint)} does not run the CLI's built command ${binPath ?? '(the CLI has no bin)'}`,
     )
   }
   if (facts.user === undefined || facts.user.uid === 0)
