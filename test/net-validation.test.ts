@@ -98,9 +98,14 @@ beforeAll(async () => {
   await Promise.all(
     receivers.map((r) => peers[r].request('waitForSubscribers', { kind: 'model', count: senders.length })),
   )
-  // The Byzantine peers hear the server's models only through r1 and r2 relaying them.
+  // The Byzantine peers hear the server's models only through r1 and r2 relaying them, and a relay
+  // forwards to its mesh only: each of them must be in both receivers' meshes before a test
+  // publishes (a CI run that waited for the equivocator alone saw the byzantine peer hear nothing).
+  const relayedTo = ['byzantine', 'oversizer', 'equivocator'] as const
   await Promise.all(
-    receivers.map((r) => peers[r].request('waitForMeshPeer', { kind: 'model', peer: ids.equivocator })),
+    receivers.flatMap((r) =>
+      relayedTo.map((name) => peers[r].request('waitForMeshPeer', { kind: 'model', peer: ids[name] })),
+    ),
   )
 }, 120_000)
 
