@@ -53,7 +53,9 @@ describe.each(profile.seeds)(`chaos suite (${profile.name} profile), seed %i`, (
 
   afterAll(async () => {
     // A failure's message names the node log directory: it must still be there to be read.
-    await cluster?.dispose({ keepLogs: failed })
+    const keep = failed || profile.keepLogs
+    if (keep && cluster !== undefined) process.stdout.write(`node logs kept in ${cluster.work}\n`)
+    await cluster?.dispose({ keepLogs: keep })
   }, 120_000)
 
   it.each(scenarios(profile).map((scenario) => [scenario.name, scenario] as const))(

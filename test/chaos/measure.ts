@@ -141,9 +141,12 @@ export class ScenarioMeter {
     const accuracies: number[] = []
     for (const id of this.#honestServers) {
       const all: RoundReport[] = []
+      // The newest round reported before the mark, by whichever incarnation: a dead incarnation's
+      // last report is not where the live one stood (taking the first incarnation's charged a
+      // restart's catch-up to every later scenario again).
       let previous: number | undefined
       for (const { before, reports } of since(this.#cluster, this.#mark, id)) {
-        previous ??= before?.round
+        if (before !== undefined) previous = Math.max(previous ?? -Infinity, before.round)
         all.push(...reports)
       }
       for (const report of all) {

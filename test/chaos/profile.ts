@@ -16,11 +16,29 @@ export interface ChaosProfile {
   kills: number
   /** Where the table goes as JSON and markdown. */
   out: string | undefined
+  /** Keep the node logs after a pass too (`PHALANX_CHAOS_KEEP_LOGS=1`), to trace what the table shows. */
+  keepLogs: boolean
 }
 
 export const chaosProfiles: Record<ChaosProfile['name'], ChaosProfile> = {
-  short: { name: 'short', seeds: [1], baselineRounds: 10, phaseRounds: 5, kills: 1, out: undefined },
-  long: { name: 'long', seeds: [1, 2], baselineRounds: 30, phaseRounds: 20, kills: 3, out: 'out/chaos' },
+  short: {
+    name: 'short',
+    seeds: [1],
+    baselineRounds: 10,
+    phaseRounds: 5,
+    kills: 1,
+    out: undefined,
+    keepLogs: false,
+  },
+  long: {
+    name: 'long',
+    seeds: [1, 2],
+    baselineRounds: 30,
+    phaseRounds: 20,
+    kills: 3,
+    out: 'out/chaos',
+    keepLogs: false,
+  },
 }
 
 export function chaosProfile(env: NodeJS.ProcessEnv = process.env): ChaosProfile {
@@ -30,5 +48,9 @@ export function chaosProfile(env: NodeJS.ProcessEnv = process.env): ChaosProfile
   }
   const profile = chaosProfiles[name]
   const out = env.PHALANX_CHAOS_OUT ?? profile.out
-  return { ...profile, ...(out === undefined ? {} : { out }) }
+  return {
+    ...profile,
+    ...(out === undefined ? {} : { out }),
+    keepLogs: env.PHALANX_CHAOS_KEEP_LOGS === '1',
+  }
 }
