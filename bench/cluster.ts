@@ -264,6 +264,15 @@ if (runPart1) {
       rounds: SIMULATION_ROUNDS,
     }),
   )
+  // What the payload plane buys, in the same run: the robust cluster with payloads over the
+  // libp2p stream instead of the default node:tls socket.
+  main.push(
+    await measure('robust cluster, no attack, payloads over libp2p (payloadPlane libp2p)', 'cluster', {
+      ...common,
+      ...robustNoAttack,
+      payloadPlane: 'libp2p',
+    }),
+  )
 }
 
 // ── (2) growth with n (linear, synthetic, d = 101) and with d (model choice, n = 12) ──

@@ -16,7 +16,7 @@ import {
   nodeMetricDefinitions,
   writeOperatorKey,
 } from '@phalanx/control'
-import { createMembership, createNetNode } from '@phalanx/net'
+import { createMembership, createNetNode, netDefaults } from '@phalanx/net'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from './support/cli.js'
@@ -252,6 +252,18 @@ describe('every node metric family is produced', () => {
         .samples.filter((s) => s.value > 0)
         .map((s) => s.labels.plane)
       expect(planes.sort(), family).toEqual(['control', 'data'])
+    }
+    // The configured payload plane carries the payloads (the MLP's vectors are pulled), on
+    // servers and workers alike: a plane that silently fell back everywhere would show here.
+    for (const nodeId of ['server-1', 'worker-0'] as const) {
+      const byPlane = Object.fromEntries(
+        scrapes
+          .get(nodeId)!
+          .at(-1)!
+          .get('phalanx_payload_fetched_bytes_total')!
+          .samples.map((s) => [s.labels.payload_plane, s.value]),
+      )
+      expect(byPlane[netDefaults.payloadPlane], `${nodeId}: ${JSON.stringify(byPlane)}`).toBeGreaterThan(0)
     }
     // Servers wait for both inputs, workers for models only.
     const inputs = (families: Map<string, MetricFamily>) =>

@@ -137,8 +137,8 @@ export const nodeMetricDefinitions = {
   payloadFetchedBytesTotal: {
     name: 'phalanx_payload_fetched_bytes_total',
     type: 'counter',
-    help: 'Payload bytes pulled over direct streams for announced vectors.',
-    labels: [],
+    help: 'Payload bytes pulled for announced vectors, by the plane that carried them: tls = the node:tls payload socket, libp2p = the libp2p payload stream (the configured plane, or the fallback from tls).',
+    labels: ['payload_plane'],
     roles: both,
     when: 'vectors are larger than inlineMaxBytes (64 KiB), e.g. the default MLP',
   },
@@ -205,6 +205,22 @@ export const nodeMetricDefinitions = {
     labels: [],
     roles: both,
     when: 'a connected non-member (an open member set only) hands over enough invalid messages to be graylisted',
+  },
+  payloadPlaneFallbacksTotal: {
+    name: 'phalanx_payload_plane_fallbacks_total',
+    type: 'counter',
+    help: 'Payload fetches that went over the libp2p stream though the TLS payload plane is configured: the peer advertised no payload port, or a dial to it failed in the last payloadRedialBackoffMs.',
+    labels: [],
+    roles: both,
+    when: 'payloadPlane is tls and a peer runs the libp2p plane, is of an older version, or its payload port cannot be reached',
+  },
+  payloadPlaneRefusedTotal: {
+    name: 'phalanx_payload_plane_refused_total',
+    type: 'counter',
+    help: 'Sockets and requests the TLS payload plane refused, by reason: outsider (a proven non-member key), binding (a failed or missing channel binding, or TLS handshake), malformed (not the protocol).',
+    labels: ['reason'],
+    roles: both,
+    when: 'a non-member, or anything that is not a bound peer speaking the protocol, connects to the payload port',
   },
   streamsRefusedTotal: {
     name: 'phalanx_streams_refused_total',

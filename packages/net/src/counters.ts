@@ -1,3 +1,4 @@
+import { type PayloadPlaneName, payloadPlaneNames } from './encrypters.js'
 import { type StreamRefusal, streamRefusals } from './limits.js'
 import { type RejectReason, rejectReasons } from './types.js'
 
@@ -22,6 +23,8 @@ export interface NetCounters {
   /** Connections closed to non-members graylisted for the invalid messages they handed us. */
   readonly peers_disconnected_total: number
   readonly payload_fetched_bytes_total: number
+  /** The same bytes by the plane that carried them (`payloadPlane`: a fallback shows as libp2p). */
+  readonly payload_fetched_plane_bytes_total: Readonly<Record<PayloadPlaneName, number>>
   readonly payload_served_bytes_total: number
   /** Bytes of sync answers served to stragglers. */
   readonly sync_served_bytes_total: number
@@ -57,6 +60,9 @@ export class MutableNetCounters implements NetCounters {
   connections_refused_total = 0
   peers_disconnected_total = 0
   payload_fetched_bytes_total = 0
+  readonly payload_fetched_plane_bytes_total: Record<PayloadPlaneName, number> = Object.fromEntries(
+    payloadPlaneNames.map((plane) => [plane, 0]),
+  ) as Record<PayloadPlaneName, number>
   payload_served_bytes_total = 0
   sync_served_bytes_total = 0
   readonly streams_refused_total: Record<StreamRefusal, number> = Object.fromEntries(
@@ -91,6 +97,7 @@ export class MutableNetCounters implements NetCounters {
       connections_refused_total: this.connections_refused_total,
       peers_disconnected_total: this.peers_disconnected_total,
       payload_fetched_bytes_total: this.payload_fetched_bytes_total,
+      payload_fetched_plane_bytes_total: { ...this.payload_fetched_plane_bytes_total },
       payload_served_bytes_total: this.payload_served_bytes_total,
       sync_served_bytes_total: this.sync_served_bytes_total,
       streams_refused_total: { ...this.streams_refused_total },

@@ -10,6 +10,7 @@
  */
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from 'pino'
+import type { PayloadPlaneName } from './encrypters.js'
 import type { ByteBuckets, StreamRefusal, StreamSlots } from './limits.js'
 import {
   type FetchRequest,
@@ -20,7 +21,8 @@ import {
   servePayload,
 } from './payload.js'
 
-export type PayloadPlane = 'libp2p' | 'tls'
+/** The planes' names come from one list, `payloadPlaneNames` (`encrypters.ts`). */
+export type PayloadPlane = PayloadPlaneName
 
 /**
  * Why a served payload exchange, stream or socket was refused: the stream limits of

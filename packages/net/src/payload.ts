@@ -26,6 +26,7 @@ import {
   toHex,
 } from './codec.js'
 import { netDefaults } from './defaults.js'
+import type { PayloadPlaneName } from './encrypters.js'
 import { PayloadProtocolError } from './errors.js'
 import { type ByteBuckets, IdleTimer, type StreamRefusal } from './limits.js'
 import { PayloadSink, type ReceivedPayload, sizeProblem } from './receive.js'
@@ -169,7 +170,9 @@ export interface FetchRequest {
  * A payload received whole (not judged yet: the caller checks it against the signed header with
  * `checkReceived`), or why it was not.
  */
-export type FetchResult = ({ ok: true } & ReceivedPayload) | { ok: false; detail: string }
+export type FetchResult =
+  | ({ ok: true; plane: PayloadPlaneName } & ReceivedPayload)
+  | { ok: false; detail: string }
 
 export interface PayloadFetcherInit {
   /** The largest payload a request may ask for: the destination is allocated only below it. */
@@ -296,7 +299,7 @@ export class PayloadFetcher {
         // A piece spans at most a few of the stream's buffers: each is copied into place as is.
         for (const chunk of piece) sink.write(chunk)
       }
-      return { ok: true, ...sink.finish() }
+      return { ok: true, plane: 'libp2p', ...sink.finish() }
     } catch (error) {
       return fail((error as Error).message)
     }

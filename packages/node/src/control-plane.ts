@@ -334,7 +334,17 @@ function copyCounters(
     add('messages_delivered', net.messages_delivered_total, (d) => metrics.netMessagesDeliveredTotal.inc(d))
     add('messages_synced', net.messages_synced_total, (d) => metrics.netMessagesSyncedTotal.inc(d))
     add('equivocations', net.equivocations_total, (d) => metrics.equivocationsTotal.inc(d))
-    add('payload_fetched', net.payload_fetched_bytes_total, (d) => metrics.payloadFetchedBytesTotal.inc(d))
+    for (const [plane, total] of Object.entries(net.payload_fetched_plane_bytes_total))
+      add(`payload_fetched:${plane}`, total, (d) =>
+        metrics.payloadFetchedBytesTotal.inc({ payload_plane: plane }, d),
+      )
+    add('payload_plane_fallbacks', net.payload_plane_fallbacks_total, (d) =>
+      metrics.payloadPlaneFallbacksTotal.inc(d),
+    )
+    for (const [reason, total] of Object.entries(net.payload_plane_refused_total))
+      add(`payload_plane_refused:${reason}`, total, (d) =>
+        metrics.payloadPlaneRefusedTotal.inc({ reason }, d),
+      )
     add('payload_served', net.payload_served_bytes_total, (d) => metrics.payloadServedBytesTotal.inc(d))
     add('sync_served', net.sync_served_bytes_total, (d) => metrics.syncServedBytesTotal.inc(d))
     add('wire_sent', net.wire_sent_bytes_total, (d) =>

@@ -67,6 +67,10 @@ describe('the data plane and state-file counters on /metrics', () => {
               net.messages_received_total += 5
               net.messages_delivered_total += 4
               net.payload_fetched_bytes_total += 300
+              net.payload_fetched_plane_bytes_total.tls += 200
+              net.payload_fetched_plane_bytes_total.libp2p += 100
+              net.payload_plane_fallbacks_total += 2
+              net.payload_plane_refused_total.outsider += 1
               net.equivocations_total += 1
               net.messages_rejected_total.duplicate += 3
               net.messages_rejected_total.wrong_dimension += 1
@@ -81,7 +85,10 @@ describe('the data plane and state-file counters on /metrics', () => {
               ['phalanx_network_received_bytes_total', { plane: 'data' }, 700],
               ['phalanx_net_messages_received_total', {}, 5],
               ['phalanx_net_messages_delivered_total', {}, 4],
-              ['phalanx_payload_fetched_bytes_total', {}, 300],
+              ['phalanx_payload_fetched_bytes_total', { payload_plane: 'tls' }, 200],
+              ['phalanx_payload_fetched_bytes_total', { payload_plane: 'libp2p' }, 100],
+              ['phalanx_payload_plane_fallbacks_total', {}, 2],
+              ['phalanx_payload_plane_refused_total', { reason: 'outsider' }, 1],
               ['phalanx_equivocations_total', {}, 1],
               ['phalanx_rejected_messages_total', { reason: 'duplicate' }, 3],
               ['phalanx_rejected_messages_total', { reason: 'wrong_dimension' }, 1],

@@ -443,6 +443,7 @@ export class Inbox {
         continue
       }
       this.#counters.payload_fetched_bytes_total += result.bytes.byteLength
+      this.#counters.payload_fetched_plane_bytes_total[result.plane] += result.bytes.byteLength
       const fetchedAt = performance.now()
       const problem = checkReceived(header, result)
       // Where a delivery's time goes, for the benchmark's reading (debug level only).

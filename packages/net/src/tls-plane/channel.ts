@@ -637,6 +637,6 @@ class TlsLink {
   #finish(): void {
     const exchange = this.#exchange!
     const sink = exchange.sink!
-    exchange.resolve({ ok: true, ...sink.finish() })
+    exchange.resolve({ ok: true, plane: 'tls', ...sink.finish() })
   }
 }
