@@ -103,7 +103,7 @@ export const netDefaults = {
    * (docs/BENCHMARKS.md, "Payload plane"); `libp2p`, the `/phalanx/payload/2.0.0` stream. Either
    * way the libp2p stream is served, and fetched from peers that advertise no TLS port.
    */
-  // tls since the chaos suite (27 scenarios, 3 runs), the metrics test (which checks the bytes of
+  // tls since the chaos suite (27 scenarios, 2 runs), the metrics test (which checks the bytes of
   // servers and workers went over it) and the security suites passed with it the default.
   payloadPlane: 'tls' as PayloadPlaneName,
   /**
