@@ -31,7 +31,11 @@ function terminal(columns: number) {
     },
     written: () => written,
     /** The line on screen now: what follows the last carriage return or newline. */
-    shown: () => written.split(/[\r\n]/).at(-1)!.replace('\x1b[2K', ''),
+    shown: () =>
+      written
+        .split(/[\r\n]/)
+        .at(-1)!
+        .replace('\x1b[2K', ''),
   }
 }
 
