@@ -53,9 +53,14 @@ export function progressLine(
   return `${'█'.repeat(done)}${'░'.repeat(barWidth - done)} ${text}`
 }
 
-/** Start-up of a cluster: `16 nodes: 9 ready…`, at most `columns − 1` wide. */
+/**
+ * Start-up of a cluster: `16 nodes: 9 ready…`, then `16 nodes ready, waiting for round 1…` until
+ * the first round completes; at most `columns − 1` wide.
+ */
 export function startupLine(ready: number, total: number, columns: number = defaultColumns): string {
-  return fit(`${total} nodes: ${ready} ready${ready < total ? '…' : ''}`, Math.max(1, columns - 1))
+  const text =
+    ready < total ? `${total} nodes: ${ready} ready…` : `${total} nodes ready, waiting for round 1…`
+  return fit(text, Math.max(1, columns - 1))
 }
 
 /** Where the progress is drawn: a terminal stream (stderr). */

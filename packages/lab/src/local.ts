@@ -283,6 +283,8 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     failure.abort(init.signal?.reason)
   }
   init.signal?.addEventListener('abort', onAbort, { once: true })
+  // However this process ends (a second Ctrl-C exits at once), no node outlives it.
+  process.once('exit', killAll)
 
   try {
     init.onStartup?.(0, nodeIds.length)
@@ -343,6 +345,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     log.warn({ rounds: rows.size }, 'run interrupted; summarising the rounds done')
   } finally {
     init.signal?.removeEventListener('abort', onAbort)
+    process.removeListener('exit', killAll)
     killAll()
     // The work dir holds the nodes' private peer keys (and, without `out`, their logs): none of it
     // outlives the run (it was left in the temp dir whenever `out` was set).
