@@ -13,6 +13,8 @@ const defaultColumns = 80
 /** A bar narrower than this says nothing: the line drops it. */
 const minBar = 8
 const maxBar = 30
+/** Room kept for the count of rejected messages, so the bar does not shrink as it grows. */
+const rejectedDigits = 6
 
 /** Shortens `text` to `width` columns (one column per code point, as every character here is). */
 function fit(text: string, width: number): string {
@@ -35,18 +37,20 @@ export function progressLine(
 ): string {
   const width = Math.max(1, (options.columns ?? defaultColumns) - 1)
   const accuracy = row.honestAccuracy ?? options.lastAccuracy
+  // Padded, so that the bar keeps its width from round to round.
   const fields = [
-    `round ${row.round + 1}/${rounds}`,
-    `acc ${percent(accuracy)}`,
-    ...(row.maxHonestDrift === undefined ? [] : [`drift ${row.maxHonestDrift.toExponential(1)}`]),
-    `rejected ${row.rejectedMessages ?? 0}`,
+    `round ${String(row.round + 1).padStart(String(rounds).length)}/${rounds}`,
+    `acc ${accuracy === undefined ? '—'.padEnd(6) : percent(accuracy).padStart(6)}`,
+    ...(row.maxHonestDrift === undefined ? [] : [`drift ${row.maxHonestDrift.toExponential(1).padEnd(7)}`]),
+    `rejected ${String(row.rejectedMessages ?? 0).padEnd(rejectedDigits)}`,
   ]
   let text = fields.join('  ')
   while (columnsOf(text) > width && fields.length > 1) {
     fields.pop()
     text = fields.join('  ')
   }
-  const room = width - columnsOf(text) - 1
+  text = text.trimEnd()
+  const room = width - Math.max(columnsOf(text), columnsOf(fields.join('  '))) - 1
   if (room < minBar) return fit(text, width)
   const barWidth = Math.min(maxBar, room)
   const done = Math.min(barWidth, Math.round(((row.round + 1) / rounds) * barWidth))
