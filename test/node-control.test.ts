@@ -144,12 +144,13 @@ describe('node processes on the NATS control plane', () => {
   it.each([
     [['chaos', 'corrupt', 'server-0'], 2, /corrupt needs --attack/],
     [['chaos', 'partition', 'server-0'], 2, /partition needs --duration-ms/],
+    // commander's own refusals are usage errors too: the same code as every other wrong input.
     [
       ['chaos', 'corrupt', 'worker-0', '--attack', 'sign-flip', '--strength', 'ten'],
-      1,
+      2,
       /--strength <number>' argument 'ten' is invalid\. a finite number/,
     ],
-    [['chaos', 'explode', 'server-0'], 1, /value 'explode' is invalid for argument 'kind'/],
+    [['chaos', 'explode', 'server-0'], 2, /value 'explode' is invalid for argument 'kind'/],
     // Nothing listens on port 1: the command fails with the reason instead of waiting forever.
     [
       ['chaos', 'kill', 'server-0', '--nats-url', 'nats://127.0.0.1:1', '--connect-timeout-ms', '500'],

@@ -48,14 +48,11 @@ function modulesUntilStarted(
       },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     })
-    let stdout = ''
     let stderr = ''
+    // A node logs on stderr (its stdout is for results, of which a node has none).
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk.toString()
-    })
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-      if (!stdout.includes('"msg":"start-up done"')) return
+      if (!stderr.includes('"msg":"start-up done"')) return
       child.kill('SIGKILL')
       resolve(readFileSync(file, 'utf8').trim().split('\n'))
     })

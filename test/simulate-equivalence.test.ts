@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { runCli } from './support/cli.js'
+import { runCli, stderrProblems } from './support/cli.js'
 
 interface Summary {
   finalModelSha256: string | null
@@ -30,7 +30,7 @@ async function run(command: 'simulate' | 'local', args: readonly string[]): Prom
   const out = mkdtempSync(join(tmpdir(), `phalanx-equivalence-${command}-`))
   onTestFinished(() => rmSync(out, { recursive: true, force: true }))
   const result = await runCli([command, ...args, '--out', out], { timeoutMs: 180_000 })
-  expect(result.stderr).toBe('')
+  expect(stderrProblems(result.stderr)).toEqual([])
   expect(result.code).toBe(0)
   return JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Summary
 }

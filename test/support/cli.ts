@@ -57,3 +57,21 @@ export function killGroup(pid: number | undefined): void {
     // Already gone.
   }
 }
+
+/**
+ * What a clean run must not have printed on stderr, where its logs go: every line that is not a
+ * JSON log line below `error` (pino's level 50). A warning (an honest straggler left behind on a
+ * loaded machine) is the run's to report, not a failure.
+ */
+export function stderrProblems(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .filter((line) => {
+      try {
+        return !(((JSON.parse(line) as { level?: unknown }).level as number) < 50)
+      } catch {
+        return true
+      }
+    })
+}

@@ -36,6 +36,7 @@ import {
 } from '@phalanx/node'
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander'
 import pino, { type Logger } from 'pino'
+import { exitCodes } from './exit-codes.js'
 
 interface ConnectionOptions {
   natsUrl?: string
@@ -136,7 +137,7 @@ export async function operatorKeyOf(
     console.error(
       `phalanx ${operation}: needs the operator key: --operator-key FILE or PHALANX_OPERATOR_KEY (make one with \`phalanx keygen --out FILE\`)`,
     )
-    process.exitCode = 2
+    process.exitCode = exitCodes.usage.code
     return undefined
   }
   try {
@@ -144,7 +145,7 @@ export async function operatorKeyOf(
   } catch (error) {
     const err = error as Error
     console.error(`phalanx ${operation}: ${err.name}: ${err.message}`)
-    process.exitCode = 2
+    process.exitCode = exitCodes.usage.code
     return undefined
   }
 }
@@ -175,7 +176,7 @@ function natsUrlOf(options: ConnectionOptions): string {
   return options.natsUrl ?? COMMAND_DEFAULTS.natsUrl
 }
 
-/** Connects, runs `action`, closes; a failure becomes one line on stderr and exit code 1. */
+/** Connects, runs `action`, closes; a failure becomes one line on stderr and its exit code (`exit-codes.ts`). */
 async function withConnection(
   options: ConnectionOptions & { connectTimeoutMs: number },
   operation: string,
@@ -194,7 +195,7 @@ async function withConnection(
     // An unusable credentials or TLS file: named by its flag, nothing dialled.
     const err = error as Error
     console.error(`phalanx ${operation}: ${err.name}: ${err.message}`)
-    process.exitCode = 2
+    process.exitCode = exitCodes.usage.code
     return
   }
   try {
@@ -203,7 +204,7 @@ async function withConnection(
   } catch (error) {
     const err = error as Error
     console.error(`phalanx ${operation}: ${err.name}: ${err.message}`)
-    process.exitCode = 1
+    process.exitCode = exitCodes.failed.code
   } finally {
     await conn.close()
   }
@@ -331,7 +332,7 @@ export function addControlCommands(program: Command): void {
         command = chaosCommandOf(kind, options)
       } catch (error) {
         console.error(`phalanx chaos: ${(error as Error).message}`)
-        process.exitCode = 2
+        process.exitCode = exitCodes.usage.code
         return
       }
       const operatorKey = await operatorKeyOf(options, 'chaos')
@@ -423,7 +424,7 @@ export function addControlCommands(program: Command): void {
       } catch (error) {
         const err = error as Error
         console.error(`phalanx keygen: ${err.name}: ${err.message}`)
-        process.exitCode = 1
+        process.exitCode = exitCodes.failed.code
       }
     })
 }

@@ -3,9 +3,9 @@
  * `@phalanx/lab`) and prints one line per cell and the comparison table.
  */
 import { fileURLToPath } from 'node:url'
-import { isPhalanxError } from '@phalanx/errors'
 import {
   type CellResult,
+  checkOutDir,
   type ExperimentMode,
   experimentModes,
   readMatrix,
@@ -15,20 +15,13 @@ import {
 import { withConfigSource } from '@phalanx/node'
 import { type Command, Option } from 'commander'
 import pino from 'pino'
+import { exitCodeOf, exitCodes, signalExitCodes } from './exit-codes.js'
 import { checkHonoured, dropConfigVariables } from './options.js'
-import { progressLine } from './view.js'
+import { stopOnSignals } from './stop.js'
+import { ProgressView } from './view.js'
 
 // Nodes of a `local` cell are started as `node bin.js server|worker`, like `phalanx local` does.
 const binPath = fileURLToPath(new URL('./bin.js', import.meta.url))
-
-/** Codes of errors that are the user's input, not a failure of the run: exit code 2 like config errors. */
-const inputErrorCodes = [
-  'matrix_invalid',
-  'experiment_cell_invalid',
-  'config_invalid',
-  'cluster_bound',
-  'config_field_not_honoured',
-] as const
 
 function cellLine(result: CellResult, index: number, total: number): string {
   const head = `[${index + 1}/${total}] ${result.cell.id}`
@@ -49,16 +42,13 @@ export function addExperimentCommand(program: Command): Command {
     .requiredOption('--out <dir>', 'directory for cells/<id>/ and the results table and plots')
     .addOption(new Option('--mode <mode>', 'override the matrix mode').choices(experimentModes))
     .action(async (matrixPath: string, options: { out: string; mode?: ExperimentMode }) => {
-      // Logs go to stderr so stdout holds the progress lines and the table alone.
+      // Logs and the progress line go to stderr, so stdout holds the cell lines and the table alone.
+      const progress = process.stderr.isTTY === true ? new ProgressView(process.stderr) : undefined
       const log = pino(
         { level: process.env.PHALANX_LOG_LEVEL ?? 'warn', base: { pid: process.pid } },
-        pino.destination(2),
+        progress === undefined ? pino.destination(2) : { write: (line: string) => progress.print(line) },
       )
-      const controller = new AbortController()
-      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-        process.once(signal, () => controller.abort(new Error(`received ${signal}`)))
-      }
-      const tty = process.stdout.isTTY === true
+      const stop = stopOnSignals()
       try {
         const file = readMatrix(matrixPath)
         const matrix = { ...file, mode: options.mode ?? file.mode }
@@ -69,6 +59,7 @@ export function addExperimentCommand(program: Command): Command {
           withConfigSource({ ...matrix.grid }, (field) => `matrix file ${matrixPath}, grid.${field}`),
         ])
         // A cell's config is the matrix's alone: no variable of this shell reaches its nodes.
+        checkOutDir(options.out)
         dropConfigVariables(process.env)
         console.log(`phalanx experiment: ${matrixPath} (mode ${matrix.mode}) → ${options.out}`)
         const { results, fields, files } = await runExperiment({
@@ -76,12 +67,10 @@ export function addExperimentCommand(program: Command): Command {
           out: options.out,
           log,
           command: [process.execPath, binPath],
-          signal: controller.signal,
-          onRound: (cell, row) => {
-            if (tty) process.stdout.write(`\r${progressLine(row, cell.config.rounds)}`)
-          },
+          signal: stop.signal,
+          onRound: (cell, row) => progress?.round(row, cell.config.rounds),
           onCellEnd: (result, index, total) => {
-            if (tty) process.stdout.write('\r\x1b[2K')
+            progress?.end()
             console.log(cellLine(result, index, total))
           },
         })
@@ -90,12 +79,19 @@ export function addExperimentCommand(program: Command): Command {
         const failed = results.filter((result) => result.status === 'failed').length
         if (failed > 0) {
           console.error(`phalanx: ${failed} of ${results.length} cells failed (see cells/<id>/error.json)`)
-          process.exitCode = 1
+          process.exitCode = exitCodes.failed.code
         }
       } catch (error) {
+        const stopped = stop.received()
+        if (stopped !== undefined) {
+          // The cells done are on disk: the same command resumes the grid.
+          console.error(`phalanx: stopped by ${stopped}; run the same command again to resume`)
+          process.exitCode = signalExitCodes[stopped]
+          return
+        }
         const err = error as Error
         console.error(`phalanx: ${err.name}: ${err.message}`)
-        process.exitCode = isPhalanxError(error, inputErrorCodes) ? 2 : 1
+        process.exitCode = exitCodeOf(error)
       }
     })
 }

@@ -9,8 +9,9 @@
  * ```
  */
 export { cliErrorCodes, FieldNotHonouredError } from './errors.js'
+export { exitCodeOf, exitCodes, exitCodesMarkdown, signalExitCodes } from './exit-codes.js'
 export { commandDefaults, honours, runCommandNames, scopeOf, scopes } from './fields.js'
 export { addConfigOptions, checkHonoured, configFromCommand, fieldOption, placeholder } from './options.js'
 export { createProgram } from './program.js'
 export { cliVersion } from './version.js'
-export { progressLine, summaryTable } from './view.js'
+export { ProgressView, progressLine, startupLine, summaryTable } from './view.js'

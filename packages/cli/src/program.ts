@@ -5,71 +5,125 @@
  * command does not honour, fails at start-up with the field, the value, where it was set and
  * what is allowed.
  */
-import { isPhalanxError } from '@phalanx/errors'
-import { type RoundRow, type RunSummary, runLocalCluster, runSimulation, writeRunReport } from '@phalanx/lab'
+import {
+  checkOutDir,
+  type RoundRow,
+  type RunSummary,
+  runLocalCluster,
+  runSimulation,
+  writeRunReport,
+} from '@phalanx/lab'
 import { type ClusterConfig, type NodeReport, runNodeProcess } from '@phalanx/node'
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import pino, { type Logger } from 'pino'
 import { addControlCommands } from './control-commands.js'
+import { exitCodeOf, signalExitCodes } from './exit-codes.js'
 import { addExperimentCommand } from './experiment-command.js'
 import type { RunCommand } from './fields.js'
 import { addConfigOptions, configFromCommand, dropConfigVariables } from './options.js'
+import { type StopSignals, stopOnSignals, stoppedBy } from './stop.js'
 import { cliVersion } from './version.js'
-import { progressLine, summaryTable } from './view.js'
+import { ProgressView, summaryTable } from './view.js'
 
-function logger(quiet: boolean): Logger {
-  return pino({
-    level: process.env.PHALANX_LOG_LEVEL ?? (quiet ? 'warn' : 'info'),
-    base: { pid: process.pid },
-  })
+/**
+ * Where a run command writes what: logs (pino JSON) and the progress line on stderr, results on
+ * stdout. On a terminal the progress line is drawn and logs are quiet (warnings and errors, drawn
+ * above the line); elsewhere every round is an info log line.
+ */
+interface RunStreams {
+  log: Logger
+  progress: ProgressView | undefined
+  /** `--json`: stdout holds the summary as JSON and nothing else. */
+  json: boolean
+  /** A line that is not the result (where the logs and the report went): stdout, or stderr under `--json`. */
+  note(line: string): void
+  stop: StopSignals
 }
 
-/** The codes of errors that are the user's config, not a failure of the run: exit code 2. */
-const configErrorCodes = ['config_invalid', 'cluster_bound', 'config_field_not_honoured'] as const
+function runStreams(json: boolean): RunStreams {
+  const tty = process.stderr.isTTY === true
+  const progress = tty ? new ProgressView(process.stderr) : undefined
+  const log = pino(
+    { level: process.env.PHALANX_LOG_LEVEL ?? (tty ? 'warn' : 'info'), base: { pid: process.pid } },
+    progress === undefined ? pino.destination(2) : { write: (line: string) => progress.print(line) },
+  )
+  const note = (line: string) => (json ? console.error(line) : console.log(line))
+  return { log, progress, json, note, stop: stopOnSignals() }
+}
 
-/** Runs `action`, turning a thrown error into one clear line and exit code 1 (2 for config). */
+/** One round, as the progress line on a terminal or as a log line elsewhere. */
+function showRound(streams: RunStreams, row: RoundRow, rounds: number): void {
+  if (streams.progress !== undefined) streams.progress.round(row, rounds)
+  else streams.log.info({ ...row }, 'round')
+}
+
+/** Runs `action`, turning a thrown error into one clear line and its exit code (`exit-codes.ts`). */
 async function guarded(action: () => Promise<void>): Promise<void> {
   try {
     await action()
   } catch (error) {
+    const stopped = stoppedBy()
+    if (stopped !== undefined) {
+      // What a stopped run threw on its way out is the stop, not a failure.
+      process.exitCode = signalExitCodes[stopped]
+      return
+    }
     const err = error as Error
     console.error(`phalanx: ${err.name}: ${err.message}`)
-    process.exitCode = isPhalanxError(error, configErrorCodes) ? 2 : 1
+    process.exitCode = exitCodeOf(error)
   }
 }
 
-function finish(config: ClusterConfig, title: string, summary: RunSummary, rows: RoundRow[]): void {
-  console.log(summaryTable(title, summary))
-  if (config.out !== undefined) {
-    writeRunReport(config.out, title, summary, rows)
-    console.log(`wrote ${config.out}/summary.json, rounds.csv, report.html`)
+/**
+ * The end of a run, finished or stopped: the report into `out`, the summary on stdout (the table,
+ * or JSON under `--json`), and the exit code of the signal that stopped it.
+ */
+function finish(
+  streams: RunStreams,
+  config: ClusterConfig,
+  title: string,
+  result: { summary: RunSummary; rows: RoundRow[] },
+): void {
+  streams.progress?.end()
+  const stopped = streams.stop.received()
+  const summary = stopped === undefined ? result.summary : { ...result.summary, interrupted: stopped }
+  if (config.out !== undefined) writeRunReport(config.out, title, summary, result.rows)
+  if (streams.json) process.stdout.write(`${JSON.stringify(summary)}\n`)
+  else console.log(summaryTable(title, summary))
+  if (config.out !== undefined) streams.note(`wrote ${config.out}/summary.json, rounds.csv, report.html`)
+  if (stopped !== undefined) {
+    console.error(`phalanx: stopped by ${stopped} after ${summary.rounds} rounds`)
+    process.exitCode = signalExitCodes[stopped]
   }
-}
-
-function abortOnSignals(): AbortSignal {
-  const controller = new AbortController()
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => controller.abort(new Error(`received ${signal}`)))
-  }
-  return controller.signal
 }
 
 /** `f=2 alie`, or `f=0` alone: an attack nobody runs is not named. */
 const attackers = (symbol: string, count: number, attack: string) =>
   count === 0 ? `${symbol}=0` : `${symbol}=${count} ${attack}`
 
-/** A run command: its config options, and an action handed the config it resolved. */
+const runTitle = (command: RunCommand, config: ClusterConfig) =>
+  `phalanx ${command}: N=${config.servers} (${attackers('F', config.byzantineServers, config.serverAttack)}), n=${config.workers} (${attackers('f', config.byzantineWorkers, config.workerAttack)}), ${config.rule}, ${config.model}/${config.dataset}`
+
+/** A run command: its config options, and an action handed the config it resolved and its options. */
 function runCommand(
   program: Command,
   name: RunCommand,
   description: string,
-  action: (config: ClusterConfig) => Promise<void>,
-): void {
-  addConfigOptions(program.command(name).description(description), name).action(
-    async (_options: unknown, command: Command) =>
-      guarded(async () => action(configFromCommand(command, name, process.env))),
+  action: (config: ClusterConfig, options: { json?: boolean }) => Promise<void>,
+): Command {
+  const command = addConfigOptions(program.command(name).description(description), name)
+  command.action(async (options: { json?: boolean }, self: Command) =>
+    guarded(async () => action(configFromCommand(self, name, process.env), options)),
   )
+  return command
 }
+
+/** `--json` of `local` and `simulate`. */
+const jsonOption = () =>
+  new Option(
+    '--json',
+    'print the summary as JSON on stdout (what summary.json holds), and nothing else there',
+  ).helpGroup('Output:')
 
 export interface ProgramInit {
   /** The file a node process runs (`node <cliPath> server|worker`): the running bin. */
@@ -83,32 +137,38 @@ export function createProgram(init: ProgramInit): Command {
     .version(cliVersion, '-V, --version', 'print the version of phalanx')
     // The whole --help of a run command is long: a usage error points to it instead.
     .showHelpAfterError('(phalanx <command> --help lists the options)')
+    // A usage error is thrown (a CommanderError) rather than exiting 1: main.ts ends it with the
+    // usage exit code of exit-codes.ts, as every other wrong input. Set before the commands are
+    // added, which inherit it.
+    .exitOverride()
 
   runCommand(
     program,
     'local',
     'start a whole cluster on this machine (one process per node, libp2p on loopback) and train',
-    async (config) => {
-      const tty = process.stdout.isTTY === true
-      const log = logger(tty)
-      const title = `phalanx local: N=${config.servers} (${attackers('F', config.byzantineServers, config.serverAttack)}), n=${config.workers} (${attackers('f', config.byzantineWorkers, config.workerAttack)}), ${config.rule}, ${config.model}/${config.dataset}`
-      console.log(title)
+    async (config, options) => {
+      // Before any work: a run must have somewhere to put its results.
+      if (config.out !== undefined) checkOutDir(config.out)
+      const streams = runStreams(options.json === true)
+      const title = runTitle('local', config)
+      if (!streams.json) console.log(title)
       dropConfigVariables(process.env)
-      const { summary, rows, logDir } = await runLocalCluster({
+      const result = await runLocalCluster({
         config,
-        log,
+        log: streams.log,
         command: [process.execPath, init.cliPath],
-        signal: abortOnSignals(),
-        onRound: (row) => {
-          if (tty) process.stdout.write(`\r${progressLine(row, config.rounds)}`)
-          else log.info({ ...row }, 'round')
+        signal: streams.stop.signal,
+        onStartup: (ready, total) => {
+          if (streams.progress !== undefined) streams.progress.startup(ready, total)
+          else if (ready === total) streams.log.info({ nodes: total }, 'every node ready')
         },
+        onRound: (row) => showRound(streams, row, config.rounds),
       })
-      if (tty) process.stdout.write('\n')
-      console.log(`node logs: ${logDir}`)
-      finish(config, title, summary, rows)
+      streams.progress?.end()
+      streams.note(`node logs: ${result.logDir}`)
+      finish(streams, config, title, result)
     },
-  )
+  ).addOption(jsonOption())
 
   for (const role of ['server', 'worker'] as const) {
     runCommand(
@@ -116,10 +176,17 @@ export function createProgram(init: ProgramInit): Command {
       role,
       `run one ${role} (what a container runs); --node-id names it (${role}-<i>); it attacks only when --${role}-attack says so`,
       async (config) => {
-        const log = logger(false)
+        const log = pino(
+          { level: process.env.PHALANX_LOG_LEVEL ?? 'info', base: { pid: process.pid } },
+          pino.destination(2),
+        )
         const report = process.send ? (message: NodeReport) => process.send?.(message) : undefined
-        await runNodeProcess({ config, log, signal: abortOnSignals(), ...(report ? { report } : {}) })
+        const stop = stopOnSignals()
+        await runNodeProcess({ config, log, signal: stop.signal, ...(report ? { report } : {}) })
         process.disconnect?.()
+        // Stopped (a pod's SIGTERM): a clean stop, with the signal's exit code.
+        const stopped = stop.received()
+        if (stopped !== undefined) process.exitCode = signalExitCodes[stopped]
       },
     )
   }
@@ -128,21 +195,19 @@ export function createProgram(init: ProgramInit): Command {
     program,
     'simulate',
     'the whole protocol in one process: N servers (F Byzantine, with the median exchange) and n workers, same rules, attacks, model and data; deterministic for a seed',
-    async (config) => {
-      const tty = process.stdout.isTTY === true
-      const log = logger(tty)
-      const title = `phalanx simulate: N=${config.servers} (${attackers('F', config.byzantineServers, config.serverAttack)}), n=${config.workers} (${attackers('f', config.byzantineWorkers, config.workerAttack)}), ${config.rule}, ${config.model}/${config.dataset}`
-      console.log(title)
-      const { summary, rows } = await runSimulation(config, {
-        log,
-        onRound: (row) => {
-          if (tty) process.stdout.write(`\r${progressLine(row, config.rounds)}`)
-        },
+    async (config, options) => {
+      if (config.out !== undefined) checkOutDir(config.out)
+      const streams = runStreams(options.json === true)
+      const title = runTitle('simulate', config)
+      if (!streams.json) console.log(title)
+      const result = await runSimulation(config, {
+        log: streams.log,
+        signal: streams.stop.signal,
+        onRound: (row) => showRound(streams, row, config.rounds),
       })
-      if (tty) process.stdout.write('\n')
-      finish(config, title, summary, rows)
+      finish(streams, config, title, result)
     },
-  )
+  ).addOption(jsonOption())
 
   addExperimentCommand(program)
   addControlCommands(program)

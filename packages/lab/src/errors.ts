@@ -9,6 +9,7 @@ export const labErrorCodes = [
   'matrix_invalid',
   'experiment_cell_invalid',
   'simulate_unsupported',
+  'out_dir_unwritable',
 ] as const
 export type LabErrorCode = (typeof labErrorCodes)[number]
 
@@ -69,6 +70,25 @@ export class SimulateUnsupportedError extends PhalanxError<
     const { why, ...rest } = details
     super('simulate_unsupported', rest, {
       message: `phalanx simulate cannot run ${details.field} "${details.value}": ${why} (it runs ${details.allowed.join(', ')})`,
+    })
+  }
+}
+
+/**
+ * The `--out` directory cannot be created or written (a file in its path, no permission, a
+ * read-only file system): refused before any work, so a run never ends with nowhere to put its
+ * results.
+ */
+export class OutDirError extends PhalanxError<'out_dir_unwritable', { dir: string; reason: string }> {
+  override readonly name = 'OutDirError'
+  declare readonly dir: string
+  declare readonly reason: string
+
+  constructor(details: { dir: string; reason: string; cause?: unknown }) {
+    const { cause, ...rest } = details
+    super('out_dir_unwritable', rest, {
+      message: `cannot write the out directory ${rest.dir}: ${rest.reason}`,
+      cause,
     })
   }
 }

@@ -213,7 +213,9 @@ export function parseRoundsCsv(text: string): RoundRow[] {
 }
 
 function defaultRunner(mode: ExperimentMode, init: ExperimentInit): CellRunner {
-  if (mode === 'simulate') return (config, run) => runSimulation(config, run)
+  if (mode === 'simulate')
+    return (config, run) =>
+      runSimulation(config, { ...run, ...(init.signal === undefined ? {} : { signal: init.signal }) })
   const command = init.command
   if (command === undefined) {
     throw new MatrixError('local mode needs the command that starts a node', {
@@ -258,6 +260,9 @@ export async function runExperiment(init: ExperimentInit): Promise<ExperimentRes
             ...(init.onRound === undefined ? {} : { onRound: (row) => init.onRound?.(cell, row) }),
           },
         )
+        // A cell the signal cut short returns the rounds it did: not stored as done, so that the
+        // same command runs it again in full.
+        init.signal?.throwIfAborted()
         // The stored config is the cell's, so a resumed grid recognises it (out excluded).
         const stored: RunSummary = { ...summary, experimentMode: matrix.mode, config: { ...cell.config } }
         writeRunReport(cellDir, `phalanx experiment: ${cell.id}`, stored, rows)

@@ -21,6 +21,7 @@ export {
   LocalClusterError,
   labErrorCodes,
   MatrixError,
+  OutDirError,
   SimulateUnsupportedError,
 } from './errors.js'
 export {
@@ -47,7 +48,7 @@ export {
 } from './experiment.js'
 export { configEnv, type LocalClusterInit, type LocalClusterResult, runLocalCluster } from './local.js'
 export type { RoundRow, RunSummary } from './report.js'
-export { reportHtml, roundsCsv, svgLineChart, writeRunReport } from './report.js'
+export { checkOutDir, reportHtml, roundsCsv, svgLineChart, writeRunReport } from './report.js'
 export { runSimulation, type SimulationResult } from './simulate.js'
 export type {
   AggregationRule,

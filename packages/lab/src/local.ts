@@ -39,7 +39,12 @@ export interface LocalClusterInit {
   command: readonly [string, ...string[]]
   /** Called once per completed round with the cluster-wide view. */
   onRound?: (row: RoundRow) => void
-  /** Abort the run (kills every child). */
+  /** Start-up progress: called with 0 before the first node starts, then as each one listens. */
+  onStartup?: (ready: number, total: number) => void
+  /**
+   * Stops the run (kills every child). What it did so far is still the result: the summary of the
+   * rounds completed, `interrupted: true`.
+   */
   signal?: AbortSignal
   /** Every report of every node, with the node's process id (a benchmark kills a server by it). */
   onNodeReport?: (nodeId: string, message: NodeReport, pid: number | undefined) => void
@@ -187,8 +192,13 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   }
 
   const failure = new AbortController()
+  let listening = 0
   const spawnNode = (nodeId: string, bootstrap: string[]): Promise<Child> =>
     new Promise((resolve, reject) => {
+      if (init.signal?.aborted) {
+        reject(init.signal.reason)
+        return
+      }
       const logFile = openSync(join(logDir, `${nodeId}.log`), 'a')
       const env = {
         ...process.env,
@@ -226,6 +236,8 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
             entry.multiaddrs = message.multiaddrs.map((address) =>
               address.includes('/p2p/') ? address : `${address}/p2p/${message.peerId}`,
             )
+            listening++
+            init.onStartup?.(listening, nodeIds.length)
             resolve(entry)
             break
           case 'started':
@@ -242,6 +254,8 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
         }
       })
       child.on('exit', (code, signal) => {
+        // Stopped by the caller: whoever awaits this node's start-up stops waiting.
+        if (init.signal?.aborted) reject(init.signal.reason)
         const expected = stopping || doneServers.has(nodeId) || failure.signal.aborted || init.signal?.aborted
         // A Byzantine node may crash on purpose once running, but every node must start.
         const started = entry.multiaddrs.length > 0
@@ -269,8 +283,11 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     failure.abort(init.signal?.reason)
   }
   init.signal?.addEventListener('abort', onAbort, { once: true })
+  // However this process ends (a second Ctrl-C exits at once), no node outlives it.
+  process.once('exit', killAll)
 
   try {
+    init.onStartup?.(0, nodeIds.length)
     await replicationMode(config.replication).beforeRun?.(config, log)
     const serverAddresses: string[] = []
     for (const nodeId of serverIds) {
@@ -322,8 +339,13 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
         reject(failure.signal.reason)
       })
     })
+  } catch (error) {
+    // Stopped by the caller: the rounds done so far are the result.
+    if (!init.signal?.aborted) throw error
+    log.warn({ rounds: rows.size }, 'run interrupted; summarising the rounds done')
   } finally {
     init.signal?.removeEventListener('abort', onAbort)
+    process.removeListener('exit', killAll)
     killAll()
     // The work dir holds the nodes' private peer keys (and, without `out`, their logs): none of it
     // outlives the run (it was left in the temp dir whenever `out` was set).
@@ -336,6 +358,10 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   const mean = (values: number[]) =>
     values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length
   const orderedRows = [...rows.values()].sort((a, b) => a.round - b.round)
+  const interrupted = init.signal?.aborted === true
+  // Interrupted before any server finished: the last accuracy and loss the honest servers measured.
+  const lastMeasured = (key: 'honestAccuracy' | 'honestLoss') =>
+    orderedRows.findLast((row) => row[key] !== undefined)?.[key] ?? null
   const finalModelSha256ByServer = Object.fromEntries(
     [...doneServers].flatMap(([nodeId, done]) =>
       done.modelSha256 === undefined ? [] : [[nodeId, done.modelSha256] as const],
@@ -346,8 +372,8 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     rows: orderedRows,
     logDir,
     summary: {
-      honestAccuracy: mean(finalAccuracies),
-      honestLoss: mean(finalLosses),
+      honestAccuracy: mean(finalAccuracies) ?? (interrupted ? lastMeasured('honestAccuracy') : null),
+      honestLoss: mean(finalLosses) ?? (interrupted ? lastMeasured('honestLoss') : null),
       finalModelSha256: finalHashes.size === 1 ? [...finalHashes][0]! : null,
       /** Each honest server's final model that finished, as `modelSha256`. */
       finalModelSha256ByServer,
@@ -357,6 +383,8 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
       rejectedMessages: rejectedTotal(),
       backend,
       mode: 'local-cluster',
+      // Present only when the caller stopped it: the summary is that of the rounds completed.
+      ...(interrupted ? { interrupted: true } : {}),
       /** Honest servers still behind when the others had finished (reported, not hidden). */
       stragglers,
       /**

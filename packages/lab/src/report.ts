@@ -3,8 +3,9 @@
  * and `report.html`, a self-contained page (inline SVG, no script, no external font) with
  * accuracy, loss and drift per round, so it opens in a browser with no network.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { OutDirError } from './errors.js'
 
 /** One row of `rounds.csv`. Values a round did not measure are `undefined` (empty cell). */
 export interface RoundRow {
@@ -172,6 +173,28 @@ ${svgLineChart('Max drift between honest servers', [seriesOf(rows, 'maxHonestDri
 }
 
 /** Writes `summary.json`, `rounds.csv` and `report.html` into `dir` (created if missing). */
+/**
+ * Creates `dir` if needed and checks this process may write into it: what a command does with its
+ * `--out` before any work, so that a run of an hour does not fail at its end for a typo'd path.
+ */
+export function checkOutDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true })
+    accessSync(dir, constants.W_OK | constants.X_OK)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    const reason =
+      code === 'ENOTDIR' || code === 'EEXIST'
+        ? 'a file is in the way (not a directory)'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : code === 'EROFS'
+            ? 'read-only file system'
+            : ((error as Error).message ?? String(error))
+    throw new OutDirError({ dir, reason, cause: error })
+  }
+}
+
 export function writeRunReport(
   dir: string,
   title: string,

@@ -68,7 +68,12 @@ export interface SimulationResult {
 
 export async function runSimulation(
   config: ClusterConfig,
-  init: { log: Logger; onRound?: (row: RoundRow) => void },
+  init: {
+    log: Logger
+    onRound?: (row: RoundRow) => void
+    /** Stops before the next round once aborted; the result is that of the rounds done (`interrupted`). */
+    signal?: AbortSignal
+  },
 ): Promise<SimulationResult> {
   // Before any work: a bound or a mode this run cannot honour fails here, as the cluster's does.
   checkClusterBounds(config)
@@ -101,6 +106,7 @@ export async function runSimulation(
     seed: config.seed,
     evaluateEvery: config.evalEvery,
     logger: init.log,
+    ...(init.signal === undefined ? {} : { signal: init.signal }),
     onRound: (report) => {
       const row: RoundRow = {
         round: report.round,
@@ -129,6 +135,8 @@ export async function runSimulation(
       mode: 'single-process',
       // Present only when training blew up: the rounds count alone would hide why it stopped.
       ...(result.divergedAtRound === undefined ? {} : { divergedAtRound: result.divergedAtRound }),
+      // Present only when a signal stopped it: the summary is that of the rounds done.
+      ...(result.interrupted ? { interrupted: true } : {}),
       config: { ...config },
     },
   }

@@ -92,6 +92,12 @@ export interface TrainInit {
   readonly initialParameters?: Float32Array
   readonly onRound?: (report: TrainingRound) => void | Promise<void>
   readonly logger?: Logger
+  /**
+   * Stops training before the next round once aborted (a SIGINT): the result is that of the
+   * rounds done, `interrupted` set. With a signal the trainer yields to the event loop after each
+   * round, so that a signal handler gets to run at all.
+   */
+  readonly signal?: AbortSignal
 }
 
 export interface TrainResult {
@@ -109,6 +115,8 @@ export interface TrainResult {
    * it stopped: the rules reject non-finite inputs, so going on is meaningless.
    */
   readonly divergedAtRound: number | undefined
+  /** Stopped by `signal` before all the rounds asked for ran. */
+  readonly interrupted: boolean
   readonly durationMs: number
 }
 
@@ -238,7 +246,13 @@ export async function train(init: TrainInit): Promise<TrainResult> {
   const evaluateNow = (parameters: Float32Array): Evaluation =>
     replicas === undefined ? model.evaluate(parameters, init.test) : replicas.evaluate(model, init.test)
   let round = 0
+  let interrupted = false
   for (; round < rounds; round++) {
+    if (init.signal?.aborted) {
+      interrupted = true
+      logger?.warn({ round }, 'training interrupted')
+      break
+    }
     const roundStart = performance.now()
     const maxHonestDrift = replicas?.publish(round)
     const sent: Float32Array[] = []
@@ -317,6 +331,7 @@ export async function train(init: TrainInit): Promise<TrainResult> {
       )
     }
     await init.onRound?.(report)
+    if (init.signal !== undefined) await new Promise((resolve) => setImmediate(resolve))
     if (
       init.targetAccuracy !== undefined &&
       test?.accuracy !== undefined &&
@@ -328,7 +343,8 @@ export async function train(init: TrainInit): Promise<TrainResult> {
       break
     }
   }
-  const final = last ?? evaluateNow(params)
+  // Interrupted, the model is the one the last round done left (past the last evaluation).
+  const final = (interrupted ? undefined : last) ?? evaluateNow(params)
   const durationMs = performance.now() - started
   logger?.info(
     { rounds: round, testLoss: final.loss, testAccuracy: final.accuracy, durationMs },
@@ -342,6 +358,7 @@ export async function train(init: TrainInit): Promise<TrainResult> {
     final,
     reachedTargetAtRound,
     divergedAtRound,
+    interrupted,
     durationMs,
   }
 }

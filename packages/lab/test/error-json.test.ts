@@ -6,6 +6,7 @@ import {
   LocalClusterError,
   labErrorCodes,
   MatrixError,
+  OutDirError,
   SimulateUnsupportedError,
 } from '../src/errors.js'
 
@@ -20,6 +21,7 @@ const constructors: Record<string, fc.Arbitrary<Error & { code: string; details:
   SimulateUnsupportedError: fc
     .record({ field: text, value: text, allowed: fc.array(text), why: text })
     .map((v) => new SimulateUnsupportedError(v)),
+  OutDirError: fc.record({ dir: text, reason: text }).map((v) => new OutDirError(v)),
 }
 
 describe('errors through JSON', () => {

@@ -51,6 +51,26 @@ describe('trainer on synthetic linear regression (fast)', () => {
     expect(result.history.filter((r) => r.test !== undefined).map((r) => r.round)).toEqual([49, 99, 149])
   })
 
+  it.each([0, 1, 7, 149])(
+    'a signal aborted after round %i stops it there: the rounds done, interrupted',
+    async (at) => {
+      const controller = new AbortController()
+      const result = await train({
+        ...base,
+        signal: controller.signal,
+        onRound: (report) => {
+          if (report.round === at) controller.abort()
+        },
+      })
+      // The last round is the last either way: a run that finished is not interrupted.
+      expect(result.interrupted).toBe(at < base.rounds - 1)
+      expect(result.rounds).toBe(at + 1)
+      expect(result.history.map((r) => r.round)).toEqual(Array.from({ length: at + 1 }, (_, i) => i))
+      // The final evaluation is of the model the last round done left.
+      expect(result.final).toEqual(base.model.evaluate(result.parameters, base.test))
+    },
+  )
+
   it('takes a rule by its registry name', async () => {
     const byFunction = await train({ ...base, rounds: 10, rule: median as AggregationRule })
     const byName = await train({ ...base, rounds: 10, rule: 'median' })
