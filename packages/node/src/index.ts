@@ -39,6 +39,7 @@ export {
   type NodeCheckpoints,
   type NodeCheckpointsInit,
 } from './checkpointing.js'
+export { type BuildInfo, buildInfo, sourceCommit } from './build-info.js'
 export { checkClusterBounds } from './cluster-bounds.js'
 export type { ClusterConfig, ClusterConfigInput, FieldHelp } from './config.js'
 export {
