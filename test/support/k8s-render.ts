@@ -1,7 +1,7 @@
 /**
  * A small kustomize renderer: exactly the features the manifests in `k8s/` use (resources,
  * namespace, labels, strategic-merge patches by kind and name, configMap/secret generators with
- * literals, images), so that `npm test` renders the overlays on a machine without kubectl. Any
+ * literals and labels, images), so that `npm test` renders the overlays on a machine without kubectl. Any
  * other kustomization field is refused with `UnsupportedKustomizeFieldError` rather than
  * silently ignored; the tests compare the output with `kubectl kustomize` where kubectl exists.
  */
@@ -185,6 +185,8 @@ interface Generator {
   behavior?: 'create' | 'merge' | 'replace'
   literals?: string[]
   type?: string
+  /** Of kustomize's generator options, only the labels of the generated object. */
+  options?: { labels?: Record<string, string> }
 }
 
 /** `KEY=value`; kustomize drops one pair of matching quotes around the value. */
@@ -201,7 +203,18 @@ function parseLiteral(literal: string, path: string): [string, string] {
 }
 
 function generate(generator: Generator, kind: 'ConfigMap' | 'Secret', path: string): K8sObject {
-  const supported = new Set(['name', 'namespace', 'behavior', 'literals', 'type'])
+  const supported = new Set(['name', 'namespace', 'behavior', 'literals', 'type', 'options'])
+  for (const option of Object.keys(generator.options ?? {})) {
+    if (option !== 'labels') {
+      throw new UnsupportedKustomizeFieldError(
+        `${path}: ${kind} generator option "${option}" is not supported`,
+        {
+          field: `options.${option}`,
+          path,
+        },
+      )
+    }
+  }
   for (const field of Object.keys(generator)) {
     if (!supported.has(field)) {
       throw new UnsupportedKustomizeFieldError(
@@ -220,6 +233,7 @@ function generate(generator: Generator, kind: 'ConfigMap' | 'Secret', path: stri
   }
   const metadata: K8sObject['metadata'] = { name: generator.name }
   if (generator.namespace !== undefined) metadata.namespace = generator.namespace
+  if (generator.options?.labels !== undefined) metadata.labels = { ...generator.options.labels }
   const object: K8sObject = { apiVersion: 'v1', kind, metadata, data }
   if (kind === 'Secret') object.type = generator.type ?? 'Opaque'
   return object
