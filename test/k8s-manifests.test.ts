@@ -469,6 +469,18 @@ ${container
 `
 
   const monitoring = 'k8s/overlays/monitoring'
+  /** The monitoring overlay's PrometheusRule with one alert, of this expression. */
+  const rulePatch = (alert: string, expr: string) => `apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata:
+  name: phalanx
+spec:
+  groups:
+    - name: phalanx.test
+      rules:
+        - alert: ${alert}
+          expr: ${expr}
+`
   const cases: {
     name: string
     patch: string
@@ -575,34 +587,14 @@ spec:
     {
       name: 'alert-metric',
       base: monitoring,
-      patch: `apiVersion: monitoring.coreos.com/v1
-kind: PrometheusRule
-metadata:
-  name: phalanx
-spec:
-  groups:
-    - name: phalanx.rounds
-      rules:
-        - alert: PhalanxRoundsStalled
-          expr: sum by (namespace) (rate(phalanx_round_total[5m])) == 0
-`,
+      patch: rulePatch('PhalanxRoundsStalled', 'sum by (namespace) (rate(phalanx_round_total[5m])) == 0'),
       rule: 'alert-rule',
       named: 'metric phalanx_round_total is not exported',
     },
     {
       name: 'alert-syntax',
       base: monitoring,
-      patch: `apiVersion: monitoring.coreos.com/v1
-kind: PrometheusRule
-metadata:
-  name: phalanx
-spec:
-  groups:
-    - name: phalanx.drift
-      rules:
-        - alert: PhalanxModelDrift
-          expr: max by (pod) (phalanx_model_drift_ratio > 0.1
-`,
+      patch: rulePatch('PhalanxModelDrift', 'max by (pod) (phalanx_model_drift_ratio > 0.1'),
       rule: 'alert-rule',
       named: 'not PromQL',
     },
