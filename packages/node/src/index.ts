@@ -17,6 +17,7 @@ export { preAggregatorNames, ruleNames } from '@phalanx/aggregation'
 export { datasetNames, modelNames } from '@phalanx/model'
 /** Checks a libp2p peer signature: what `phalanx watch` verifies signed telemetry with. */
 export { verifyPeerSignature } from '@phalanx/net'
+export { type BuildInfo, buildInfo, sourceCommit } from './build-info.js'
 export {
   attackStrengthFields,
   type BehaviourContext,
@@ -39,7 +40,6 @@ export {
   type NodeCheckpoints,
   type NodeCheckpointsInit,
 } from './checkpointing.js'
-export { type BuildInfo, buildInfo, sourceCommit } from './build-info.js'
 export { checkClusterBounds } from './cluster-bounds.js'
 export type { ClusterConfig, ClusterConfigInput, FieldHelp } from './config.js'
 export {
