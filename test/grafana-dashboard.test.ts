@@ -1,5 +1,5 @@
 /**
- * The Grafana dashboard (deploy/grafana/phalanx.json) queries only what the nodes export: every
+ * The Grafana dashboard (k8s/overlays/monitoring/phalanx-dashboard.json) queries only what the nodes export: every
  * panel's PromQL is parsed with Prometheus's grammar and each metric and label it names must be
  * one a node's registry (`createMetrics`, Node's process metrics included) defines. A misspelt
  * name in a copy of the dashboard is caught, so the check can fail.
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { exportedMetrics, grafanaToPromql, promqlNames, unexported } from './support/promql.js'
 
-const path = fileURLToPath(new URL('../deploy/grafana/phalanx.json', import.meta.url))
+const path = fileURLToPath(new URL('../k8s/overlays/monitoring/phalanx-dashboard.json', import.meta.url))
 
 interface Panel {
   type: string
@@ -51,7 +51,7 @@ function queriesOf(dashboard: Dashboard): [string, string][] {
 
 const exported = exportedMetrics()
 
-describe('deploy/grafana/phalanx.json', () => {
+describe('k8s/overlays/monitoring/phalanx-dashboard.json', () => {
   const dashboard = load()
 
   it('every panel queries Prometheus through the datasource variable', () => {

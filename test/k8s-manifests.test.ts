@@ -791,7 +791,7 @@ describe('the renderer refuses what it does not implement', () => {
   it.each([
     ['replicas:\n  - name: worker\n    count: 2\n', 'replicas'],
     ['patches:\n  - target:\n      kind: Deployment\n    patch: "[]"\n', 'patches.target'],
-    ['configMapGenerator:\n  - name: x\n    files:\n      - a.conf\n', 'files'],
+    ['configMapGenerator:\n  - name: x\n    envs:\n      - a.env\n', 'envs'],
   ])('%s', (extra, field) => {
     const overlay = mkdtempSync(join(dir, 'k-'))
     writeFileSync(
