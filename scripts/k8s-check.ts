@@ -1,6 +1,6 @@
 /**
  * Renders a kustomization and runs the offline manifest checks on it, for an overlay of your
- * own: `npx tsx scripts/k8s-check.ts k8s/overlays/prod [image]` (needs `npx tsc -b` first, as
+ * own: `npx tsx scripts/k8s-check.ts ../phalanx-prod [image]` (needs `npx tsc -b` first, as
  * the checks read the config schema from the built packages). Prints the rendered YAML with
  * `--render`. Exit code 1 when a check fails.
  */

@@ -2,10 +2,12 @@
 # Debian packages the tests need (installed only when missing; CI runs as root).
 #   nats-server  extra NATS servers (3-node JetStream cluster, outages) started by tests
 #   iproute2     `ip netns` for the network-namespace tests
+#   prometheus   `promtool`, which checks and unit-tests the alert rules of k8s/overlays/monitoring
 set -euo pipefail
 missing=()
 command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]] || missing+=(nats-server)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if (( ${#missing[@]} )); then
   echo "installing: ${missing[*]}"
   apt-get update -qq

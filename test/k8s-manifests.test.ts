@@ -79,6 +79,13 @@ const targets: Target[] = [
     chaos: false,
   },
   {
+    dir: 'k8s/overlays/monitoring',
+    image: releaseImage,
+    pods: { nats: 3, server: 4, worker: 8, 'worker-byzantine': 0 },
+    byzantine: { servers: ['server-0'], workers: 0 },
+    chaos: false,
+  },
+  {
     dir: 'k8s/overlays/chaos',
     image: releaseImage,
     pods: { nats: 3, server: 4, worker: 7, 'worker-byzantine': 1 },
@@ -234,10 +241,10 @@ describe.each(targets)('$dir', (target) => {
     const [init, main] = server0.containers
     expect(plannedMounts(server0, init!, objects).map((m) => [m.mountPath, m.source, m.readOnly])).toEqual([
       ['/etc/phalanx/peer-keys', 'secret', true],
-      ['/var/lib/phalanx', 'emptyDir', false],
+      ['/var/lib/phalanx', 'claim', false],
     ])
     expect(plannedMounts(server0, main!, objects).map((m) => [m.mountPath, m.source])).toEqual([
-      ['/var/lib/phalanx', 'emptyDir'],
+      ['/var/lib/phalanx', 'claim'],
       ['/tmp', 'emptyDir'],
       ['/etc/phalanx/nats', 'secret'],
     ])
@@ -417,7 +424,12 @@ describe('a broken manifest fails validation, naming the problem', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   /** A real overlay on k8s/overlays/dev with one patch: what an operator's mistake looks like. */
-  function renderBroken(name: string, patch: string, literals: string[] = []): K8sObject[] {
+  function renderBroken(
+    name: string,
+    patch: string,
+    literals: string[] = [],
+    base = 'k8s/overlays/dev',
+  ): K8sObject[] {
     const overlay = join(dir, name)
     mkdirSync(overlay)
     writeFileSync(join(overlay, 'patch.yaml'), patch)
@@ -425,7 +437,7 @@ describe('a broken manifest fails validation, naming the problem', () => {
       'apiVersion: kustomize.config.k8s.io/v1beta1',
       'kind: Kustomization',
       'resources:',
-      `  - ${relative(overlay, join(repo, 'k8s/overlays/dev'))}`,
+      `  - ${relative(overlay, join(repo, base))}`,
       ...(patch === '' ? [] : ['patches:', '  - path: patch.yaml']),
       ...(literals.length === 0
         ? []
@@ -456,13 +468,136 @@ ${container
   .join('\n')}
 `
 
+  const monitoring = 'k8s/overlays/monitoring'
+  /** The monitoring overlay's PrometheusRule with one alert, of this expression. */
+  const rulePatch = (alert: string, expr: string) => `apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata:
+  name: phalanx
+spec:
+  groups:
+    - name: phalanx.test
+      rules:
+        - alert: ${alert}
+          expr: ${expr}
+`
   const cases: {
     name: string
     patch: string
     literals?: string[]
+    /** The overlay the case patches (k8s/overlays/dev when absent). */
+    base?: string
     rule: ManifestIssue['rule']
     named: string
   }[] = [
+    {
+      name: 'pdb-other-quorum',
+      patch: '',
+      // N = 7, F = 2 without touching the PDB: it must follow N−F (and the rest complains too).
+      literals: ['PHALANX_SERVERS=7', 'PHALANX_BYZANTINE_SERVERS=2'],
+      rule: 'pdb-quorum',
+      named: 'N−F is 7−2 = 5',
+    },
+    {
+      name: 'label-missing',
+      patch:
+        'apiVersion: v1\nkind: Service\nmetadata:\n  name: servers\n  labels:\n    app.kubernetes.io/component: null\n',
+      rule: 'labels',
+      named: 'has no app.kubernetes.io/component',
+    },
+    {
+      name: 'label-version',
+      patch: `apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: server
+spec:
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/version: 0.0.9
+`,
+      rule: 'labels',
+      named: 'app.kubernetes.io/version is 0.0.9, expected 0.1.0',
+    },
+    {
+      name: 'state-emptydir',
+      patch: `apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: server
+spec:
+  volumeClaimTemplates: null
+  template:
+    spec:
+      volumes:
+        - name: state
+          emptyDir: {}
+`,
+      rule: 'server-state',
+      named: 'is not on a PersistentVolumeClaim (volume state)',
+    },
+    {
+      name: 'double-scrape-service',
+      patch: `apiVersion: v1
+kind: Service
+metadata:
+  name: server-metrics
+  annotations:
+    prometheus.io/scrape: "true"
+    prometheus.io/port: "9464"
+    prometheus.io/path: /metrics
+`,
+      rule: 'prometheus',
+      named: 'scraped 2 times: by its pod annotations and by Service/phalanx/server-metrics',
+    },
+    {
+      name: 'double-scrape-monitor',
+      base: monitoring,
+      patch: `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: worker
+spec:
+  template:
+    metadata:
+      annotations:
+        prometheus.io/scrape: "true"
+        prometheus.io/port: "9464"
+        prometheus.io/path: /metrics
+`,
+      rule: 'prometheus',
+      named: 'by its pod annotations and by PodMonitor/phalanx/phalanx',
+    },
+    {
+      name: 'monitor-port',
+      base: monitoring,
+      patch: `apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata:
+  name: phalanx
+spec:
+  podMetricsEndpoints:
+    - port: p2p
+      path: /metrics
+`,
+      rule: 'pod-monitor',
+      named: 'port "p2p" is not server-0\'s ops port 9464',
+    },
+    {
+      name: 'alert-metric',
+      base: monitoring,
+      patch: rulePatch('PhalanxRoundsStalled', 'sum by (namespace) (rate(phalanx_round_total[5m])) == 0'),
+      rule: 'alert-rule',
+      named: 'metric phalanx_round_total is not exported',
+    },
+    {
+      name: 'alert-syntax',
+      base: monitoring,
+      patch: rulePatch('PhalanxModelDrift', 'max by (pod) (phalanx_model_drift_ratio > 0.1'),
+      rule: 'alert-rule',
+      named: 'not PromQL',
+    },
     {
       name: 'unknown-env',
       patch: serverPatch('env:\n  - name: PHALANX_NUM_SERVERS\n    value: "4"'),
@@ -631,14 +766,18 @@ spec:
     },
   ]
 
-  it.each(cases)('$name → $rule', ({ name, patch, literals, rule, named }) => {
-    const issues = checkManifests(renderBroken(name, patch, literals), contextFor('phalanx:dev'))
+  it.each(cases)('$name → $rule', ({ name, patch, literals, base, rule, named }) => {
+    const image = base === monitoring ? releaseImage : 'phalanx:dev'
+    const issues = checkManifests(renderBroken(name, patch, literals, base), contextFor(image))
     const matching = issues.filter((issue) => issue.rule === rule && issue.message.includes(named))
     expect(matching, JSON.stringify(issues, null, 1)).not.toEqual([])
   })
 
-  it('the unpatched overlay used by these cases has no finding (so each finding is the patch)', () => {
+  it('the unpatched overlays used by these cases have no finding (so each finding is the patch)', () => {
     expect(checkManifests(renderBroken('control', ''), contextFor('phalanx:dev'))).toEqual([])
+    expect(
+      checkManifests(renderBroken('control-monitoring', '', [], monitoring), contextFor(releaseImage)),
+    ).toEqual([])
   })
 })
 
@@ -652,7 +791,7 @@ describe('the renderer refuses what it does not implement', () => {
   it.each([
     ['replicas:\n  - name: worker\n    count: 2\n', 'replicas'],
     ['patches:\n  - target:\n      kind: Deployment\n    patch: "[]"\n', 'patches.target'],
-    ['configMapGenerator:\n  - name: x\n    files:\n      - a.conf\n', 'files'],
+    ['configMapGenerator:\n  - name: x\n    envs:\n      - a.env\n', 'envs'],
   ])('%s', (extra, field) => {
     const overlay = mkdtempSync(join(dir, 'k-'))
     writeFileSync(

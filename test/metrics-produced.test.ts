@@ -10,6 +10,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import {
   generateOperatorKey,
   type MetricDefinition,
@@ -17,6 +18,7 @@ import {
   writeOperatorKey,
 } from '@phalanx/control'
 import { createMembership, createNetNode, netDefaults } from '@phalanx/net'
+import { buildInfo, sourceCommit } from '@phalanx/node'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from './support/cli.js'
@@ -25,6 +27,7 @@ import { freePorts } from './support/nats.js'
 import { type MetricFamily, parsePrometheusText } from './support/prometheus.js'
 
 const CLUSTER = 'metrics-test'
+const repo = fileURLToPath(new URL('..', import.meta.url))
 /** A failure guard only: every wait below ends on an event long before it. */
 const GUARD_MS = 90_000
 const scraped = ['server-0', 'server-1', 'server-2', 'worker-0'] as const
@@ -244,6 +247,34 @@ describe('every node metric family is produced', () => {
     for (const definition of definitions) {
       expect(last.get(definition.name)?.type, definition.name).toBe(definition.type)
       expect(last.get(definition.name)?.help, definition.name).toBe(definition.help)
+    }
+    // What each node runs: the same build as this checkout.
+    for (const nodeId of ['server-1', 'worker-0'] as const) {
+      const families = scrapes.get(nodeId)!.at(-1)!
+      const build = buildInfo()
+      expect(
+        families.get('phalanx_build_info')!.samples.map((s) => [s.labels, s.value]),
+        nodeId,
+      ).toEqual([
+        [
+          {
+            version: build.version,
+            commit: sourceCommit(repo),
+            nodejs_version: process.version,
+            role: nodeId.split('-')[0],
+          },
+          1,
+        ],
+      ])
+      expect(build.commit).toMatch(/^[0-9a-f]{40}$/)
+    }
+    for (const nodeId of ['server-1', 'worker-0'] as const) {
+      // Telemetry arrives after the round: the gauge is at least one past the last round reported
+      // before the scrape, and the node goes on to report the round before the gauge's.
+      const reported = cluster.latestRound(nodeId)
+      const current = (await scrape(nodeId)).get('phalanx_round_current')!.samples[0]!.value
+      expect(current, nodeId).toBeGreaterThanOrEqual(reported + 1)
+      await cluster.until(() => cluster.latestRound(nodeId) >= current - 1, GUARD_MS)
     }
     // Both planes carry bytes: libp2p's connections and the NATS client's.
     for (const family of ['phalanx_network_sent_bytes_total', 'phalanx_network_received_bytes_total']) {

@@ -4,11 +4,14 @@
  * with a valid value, that Services, probes and Prometheus annotations point at ports and
  * endpoints the containers really serve, that the image, its entrypoint and the commands agree
  * with deploy/Dockerfile and the CLI, that the PodDisruptionBudget keeps the N−F quorum, and that
- * every DNS name a node dials names a pod that exists, and that the nodes' trust settings let
- * them accept each other (k8s-trust.ts). Each finding names its rule, the object
+ * every DNS name a node dials names a pod that exists, that the nodes' trust settings let
+ * them accept each other (k8s-trust.ts), that every object carries the recommended labels, that
+ * each node is scraped once (annotations or a PodMonitor, never both) and that every alert rule
+ * queries metrics the nodes export. Each finding names its rule, the object
  * and the problem; a clean set of manifests yields none.
  */
 
+import { PodMonitor, PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1'
 import { nkeys } from '@nats-io/transport-node'
 import {
   type ClusterConfig,
@@ -32,8 +35,9 @@ import {
   plannedMounts,
   planPods,
 } from './k8s-pods.js'
-import { imageName, type K8sObject, objectId } from './k8s-render.js'
+import { imageName, type K8sObject, objectId, podSpecOf } from './k8s-render.js'
 import { checkTrust } from './k8s-trust.js'
+import { exportedMetrics, unexported } from './promql.js'
 
 export type { IssueRule, ManifestIssue } from './k8s-issues.js'
 
@@ -160,6 +164,8 @@ const SCHEMAS: Record<string, new (data: never) => { validate(): void }> = {
   'apps/v1/StatefulSet': StatefulSet,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+  'monitoring.coreos.com/v1/PodMonitor': PodMonitor,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
 }
 
 const configFields = Object.keys(clusterConfigSchema.shape)
@@ -871,6 +877,180 @@ function checkSecurity(
   }
 }
 
+/** https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/ */
+export const RECOMMENDED_LABELS = [
+  'app.kubernetes.io/name',
+  'app.kubernetes.io/instance',
+  'app.kubernetes.io/version',
+  'app.kubernetes.io/component',
+  'app.kubernetes.io/part-of',
+  'app.kubernetes.io/managed-by',
+] as const
+
+/**
+ * Every object, pod template and volume claim template carries the recommended labels; the
+ * version is the image's (the Dockerfile's, which is the CLI's), the instance the cluster's name.
+ */
+function checkLabels(
+  objects: K8sObject[],
+  phalanx: PhalanxContainer[],
+  findings: Findings,
+  context: CheckContext,
+) {
+  const version = context.dockerfile.labels['org.opencontainers.image.version']
+  const cluster = phalanx.find((entry) => entry.config !== undefined)?.config?.cluster
+  const expected: Partial<Record<(typeof RECOMMENDED_LABELS)[number], string | undefined>> = {
+    'app.kubernetes.io/version': version,
+    'app.kubernetes.io/instance': cluster,
+    'app.kubernetes.io/part-of': 'phalanx',
+  }
+  const check = (labels: Record<string, string> | undefined, where: string) => {
+    for (const label of RECOMMENDED_LABELS) {
+      const value = labels?.[label]
+      if (value === undefined || value === '') findings.add('labels', where, `has no ${label} label`)
+      else if (expected[label] !== undefined && value !== expected[label]) {
+        findings.add('labels', where, `${label} is ${value}, expected ${expected[label]}`)
+      }
+    }
+  }
+  for (const object of objects) {
+    const id = objectId(object)
+    check(object.metadata.labels, id)
+    if (podSpecOf(object) === undefined) continue
+    const spec = object.spec as {
+      template: { metadata?: { labels?: Record<string, string> } }
+      volumeClaimTemplates?: { metadata: { name: string; labels?: Record<string, string> } }[]
+    }
+    check(spec.template.metadata?.labels, `${id} pod template`)
+    for (const claim of spec.volumeClaimTemplates ?? [])
+      check(claim.metadata.labels, `${id} claim ${claim.metadata.name}`)
+  }
+}
+
+interface PodMonitorSpec {
+  selector?: { matchLabels?: Record<string, string> }
+  namespaceSelector?: { any?: boolean; matchNames?: string[] }
+  podMetricsEndpoints?: { port?: string; path?: string }[]
+}
+
+/**
+ * Each node is scraped exactly once: through its pod's prometheus.io annotations, a Service's or a
+ * PodMonitor, never two of them; a PodMonitor's endpoint is the nodes' ops port and `/metrics`.
+ */
+function checkScrapes(pods: PlannedPod[], objects: K8sObject[], findings: Findings) {
+  const scrapedBy = new Map<PlannedPod, string[]>()
+  const add = (pod: PlannedPod, by: string) => scrapedBy.set(pod, [...(scrapedBy.get(pod) ?? []), by])
+  for (const pod of pods) {
+    const annotations = (
+      pod.workload.spec as { template: { metadata?: { annotations?: Record<string, string> } } }
+    ).template.metadata?.annotations
+    if (annotations?.['prometheus.io/scrape'] === 'true') add(pod, 'its pod annotations')
+  }
+  for (const service of objects.filter((object) => object.kind === 'Service')) {
+    if (service.metadata.annotations?.['prometheus.io/scrape'] !== 'true') continue
+    const selector = (service.spec as { selector?: Record<string, string> }).selector
+    for (const pod of pods) {
+      if (pod.namespace === service.metadata.namespace && selects(selector, pod.labels))
+        add(pod, objectId(service))
+    }
+  }
+  for (const monitor of objects.filter((object) => object.kind === 'PodMonitor')) {
+    const id = objectId(monitor)
+    const spec = monitor.spec as PodMonitorSpec
+    const namespaces = spec.namespaceSelector
+    const selected = pods.filter(
+      (pod) =>
+        (namespaces?.any === true ||
+          (namespaces?.matchNames ?? [monitor.metadata.namespace]).includes(pod.namespace)) &&
+        selects(spec.selector?.matchLabels, pod.labels),
+    )
+    if (!selected.some((pod) => pod.containers.some((c) => isPhalanxImage(c.spec.image)))) {
+      findings.add('pod-monitor', id, `selector ${JSON.stringify(spec.selector)} selects no Phalanx pod`)
+    }
+    for (const pod of selected) {
+      add(pod, id)
+      const main = pod.containers.filter((c) => c.phase === 'main')
+      const ops = main.map((c) => c.env.PHALANX_OPS_PORT).find((value) => value !== undefined)
+      for (const endpoint of spec.podMetricsEndpoints ?? []) {
+        const port = resolvePort(
+          endpoint.port,
+          main.map((c) => c.spec),
+        )
+        if (port === undefined || String(port) !== ops) {
+          findings.add(
+            'pod-monitor',
+            id,
+            `port ${JSON.stringify(endpoint.port)} is not ${pod.name}'s ops port ${ops}`,
+          )
+        }
+        if (endpoint.path !== '/metrics')
+          findings.add('pod-monitor', id, `path ${endpoint.path} is not /metrics`)
+      }
+    }
+  }
+  for (const [pod, by] of scrapedBy) {
+    if (by.length > 1)
+      findings.add('prometheus', pod.name, `scraped ${by.length} times: by ${by.join(' and by ')}`)
+  }
+}
+
+let exported: ReturnType<typeof exportedMetrics> | undefined
+
+/** Every alert and recording rule is PromQL naming only what the nodes export. */
+function checkRules(objects: K8sObject[], findings: Findings) {
+  for (const rule of objects.filter((object) => object.kind === 'PrometheusRule')) {
+    const groups = (
+      rule.spec as {
+        groups?: { name: string; rules?: { alert?: string; record?: string; expr: unknown }[] }[]
+      }
+    ).groups
+    for (const group of groups ?? []) {
+      for (const entry of group.rules ?? []) {
+        const where = `${objectId(rule)} ${group.name}/${entry.alert ?? entry.record}`
+        exported ??= exportedMetrics()
+        try {
+          for (const name of unexported(String(entry.expr), exported))
+            findings.add('alert-rule', where, `${name} is not exported by the nodes`)
+        } catch (error) {
+          findings.add('alert-rule', where, (error as Error).message)
+        }
+      }
+    }
+  }
+}
+
+/** A server's state directory survives the pod: on a claim of the StatefulSet, not an emptyDir. */
+function checkServerState(phalanx: PhalanxContainer[], findings: Findings) {
+  for (const { pod, container, config } of phalanx) {
+    if (container.phase !== 'main' || container.spec.args?.[0] !== 'server' || config === undefined) continue
+    const at = where(pod, container)
+    if (config.stateDir === undefined) {
+      findings.add('server-state', at, 'PHALANX_STATE_DIR is not set: a restarted server forgets its models')
+      continue
+    }
+    const mount = (container.spec.volumeMounts ?? [])
+      .filter((m) => config.stateDir === m.mountPath || config.stateDir!.startsWith(`${m.mountPath}/`))
+      .sort((a, b) => b.mountPath.length - a.mountPath.length)[0]
+    const claims = (
+      (pod.workload.spec as { volumeClaimTemplates?: { metadata: { name: string } }[] })
+        .volumeClaimTemplates ?? []
+    ).map((claim) => claim.metadata.name)
+    const volume = ((pod.podSpec.volumes as Record<string, unknown>[] | undefined) ?? []).find(
+      (v) => v.name === mount?.name,
+    )
+    if (
+      mount === undefined ||
+      (!claims.includes(mount.name) && volume?.persistentVolumeClaim === undefined)
+    ) {
+      findings.add(
+        'server-state',
+        at,
+        `PHALANX_STATE_DIR ${config.stateDir} is not on a PersistentVolumeClaim (volume ${mount?.name ?? 'none'}): it would not outlive the pod`,
+      )
+    }
+  }
+}
+
 /** Every finding over a rendered set of manifests; none for a good one. */
 export function checkManifests(objects: K8sObject[], context: CheckContext): ManifestIssue[] {
   const findings = new Findings()
@@ -890,6 +1070,10 @@ export function checkManifests(objects: K8sObject[], context: CheckContext): Man
   checkAddresses(phalanx, pods, objects, findings)
   checkNats(pods, objects, findings)
   checkSecurity(phalanx, pods, findings, context)
+  checkLabels(objects, phalanx, findings, context)
+  checkScrapes(pods, objects, findings)
+  checkRules(objects, findings)
+  checkServerState(phalanx, findings)
   const trusted = phalanx.flatMap(({ pod, container, config }) =>
     config === undefined ? [] : [{ pod, container, config }],
   )

@@ -19,6 +19,10 @@ type Fields = Map<string, FieldType>
 const require = createRequire(import.meta.url)
 const modelsDir = dirname(require.resolve('kubernetes-models/package.json'))
 const nodeModules = resolve(modelsDir, '..')
+/** API groups whose models are a package of their own (custom resources), by group. */
+const groupModels: Record<string, string> = {
+  'monitoring.coreos.com': dirname(require.resolve('@kubernetes-models/prometheus-operator/package.json')),
+}
 const cache = new Map<string, Fields>()
 
 /** `import { IIoK8sApiCoreV1Probe } from "./Probe";` → declaration file per imported name. */
@@ -112,7 +116,8 @@ function walk(value: unknown, fields: Fields, path: string, found: string[]): vo
 /** Paths (`spec.template.spec.containers[0].readinesProbe`) of fields the kind does not have. */
 export function unknownFields(object: { apiVersion: string; kind: string }): string[] {
   const group = object.apiVersion.includes('/') ? object.apiVersion : `v1`
-  const file = join(modelsDir, group === 'v1' ? 'v1' : group, `${object.kind}.d.ts`)
+  const dir = groupModels[group.split('/')[0]!] ?? modelsDir
+  const file = join(dir, group === 'v1' ? 'v1' : group, `${object.kind}.d.ts`)
   if (!existsSync(file)) return []
   const found: string[] = []
   walk(object, fieldsOf(file), '', found)

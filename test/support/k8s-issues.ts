@@ -32,6 +32,10 @@ export type IssueRule =
   | 'member-set'
   | 'operator-key'
   | 'worker-admission'
+  | 'labels'
+  | 'pod-monitor'
+  | 'alert-rule'
+  | 'server-state'
 
 export interface ManifestIssue {
   rule: IssueRule

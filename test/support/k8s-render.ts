@@ -1,13 +1,13 @@
 /**
  * A small kustomize renderer: exactly the features the manifests in `k8s/` use (resources,
  * namespace, labels, strategic-merge patches by kind and name, configMap/secret generators with
- * literals, images), so that `npm test` renders the overlays on a machine without kubectl. Any
+ * literals, files and labels, images), so that `npm test` renders the overlays on a machine without kubectl. Any
  * other kustomization field is refused with `UnsupportedKustomizeFieldError` rather than
  * silently ignored; the tests compare the output with `kubectl kustomize` where kubectl exists.
  */
 
 import { existsSync, readFileSync, statSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { basename, dirname, join, relative, resolve } from 'node:path'
 import { PhalanxError } from '@phalanx/errors'
 import { parseAllDocuments } from 'yaml'
 
@@ -184,7 +184,11 @@ interface Generator {
   namespace?: string
   behavior?: 'create' | 'merge' | 'replace'
   literals?: string[]
+  /** `path` (the key is its file name) or `key=path`, relative to the kustomization. */
+  files?: string[]
   type?: string
+  /** Of kustomize's generator options, only the labels of the generated object. */
+  options?: { labels?: Record<string, string> }
 }
 
 /** `KEY=value`; kustomize drops one pair of matching quotes around the value. */
@@ -201,7 +205,18 @@ function parseLiteral(literal: string, path: string): [string, string] {
 }
 
 function generate(generator: Generator, kind: 'ConfigMap' | 'Secret', path: string): K8sObject {
-  const supported = new Set(['name', 'namespace', 'behavior', 'literals', 'type'])
+  const supported = new Set(['name', 'namespace', 'behavior', 'literals', 'files', 'type', 'options'])
+  for (const option of Object.keys(generator.options ?? {})) {
+    if (option !== 'labels') {
+      throw new UnsupportedKustomizeFieldError(
+        `${path}: ${kind} generator option "${option}" is not supported`,
+        {
+          field: `options.${option}`,
+          path,
+        },
+      )
+    }
+  }
   for (const field of Object.keys(generator)) {
     if (!supported.has(field)) {
       throw new UnsupportedKustomizeFieldError(
@@ -218,8 +233,21 @@ function generate(generator: Generator, kind: 'ConfigMap' | 'Secret', path: stri
     const [key, value] = parseLiteral(literal, path)
     data[key] = kind === 'Secret' ? Buffer.from(value, 'utf8').toString('base64') : value
   }
+  for (const file of generator.files ?? []) {
+    const separator = file.indexOf('=')
+    const source = separator < 0 ? file : file.slice(separator + 1)
+    const target = resolve(dirname(path), source)
+    // kustomize's load restrictor: a kustomization reads no file outside its own directory.
+    if (relative(dirname(path), target).startsWith('..')) {
+      throw new ManifestParseError(`${path}: ${source} is outside the kustomization's directory`, { path })
+    }
+    const text = readFileSync(target, 'utf8')
+    data[separator < 0 ? basename(source) : file.slice(0, separator)] =
+      kind === 'Secret' ? Buffer.from(text, 'utf8').toString('base64') : text
+  }
   const metadata: K8sObject['metadata'] = { name: generator.name }
   if (generator.namespace !== undefined) metadata.namespace = generator.namespace
+  if (generator.options?.labels !== undefined) metadata.labels = { ...generator.options.labels }
   const object: K8sObject = { apiVersion: 'v1', kind, metadata, data }
   if (kind === 'Secret') object.type = generator.type ?? 'Opaque'
   return object

@@ -1,7 +1,9 @@
 /**
  * Operations endpoints of every node: Prometheus `/metrics`, liveness `/healthz`, readiness `/readyz`.
  * The node metrics are defined here once, so every process exports the same names; each name ends in
- * its unit (`_total`, `_seconds`, `_bytes`, `_ratio`) as Prometheus conventions require.
+ * its unit (`_total`, `_seconds`, `_bytes`, `_ratio`) as Prometheus conventions require, but for the
+ * two the conventions name otherwise: the info metric `phalanx_build_info` (constant 1, the facts
+ * are labels) and the round index `phalanx_round_current` (a dimensionless gauge).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { createServer } from 'node:http'
@@ -37,6 +39,20 @@ const servers: readonly Role[] = ['server']
  * server's refusals) are copied in as deltas whenever `/metrics` is read and at every round.
  */
 export const nodeMetricDefinitions = {
+  buildInfo: {
+    name: 'phalanx_build_info',
+    type: 'gauge',
+    help: 'Always 1: what this node runs, as labels (the Phalanx version, the source commit or unknown, the Node.js version, the role), to join on other series by instance.',
+    labels: ['version', 'commit', 'nodejs_version', 'role'],
+    roles: both,
+  },
+  roundCurrent: {
+    name: 'phalanx_round_current',
+    type: 'gauge',
+    help: 'The round this node works on: the one its round loop started at, then the one after each round it completes (the number of rounds once training is over). A round index, so no unit suffix.',
+    labels: [],
+    roles: both,
+  },
   roundsTotal: {
     name: 'phalanx_rounds_total',
     type: 'counter',
@@ -331,6 +347,7 @@ export function createMetrics(registry: Registry, options: CreateMetricsOptions 
  */
 export function observeRound(metrics: NodeMetrics, report: RoundReport): void {
   metrics.roundsTotal.inc()
+  metrics.roundCurrent.set(report.round + 1)
   if (report.roundDurationSeconds !== undefined)
     metrics.roundDurationSeconds.observe(report.roundDurationSeconds)
   for (const [input, seconds] of Object.entries(report.quorumWaitByInputSeconds ?? {})) {

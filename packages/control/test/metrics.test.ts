@@ -20,11 +20,22 @@ describe('createMetrics', () => {
     createMetrics(registry, { defaultMetrics: false })
     const names = (await registry.getMetricsAsJSON()).map((m) => m.name)
     expect(names.length).toBeGreaterThanOrEqual(10)
-    expect(names.filter((name) => !/_(total|seconds|bytes|ratio)$/.test(name))).toEqual([])
+    // The two the Prometheus conventions name otherwise: an info metric (its facts are labels, its
+    // value 1) and a round index, dimensionless.
+    const exceptions = ['phalanx_build_info', 'phalanx_round_current']
+    expect(names).toEqual(expect.arrayContaining(exceptions))
+    expect(
+      names.filter((name) => !exceptions.includes(name) && !/_(total|seconds|bytes|ratio)$/.test(name)),
+    ).toEqual([])
+    // Counters end in _total and nothing else does.
+    for (const definition of Object.values(nodeMetricDefinitions))
+      expect(definition.name.endsWith('_total'), definition.name).toBe(definition.type === 'counter')
   })
 
   it.each<{ report: RoundReport; metric: string; expected: { labels: object; value: number }[] }>([
     { report: { round: 1 }, metric: 'phalanx_rounds_total', expected: [{ labels: {}, value: 1 }] },
+    // Round 4 completed: the node works on round 5.
+    { report: { round: 4 }, metric: 'phalanx_round_current', expected: [{ labels: {}, value: 5 }] },
     // The round's rejections are the data plane's counters' (copied by the node's control plane,
     // packages/node/test/control-plane-metrics.test.ts): the report's are not counted again.
     {
@@ -92,13 +103,17 @@ describe('createMetrics', () => {
   it('is documented in OPERATIONS.md row by row, as the definitions say', () => {
     const doc = readFileSync(new URL('../../../docs/OPERATIONS.md', import.meta.url), 'utf8')
     const unit = (name: string) =>
-      name.endsWith('_bytes_total')
-        ? 'bytes'
-        : name.endsWith('_seconds')
-          ? 'seconds'
-          : name.endsWith('_ratio')
-            ? 'ratio'
-            : 'count'
+      name.endsWith('_info')
+        ? 'info (1)'
+        : name === 'phalanx_round_current'
+          ? 'round'
+          : name.endsWith('_bytes_total')
+            ? 'bytes'
+            : name.endsWith('_seconds')
+              ? 'seconds'
+              : name.endsWith('_ratio')
+                ? 'ratio'
+                : 'count'
     // The rows of the metrics table: a family's name, then its type.
     const documented = doc
       .split('\n')

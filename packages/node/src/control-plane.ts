@@ -35,6 +35,7 @@ import {
 import { type MemberRole, type Membership, type NetCounters, verifyPeerSignature } from '@phalanx/net'
 import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
+import { buildInfo } from './build-info.js'
 import type { ClusterConfig } from './config.js'
 import { ConfigError } from './errors.js'
 
@@ -42,6 +43,8 @@ export interface ControlPlane {
   /** Where `/metrics` `/healthz` `/readyz` listen, when the ops endpoints are on. */
   readonly opsUrl: string | undefined
   readonly connection: ControlConnection | undefined
+  /** The round loop starts at `round` (after loading, joining or resuming): the current round. */
+  started(round: number): void
   /** Records the round in the metrics and publishes it; never blocks, never throws. */
   roundCompleted(record: RoundRecord): void
   /** Without a reason: ready. With one: not ready, and `/readyz` answers 503 with the reason. */
@@ -153,6 +156,11 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
   }
   if (config.opsPort > 0) {
     metrics = createMetrics(registry)
+    const build = buildInfo()
+    metrics.buildInfo.set(
+      { version: build.version, commit: build.commit, nodejs_version: build.nodejsVersion, role },
+      1,
+    )
     ops = await startOpsServer({
       registry,
       beforeScrape: copyCountersIn,
@@ -274,6 +282,9 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
   return {
     opsUrl: ops?.url,
     connection,
+    started(round) {
+      metrics?.roundCurrent.set(round)
+    },
     roundCompleted(record) {
       firstRoundDone = true
       applyStaged()

@@ -17,6 +17,7 @@ export { preAggregatorNames, ruleNames } from '@phalanx/aggregation'
 export { datasetNames, modelNames } from '@phalanx/model'
 /** Checks a libp2p peer signature: what `phalanx watch` verifies signed telemetry with. */
 export { verifyPeerSignature } from '@phalanx/net'
+export { type BuildInfo, buildInfo, sourceCommit } from './build-info.js'
 export {
   attackStrengthFields,
   type BehaviourContext,

@@ -131,6 +131,7 @@ export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
     else if (message.type === 'started') health.started()
     else if (message.type === 'done') health.finished()
     if (message.type === 'round') control?.roundCompleted(message)
+    else if (message.type === 'started') control?.started(message.round)
   }
   // --- end control plane ---
 

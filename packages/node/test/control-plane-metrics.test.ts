@@ -4,7 +4,7 @@ import { MutableNetCounters } from '@phalanx/net'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
-import { attachControlPlane, clusterConfigSchema } from '../src/index.js'
+import { attachControlPlane, buildInfo, clusterConfigSchema } from '../src/index.js'
 
 /** A loopback port nobody listens on right now. */
 async function freePort(): Promise<number> {
@@ -207,4 +207,42 @@ describe('a round report on /metrics', () => {
       await plane.close()
     }
   })
+})
+
+it('a node serving /metrics sets phalanx_build_info to 1 and follows its round in phalanx_round_current', async () => {
+  const registry = new Registry()
+  const plane = await attachControlPlane({
+    config: clusterConfigSchema.parse({ opsPort: await freePort(), opsHost: '127.0.0.1' }),
+    log: pino({ level: 'silent' }),
+    nodeId: 'worker-3',
+    role: 'worker',
+    onChaos: () => {},
+    registry,
+  })
+  const samples = async (name: string) =>
+    (await registry.getMetricsAsJSON()).find((m) => m.name === name)?.values.map((v) => [v.labels, v.value])
+  try {
+    const build = buildInfo()
+    expect(await samples('phalanx_build_info')).toEqual([
+      [
+        { version: build.version, commit: build.commit, nodejs_version: build.nodejsVersion, role: 'worker' },
+        1,
+      ],
+    ])
+    plane.started(7)
+    expect(await samples('phalanx_round_current')).toEqual([[{}, 7]])
+    plane.roundCompleted({
+      nodeId: 'worker-3',
+      role: 'worker',
+      round: 7,
+      roundDurationSeconds: 0.1,
+      quorumWaitSeconds: 0,
+      cpuSeconds: 0.01,
+      rejected: {},
+      suspicions: [],
+    })
+    expect(await samples('phalanx_round_current')).toEqual([[{}, 8]])
+  } finally {
+    await plane.close()
+  }
 })
