@@ -6,8 +6,15 @@
  * what is allowed.
  */
 import { isPhalanxError } from '@phalanx/errors'
-import { type RoundRow, type RunSummary, runLocalCluster, runSimulation, writeRunReport } from '@phalanx/lab'
-import { type ClusterConfig, type NodeReport, runNodeProcess } from '@phalanx/node'
+import {
+  type RoundRow,
+  type RunSummary,
+  runLocalCluster,
+  runNodeWithOutputs,
+  runSimulation,
+  writeRunReport,
+} from '@phalanx/lab'
+import type { ClusterConfig, NodeReport } from '@phalanx/node'
 import { Command } from 'commander'
 import pino, { type Logger } from 'pino'
 import { addControlCommands } from './control-commands.js'
@@ -118,7 +125,8 @@ export function createProgram(init: ProgramInit): Command {
       async (config) => {
         const log = logger(false)
         const report = process.send ? (message: NodeReport) => process.send?.(message) : undefined
-        await runNodeProcess({ config, log, signal: abortOnSignals(), ...(report ? { report } : {}) })
+        // With --out, the node writes its own summary and report there (lab's node-run.ts).
+        await runNodeWithOutputs({ config, log, signal: abortOnSignals(), ...(report ? { report } : {}) })
         process.disconnect?.()
       },
     )

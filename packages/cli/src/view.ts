@@ -22,7 +22,10 @@ export function summaryTable(title: string, summary: RunSummary): string {
     ['honest test loss', summary.honestLoss === null ? '—' : summary.honestLoss.toFixed(4)],
     ['rounds', String(summary.rounds)],
     ['wall time', `${summary.wallSeconds.toFixed(1)} s`],
-    ['max honest drift (ℓ2)', summary.maxHonestDrift.toExponential(3)],
+    [
+      'max honest drift (ℓ2)',
+      summary.maxHonestDrift === null ? 'not measured' : summary.maxHonestDrift.toExponential(3),
+    ],
     ['rejected messages', rejected],
     ['tensor backend', summary.backend],
   ]

@@ -62,6 +62,7 @@ export {
   attachControlPlane,
   type ControlPlane,
   type ControlPlaneInit,
+  configuredMembers,
 } from './control-plane.js'
 export {
   ChaosActionError,
