@@ -134,16 +134,18 @@ export async function runNodeWithOutputs(init: NodeProcessInit): Promise<void> {
     await runNodeProcess({
       ...init,
       report: (message) => {
-        init.report?.(message)
         recorder.add(message)
-        if (message.type !== 'done') return
-        try {
-          write()
-        } catch (error) {
-          // The node still serves its last vectors to its peers; the final write below retries.
-          written = false
-          log.error({ err: error, out }, 'could not write the node report')
+        // Written before 'done' goes on, so whoever hears it finds the files.
+        if (message.type === 'done') {
+          try {
+            write()
+          } catch (error) {
+            // The node still serves its last vectors to its peers; the final write below retries.
+            written = false
+            log.error({ err: error, out }, 'could not write the node report')
+          }
         }
+        init.report?.(message)
       },
     })
   } finally {

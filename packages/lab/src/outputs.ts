@@ -31,7 +31,9 @@ export const provenanceSchema = z
     gitDirty: z
       .boolean()
       .optional()
-      .describe('true when tracked files of that checkout differed from the commit; absent with `gitCommit`'),
+      .describe(
+        'true when tracked files of that checkout differed from the commit; absent when `gitCommit` is',
+      ),
     startedAt: z.iso.datetime().describe('when the run started, ISO 8601 in UTC'),
     host: z.string().describe('host name of the machine that wrote the file'),
     commandLine: z
@@ -190,6 +192,7 @@ interface JsonSchema {
   required?: string[]
   description?: string
   minimum?: number
+  maximum?: number
   anyOf?: JsonSchema[]
 }
 
@@ -205,6 +208,7 @@ function typeText(schema: JsonSchema): string {
       return `object (name → ${values})`
     }
     if (type === 'integer' && schema.minimum === 0) return 'integer ≥ 0'
+    if (type === 'number' && schema.minimum === 0 && schema.maximum === 1) return 'number in [0, 1]'
     if (type === 'number' && schema.minimum === 0) return 'number ≥ 0'
     return type
   })
