@@ -20,7 +20,14 @@
  */
 import { cpus, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { type RoundRow, type RunSummary, runLocalCluster, runSimulation } from '@phalanx/lab'
+import {
+  maxMeasured,
+  type RoundRow,
+  type RunSummary,
+  runLocalCluster,
+  runProvenance,
+  runSimulation,
+} from '@phalanx/lab'
 import { type ClusterConfig, type ClusterConfigInput, resolveConfig } from '@phalanx/node'
 import pino from 'pino'
 import { readResults, writeResults } from './results.js'
@@ -95,7 +102,7 @@ interface Measured {
   bestAtRound: number | null
   finalAccuracy: number | null
   wallSeconds: number
-  maxHonestDrift: number
+  maxHonestDrift: number | null
   backend: string
   rejectedMessages: Record<string, number>
   /** Median CPU seconds per round of an honest server and worker (`phalanx local` runs to the
@@ -117,6 +124,7 @@ async function measure(
 ): Promise<Measured> {
   const config = resolveConfig(input as Record<string, unknown>)
   const started = performance.now()
+  const startedAt = new Date()
   const wallAt = new Map<number, number>()
   // Kept here too: a cluster stopped at the target returns no result, only these rows.
   const seen: RoundRow[] = []
@@ -147,13 +155,15 @@ async function measure(
       result = {
         rows: seen,
         summary: {
+          mode: 'local-cluster',
+          provenance: runProvenance({ seed: config.seed, startedAt }),
           honestAccuracy: last?.honestAccuracy ?? null,
           honestLoss: last?.honestLoss ?? null,
           rounds: seen.length,
           wallSeconds: (performance.now() - started) / 1000,
-          maxHonestDrift: Math.max(0, ...seen.map((row) => row.maxHonestDrift ?? 0)),
-          // Per-reason counts come only with a finished run; a round row carries the running total.
-          rejectedMessages: { total: last?.rejectedMessages ?? 0 },
+          maxHonestDrift: maxMeasured(seen.map((row) => row.maxHonestDrift)),
+          // Per-reason counts come only with a finished run; the rows carry each round's count.
+          rejectedMessages: { total: seen.reduce((sum, row) => sum + (row.rejectedMessages ?? 0), 0) },
           backend,
           config: { ...config },
         },
@@ -357,7 +367,7 @@ if (runPart1 || runPart2) {
         ? `not within ${m.rounds} rounds`
         : `${m.trainingSecondsToTarget.toFixed(1)} s / ${m.wallSecondsToTarget?.toFixed(1) ?? '—'} s`
     console.log(
-      `| ${m.name} | ${m.rounds} | ${fmtMs(m.medianRoundSeconds)} | ${m.roundsPerSecond.toFixed(2)} | ${m.reachedAtRound ?? '—'} | ${toTarget} | ${fmtPct(m.bestAccuracy)} (${m.bestAtRound ?? '—'}) | ${m.wallSeconds.toFixed(1)} | ${m.maxHonestDrift.toPrecision(3)} |`,
+      `| ${m.name} | ${m.rounds} | ${fmtMs(m.medianRoundSeconds)} | ${m.roundsPerSecond.toFixed(2)} | ${m.reachedAtRound ?? '—'} | ${toTarget} | ${fmtPct(m.bestAccuracy)} (${m.bestAtRound ?? '—'}) | ${m.wallSeconds.toFixed(1)} | ${m.maxHonestDrift?.toPrecision(3) ?? '—'} |`,
     )
   }
   if (ratio !== null)

@@ -47,9 +47,10 @@ export const scopes = {
       'only a server keeps state on disk (a worker restarts from the round its servers announce), and local starts every server afresh with new keys',
   },
   output: {
-    commands: ['local', 'simulate'],
+    // A lone server or worker writes its own summary and report (lab/src/node-run.ts).
+    commands: ['local', 'simulate', 'server', 'worker'],
     heading: 'Output',
-    refusal: 'a lone server or worker writes no summary or report',
+    refusal: 'every run command honours it',
   },
 } as const satisfies Record<string, { commands: readonly RunCommand[]; heading: string; refusal: string }>
 export type Scope = keyof typeof scopes

@@ -10,10 +10,11 @@ import {
   type RoundRow,
   type RunSummary,
   runLocalCluster,
+  runNodeWithOutputs,
   runSimulation,
   writeRunReport,
 } from '@phalanx/lab'
-import { type ClusterConfig, type NodeReport, runNodeProcess } from '@phalanx/node'
+import type { ClusterConfig, NodeReport } from '@phalanx/node'
 import { Command, Option } from 'commander'
 import pino, { type Logger } from 'pino'
 import { addControlCommands } from './control-commands.js'
@@ -182,7 +183,8 @@ export function createProgram(init: ProgramInit): Command {
         )
         const report = process.send ? (message: NodeReport) => process.send?.(message) : undefined
         const stop = stopOnSignals()
-        await runNodeProcess({ config, log, signal: stop.signal, ...(report ? { report } : {}) })
+        // With --out, the node writes its own summary and report there (lab's node-run.ts).
+        await runNodeWithOutputs({ config, log, signal: stop.signal, ...(report ? { report } : {}) })
         process.disconnect?.()
         // Stopped (a pod's SIGTERM): a clean stop, with the signal's exit code.
         const stopped = stop.received()

@@ -130,7 +130,10 @@ export function summaryTable(title: string, summary: RunSummary): string {
         : String(summary.rounds),
     ],
     ['wall time', `${summary.wallSeconds.toFixed(1)} s`],
-    ['max honest drift (ℓ2)', summary.maxHonestDrift.toExponential(3)],
+    [
+      'max honest drift (ℓ2)',
+      summary.maxHonestDrift === null ? 'not measured' : summary.maxHonestDrift.toExponential(3),
+    ],
     ['rejected messages', rejected],
     ['tensor backend', summary.backend],
   ]

@@ -217,8 +217,6 @@ describe('a command refuses a field it does not honour', () => {
     ['local', ['--node-id', 'server-0'], {}, 'nodeId', 'flag --node-id'],
     ['local', [], { PHALANX_OPS_PORT: '9464' }, 'opsPort', 'environment variable PHALANX_OPS_PORT'],
     ['local', ['--state-dir', '/tmp/state'], {}, 'stateDir', 'flag --state-dir'],
-    ['server', ['--out', 'out/'], {}, 'out', 'flag --out'],
-    ['worker', [], { PHALANX_OUT: '/var/lib/phalanx/out' }, 'out', 'environment variable PHALANX_OUT'],
     ['worker', ['--state-dir', '/tmp/state'], {}, 'stateDir', 'flag --state-dir'],
   ])('%s %j %j: %s', (run, args, env, field, source) => {
     const error = failure(run, args, env)

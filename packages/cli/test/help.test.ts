@@ -55,8 +55,7 @@ describe('--help of the run commands lists what each honours, from the schema', 
       'local',
       ['--node-id', '--members', '--listen', '--bootstrap', '--key-file', '--ops-port', '--state-dir'],
     ],
-    ['server', ['--out']],
-    ['worker', ['--out', '--state-dir']],
+    ['worker', ['--state-dir']],
   ] as const)('%s does not list %j', (name, absent) => {
     const text = help(name)
     for (const flag of absent) expect(line(text, flag), `${name} ${flag}`).toBeUndefined()

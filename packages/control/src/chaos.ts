@@ -71,7 +71,7 @@ export interface SendChaosInit {
 export function createChaosListener(init: ChaosListenerInit): ChaosListener {
   const { conn, nodeId } = init
   const subject = conn.subjects.chaos(nodeId)
-  const log = conn.log.child({ component: 'chaos', nodeId, chaosEnabled: init.enabled })
+  const log = conn.log.child({ component: 'chaos', chaosEnabled: init.enabled })
   let received = 0
   let stopped = false
   let sub: Subscription | undefined

@@ -28,7 +28,10 @@ export interface ControlConnection {
   readonly cluster: string
   readonly name: string
   readonly subjects: ClusterSubjects
-  /** Child logger of this connection; components derive their own child from it. */
+  /**
+   * Child logger of this connection (its name and cluster, no `component`); components derive
+   * their own child from it, with their `component`.
+   */
   readonly log: Logger
   readonly metrics: ControlMetricsSink | undefined
   state(): ConnectionState
@@ -64,6 +67,7 @@ export interface ControlConnectionInit {
   cluster: string
   /** Connection name shown by the server's monitoring (use the node id). */
   name: string
+  /** The caller's logger; it must not bind `component` (each component of the connection binds its own). */
   log: Logger
   metrics?: ControlMetricsSink
   /** Explicit credentials win over those found in the URLs. */
@@ -160,7 +164,10 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
 export function connectControl(init: ControlConnectionInit): ControlConnection {
   const options = { ...CONNECTION_DEFAULTS, ...definedOnly(init) }
   const subjects = clusterSubjects(init.cluster)
-  const log = init.log.child({ component: 'nats', connection: init.name, cluster: init.cluster })
+  // What every line about this connection carries; each component (this one, `nats`, included)
+  // adds its own `component`, so the shared logger has none (a child's key would repeat it).
+  const base = init.log.child({ connection: init.name, cluster: init.cluster })
+  const log = base.child({ component: 'nats' })
   const logOnce = createLogOnce(log)
   const parsed = parseNatsServers(options.servers)
   const servers = parsed.servers
@@ -295,7 +302,7 @@ export function connectControl(init: ControlConnectionInit): ControlConnection {
     cluster: init.cluster,
     name: init.name,
     subjects,
-    log,
+    log: base,
     metrics: init.metrics,
     state: () => state,
     connected: () => connectedPromise,

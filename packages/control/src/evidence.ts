@@ -100,7 +100,7 @@ export function evidenceRecord(
 
 export function createEvidencePublisher(init: EvidencePublisherInit): EvidencePublisher {
   const { conn, signer } = init
-  const log = conn.log.child({ component: 'evidence', nodeId: init.nodeId })
+  const log = conn.log.child({ component: 'evidence' })
   const subject = conn.subjects.evidence(init.nodeId)
   const logOnce = createLogOnce(log)
   const stats: EvidenceStats = { published: 0, lost: 0, invalid: 0, signFailures: 0 }

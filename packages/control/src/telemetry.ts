@@ -136,7 +136,7 @@ export function createTelemetry(init: TelemetryInit): TelemetryPublisher {
   const bufferLimit = init.bufferLimit ?? TELEMETRY_DEFAULTS.bufferLimit
   const now = init.now ?? TELEMETRY_DEFAULTS.now
   const { conn } = init
-  const log = conn.log.child({ component: 'telemetry', nodeId: init.nodeId })
+  const log = conn.log.child({ component: 'telemetry' })
   const subject = conn.subjects.telemetry(init.nodeId)
   const buffer: TelemetryEvent[] = []
   const stats: TelemetryStats = {

@@ -20,11 +20,11 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { ExperimentCellError, MatrixError } from './errors.js'
 import { runLocalCluster } from './local.js'
-import { type RoundRow, type RunSummary, svgLineChart, writeRunReport } from './report.js'
+import { type ExperimentMode, experimentModes, type RoundRow, type RunSummary } from './outputs.js'
+import { svgLineChart, writeRunReport } from './report.js'
 import { runSimulation } from './simulate.js'
 
-export const experimentModes = ['local', 'simulate'] as const
-export type ExperimentMode = (typeof experimentModes)[number]
+export { type ExperimentMode, experimentModes }
 
 export interface ExperimentMatrix {
   /** `local` = a real multi-process cluster per cell; `simulate` = the single-process reference. */
@@ -306,7 +306,7 @@ export function tableRow(result: CellResult, fields: readonly string[]): string[
     summary?.honestAccuracy === null || summary === undefined
       ? '—'
       : `${(summary.honestAccuracy * 100).toFixed(2)}%`,
-    summary === undefined ? '—' : summary.maxHonestDrift.toPrecision(3),
+    summary?.maxHonestDrift == null ? '—' : summary.maxHonestDrift.toPrecision(3),
     rejected === undefined ? '—' : String(rejected),
     summary === undefined ? '—' : summary.wallSeconds.toFixed(1),
     status,
@@ -347,7 +347,7 @@ export function resultsCsv(results: readonly CellResult[], fields: readonly stri
       result.cell.id,
       ...fields.map((field) => valueLabel(result.cell.varying[field])),
       summary === undefined || summary.honestAccuracy === null ? '' : String(summary.honestAccuracy),
-      summary === undefined ? '' : String(summary.maxHonestDrift),
+      summary?.maxHonestDrift == null ? '' : String(summary.maxHonestDrift),
       rejected,
       summary === undefined ? '' : String(summary.wallSeconds),
       result.status,

@@ -47,7 +47,22 @@ export {
   tableRow,
 } from './experiment.js'
 export { configEnv, type LocalClusterInit, type LocalClusterResult, runLocalCluster } from './local.js'
-export type { RoundRow, RunSummary } from './report.js'
+export { createNodeRecorder, type NodeRecorder, runNodeWithOutputs } from './node-run.js'
+export {
+  maxMeasured,
+  outputsMarkers,
+  outputsTables,
+  type Provenance,
+  provenanceSchema,
+  type RoundRow,
+  type RunMode,
+  type RunSummary,
+  roundColumns,
+  roundRowSchema,
+  runModes,
+  runSummarySchema,
+} from './outputs.js'
+export { gitProvenance, runProvenance } from './provenance.js'
 export { checkOutDir, reportHtml, roundsCsv, svgLineChart, writeRunReport } from './report.js'
 export { runSimulation, type SimulationResult } from './simulate.js'
 export type {

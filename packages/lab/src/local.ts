@@ -30,7 +30,8 @@ import {
 } from '@phalanx/node'
 import type { Logger } from 'pino'
 import { LocalClusterError } from './errors.js'
-import type { RoundRow, RunSummary } from './report.js'
+import { maxMeasured, type RoundRow, type RunSummary } from './outputs.js'
+import { runProvenance } from './provenance.js'
 
 export interface LocalClusterInit {
   config: ClusterConfig
@@ -43,7 +44,7 @@ export interface LocalClusterInit {
   onStartup?: (ready: number, total: number) => void
   /**
    * Stops the run (kills every child). What it did so far is still the result: the summary of the
-   * rounds completed, `interrupted: true`.
+   * rounds completed, `interrupted: 'aborted'` (the CLI writes the signal's name instead).
    */
   signal?: AbortSignal
   /** Every report of every node, with the node's process id (a benchmark kills a server by it). */
@@ -85,6 +86,7 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   const { config, log } = init
   checkClusterBounds(config)
   const started = performance.now()
+  const startedAt = new Date()
   const work = mkdtempSync(join(tmpdir(), 'phalanx-local-'))
   const logDir = config.out === undefined ? join(work, 'logs') : join(config.out, 'logs')
   mkdirSync(logDir, { recursive: true })
@@ -118,6 +120,8 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   const accuracies = new Map<number, number[]>()
   const losses = new Map<number, number[]>()
   const drifts = new Map<number, number>()
+  // Rejections in each round, every node's (its record of round r says what it rejected in r).
+  const rejectedInRound = new Map<number, number>()
   const rejectedByNode = new Map<string, Record<string, number>>()
   // CPU seconds per round of the honest nodes, by role, past the first rounds (which carry the
   // start-up: module loading, first compilation, connection set-up).
@@ -129,7 +133,6 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   // When each honest server last reported a round: an honest straggler that the others left
   // behind (they need only N−F models) must not hold the whole run forever.
   const lastReportAt = new Map<string, number>()
-  let maxDrift = 0
   let backend = 'unknown'
   let lastProgress = performance.now()
   let emittedRound = -1
@@ -173,16 +176,16 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
       emittedRound++
       const accuracy = accuracies.get(emittedRound)
       const loss = losses.get(emittedRound)
-      const drift = drifts.get(emittedRound) ?? 0
-      maxDrift = Math.max(maxDrift, drift)
-      const rejected = Object.values(rejectedTotal()).reduce((a, b) => a + b, 0)
       const row: RoundRow = {
         round: emittedRound,
         honestAccuracy: accuracy ? accuracy.reduce((a, b) => a + b, 0) / accuracy.length : undefined,
         honestLoss: loss ? loss.reduce((a, b) => a + b, 0) / loss.length : undefined,
-        // One honest server has no other to be distant from: unmeasured, not 0.
-        maxHonestDrift: honestServerCount >= 2 ? drift : undefined,
-        rejectedMessages: rejected,
+        // One honest server has no other to be distant from, and a round whose honest servers
+        // reported no distance to each other measured none: unmeasured, not 0.
+        maxHonestDrift: honestServerCount >= 2 ? drifts.get(emittedRound) : undefined,
+        // A record of this round that comes after the row still counts: it is added to the row
+        // (below), which the report is written from.
+        rejectedMessages: rejectedInRound.get(emittedRound) ?? 0,
         roundSeconds,
       }
       rows.set(emittedRound, row)
@@ -243,11 +246,16 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
           case 'started':
             if (message.backend !== undefined) backend = message.backend
             break
-          case 'round':
+          case 'round': {
             rejectedByNode.set(nodeId, message.rejectedSinceStart)
+            const rejected = Object.values(message.rejected).reduce((a, b) => a + b, 0)
+            rejectedInRound.set(message.round, (rejectedInRound.get(message.round) ?? 0) + rejected)
+            const row = rows.get(message.round)
+            if (row !== undefined) row.rejectedMessages = (row.rejectedMessages ?? 0) + rejected
             if (!entry.byzantine && message.round >= cpuSkipRounds) cpuByRole[role].push(message.cpuSeconds)
             if (role === 'server') onServerRound(message, entry)
             break
+          }
           case 'done':
             if (role === 'server' && !entry.byzantine) doneServers.set(nodeId, message)
             break
@@ -372,6 +380,8 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     rows: orderedRows,
     logDir,
     summary: {
+      mode: 'local-cluster',
+      provenance: runProvenance({ seed: config.seed, startedAt }),
       honestAccuracy: mean(finalAccuracies) ?? (interrupted ? lastMeasured('honestAccuracy') : null),
       honestLoss: mean(finalLosses) ?? (interrupted ? lastMeasured('honestLoss') : null),
       finalModelSha256: finalHashes.size === 1 ? [...finalHashes][0]! : null,
@@ -379,12 +389,11 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
       finalModelSha256ByServer,
       rounds: orderedRows.length,
       wallSeconds: (performance.now() - started) / 1000,
-      maxHonestDrift: maxDrift,
+      maxHonestDrift: maxMeasured(orderedRows.map((row) => row.maxHonestDrift)),
       rejectedMessages: rejectedTotal(),
       backend,
-      mode: 'local-cluster',
       // Present only when the caller stopped it: the summary is that of the rounds completed.
-      ...(interrupted ? { interrupted: true } : {}),
+      ...(interrupted ? { interrupted: 'aborted' as const } : {}),
       /** Honest servers still behind when the others had finished (reported, not hidden). */
       stragglers,
       /**

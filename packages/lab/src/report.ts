@@ -1,57 +1,17 @@
 /**
- * What a run leaves behind in `--out DIR`: `summary.json`, `rounds.csv` (one row per round)
+ * What a run leaves behind in `--out DIR`: `summary.json`, `rounds.csv` (one row per round; both
+ * defined in `outputs.ts`, documented in docs/OUTPUTS.md)
  * and `report.html`, a self-contained page (inline SVG, no script, no external font) with
  * accuracy, loss and drift per round, so it opens in a browser with no network.
  */
 import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { OutDirError } from './errors.js'
-
-/** One row of `rounds.csv`. Values a round did not measure are `undefined` (empty cell). */
-export interface RoundRow {
-  round: number
-  /** Mean test accuracy of the honest servers' models, when evaluated this round. */
-  honestAccuracy?: number | undefined
-  honestLoss?: number | undefined
-  /**
-   * Largest ℓ2 distance an honest server reported from its model of this round to another honest
-   * server's (the models the round started from; docs/OPERATIONS.md "What drift means").
-   */
-  maxHonestDrift?: number | undefined
-  /** Messages rejected during this round, all reasons. */
-  rejectedMessages?: number | undefined
-  roundSeconds?: number | undefined
-}
-
-export interface RunSummary {
-  honestAccuracy: number | null
-  /**
-   * `modelSha256` of the final model: the reference's (`simulate`), or the one every honest server
-   * that finished holds (`local`; `null` when they differ, as median servers' models may).
-   */
-  finalModelSha256?: string | null
-  honestLoss: number | null
-  rounds: number
-  wallSeconds: number
-  maxHonestDrift: number
-  rejectedMessages: Record<string, number>
-  backend: string
-  config: Record<string, unknown>
-  [extra: string]: unknown
-}
-
-const csvColumns = [
-  'round',
-  'honestAccuracy',
-  'honestLoss',
-  'maxHonestDrift',
-  'rejectedMessages',
-  'roundSeconds',
-] as const
+import { type RoundRow, type RunSummary, roundColumns } from './outputs.js'
 
 export function roundsCsv(rows: readonly RoundRow[]): string {
-  const lines = [csvColumns.join(',')]
-  for (const row of rows) lines.push(csvColumns.map((column) => formatCell(row[column])).join(','))
+  const lines = [roundColumns.join(',')]
+  for (const row of rows) lines.push(roundColumns.map((column) => formatCell(row[column])).join(','))
   return `${lines.join('\n')}\n`
 }
 
@@ -148,7 +108,10 @@ export function reportHtml(title: string, summary: RunSummary, rows: readonly Ro
     ],
     ['rounds', String(summary.rounds)],
     ['wall time', `${summary.wallSeconds.toFixed(1)} s`],
-    ['max honest drift', summary.maxHonestDrift.toPrecision(4)],
+    [
+      'max honest drift',
+      summary.maxHonestDrift === null ? 'not measured' : summary.maxHonestDrift.toPrecision(4),
+    ],
     [
       'rejected messages',
       Object.entries(summary.rejectedMessages)

@@ -20,7 +20,8 @@ import {
 } from '@phalanx/node'
 import type { Logger } from 'pino'
 import { SimulateUnsupportedError } from './errors.js'
-import type { RoundRow, RunSummary } from './report.js'
+import { maxMeasured, type RoundRow, type RunSummary } from './outputs.js'
+import { runProvenance } from './provenance.js'
 import type { ServerReplicasInit } from './server-replicas.js'
 import { train } from './trainer.js'
 
@@ -78,6 +79,7 @@ export async function runSimulation(
   // Before any work: a bound or a mode this run cannot honour fails here, as the cluster's does.
   checkClusterBounds(config)
   const servers = serverReplicas(config)
+  const startedAt = new Date()
   const backend = await initBackend({ backend: config.backend, logger: init.log })
   const data = await loadDataset(config.dataset, {
     ...(config.datasetPath === undefined ? {} : { fashionMnistDir: config.datasetPath }),
@@ -114,7 +116,8 @@ export async function runSimulation(
         honestLoss: report.test?.loss,
         // Unmeasured (one honest server) stays empty rather than a 0 that reads as measured.
         maxHonestDrift: report.maxHonestDrift,
-        rejectedMessages: 0,
+        // One process exchanges no messages: nothing is rejected, and nothing was measured.
+        rejectedMessages: undefined,
         roundSeconds: report.roundDurationMs / 1000,
       }
       rows.push(row)
@@ -124,19 +127,20 @@ export async function runSimulation(
   return {
     rows,
     summary: {
+      mode: 'single-process',
+      provenance: runProvenance({ seed: config.seed, startedAt }),
       honestAccuracy: result.final.accuracy ?? null,
       honestLoss: result.final.loss,
       ...finalHashes(config, result.honestParameters ?? [result.parameters]),
       rounds: result.rounds,
       wallSeconds: (performance.now() - started) / 1000,
-      maxHonestDrift: Math.max(0, ...rows.map((row) => row.maxHonestDrift ?? 0)),
+      maxHonestDrift: maxMeasured(rows.map((row) => row.maxHonestDrift)),
       rejectedMessages: {},
       backend: backend.name,
-      mode: 'single-process',
       // Present only when training blew up: the rounds count alone would hide why it stopped.
       ...(result.divergedAtRound === undefined ? {} : { divergedAtRound: result.divergedAtRound }),
       // Present only when a signal stopped it: the summary is that of the rounds done.
-      ...(result.interrupted ? { interrupted: true } : {}),
+      ...(result.interrupted ? { interrupted: 'aborted' as const } : {}),
       config: { ...config },
     },
   }

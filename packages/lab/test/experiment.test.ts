@@ -16,7 +16,9 @@ import {
   resultsMarkdown,
   runExperiment,
 } from '../src/experiment.js'
-import { type RunSummary, roundsCsv } from '../src/report.js'
+import type { RunSummary } from '../src/outputs.js'
+import { runProvenance } from '../src/provenance.js'
+import { roundsCsv } from '../src/report.js'
 
 const log = pino({ level: 'silent' })
 const base = { workers: 7, byzantineWorkers: 1, model: 'logistic', rounds: 3 }
@@ -28,6 +30,8 @@ function fakeRunner(calls: string[], fail?: (config: ClusterConfig) => boolean):
     if (fail?.(config)) throw new RangeError(`cannot train ${config.rule}`)
     const accuracy = config.rule === 'average' && config.workerAttack !== 'none' ? 0.1 : 0.9
     const summary: RunSummary = {
+      mode: 'single-process',
+      provenance: runProvenance({ seed: config.seed, startedAt: new Date() }),
       honestAccuracy: accuracy,
       honestLoss: 0.5,
       rounds: config.rounds,
@@ -200,6 +204,8 @@ describe('running a grid', () => {
 describe('results table', () => {
   const [cell] = expandMatrix(parseMatrix({ base, grid: { rule: ['krum'], workerAttack: ['alie'] } }))
   const summary: RunSummary = {
+    mode: 'single-process',
+    provenance: runProvenance({ seed: 1, startedAt: new Date() }),
     honestAccuracy: 0.91234,
     honestLoss: 0.3,
     rounds: 3,

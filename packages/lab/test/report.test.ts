@@ -2,9 +2,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { type RunSummary, roundsCsv, svgLineChart, writeRunReport } from '../src/report.js'
+import type { RunSummary } from '../src/outputs.js'
+import { runProvenance } from '../src/provenance.js'
+import { roundsCsv, svgLineChart, writeRunReport } from '../src/report.js'
 
 const summary: RunSummary = {
+  mode: 'single-process',
+  provenance: runProvenance({ seed: 1, startedAt: new Date(0) }),
   honestAccuracy: 0.93,
   honestLoss: 0.21,
   rounds: 3,

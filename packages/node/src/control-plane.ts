@@ -183,7 +183,8 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
     operatorPublicKey: config.operatorPublicKey,
     workerAdmission: config.workerAdmission,
     verifyPeer: verifyPeerSignature,
-    log,
+    // The node's logger: the component binds its own `component`, which this one's would repeat.
+    log: init.log,
     onRejected: (kind, reason) => metrics?.sink.controlRejected?.(kind, reason),
   })
   /** Settles once the records already in the buckets have been verified (never, without NATS). */
@@ -196,7 +197,7 @@ export async function attachControlPlane(init: ControlPlaneInit): Promise<Contro
         servers: config.natsUrl,
         cluster: config.cluster,
         name: `phalanx-${config.cluster}-${nodeId}`,
-        log,
+        log: init.log,
         ...(metrics === undefined ? {} : { metrics: metrics.sink }),
         ...natsAuthOf(config),
       })

@@ -63,6 +63,7 @@ export {
   attachControlPlane,
   type ControlPlane,
   type ControlPlaneInit,
+  configuredMembers,
 } from './control-plane.js'
 export {
   ChaosActionError,

@@ -12,6 +12,10 @@ export interface NetNodeInit {
   /** Number of float32 coordinates of every model and gradient. */
   dimension: number
   membership: Membership
+  /**
+   * The node's logger, naming the node (its id and role) as its caller scopes it; the net binds
+   * `component` and its own `peerId`, so the caller's must bind neither.
+   */
   logger: Logger
   /** Multiaddrs to listen on (default loopback, port 0). */
   listen?: readonly string[]

@@ -241,7 +241,6 @@ class Libp2pNetNode implements NetNode {
       {
         addrs: this.multiaddrs(),
         cluster: this.#init.cluster,
-        role: this.#init.role,
         encrypter: this.#init.encrypter,
       },
       'net started',
@@ -430,7 +429,7 @@ export async function createNetNode(options: NetNodeInit): Promise<NetNode> {
     counters,
     refuse: connectionGate(init.membership, counters, () => connectivity),
   })
-  const log = init.logger.child({ component: 'net', peer: libp2p.peerId.toString() })
+  const log = init.logger.child({ component: 'net', peerId: libp2p.peerId.toString() })
   const events = new NetEventBus(log)
   connectivity = new Connectivity({ libp2p, init, counters, events, log })
   const node = new Libp2pNetNode({ libp2p, init, score, counters, privateKey, events, log, connectivity })
