@@ -16,23 +16,18 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type RunSummary, runSummarySchema } from '@phalanx/lab'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { runCli, stderrProblems } from './support/cli.js'
 
-interface Summary {
-  finalModelSha256: string | null
-  rounds: number
-  honestAccuracy: number | null
-  backend: string
-}
-
-async function run(command: 'simulate' | 'local', args: readonly string[]): Promise<Summary> {
+/** The run's summary.json, as the schema docs/OUTPUTS.md is rendered from says it must be. */
+async function run(command: 'simulate' | 'local', args: readonly string[]): Promise<RunSummary> {
   const out = mkdtempSync(join(tmpdir(), `phalanx-equivalence-${command}-`))
   onTestFinished(() => rmSync(out, { recursive: true, force: true }))
   const result = await runCli([command, ...args, '--out', out], { timeoutMs: 180_000 })
   expect(stderrProblems(result.stderr)).toEqual([])
   expect(result.code).toBe(0)
-  return JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Summary
+  return runSummarySchema.parse(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')))
 }
 
 const oneServer = ['--servers', '1', '--byzantine-servers', '0', '--replication', 'vanilla']
@@ -54,6 +49,9 @@ describe('phalanx simulate ≡ a one-server vanilla cluster', () => {
     expect(reference.finalModelSha256).toMatch(/^[0-9a-f]{64}$/)
     expect(cluster.finalModelSha256).toBe(reference.finalModelSha256)
     expect(cluster.honestAccuracy).toBe(reference.honestAccuracy)
+    // One honest server has no other to drift from: not measured in either, rather than a 0.
+    expect(reference.maxHonestDrift).toBeNull()
+    expect(cluster.maxHonestDrift).toBeNull()
   })
 
   it('tells models apart: one round fewer is another model', async () => {
