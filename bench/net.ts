@@ -14,8 +14,8 @@
  * B C F A, A F C B, …): a drift of the host's load falls on every transport alike.
  * Which pairs: with `--encrypters=` given, every plane of `--planes=` with every encrypter listed;
  * without, every plane with netDefaults.encrypter, and the libp2p plane with each other
- * encrypter too (only there does the encrypter carry the payload bytes). The default run is thus
- * tls/noise, libp2p/noise, libp2p/tls (defaults first). `--planes=libp2p --encrypters=tls,noise`
+ * encrypter too (only there does the encrypter carry the payload bytes). The default run is thus,
+ * with today's defaults, tls/noise, libp2p/noise, libp2p/tls. `--planes=libp2p --encrypters=tls,noise`
  * is the encrypter comparison; `--planes=libp2p,tls --encrypters=noise` the planes' one.
  *
  * Per-receiver goodput = payload bytes / (time from the publish request to that receiver's
