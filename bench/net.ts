@@ -1,15 +1,29 @@
 /**
- * `npm run bench -- net [--quick] [--profile]`: delivery time of one vector from 1 sender to 4 and
- * 16 receivers (1, 4, 16 MiB), and a full round's traffic (4 servers → 16 peers models, 12 workers
- * → 4 servers gradients, d = 1M), over real libp2p nodes, one process per node, on loopback.
- * In the same run, the floor: the same bytes in the same pattern over plain `node:tls` sockets
- * between the same number of processes (pre-connected, as libp2p connections are).
+ * `npm run bench -- net [--quick] [--profile] [--planes=tls,libp2p] [--encrypters=noise,tls]
+ * [--stream-mib=32] [--fanouts=4,16] [--sizes=1,4,16] [--reps=N] [--no-round]`: delivery time and
+ * CPU of one large vector to one receiver (32 MiB: one payload stream), of one vector from
+ * 1 sender to 4 and 16 receivers (1, 4, 16 MiB), and a full round's traffic (4 servers → 16
+ * peers models, 12 workers → 4 servers gradients, d = 1M), over real net nodes (`createNetNode`),
+ * one process per node, on loopback. In the same run, the floor: the same bytes in the same
+ * pattern over plain `node:tls` sockets between the same number of processes (pre-connected, as
+ * libp2p connections are).
+ *
+ * Every net configuration measured is a pair (payload plane, connection encrypter), each in its
+ * own set of processes, all up at once, every repetition running each configuration and the
+ * floor once, in an order mirrored every other repetition and rotated every two (A B C F, F C B A,
+ * B C F A, A F C B, …): a drift of the host's load falls on every transport alike.
+ * Which pairs: with `--encrypters=` given, every plane of `--planes=` with every encrypter listed;
+ * without, every plane with netDefaults.encrypter, and the libp2p plane with each other
+ * encrypter too (only there does the encrypter carry the payload bytes). The default run is thus,
+ * with today's defaults, tls/noise, libp2p/noise, libp2p/tls. `--planes=libp2p --encrypters=tls,noise`
+ * is the encrypter comparison; `--planes=libp2p,tls --encrypters=noise` the planes' one.
  *
  * Per-receiver goodput = payload bytes / (time from the publish request to that receiver's
  * delivery, hash- and finiteness-checked), median over receivers and repetitions.
  *
- * `--fanouts=1 --sizes=64 --no-round --reps=5`: one pair, 64 MiB through the payload protocol,
- * the CPU of sender and receiver apiece per MiB (the receive path's own cost, issue 15 item 2).
+ * `--stream-mib=0 --fanouts=1 --sizes=64 --no-round --reps=5`: one pair, 64 MiB through the
+ * payload protocol, the CPU of sender and receiver apiece per MiB (the receive path's own cost,
+ * issue 15 item 2).
  *
  * This file is also the TLS peer: `node --import tsx bench/net.ts --tls-peer`.
  */
@@ -21,7 +35,14 @@ import { createInterface } from 'node:readline'
 import { connect, createServer, type TLSSocket } from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { loadOrCreatePeerKey } from '@phalanx/net'
+import {
+  type EncrypterName,
+  encrypterNames,
+  loadOrCreatePeerKey,
+  netDefaults,
+  type PayloadPlaneName,
+  payloadPlaneNames,
+} from '@phalanx/net'
 import { PeerProcess } from '../test/fixtures/net-harness.js'
 import { resultsDir, writeResults } from './results.js'
 
@@ -245,13 +266,55 @@ async function bounded<T>(
   }
 }
 const profile = process.argv.includes('--profile')
-/** The payload planes measured (default both), each in its own set of processes. */
-const planes = (argValue('planes')?.split(',') ?? ['libp2p', 'tls']) as PayloadPlane[]
+/** The one-stream scenario's payload (1 → 1), in MiB; 0 leaves it out. 32 MiB: half the largest payload accepted. */
+const streamBytes = Number(argValue('stream-mib') ?? 32) * MiB
 
-type PayloadPlane = 'libp2p' | 'tls'
+/** A list flag's values, each checked against the registry's names; `fallback` when absent. */
+function namesFlag<T extends string>(flag: string, known: readonly T[], fallback: T[]): T[] {
+  const given = argValue(flag)?.split(',')
+  for (const name of given ?? []) {
+    if (!(known as readonly string[]).includes(name))
+      throw new Error(`--${flag}: unknown name ${name}; known: ${known.join(', ')}`)
+  }
+  return (given as T[] | undefined) ?? fallback
+}
+/** The registry's names, the default first. */
+const defaultFirst = <T extends string>(known: readonly T[], preferred: T): T[] => [
+  preferred,
+  ...known.filter((name) => name !== preferred),
+]
+
+/** One net configuration measured: where payload bytes travel, and what encrypts the connections. */
+interface Config {
+  plane: PayloadPlaneName
+  encrypter: EncrypterName
+}
+
+const planes = namesFlag(
+  'planes',
+  payloadPlaneNames,
+  defaultFirst(payloadPlaneNames, netDefaults.payloadPlane),
+)
+const encrypters = namesFlag(
+  'encrypters',
+  encrypterNames,
+  defaultFirst(encrypterNames, netDefaults.encrypter),
+)
+/** See the header: all pairs when `--encrypters=` is given, else the other encrypters on the libp2p plane only. */
+const configs: Config[] = planes.flatMap((plane) =>
+  encrypters
+    .filter((_, i) => i === 0 || argValue('encrypters') !== undefined || plane === 'libp2p')
+    .map((encrypter) => ({ plane, encrypter })),
+)
+
+/** `net/<plane>/<encrypter>`: a Phalanx net node so configured; `floor`: bare `node:tls` sockets. */
+type Transport = `net/${PayloadPlaneName}/${EncrypterName}` | 'floor'
+const transportOf = (config: Config): Transport => `net/${config.plane}/${config.encrypter}`
+/** Where a configuration's `--profile` output goes, under bench/results/net-profile. */
+const profileName = (config: Config): string => `${config.plane}-${config.encrypter}`
 
 interface Pool {
-  plane: PayloadPlane
+  config: Config
   names: string[]
   ids: Record<string, string>
   keyFiles: Record<string, string>
@@ -279,7 +342,8 @@ async function startCluster(
       members,
       closed: true,
       keyFile: pool.keyFiles[name],
-      payloadPlane: pool.plane,
+      payloadPlane: pool.config.plane,
+      encrypter: pool.config.encrypter,
       bootstrap: Object.values(addrs),
       subscribe: subscribe[name],
       checksum: false,
@@ -362,13 +426,12 @@ async function tlsRep(tls: Record<string, TlsProcess>, transfers: Transfer[], si
 }
 
 /** Total CPU µs of a set of processes: what a transfer costs, independent of how loaded the host is. */
-async function cpuOf(requesters: Array<{ request<T>(cmd: string): Promise<T> }>): Promise<number> {
+type Requester = { request<T>(cmd: string): Promise<T> }
+
+async function cpuOf(requesters: Requester[]): Promise<number> {
   const values = await Promise.all(requesters.map((p) => p.request<number>('cpu')))
   return values.reduce((a, b) => a + b, 0)
 }
-
-/** `net/<plane>`: a Phalanx net node with that payload plane; `floor`: bare `node:tls` sockets. */
-type Transport = `net/${PayloadPlane}` | 'floor'
 
 interface Row {
   scenario: string
@@ -452,6 +515,7 @@ function summariseProfile(dir: string, top = 25): Array<{ file: string; busy_ms:
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = loadavg()
   const work = mkdtempSync(join(tmpdir(), 'phalanx-bench-net-'))
   const profileDir = join(resultsDir, 'net-profile')
   if (profile) {
@@ -484,33 +548,41 @@ async function main(): Promise<void> {
 
   // 17 processes per transport: s0..s3 servers, w0..w12 workers; the fan-out scenarios use
   // s0 → w*. Without the full round only s0 and the receivers of the largest fan-out are started
-  // (one set per payload plane and one for the floor), so a `--fanouts=1` run is 6 processes.
+  // (one set per configuration and one for the floor), so a `--fanouts=1` run of one
+  // configuration is 4 processes.
   const allNames = [...['s0', 's1', 's2', 's3'], ...Array.from({ length: 13 }, (_, i) => `w${i}`)]
   const sizes = onlySizes ?? (quick ? [4 * MiB] : [1 * MiB, 4 * MiB, 16 * MiB])
   const fanouts = onlyFanouts ?? (quick ? [4] : [4, 16])
   const fullRound = !quick && !skipRound
-  const names = fullRound ? allNames : ['s0', ...allNames.slice(-Math.max(...fanouts))]
+  // The scenarios: one large payload to one receiver (one payload stream: the encrypter's and the
+  // receive path's own cost), then 1 → N fan-outs of every size.
+  const scenarios: Array<{ fanout: number; size: number }> = [
+    ...(streamBytes > 0 ? [{ fanout: 1, size: streamBytes }] : []),
+    ...fanouts.flatMap((fanout) => sizes.map((size) => ({ fanout, size }))),
+  ]
+  const widest = Math.max(...scenarios.map((x) => x.fanout))
+  const names = fullRound ? allNames : ['s0', ...allNames.slice(-widest)]
   const ids: Record<string, string> = {}
   const keyFiles: Record<string, string> = {}
   for (const name of names) {
     keyFiles[name] = join(work, `${name}.key`)
     ids[name] = peerIdFromPrivateKey((await loadOrCreatePeerKey(keyFiles[name]!)).key).toString()
   }
-  // One pool of processes per payload plane: the same peer ids, never connected to each other.
-  const pools = Object.fromEntries(
-    planes.map((plane) => [plane, { names, ids, keyFiles, procs: {}, plane } as Pool]),
-  ) as Record<PayloadPlane, Pool>
+  // One pool of processes per configuration: the same peer ids, never connected to each other.
+  const pools = new Map(
+    configs.map((config) => [transportOf(config), { config, names, ids, keyFiles, procs: {} } as Pool]),
+  )
   const tls: Record<string, TlsProcess> = {}
   const rows: Row[] = []
   try {
     for (const name of names) {
-      for (const plane of planes) {
+      for (const pool of pools.values()) {
         const nodeArgs =
           // The sender and one receiver (w12 receives in every fan-out scenario; w0 in the round).
           profile && (name === 's0' || name === (fullRound ? 'w0' : 'w12'))
-            ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, plane)}`]
+            ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, profileName(pool.config))}`]
             : []
-        pools[plane].procs[name] = await PeerProcess.spawn(
+        pool.procs[name] = await PeerProcess.spawn(
           name,
           nodeArgs,
           process.argv.includes('--debug') ? ['--log=info'] : [],
@@ -527,86 +599,80 @@ async function main(): Promise<void> {
         peers: names.filter((n) => n !== name).map((n) => ({ name: n, port: ports[n]! })),
       })
     }
+    const transports: Transport[] = [...pools.keys(), 'floor']
+    /** Repetition i's order: mirrored every other repetition, rotated every two (A B B A generalised). */
+    const orderOf = (i: number): Transport[] => {
+      const shift = (i >> 1) % transports.length
+      const rotated = [...transports.slice(shift), ...transports.slice(0, shift)]
+      return i % 2 === 0 ? rotated : rotated.reverse()
+    }
     let round = 1
-    for (const fanout of fanouts) {
-      for (const size of sizes) {
-        const reps = onlyReps ?? (quick ? 3 : size >= 16 * MiB ? 3 : 5)
-        // Any 16 of the other processes; in this scenario they all play workers.
-        const receivers = names.filter((n) => n !== 's0').slice(-fanout)
-        const roles: Record<string, 'server' | 'worker'> = { s0: 'server' }
-        const subscribe: Record<string, Array<'model' | 'gradient'>> = { s0: ['model'] }
-        for (const r of receivers) {
-          roles[r] = 'worker'
-          subscribe[r] = ['model']
-        }
-        const dimension = size / 4
-        const transfers: Transfer[] = [{ sender: 's0', receivers, kind: 'model' }]
-        for (const plane of planes) {
-          const pool = pools[plane]
-          await startCluster(pool, roles, dimension, subscribe)
-          await bounded(
-            `s0 (${plane}) waiting for ${fanout} subscribers`,
-            pool.procs.s0!.request('waitForSubscribers', { kind: 'model', count: fanout }),
-            60_000,
-            async () =>
-              JSON.stringify({
-                connections: (await pool.procs.s0!.request<string[]>('connections')).length,
-                s0: pool.procs.s0!.stderr.slice(-6000),
-              }),
-          )
-          // Warm-up: the payload connections open (and, on the TLS plane, identify has told s0's
-          // peers its port) before anything is timed.
-          await libp2pRep(pool, transfers, round++, dimension)
-        }
-        await tlsRep(tls, transfers, size)
-        const transports: Array<{
-          name: Transport
-          of: Record<string, { request<T>(cmd: string): Promise<T> }>
-          rep: () => Promise<Timing>
-        }> = [
-          ...planes.map((plane) => ({
-            name: `net/${plane}` as Transport,
-            of: pools[plane].procs,
-            rep: () => libp2pRep(pools[plane], transfers, round++, dimension),
-          })),
-          { name: 'floor' as Transport, of: tls, rep: () => tlsRep(tls, transfers, size) },
-        ]
-        // Per transport, per repetition: the timing and the CPU µs of the sender and the receivers.
-        const results = new Map(
-          transports.map((t) => [t.name, [] as Array<{ timing: Timing; sender: number; receivers: number }>]),
-        )
-        for (let i = 0; i < reps; i++) {
-          // The order rotates every repetition: no transport always runs after the same one.
-          const order = transports.map((_, j) => transports[(i + j) % transports.length]!)
-          for (const t of order) {
-            const [s0, r0] = [await cpuOf([t.of.s0!]), await cpuOf(receivers.map((n) => t.of[n]!))]
-            const timing = await t.rep()
-            const sender = (await cpuOf([t.of.s0!])) - s0
-            const received = (await cpuOf(receivers.map((n) => t.of[n]!))) - r0
-            results.get(t.name)!.push({ timing, sender, receivers: received })
-          }
-        }
-        const mibPerRep = (fanout * size) / MiB
-        const perMib = (us: number[]) => Number((median(us) / 1000 / mibPerRep).toFixed(2))
-        for (const plane of planes) await stopCluster(pools[plane], Object.keys(roles))
-        const scenario = `1 → ${fanout}`
-        for (const t of transports) {
-          const measured = results.get(t.name)!
-          rows.push({
-            ...summarise(
-              scenario,
-              t.name,
-              size,
-              fanout,
-              measured.map((m) => m.timing),
-            ),
-            cpu_ms_per_mib: perMib(measured.map((m) => m.sender + m.receivers)),
-            sender_cpu_ms_per_mib: perMib(measured.map((m) => m.sender)),
-            receiver_cpu_ms_per_mib: perMib(measured.map((m) => m.receivers)),
-          })
-        }
-        console.error(`done: ${scenario} ${size / MiB} MiB`)
+    for (const { fanout, size } of scenarios) {
+      const reps = onlyReps ?? (quick ? 3 : size >= 16 * MiB ? 3 : 5)
+      // Any 16 of the other processes; in this scenario they all play workers.
+      const receivers = names.filter((n) => n !== 's0').slice(-fanout)
+      const roles: Record<string, 'server' | 'worker'> = { s0: 'server' }
+      const subscribe: Record<string, Array<'model' | 'gradient'>> = { s0: ['model'] }
+      for (const r of receivers) {
+        roles[r] = 'worker'
+        subscribe[r] = ['model']
       }
+      const dimension = size / 4
+      const transfers: Transfer[] = [{ sender: 's0', receivers, kind: 'model' }]
+      for (const [transport, pool] of pools) {
+        await startCluster(pool, roles, dimension, subscribe)
+        await bounded(
+          `s0 (${transport}) waiting for ${fanout} subscribers`,
+          pool.procs.s0!.request('waitForSubscribers', { kind: 'model', count: fanout }),
+          60_000,
+          async () =>
+            JSON.stringify({
+              connections: (await pool.procs.s0!.request<string[]>('connections')).length,
+              s0: pool.procs.s0!.stderr.slice(-6000),
+            }),
+        )
+        // Warm-up: the payload connections open (and, on the TLS plane, identify has told s0's
+        // peers its port) before anything is timed.
+        await libp2pRep(pool, transfers, round++, dimension)
+      }
+      await tlsRep(tls, transfers, size)
+      const of = (t: Transport): Record<string, Requester> => (t === 'floor' ? tls : pools.get(t)!.procs)
+      const rep = (t: Transport): Promise<Timing> =>
+        t === 'floor' ? tlsRep(tls, transfers, size) : libp2pRep(pools.get(t)!, transfers, round++, dimension)
+      // Per transport, per repetition: the timing and the CPU µs of the sender and the receivers.
+      const results = new Map(
+        transports.map((t) => [t, [] as Array<{ timing: Timing; sender: number; receivers: number }>]),
+      )
+      for (let i = 0; i < reps; i++) {
+        for (const t of orderOf(i)) {
+          const procs = of(t)
+          const [s0, r0] = [await cpuOf([procs.s0!]), await cpuOf(receivers.map((n) => procs[n]!))]
+          const timing = await rep(t)
+          const sender = (await cpuOf([procs.s0!])) - s0
+          const received = (await cpuOf(receivers.map((n) => procs[n]!))) - r0
+          results.get(t)!.push({ timing, sender, receivers: received })
+        }
+      }
+      const mibPerRep = (fanout * size) / MiB
+      const perMib = (us: number[]) => Number((median(us) / 1000 / mibPerRep).toFixed(2))
+      for (const pool of pools.values()) await stopCluster(pool, Object.keys(roles))
+      const scenario = `1 → ${fanout}`
+      for (const t of transports) {
+        const measured = results.get(t)!
+        rows.push({
+          ...summarise(
+            scenario,
+            t,
+            size,
+            fanout,
+            measured.map((m) => m.timing),
+          ),
+          cpu_ms_per_mib: perMib(measured.map((m) => m.sender + m.receivers)),
+          sender_cpu_ms_per_mib: perMib(measured.map((m) => m.sender)),
+          receiver_cpu_ms_per_mib: perMib(measured.map((m) => m.receivers)),
+        })
+      }
+      console.error(`done: ${scenario} ${size / MiB} MiB`)
     }
 
     if (fullRound) {
@@ -626,8 +692,7 @@ async function main(): Promise<void> {
       }
       const dimension = 1_000_000
       const size = dimension * 4
-      for (const plane of planes) {
-        const pool = pools[plane]
+      for (const pool of pools.values()) {
         await startCluster(pool, roles, dimension, subscribe)
         await Promise.all(
           servers.map((s) => pool.procs[s]!.request('waitForSubscribers', { kind: 'model', count: 15 })),
@@ -642,33 +707,34 @@ async function main(): Promise<void> {
         kind: 'model',
       }))
       const gradients: Transfer[] = workers.map((w) => ({ sender: w, receivers: servers, kind: 'gradient' }))
-      const transports: Transport[] = [...planes.map((p) => `net/${p}` as Transport), 'floor']
       const phases = [
         { name: 'round: 4 servers → 15 peers (models)', transfers: models },
         { name: 'round: 12 workers → 4 servers (gradients)', transfers: gradients },
       ].map((phase) => ({ ...phase, times: new Map(transports.map((t) => [t, [] as Timing[]])) }))
       const roundTotals = new Map(transports.map((t) => [t, [] as number[]]))
+      // Repetition 0 warms up (opens the payload connections) and is not counted.
       for (let i = 0; i < 4; i++) {
         const sums = new Map(transports.map((t) => [t, 0]))
         for (const phase of phases) {
-          for (const t of transports) {
+          for (const t of orderOf(i)) {
             const timing =
               t === 'floor'
                 ? await tlsRep(tls, phase.transfers, size)
-                : await libp2pRep(pools[t.slice(4) as PayloadPlane], phase.transfers, round++, dimension)
+                : await libp2pRep(pools.get(t)!, phase.transfers, round++, dimension)
             sums.set(t, sums.get(t)! + Math.max(...timing.map((x) => x.ms)))
             if (i > 0) phase.times.get(t)!.push(timing)
           }
         }
         if (i > 0) for (const t of transports) roundTotals.get(t)!.push(sums.get(t)!)
       }
-      for (const plane of planes) await stopCluster(pools[plane], Object.keys(roles))
+      for (const pool of pools.values()) await stopCluster(pool, Object.keys(roles))
       for (const phase of phases) {
         const fanout = phase.transfers[0]!.receivers.length
         for (const t of transports) rows.push(summarise(phase.name, t, size, fanout, phase.times.get(t)!))
       }
       for (const t of transports) {
         const total = median(roundTotals.get(t)!)
+        console.error(`full round (both phases, last receiver): ${t} ${total.toFixed(0)} ms`)
         rows.push({
           scenario: 'round: both phases (d = 1M)',
           payload_bytes: size,
@@ -682,7 +748,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await Promise.all(planes.flatMap((plane) => Object.values(pools[plane].procs).map((p) => p.close())))
+    await Promise.all([...pools.values()].flatMap((pool) => Object.values(pool.procs).map((p) => p.close())))
     for (const t of Object.values(tls)) t.close()
     rmSync(work, { recursive: true, force: true })
   }
@@ -714,16 +780,20 @@ async function main(): Promise<void> {
     cpu_model: cpus()[0]?.model,
     memory_bytes: totalmem(),
     node: process.version,
+    load_average_at_start: loadAtStart,
     load_average: loadavg(),
   }
   console.log(`\nmachine: ${JSON.stringify(machine)}`)
   const profiles = profile
-    ? planes.flatMap((plane) =>
-        summariseProfile(join(profileDir, plane)).map((p) => ({ ...p, file: `${plane}/${p.file}` })),
+    ? configs.flatMap((config) =>
+        summariseProfile(join(profileDir, profileName(config))).map((p) => ({
+          ...p,
+          file: `${profileName(config)}/${p.file}`,
+        })),
       )
     : []
   for (const p of profiles) console.log(`\nprofile ${p.file} (${p.busy_ms} ms busy)\n${p.top.join('\n')}`)
-  writeResults('net', { date: new Date().toISOString(), machine, quick, planes, rows, profiles })
+  writeResults('net', { date: new Date().toISOString(), machine, quick, configs, rows, profiles })
 }
 
 if (process.argv.includes('--tls-peer')) {
