@@ -6,7 +6,14 @@
  * what is allowed.
  */
 import { isPhalanxError } from '@phalanx/errors'
-import { type RoundRow, type RunSummary, runLocalCluster, runSimulation, writeRunReport } from '@phalanx/lab'
+import {
+  type ReportDetail,
+  type RoundRow,
+  type RunSummary,
+  runLocalCluster,
+  runSimulation,
+  writeRunReport,
+} from '@phalanx/lab'
 import { type ClusterConfig, type NodeReport, runNodeProcess } from '@phalanx/node'
 import { Command } from 'commander'
 import pino, { type Logger } from 'pino'
@@ -38,10 +45,16 @@ async function guarded(action: () => Promise<void>): Promise<void> {
   }
 }
 
-function finish(config: ClusterConfig, title: string, summary: RunSummary, rows: RoundRow[]): void {
+function finish(
+  config: ClusterConfig,
+  title: string,
+  summary: RunSummary,
+  rows: RoundRow[],
+  detail: ReportDetail,
+): void {
   console.log(summaryTable(title, summary))
   if (config.out !== undefined) {
-    writeRunReport(config.out, title, summary, rows)
+    writeRunReport(config.out, title, summary, rows, detail)
     console.log(`wrote ${config.out}/summary.json, rounds.csv, report.html`)
   }
 }
@@ -94,7 +107,7 @@ export function createProgram(init: ProgramInit): Command {
       const title = `phalanx local: N=${config.servers} (${attackers('F', config.byzantineServers, config.serverAttack)}), n=${config.workers} (${attackers('f', config.byzantineWorkers, config.workerAttack)}), ${config.rule}, ${config.model}/${config.dataset}`
       console.log(title)
       dropConfigVariables(process.env)
-      const { summary, rows, logDir } = await runLocalCluster({
+      const { summary, rows, logDir, detail } = await runLocalCluster({
         config,
         log,
         command: [process.execPath, init.cliPath],
@@ -106,7 +119,7 @@ export function createProgram(init: ProgramInit): Command {
       })
       if (tty) process.stdout.write('\n')
       console.log(`node logs: ${logDir}`)
-      finish(config, title, summary, rows)
+      finish(config, title, summary, rows, detail)
     },
   )
 
@@ -133,14 +146,14 @@ export function createProgram(init: ProgramInit): Command {
       const log = logger(tty)
       const title = `phalanx simulate: N=${config.servers} (${attackers('F', config.byzantineServers, config.serverAttack)}), n=${config.workers} (${attackers('f', config.byzantineWorkers, config.workerAttack)}), ${config.rule}, ${config.model}/${config.dataset}`
       console.log(title)
-      const { summary, rows } = await runSimulation(config, {
+      const { summary, rows, detail } = await runSimulation(config, {
         log,
         onRound: (row) => {
           if (tty) process.stdout.write(`\r${progressLine(row, config.rounds)}`)
         },
       })
       if (tty) process.stdout.write('\n')
-      finish(config, title, summary, rows)
+      finish(config, title, summary, rows, detail)
     },
   )
 

@@ -16,6 +16,8 @@
  * ```
  */
 
+export { type BaselineKind, baselineConfig, baselineKinds, runBaseline } from './baseline.js'
+export { type ChartEvent, type ChartOptions, type ChartSeries, niceTicks, svgLineChart } from './chart.js'
 export {
   ExperimentCellError,
   LocalClusterError,
@@ -45,9 +47,20 @@ export {
   storedCellResult,
   tableRow,
 } from './experiment.js'
+export { type ChartedCell, experimentCharts, meanAndSpread } from './experiment-charts.js'
 export { configEnv, type LocalClusterInit, type LocalClusterResult, runLocalCluster } from './local.js'
 export type { RoundRow, RunSummary } from './report.js'
-export { reportHtml, roundsCsv, svgLineChart, writeRunReport } from './report.js'
+export { roundsCsv } from './report.js'
+export {
+  attackEvents,
+  type BaselineRun,
+  byzantineNodes,
+  type ReportDetail,
+  type RunEvent,
+  reportHtml,
+  type ServerSeries,
+} from './report-html.js'
+export { writeRunReport } from './run-report.js'
 export { runSimulation, type SimulationResult } from './simulate.js'
 export type {
   AggregationRule,

@@ -21,6 +21,7 @@ import {
 import type { Logger } from 'pino'
 import { SimulateUnsupportedError } from './errors.js'
 import type { RoundRow, RunSummary } from './report.js'
+import type { ReportDetail, ServerSeries } from './report-html.js'
 import type { ServerReplicasInit } from './server-replicas.js'
 import { train } from './trainer.js'
 
@@ -64,6 +65,8 @@ function serverReplicas(config: ClusterConfig): ServerReplicasInit {
 export interface SimulationResult {
   summary: RunSummary
   rows: RoundRow[]
+  /** For the report: each honest server's accuracy and loss per round (server F on). */
+  detail: ReportDetail
 }
 
 export async function runSimulation(
@@ -83,6 +86,14 @@ export async function runSimulation(
   const aggregate = createAggregator(config)
   const behaviour = byzantineBehaviour(config)
   const rows: RoundRow[] = []
+  const honestServers: ServerSeries[] = Array.from(
+    { length: config.servers - config.byzantineServers },
+    (_, i) => ({
+      nodeId: `server-${config.byzantineServers + i}`,
+      byzantine: false,
+      points: [],
+    }),
+  )
   const started = performance.now()
   const result = await train({
     model,
@@ -112,11 +123,19 @@ export async function runSimulation(
         roundSeconds: report.roundDurationMs / 1000,
       }
       rows.push(row)
+      report.testByServer?.forEach((evaluation, i) => {
+        ;(honestServers[i]?.points as ServerSeries['points'][number][] | undefined)?.push({
+          round: report.round,
+          accuracy: evaluation.accuracy,
+          loss: evaluation.loss,
+        })
+      })
       init.onRound?.(row)
     },
   })
   return {
     rows,
+    detail: { servers: honestServers },
     summary: {
       honestAccuracy: result.final.accuracy ?? null,
       honestLoss: result.final.loss,
