@@ -33,9 +33,9 @@ export function baselineConfig(config: ClusterConfig, kind: BaselineKind): Clust
 }
 
 const labels: Record<BaselineKind, string> = {
-  'no-attack': 'no attack (F = f = 0), same seed, simulated',
-  vanilla: 'vanilla (one honest server, no model exchange), same seed, simulated',
-  simulate: 'the same config simulated in one process',
+  'no-attack': 'no attack, same seed (simulated)',
+  vanilla: 'vanilla, same seed (simulated)',
+  simulate: 'same config (simulated)',
 }
 
 /** Runs the baseline of `config` as a simulation, for `writeRunReport`'s `detail.baseline`. */

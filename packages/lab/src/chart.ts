@@ -105,6 +105,22 @@ export function formatTick(value: number, step: number): string {
   return value.toFixed(Number.isInteger(Math.round(fractional * 1e6) / 1e6) ? decimals : decimals + 1)
 }
 
+/** `text` in lines of at most `width` characters, broken at spaces (a longer word stays whole). */
+export function wrapLabel(text: string, width: number): string[] {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line)
+      line = word
+    } else {
+      line = line === '' ? word : `${line} ${word}`
+    }
+  }
+  lines.push(line)
+  return lines
+}
+
 const finitePoints = (points: ChartSeries['points']) =>
   points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y))
 
@@ -112,14 +128,16 @@ const finitePoints = (points: ChartSeries['points']) =>
 export function svgLineChart(title: string, series: readonly ChartSeries[], options: ChartOptions): string {
   const plotWidth = options.width ?? 560
   const legendWidth = 210
-  const margin = { left: 64, right: 16, top: 30, bottom: 40 }
+  const events = options.events ?? []
+  const spanCount = events.filter((e) => e.to !== undefined && e.to > e.round).length
+  // Spans (attacks over rounds) are strips between the title and the plot, one row each.
+  const margin = { left: 64, right: 16, top: 30 + 13 * spanCount, bottom: 40 }
   const plotHeight = 200
   const drawn = series.filter((s) => finitePoints(s.points).length > 0)
   const width = margin.left + plotWidth + margin.right + legendWidth
   if (drawn.length === 0) {
     return `<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-series="0" data-bands="0" width="${width}" height="60" role="img" aria-label="${escapeHtml(title)}"><text x="8" y="20" font-weight="bold">${escapeHtml(title)}</text><text x="8" y="44">not measured in this run</text></svg>`
   }
-  const events = options.events ?? []
   const all = drawn.flatMap((s) => [
     ...finitePoints(s.points),
     ...(s.band ?? []).flatMap(([x, lo, hi]) => [
@@ -138,8 +156,14 @@ export function svgLineChart(title: string, series: readonly ChartSeries[], opti
   const xMax = xAxis.ticks.at(-1)!
   const yMin = yAxis.ticks[0]!
   const yMax = yAxis.ticks.at(-1)!
-  const legendRows = drawn.length + (events.length > 0 ? 1 : 0)
-  const height = Math.max(margin.top + plotHeight + margin.bottom, margin.top + 18 * legendRows + 10)
+  // Legend entries wrap to the legend column; each starts below the one before.
+  const legendLines = drawn.map((s) => wrapLabel(s.label, Math.floor((legendWidth - 34) / 6.6)))
+  const legendY: number[] = [margin.top + 6]
+  for (const lines of legendLines) legendY.push(legendY.at(-1)! + 18 + 14 * (lines.length - 1))
+  const height = Math.max(
+    margin.top + plotHeight + margin.bottom,
+    legendY.at(-1)! + (events.length > 0 ? 18 : 0) + 4,
+  )
   const bottom = margin.top + plotHeight
   const right = margin.left + plotWidth
   const px = (x: number) => margin.left + ((x - xMin) / (xMax - xMin)) * plotWidth
@@ -168,17 +192,23 @@ export function svgLineChart(title: string, series: readonly ChartSeries[], opti
     `<text x="${margin.left + plotWidth / 2}" y="${bottom + 32}" text-anchor="middle" font-size="12">${escapeHtml(options.xLabel ?? 'round')}</text>`,
     `<text x="14" y="${margin.top + plotHeight / 2}" transform="rotate(-90 14 ${margin.top + plotHeight / 2})" text-anchor="middle" font-size="12">${escapeHtml(options.yLabel)}</text>`,
   )
+  // A span is a labelled strip above the plot; a point event a dashed line across the plot with
+  // its number (the page lists the events by number).
+  let spans = 0
   events.forEach((event, index) => {
     const x0 = px(event.round)
     if (event.to !== undefined && event.to > event.round) {
+      const y = 26 + 13 * spans++
       parts.push(
-        `<rect class="event" x="${f(x0)}" y="${margin.top}" width="${f(px(event.to) - x0)}" height="${plotHeight}" fill="#f5a623" fill-opacity="0.08"/>`,
+        `<rect class="event" x="${f(x0)}" y="${y}" width="${f(px(event.to) - x0)}" height="11" fill="#f5a623" fill-opacity="0.35"/>`,
+        `<text x="${f(x0 + 3)}" y="${y + 9}" font-size="9" fill="#6b4000">${index + 1}. ${escapeHtml(event.label)}</text>`,
+      )
+    } else {
+      parts.push(
+        `<line class="event" x1="${f(x0)}" y1="${margin.top}" x2="${f(x0)}" y2="${bottom}" stroke="#b36b00" stroke-dasharray="4 3"/>`,
+        `<text x="${f(x0 + 3)}" y="${bottom - 4}" font-size="10" fill="#b36b00">${index + 1}</text>`,
       )
     }
-    parts.push(
-      `<line class="event" x1="${f(x0)}" y1="${margin.top}" x2="${f(x0)}" y2="${bottom}" stroke="#b36b00" stroke-dasharray="4 3"/>`,
-      `<text x="${f(x0 + 3)}" y="${margin.top + 11}" font-size="10" fill="#b36b00">${index + 1}</text>`,
-    )
   })
   drawn.forEach((s, index) => {
     const colour = s.colour ?? palette[index % palette.length]!
@@ -200,19 +230,21 @@ export function svgLineChart(title: string, series: readonly ChartSeries[], opti
     if (points.length === 1) {
       parts.push(`<circle cx="${f(px(points[0]![0]))}" cy="${f(py(points[0]![1]))}" r="3" fill="${colour}"/>`)
     }
-    const ly = margin.top + 6 + 18 * index
+    const ly = legendY[index]!
     const lx = right + 16
     parts.push(
       `<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${colour}" stroke-width="2.5"${dash}/>`,
-      `<text x="${lx + 28}" y="${ly + 4}" font-size="12">${escapeHtml(s.label)}</text>`,
+      `<text class="legend" x="${lx + 28}" y="${ly + 4}" font-size="12">${legendLines[index]!.map((line, i) => `<tspan x="${lx + 28}" dy="${i === 0 ? 0 : 14}">${escapeHtml(line)}</tspan>`).join('')}</text>`,
     )
   })
   if (events.length > 0) {
-    const ly = margin.top + 6 + 18 * drawn.length
+    const ly = legendY[drawn.length]!
     const lx = right + 16
     parts.push(
-      `<line x1="${lx + 11}" y1="${ly - 7}" x2="${lx + 11}" y2="${ly + 7}" stroke="#b36b00" stroke-dasharray="4 3"/>`,
-      `<text x="${lx + 28}" y="${ly + 4}" font-size="12">events (numbered, see list)</text>`,
+      spans > 0
+        ? `<rect x="${lx}" y="${ly - 4}" width="22" height="7" fill="#f5a623" fill-opacity="0.45"/>`
+        : `<line x1="${lx + 11}" y1="${ly - 7}" x2="${lx + 11}" y2="${ly + 7}" stroke="#b36b00" stroke-dasharray="4 3"/>`,
+      `<text x="${lx + 28}" y="${ly + 4}" font-size="12">events: see the list</text>`,
     )
   }
   parts.push('</svg>')

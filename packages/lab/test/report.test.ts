@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { formatTick, niceTicks, svgLineChart } from '../src/chart.js'
+import { formatTick, niceTicks, svgLineChart, wrapLabel } from '../src/chart.js'
 import { type RunSummary, roundsCsv } from '../src/report.js'
 import { reportHtml } from '../src/report-html.js'
 import { writeRunReport } from '../src/run-report.js'
@@ -132,7 +132,7 @@ describe('run report', () => {
     const pathXs = [...svg.matchAll(/class="series"[^>]* d="([^"]+)"/g)].flatMap((m) =>
       [...m[1]!.matchAll(/[ML]([\d.]+),/g)].map((x) => Number(x[1])),
     )
-    const legendX = Number(/<text x="([\d.]+)"[^>]*>only</.exec(svg)![1])
+    const legendX = Number(/<text class="legend" x="([\d.]+)"/.exec(svg)![1])
     expect(legendX).toBeGreaterThan(Math.max(...pathXs))
   })
 
@@ -186,5 +186,13 @@ describe('run report', () => {
     expect(html).toContain('recorded the honest servers’ mean accuracy and loss only')
     expect(html).toContain('No chaos event was recorded')
     expect(html).toContain('<p>none recorded</p>')
+  })
+
+  it.each([
+    ['short', 10, ['short']],
+    ['baseline: no attack, same seed', 12, ['baseline: no', 'attack, same', 'seed']],
+    ['averyveryverylongword x', 5, ['averyveryverylongword', 'x']],
+  ])('wraps %j to %i columns', (text, width, lines) => {
+    expect(wrapLabel(text, width)).toEqual(lines)
   })
 })
