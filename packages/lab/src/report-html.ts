@@ -61,24 +61,18 @@ export function byzantineNodes(config: Record<string, unknown>): { servers: stri
 /** The attacks a config runs, as events spanning the rounds (they act from round 0 on). */
 export function attackEvents(config: Record<string, unknown>, lastRound: number): RunEvent[] {
   const { servers, workers } = byzantineNodes(config)
-  const events: RunEvent[] = []
-  if (workers.length > 0) {
-    events.push({
+  const sides = [
+    ['worker', workers, config.workerAttack],
+    ['server', servers, config.serverAttack],
+  ] as const
+  return sides
+    .filter(([, ids]) => ids.length > 0)
+    .map(([role, ids, attack]) => ({
       round: 0,
       to: lastRound,
-      kind: 'attack',
-      label: `worker attack ${String(config.workerAttack)} by ${workers.join(', ')}, every round`,
-    })
-  }
-  if (servers.length > 0) {
-    events.push({
-      round: 0,
-      to: lastRound,
-      kind: 'attack',
-      label: `server attack ${String(config.serverAttack)} by ${servers.join(', ')}, every round`,
-    })
-  }
-  return events
+      kind: 'attack' as const,
+      label: `${role} attack ${String(attack)} by ${ids.join(', ')}, every round`,
+    }))
 }
 
 const pointsOf = (rows: readonly RoundRow[], key: keyof RoundRow): [number, number][] =>
