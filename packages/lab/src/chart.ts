@@ -34,6 +34,8 @@ export interface ChartOptions {
   /** Fixed value ranges, so that several charts share their axes. */
   xDomain?: readonly [number, number]
   yDomain?: readonly [number, number]
+  /** The value axis starts at 0 or below (counts, durations, distances, losses). */
+  yFromZero?: boolean
   /** Width of the plot area in px (the legend column is added to it). */
   width?: number
 }
@@ -72,8 +74,10 @@ export function niceTicks(
 ): { ticks: number[]; step: number } {
   if (!(Number.isFinite(min) && Number.isFinite(max))) return { ticks: [0, 1], step: 1 }
   if (max < min) [min, max] = [max, min]
-  if (max === min) {
-    const half = min === 0 ? 1 : Math.abs(min) * 0.5
+  if (max === min && min === 0) {
+    max = 1
+  } else if (max === min) {
+    const half = Math.abs(min) * 0.5
     min -= half
     max += half
   }
@@ -149,7 +153,10 @@ export function svgLineChart(title: string, series: readonly ChartSeries[], opti
   const xs = [...finite.map(([x]) => x), ...events.flatMap((e) => [e.round, e.to ?? e.round])]
   const ys = finite.map(([, y]) => y)
   const [xLow, xHigh] = options.xDomain ?? [Math.min(...xs), Math.max(...xs)]
-  const [yLow, yHigh] = options.yDomain ?? [Math.min(...ys), Math.max(...ys)]
+  const [yLow, yHigh] = options.yDomain ?? [
+    Math.min(...ys, ...(options.yFromZero ? [0] : [])),
+    Math.max(...ys),
+  ]
   const xAxis = niceTicks(xLow, Math.max(xHigh, xLow + 1), 6, true)
   const yAxis = niceTicks(yLow, yHigh)
   const xMin = xAxis.ticks[0]!

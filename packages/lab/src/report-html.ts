@@ -182,11 +182,12 @@ export function reportHtml(
   if (!events.some((event) => event.kind === 'chaos')) {
     notes.push('No chaos event was recorded in this run.')
   }
+  // Accuracy on 0–1; every other measure is non-negative, so its axis starts at 0.
   const chart = (chartTitle: string, series: ChartSeries[], yLabel: string, yDomain?: [number, number]) =>
     svgLineChart(chartTitle, series, {
       yLabel,
       events: markers,
-      ...(yDomain === undefined ? {} : { yDomain }),
+      ...(yDomain === undefined ? { yFromZero: true } : { yDomain }),
     })
   const baselineRows = detail.baseline?.rows
   const single = (key: keyof RoundRow, label: string): ChartSeries[] => [

@@ -81,6 +81,7 @@ describe('run report', () => {
     [0, 99, [0, 20, 40, 60, 80, 100]],
     [0, 0.004, [0, 0.001, 0.002, 0.003, 0.004]],
     [3, 3, [1, 2, 3, 4, 5]],
+    [0, 0, [0, 0.2, 0.4, 0.6, 0.8, 1]],
   ])('ticks of [%s, %s] are rounded: %j', (min, max, ticks) => {
     expect(niceTicks(min, max).ticks).toEqual(ticks)
   })
@@ -179,6 +180,9 @@ describe('run report', () => {
     expect(html).not.toContain('recorded the honest servers’ mean')
     expect(html).toContain('Rejected messages per round')
     expect(html).toContain('Round time')
+    // Durations start at 0 (round times of 0.25–0.5 s would otherwise start the axis at 0.25).
+    const roundTime = html.split('<svg').find((svg) => svg.includes('aria-label="Round time"'))!
+    expect(/text-anchor="end" font-size="11">([^<]*)</.exec(roundTime)?.[1]).toBe('0')
   })
 
   it('says so when only the mean of the honest servers was recorded', () => {
