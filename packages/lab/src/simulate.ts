@@ -86,14 +86,9 @@ export async function runSimulation(
   const aggregate = createAggregator(config)
   const behaviour = byzantineBehaviour(config)
   const rows: RoundRow[] = []
-  const honestServers: ServerSeries[] = Array.from(
-    { length: config.servers - config.byzantineServers },
-    (_, i) => ({
-      nodeId: `server-${config.byzantineServers + i}`,
-      byzantine: false,
-      points: [],
-    }),
-  )
+  // Each honest server's evaluations (server F first), for the report's per-server lines.
+  const honestCount = config.servers - config.byzantineServers
+  const serverPoints: ServerSeries['points'][number][][] = Array.from({ length: honestCount }, () => [])
   const started = performance.now()
   const result = await train({
     model,
@@ -123,19 +118,21 @@ export async function runSimulation(
         roundSeconds: report.roundDurationMs / 1000,
       }
       rows.push(row)
-      report.testByServer?.forEach((evaluation, i) => {
-        ;(honestServers[i]?.points as ServerSeries['points'][number][] | undefined)?.push({
-          round: report.round,
-          accuracy: evaluation.accuracy,
-          loss: evaluation.loss,
-        })
+      report.testByServer?.forEach(({ accuracy, loss }, i) => {
+        serverPoints[i]?.push({ round: report.round, accuracy, loss })
       })
       init.onRound?.(row)
     },
   })
   return {
     rows,
-    detail: { servers: honestServers },
+    detail: {
+      servers: serverPoints.map((points, i) => ({
+        nodeId: `server-${config.byzantineServers + i}`,
+        byzantine: false,
+        points,
+      })),
+    },
     summary: {
       honestAccuracy: result.final.accuracy ?? null,
       honestLoss: result.final.loss,

@@ -2,6 +2,7 @@ import { checkClusterBounds, resolveConfig } from '@phalanx/node'
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import { baselineConfig, baselineKinds, runBaseline } from '../src/baseline.js'
+import { runSimulation } from '../src/simulate.js'
 
 const attacked = resolveConfig({
   model: 'linear',
@@ -34,6 +35,15 @@ describe('baselines', () => {
       const baseline = await runBaseline(attacked, kind, { log: pino({ level: 'silent' }) })
       expect(baseline.rows.map((row) => row.round)).toEqual([0, 1, 2])
       expect(baseline.label).not.toBe('')
+    }
+  })
+
+  it("a simulation hands the report every honest server's own evaluations, whose mean is the row's", async () => {
+    const { rows, detail } = await runSimulation(attacked, { log: pino({ level: 'silent' }) })
+    expect(detail.servers?.map((server) => server.nodeId)).toEqual(['server-1', 'server-2', 'server-3'])
+    for (const row of rows) {
+      const losses = detail.servers!.map((server) => server.points.find((p) => p.round === row.round)!.loss!)
+      expect(losses.reduce((a, b) => a + b, 0) / losses.length).toBeCloseTo(row.honestLoss!, 12)
     }
   })
 })
