@@ -144,7 +144,11 @@ export function reportHtml(
     ],
     ['rounds', String(summary.rounds)],
     ['wall time', `${summary.wallSeconds.toFixed(1)} s`],
-    ['max honest drift', summary.maxHonestDrift.toPrecision(4)],
+    [
+      'max honest drift',
+      // A run with one honest server has no drift to measure (null once summary.json says so).
+      typeof summary.maxHonestDrift === 'number' ? summary.maxHonestDrift.toPrecision(4) : 'not measured',
+    ],
     [
       'rejected messages',
       Object.entries(summary.rejectedMessages)
