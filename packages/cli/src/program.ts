@@ -6,9 +6,13 @@
  * what is allowed.
  */
 import {
+  type BaselineKind,
+  baselineKinds,
   checkOutDir,
+  type ReportDetail,
   type RoundRow,
   type RunSummary,
+  runBaseline,
   runLocalCluster,
   runNodeWithOutputs,
   runSimulation,
@@ -76,19 +80,26 @@ async function guarded(action: () => Promise<void>): Promise<void> {
 }
 
 /**
- * The end of a run, finished or stopped: the report into `out`, the summary on stdout (the table,
- * or JSON under `--json`), and the exit code of the signal that stopped it.
+ * The end of a run, finished or stopped: the report into `out` (with the baseline run of
+ * `--baseline` overlaid, for a run that finished), the summary on stdout (the table, or JSON under
+ * `--json`), and the exit code of the signal that stopped it.
  */
-function finish(
+async function finish(
   streams: RunStreams,
   config: ClusterConfig,
   title: string,
-  result: { summary: RunSummary; rows: RoundRow[] },
-): void {
+  result: { summary: RunSummary; rows: RoundRow[]; detail: ReportDetail },
+  baseline: BaselineKind | undefined,
+): Promise<void> {
   streams.progress?.end()
   const stopped = streams.stop.received()
   const summary = stopped === undefined ? result.summary : { ...result.summary, interrupted: stopped }
-  if (config.out !== undefined) writeRunReport(config.out, title, summary, result.rows)
+  let detail = result.detail
+  if (config.out !== undefined && baseline !== undefined && stopped === undefined) {
+    streams.note(`running the ${baseline} baseline (a simulation of the same seed) for the report`)
+    detail = { ...detail, baseline: await runBaseline(config, baseline, { log: streams.log }) }
+  }
+  if (config.out !== undefined) writeRunReport(config.out, title, summary, result.rows, detail)
   if (streams.json) process.stdout.write(`${JSON.stringify(summary)}\n`)
   else console.log(summaryTable(title, summary))
   if (config.out !== undefined) streams.note(`wrote ${config.out}/summary.json, rounds.csv, report.html`)
@@ -105,15 +116,21 @@ const attackers = (symbol: string, count: number, attack: string) =>
 const runTitle = (command: RunCommand, config: ClusterConfig) =>
   `phalanx ${command}: N=${config.servers} (${attackers('F', config.byzantineServers, config.serverAttack)}), n=${config.workers} (${attackers('f', config.byzantineWorkers, config.workerAttack)}), ${config.rule}, ${config.model}/${config.dataset}`
 
+/** The options of a run command that are not config fields (`--json`, `--baseline`). */
+interface RunOptions {
+  json?: boolean
+  baseline?: BaselineKind
+}
+
 /** A run command: its config options, and an action handed the config it resolved and its options. */
 function runCommand(
   program: Command,
   name: RunCommand,
   description: string,
-  action: (config: ClusterConfig, options: { json?: boolean }) => Promise<void>,
+  action: (config: ClusterConfig, options: RunOptions) => Promise<void>,
 ): Command {
   const command = addConfigOptions(program.command(name).description(description), name)
-  command.action(async (options: { json?: boolean }, self: Command) =>
+  command.action(async (options: RunOptions, self: Command) =>
     guarded(async () => action(configFromCommand(self, name, process.env), options)),
   )
   return command
@@ -125,6 +142,14 @@ const jsonOption = () =>
     '--json',
     'print the summary as JSON on stdout (what summary.json holds), and nothing else there',
   ).helpGroup('Output:')
+
+const baselineOption = () =>
+  new Option(
+    '--baseline <kind>',
+    'with --out: also run a baseline as a simulation of the same seed and overlay it in report.html (no-attack: F = f = 0; vanilla: one server, no exchange; simulate: this config in one process)',
+  )
+    .choices(baselineKinds)
+    .helpGroup('Output:')
 
 export interface ProgramInit {
   /** The file a node process runs (`node <cliPath> server|worker`): the running bin. */
@@ -167,9 +192,11 @@ export function createProgram(init: ProgramInit): Command {
       })
       streams.progress?.end()
       streams.note(`node logs: ${result.logDir}`)
-      finish(streams, config, title, result)
+      await finish(streams, config, title, result, options.baseline)
     },
-  ).addOption(jsonOption())
+  )
+    .addOption(jsonOption())
+    .addOption(baselineOption())
 
   for (const role of ['server', 'worker'] as const) {
     runCommand(
@@ -207,9 +234,11 @@ export function createProgram(init: ProgramInit): Command {
         signal: streams.stop.signal,
         onRound: (row) => showRound(streams, row, config.rounds),
       })
-      finish(streams, config, title, result)
+      await finish(streams, config, title, result, options.baseline)
     },
-  ).addOption(jsonOption())
+  )
+    .addOption(jsonOption())
+    .addOption(baselineOption())
 
   addExperimentCommand(program)
   addControlCommands(program)

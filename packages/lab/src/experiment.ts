@@ -18,10 +18,13 @@ import {
 import type { Logger } from 'pino'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { escapeHtml } from './chart.js'
 import { ExperimentCellError, MatrixError } from './errors.js'
+import { experimentCharts, valueLabel } from './experiment-charts.js'
 import { runLocalCluster } from './local.js'
 import { type ExperimentMode, experimentModes, type RoundRow, type RunSummary } from './outputs.js'
-import { svgLineChart, writeRunReport } from './report.js'
+import type { ReportDetail } from './report-html.js'
+import { writeRunReport } from './run-report.js'
 import { runSimulation } from './simulate.js'
 
 export { type ExperimentMode, experimentModes }
@@ -58,7 +61,7 @@ export interface CellResult {
 export type CellRunner = (
   config: ClusterConfig,
   init: { log: Logger; onRound?: (row: RoundRow) => void },
-) => Promise<{ summary: RunSummary; rows: RoundRow[] }>
+) => Promise<{ summary: RunSummary; rows: RoundRow[]; detail?: ReportDetail }>
 
 export interface ExperimentInit {
   matrix: ExperimentMatrix
@@ -117,9 +120,6 @@ export function readMatrix(path: string): ExperimentMatrix {
   }
   return parseMatrix(document, path)
 }
-
-const valueLabel = (value: unknown): string =>
-  Array.isArray(value) ? value.map(valueLabel).join('+') || 'none' : String(value)
 
 /** A directory-safe, readable id: only letters, digits, `=`, `.`, `+`, `-` and `_` survive. */
 export function cellId(varying: Record<string, unknown>): string {
@@ -253,7 +253,7 @@ export async function runExperiment(init: ExperimentInit): Promise<ExperimentRes
       mkdirSync(cellDir, { recursive: true })
       rmSync(join(cellDir, 'error.json'), { force: true })
       try {
-        const { summary, rows } = await runCell(
+        const { summary, rows, detail } = await runCell(
           { ...cell.config, out: cellDir },
           {
             log: log.child({ cell: cell.id }),
@@ -265,7 +265,7 @@ export async function runExperiment(init: ExperimentInit): Promise<ExperimentRes
         init.signal?.throwIfAborted()
         // The stored config is the cell's, so a resumed grid recognises it (out excluded).
         const stored: RunSummary = { ...summary, experimentMode: matrix.mode, config: { ...cell.config } }
-        writeRunReport(cellDir, `phalanx experiment: ${cell.id}`, stored, rows)
+        writeRunReport(cellDir, `phalanx experiment: ${cell.id}`, stored, rows, detail)
         result = { cell, status: 'done', summary: stored, rows }
       } catch (cause) {
         if (init.signal?.aborted) throw cause
@@ -359,12 +359,10 @@ export function resultsCsv(results: readonly CellResult[], fields: readonly stri
   return `${[header.join(','), ...lines].join('\n')}\n`
 }
 
-const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-
 /**
- * The plot page: the table, then one accuracy-per-round chart per rule whose lines are the
- * other grid values (attacks, seeds…), so each chart answers "what does this rule survive".
- * Self-contained (inline SVG, no script) so it opens with no network.
+ * The plot page: the table of cells, then the charts of `experiment-charts.ts` (every rule on
+ * the same axes, mean ± spread over seeds). Self-contained (inline SVG, no script) so it opens
+ * with no network.
  */
 export function experimentHtml(results: readonly CellResult[], fields: readonly string[]): string {
   const header = [...fields, ...tableColumns]
@@ -376,33 +374,13 @@ export function experimentHtml(results: readonly CellResult[], fields: readonly 
           .join('')}</tr>`,
     )
     .join('')}</table>`
-  const byRule = new Map<string, CellResult[]>()
-  for (const result of results) {
-    const rule = result.cell.config.rule
-    byRule.set(rule, [...(byRule.get(rule) ?? []), result])
-  }
-  const otherFields = fields.filter((field) => field !== 'rule')
-  const charts = [...byRule.entries()].map(([rule, ruleResults]) =>
-    svgLineChart(
-      `Honest test accuracy — ${rule}`,
-      ruleResults.map((result) => ({
-        label:
-          otherFields.map((field) => `${field}=${valueLabel(result.cell.varying[field])}`).join(' ') || rule,
-        points: (result.rows ?? []).flatMap((row) =>
-          row.honestAccuracy === undefined ? [] : [[row.round, row.honestAccuracy] as [number, number]],
-        ),
-      })),
-      'accuracy',
-    ),
-  )
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>phalanx experiment</title>
 <style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}svg{display:block;margin:1em 0}</style>
 </head><body>
 <h1>phalanx experiment: ${results.length} cells</h1>
 ${table}
-<h2>Accuracy per round, by rule</h2>
-${charts.join('\n')}
+${experimentCharts(results, fields)}
 </body></html>
 `
 }

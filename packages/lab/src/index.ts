@@ -16,6 +16,8 @@
  * ```
  */
 
+export { type BaselineKind, baselineConfig, baselineKinds, runBaseline } from './baseline.js'
+export { type ChartEvent, type ChartOptions, type ChartSeries, niceTicks, svgLineChart } from './chart.js'
 export {
   ExperimentCellError,
   LocalClusterError,
@@ -46,6 +48,7 @@ export {
   storedCellResult,
   tableRow,
 } from './experiment.js'
+export { type ChartedCell, experimentCharts, meanAndSpread } from './experiment-charts.js'
 export { configEnv, type LocalClusterInit, type LocalClusterResult, runLocalCluster } from './local.js'
 export { createNodeRecorder, type NodeRecorder, runNodeWithOutputs } from './node-run.js'
 export {
@@ -63,7 +66,17 @@ export {
   runSummarySchema,
 } from './outputs.js'
 export { gitProvenance, runProvenance } from './provenance.js'
-export { checkOutDir, reportHtml, roundsCsv, svgLineChart, writeRunReport } from './report.js'
+export { checkOutDir, roundsCsv } from './report.js'
+export {
+  attackEvents,
+  type BaselineRun,
+  byzantineNodes,
+  type ReportDetail,
+  type RunEvent,
+  reportHtml,
+  type ServerSeries,
+} from './report-html.js'
+export { writeRunReport } from './run-report.js'
 export { runSimulation, type SimulationResult } from './simulate.js'
 export type {
   AggregationRule,

@@ -32,6 +32,7 @@ import type { Logger } from 'pino'
 import { LocalClusterError } from './errors.js'
 import { maxMeasured, type RoundRow, type RunSummary } from './outputs.js'
 import { runProvenance } from './provenance.js'
+import type { ReportDetail, RunEvent } from './report-html.js'
 
 export interface LocalClusterInit {
   config: ClusterConfig
@@ -58,6 +59,8 @@ export interface LocalClusterResult {
   rows: RoundRow[]
   /** Where each node's log went. */
   logDir: string
+  /** For the report: each honest server's accuracy and loss per round, and the nodes' exits. */
+  detail: ReportDetail
 }
 
 interface Child {
@@ -123,6 +126,8 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
   // Rejections in each round, every node's (its record of round r says what it rejected in r).
   const rejectedInRound = new Map<number, number>()
   const rejectedByNode = new Map<string, Record<string, number>>()
+  const perServer = new Map<string, { round: number; accuracy?: number; loss?: number }[]>()
+  const events: RunEvent[] = []
   // CPU seconds per round of the honest nodes, by role, past the first rounds (which carry the
   // start-up: module loading, first compilation, connection set-up).
   const cpuByRole: Record<'server' | 'worker', number[]> = { server: [], worker: [] }
@@ -157,6 +162,15 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     if (message.accuracy !== undefined)
       accuracies.set(round, [...(accuracies.get(round) ?? []), message.accuracy])
     if (message.loss !== undefined) losses.set(round, [...(losses.get(round) ?? []), message.loss])
+    if (message.accuracy !== undefined || message.loss !== undefined) {
+      const points = perServer.get(child.nodeId) ?? []
+      perServer.set(child.nodeId, points)
+      points.push({
+        round,
+        ...(message.accuracy === undefined ? {} : { accuracy: message.accuracy }),
+        ...(message.loss === undefined ? {} : { loss: message.loss }),
+      })
+    }
     for (const [peer, distance] of Object.entries(message.modelDistances ?? {})) {
       if (!honestServerPeers.has(peer)) continue
       drifts.set(round, Math.max(drifts.get(round) ?? 0, distance))
@@ -267,6 +281,13 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
         const expected = stopping || doneServers.has(nodeId) || failure.signal.aborted || init.signal?.aborted
         // A Byzantine node may crash on purpose once running, but every node must start.
         const started = entry.multiaddrs.length > 0
+        if (!expected && started) {
+          events.push({
+            round: emittedRound + 1,
+            kind: 'node',
+            label: `${nodeId}${entry.byzantine ? ' (Byzantine)' : ''} exited (code ${code}, signal ${signal})`,
+          })
+        }
         if (code !== 0 && !expected && (!entry.byzantine || !started)) {
           const error = new LocalClusterError(
             `${nodeId} exited (code ${code}, signal ${signal}); see ${join(logDir, `${nodeId}.log`)}`,
@@ -376,9 +397,22 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
     ),
   )
   const finalHashes = new Set(Object.values(finalModelSha256ByServer))
+  for (const nodeId of stragglers) {
+    events.push({
+      round: emittedRound,
+      kind: 'node',
+      label: `${nodeId} straggling: the run finished without it`,
+    })
+  }
   return {
     rows: orderedRows,
     logDir,
+    detail: {
+      servers: [...perServer]
+        .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
+        .map(([nodeId, points]) => ({ nodeId, byzantine: false, points })),
+      events,
+    },
     summary: {
       mode: 'local-cluster',
       provenance: runProvenance({ seed: config.seed, startedAt }),

@@ -19,7 +19,7 @@ import {
 } from '@phalanx/node'
 import { maxMeasured, type RoundRow, type RunSummary } from './outputs.js'
 import { runProvenance } from './provenance.js'
-import { writeRunReport } from './report.js'
+import { writeRunReport } from './run-report.js'
 
 /** Rounds whose CPU is left out of `cpuSecondsPerRound` (as `phalanx local`): the first ones carry the start-up. */
 const cpuSkipRounds = 3

@@ -65,8 +65,8 @@ export interface ServerReplicas {
   step(round: number, aggregateFor: (server: number) => Float32Array, rate: number): boolean
   /** The honest servers' models. */
   honest(): Float32Array[]
-  /** The mean of the honest servers' evaluations. */
-  evaluate(model: Model, test: Dataset): Evaluation
+  /** Each honest server's evaluation (server F first) and their mean. */
+  evaluate(model: Model, test: Dataset): Evaluation & { byServer: Evaluation[] }
 }
 
 export function createServerReplicas(
@@ -154,8 +154,12 @@ export function createServerReplicas(
       const loss = evaluations.reduce((sum, e) => sum + e.loss, 0) / evaluations.length
       const accuracies = evaluations.map((e) => e.accuracy).filter((a): a is number => a !== undefined)
       return accuracies.length === evaluations.length
-        ? { loss, accuracy: accuracies.reduce((sum, a) => sum + a, 0) / accuracies.length }
-        : { loss, accuracy: undefined }
+        ? {
+            loss,
+            accuracy: accuracies.reduce((sum, a) => sum + a, 0) / accuracies.length,
+            byServer: evaluations,
+          }
+        : { loss, accuracy: undefined, byServer: evaluations }
     },
   }
 }

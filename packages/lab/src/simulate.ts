@@ -22,6 +22,7 @@ import type { Logger } from 'pino'
 import { SimulateUnsupportedError } from './errors.js'
 import { maxMeasured, type RoundRow, type RunSummary } from './outputs.js'
 import { runProvenance } from './provenance.js'
+import type { ReportDetail, ServerSeries } from './report-html.js'
 import type { ServerReplicasInit } from './server-replicas.js'
 import { train } from './trainer.js'
 
@@ -65,6 +66,8 @@ function serverReplicas(config: ClusterConfig): ServerReplicasInit {
 export interface SimulationResult {
   summary: RunSummary
   rows: RoundRow[]
+  /** For the report: each honest server's accuracy and loss per round (server F on). */
+  detail: ReportDetail
 }
 
 export async function runSimulation(
@@ -90,6 +93,9 @@ export async function runSimulation(
   const aggregate = createAggregator(config)
   const behaviour = byzantineBehaviour(config)
   const rows: RoundRow[] = []
+  // Each honest server's evaluations (server F first), for the report's per-server lines.
+  const honestCount = config.servers - config.byzantineServers
+  const serverPoints: ServerSeries['points'][number][][] = Array.from({ length: honestCount }, () => [])
   const started = performance.now()
   const result = await train({
     model,
@@ -121,11 +127,21 @@ export async function runSimulation(
         roundSeconds: report.roundDurationMs / 1000,
       }
       rows.push(row)
+      report.testByServer?.forEach(({ accuracy, loss }, i) => {
+        serverPoints[i]?.push({ round: report.round, accuracy, loss })
+      })
       init.onRound?.(row)
     },
   })
   return {
     rows,
+    detail: {
+      servers: serverPoints.map((points, i) => ({
+        nodeId: `server-${config.byzantineServers + i}`,
+        byzantine: false,
+        points,
+      })),
+    },
     summary: {
       mode: 'single-process',
       provenance: runProvenance({ seed: config.seed, startedAt }),

@@ -47,6 +47,8 @@ export interface TrainingRound {
   readonly trainLoss: number
   /** Set on evaluation rounds: the test-set evaluation after this round's step. */
   readonly test: Evaluation | undefined
+  /** With `servers`, on evaluation rounds: each honest server's (server F first); `test` is their mean. */
+  readonly testByServer?: readonly Evaluation[]
   /** Byzantine vectors with a NaN or ±Inf coordinate, dropped before aggregation. */
   readonly droppedVectors: number
   /** Wall time of this round, evaluation excluded. */
@@ -243,7 +245,7 @@ export async function train(init: TrainInit): Promise<TrainResult> {
     },
     'training started',
   )
-  const evaluateNow = (parameters: Float32Array): Evaluation =>
+  const evaluateNow = (parameters: Float32Array): Evaluation & { byServer?: Evaluation[] } =>
     replicas === undefined ? model.evaluate(parameters, init.test) : replicas.evaluate(model, init.test)
   let round = 0
   let interrupted = false
@@ -312,13 +314,16 @@ export async function train(init: TrainInit): Promise<TrainResult> {
     }
     const roundDurationMs = performance.now() - roundStart
     const evaluate = (round + 1) % evaluateEvery === 0 || round === rounds - 1
-    const test = evaluate ? evaluateNow(params) : undefined
+    const evaluation = evaluate ? evaluateNow(params) : undefined
+    const test: Evaluation | undefined =
+      evaluation === undefined ? undefined : { loss: evaluation.loss, accuracy: evaluation.accuracy }
     if (test !== undefined) last = test
     const report: TrainingRound = {
       round,
       learningRate: rate,
       trainLoss: lossSum / honestCount,
       test,
+      ...(evaluation?.byServer === undefined ? {} : { testByServer: evaluation.byServer }),
       droppedVectors: sent.length - valid.length,
       roundDurationMs,
       ...(maxHonestDrift === undefined ? {} : { maxHonestDrift }),
@@ -344,7 +349,9 @@ export async function train(init: TrainInit): Promise<TrainResult> {
     }
   }
   // Interrupted, the model is the one the last round done left (past the last evaluation).
-  const final = (interrupted ? undefined : last) ?? evaluateNow(params)
+  const final =
+    (interrupted ? undefined : last) ??
+    (({ loss, accuracy }: Evaluation): Evaluation => ({ loss, accuracy }))(evaluateNow(params))
   const durationMs = performance.now() - started
   logger?.info(
     { rounds: round, testLoss: final.loss, testAccuracy: final.accuracy, durationMs },

@@ -247,22 +247,42 @@ describe('results table', () => {
     expect(lines[1]).toBe(row)
   })
 
-  it('the plot page has one chart per rule, one line per other grid value, and no script', () => {
+  it('the plot page draws every rule on one chart per other setting, mean ± s.d. over seeds, shared axes', () => {
     const cells = expandMatrix(
-      parseMatrix({ base, grid: { rule: ['average', 'krum'], workerAttack: ['none', 'alie'] } }),
+      parseMatrix({
+        base,
+        grid: { rule: ['average', 'krum'], workerAttack: ['none', 'alie'], seed: [1, 2] },
+      }),
     )
-    const results = cells.map((c) => ({
-      ...done,
-      cell: c,
-      rows: [
-        { round: 0, honestAccuracy: 0.5 },
-        { round: 1, honestAccuracy: 0.8 },
-      ],
-    }))
-    const html = experimentHtml(results, ['rule', 'workerAttack'])
-    expect(html.match(/<svg/g)).toHaveLength(2)
-    expect(html).toContain('Honest test accuracy — average')
-    expect(html).toContain('workerAttack=alie')
+    const results = cells.map((c) => {
+      const seed = c.varying.seed as number
+      return {
+        ...done,
+        cell: c,
+        summary: { ...done.summary!, honestAccuracy: seed === 1 ? 0.8 : 0.9 },
+        rows: [
+          { round: 0, honestAccuracy: 0.4 + 0.1 * seed },
+          { round: 1, honestAccuracy: 0.7 + 0.1 * seed },
+        ],
+      }
+    })
+    const html = experimentHtml(results, ['rule', 'workerAttack', 'seed'])
+    const charts = html.match(/<svg[^>]*>/g) ?? []
+    expect(charts).toHaveLength(2)
+    for (const svg of charts) {
+      expect(svg).toContain('data-series="2"')
+      expect(svg).toContain('data-bands="2"')
+    }
+    expect(html).toContain('Honest test accuracy — workerAttack=alie')
+    expect(html).toContain('krum (mean ± 1 s.d., 2 seeds)')
+    // Same axes on every chart: both end on the same ticks.
+    const yTicks = html
+      .split('<svg')
+      .slice(1)
+      .map((svg) => svg.match(/text-anchor="end" font-size="11">[^<]*/g)?.join())
+    expect(new Set(yTicks).size).toBe(1)
+    // Final accuracy mean ± s.d. over the two seeds: 85 % ± 7.07.
+    expect(html).toContain('85.00 % ± 7.07')
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/)
   })
 
