@@ -5,15 +5,19 @@
  * of it for 2 rounds). The CLI refuses a field its command does not honour (exit code 2), so exit
  * code 0 is the proof that no example carries a field its mode ignores. A file in `examples/` that
  * this table does not cover fails the first test.
+ *
+ * The chaos script itself (a nats-server, a 9-process cluster, six chaos commands: about a minute or
+ * more on 2 cores) runs only with PHALANX_EXAMPLES_CHAOS=1; otherwise its syntax, the commands,
+ * kinds and flags it uses, and its config are checked.
  */
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { parse as parseYaml } from 'yaml'
-import { runCli } from './support/cli.js'
+import { killGroup, runCli } from './support/cli.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const examplesDir = join(root, 'examples')
@@ -181,4 +185,35 @@ describe('examples/', () => {
       })
     }
   }
+
+  it.runIf(process.env.PHALANX_EXAMPLES_CHAOS === '1')(
+    'chaos.sh runs as it is: every chaos command acknowledged, every round done',
+    async () => {
+      const out = join(tempDir(), 'chaos')
+      const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>(
+        (resolve, reject) => {
+          const child = spawn('bash', [join(examplesDir, 'chaos.sh'), out], {
+            cwd: root,
+            stdio: ['ignore', 'ignore', 'pipe'],
+            detached: true,
+          })
+          onTestFinished(() => killGroup(child.pid))
+          let stderr = ''
+          child.stderr.on('data', (chunk: Buffer) => {
+            stderr += chunk.toString()
+          })
+          child.on('error', reject)
+          child.on('close', (code) => resolve({ code, stderr }))
+        },
+      )
+      expect(stderr).toBe('')
+      expect(code).toBe(0)
+      const acknowledged = readFileSync(join(out, 'chaos.log'), 'utf8').match(/ acknowledged /g) ?? []
+      const sent = read('chaos.sh').match(/^chaos \w+ /gm) ?? []
+      expect(acknowledged).toHaveLength(sent.length)
+      const rounds = (parseYaml(read('chaos.yaml')) as { rounds: number }).rounds
+      expect(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'))).toMatchObject({ rounds })
+    },
+    300_000,
+  )
 })
