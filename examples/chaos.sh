@@ -5,9 +5,11 @@
 # against it, and while the cluster trains sends operator-signed chaos commands with the run's
 # own operator key (`phalanx local` writes it to OUT/operator.pem before any node starts; every
 # node is pinned to it). The schedule, by the round the cluster has completed:
-#   round 2: corrupt server-0 --attack reversed, corrupt worker-0 --attack sign-flip
-#   round 4: pause worker-1        round 6: resume worker-1
-#   round 8: corrupt server-0 --attack none, corrupt worker-0 --attack none (honest again)
+#   round 3: corrupt server-0 --attack reversed, corrupt worker-0 --attack sign-flip
+#   round 15: pause worker-1        round 25: resume worker-1
+#   round 35: corrupt server-0 --attack none, corrupt worker-0 --attack none (honest again)
+# (a round takes well under a second here, a `phalanx chaos` command a few: hence the spacing;
+# a node that finished its rounds no longer listens, so keep the last phase well before the end)
 # OUT then holds summary.json, rounds.csv, report.html, logs/ of every node, phalanx-local.log
 # (the run's stderr) and chaos.log (each command and its acknowledgement).
 # PHALANX (default: node packages/cli/dist/bin.js) is how phalanx is run; NATS_SERVER the binary.
@@ -63,14 +65,14 @@ chaos() {
     --cluster "$cluster" | tee -a "$out/chaos.log"
 }
 
-wait_round 2
+wait_round 3
 chaos corrupt server-0 --attack reversed
 chaos corrupt worker-0 --attack sign-flip
-wait_round 4
+wait_round 15
 chaos pause worker-1
-wait_round 6
+wait_round 25
 chaos resume worker-1
-wait_round 8
+wait_round 35
 chaos corrupt server-0 --attack none
 chaos corrupt worker-0 --attack none
 
