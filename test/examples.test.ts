@@ -7,7 +7,7 @@
  * this table does not cover fails the first test.
  *
  * The chaos script itself (a nats-server, a 9-process cluster, six chaos commands: about a minute or
- * more on 2 cores) runs only with PHALANX_EXAMPLES_CHAOS=1; otherwise its syntax, the commands,
+ * more on 2 cores) runs only with RUN_CHAOS_EXAMPLE=1; otherwise its syntax, the commands,
  * kinds and flags it uses, and its config are checked.
  */
 import { spawn, spawnSync } from 'node:child_process'
@@ -186,7 +186,7 @@ describe('examples/', () => {
     }
   }
 
-  it.runIf(process.env.PHALANX_EXAMPLES_CHAOS === '1')(
+  it.runIf(process.env.RUN_CHAOS_EXAMPLE === '1')(
     'chaos.sh runs as it is: every chaos command acknowledged, every round done',
     async () => {
       const out = join(tempDir(), 'chaos')
