@@ -2,11 +2,13 @@
  * `phalanx experiment <matrix.yaml> --out DIR`: runs a grid of configs (see `runExperiment` in
  * `@phalanx/lab`) and prints one line per cell and the comparison table.
  */
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
   type CellResult,
   checkOutDir,
   type ExperimentMode,
+  expandMatrix,
   experimentModes,
   readMatrix,
   resultsMarkdown,
@@ -41,7 +43,11 @@ export function addExperimentCommand(program: Command): Command {
     .argument('<matrix>', 'YAML file with base: (config fields), grid: (field: [values]) and mode:')
     .requiredOption('--out <dir>', 'directory for cells/<id>/ and the results table and plots')
     .addOption(new Option('--mode <mode>', 'override the matrix mode').choices(experimentModes))
-    .action(async (matrixPath: string, options: { out: string; mode?: ExperimentMode }) => {
+    .option(
+      '--dry-run',
+      'check the matrix (every cell through the config schema, every field honoured by the mode) and list the cells; runs nothing, writes nothing',
+    )
+    .action(async (matrixPath: string, options: { out: string; mode?: ExperimentMode; dryRun?: boolean }) => {
       // Logs and the progress line go to stderr, so stdout holds the cell lines and the table alone.
       const progress = process.stderr.isTTY === true ? new ProgressView(process.stderr) : undefined
       const log = pino(
@@ -58,6 +64,14 @@ export function addExperimentCommand(program: Command): Command {
           withConfigSource({ ...matrix.base }, (field) => `matrix file ${matrixPath}, base.${field}`),
           withConfigSource({ ...matrix.grid }, (field) => `matrix file ${matrixPath}, grid.${field}`),
         ])
+        if (options.dryRun === true) {
+          const cells = expandMatrix(matrix)
+          console.log(
+            `phalanx experiment: ${matrixPath} (mode ${matrix.mode}): ${cells.length} cells, none run`,
+          )
+          for (const cell of cells) console.log(join(options.out, 'cells', cell.id))
+          return
+        }
         // A cell's config is the matrix's alone: no variable of this shell reaches its nodes.
         checkOutDir(options.out)
         dropConfigVariables(process.env)

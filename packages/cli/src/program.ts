@@ -18,7 +18,7 @@ import {
   runSimulation,
   writeRunReport,
 } from '@phalanx/lab'
-import type { ClusterConfig, NodeReport } from '@phalanx/node'
+import { type ClusterConfig, checkClusterBounds, type NodeReport } from '@phalanx/node'
 import { Command, Option } from 'commander'
 import pino, { type Logger } from 'pino'
 import { addControlCommands } from './control-commands.js'
@@ -173,7 +173,9 @@ export function createProgram(init: ProgramInit): Command {
     'local',
     'start a whole cluster on this machine (one process per node, libp2p on loopback) and train',
     async (config, options) => {
-      // Before any work: a run must have somewhere to put its results.
+      // Before any work: a cluster the rule cannot protect is a config error (exit code 2), and a
+      // run must have somewhere to put its results.
+      checkClusterBounds(config)
       if (config.out !== undefined) checkOutDir(config.out)
       const streams = runStreams(options.json === true)
       const title = runTitle('local', config)

@@ -130,7 +130,7 @@ describe('--help of the other commands', () => {
     ['chaos', ['--nats-url <url>', '--operator-key <file>', '--attack <name>', '--strength <number>']],
     ['admit', ['--nats-url <url>', '--operator-key <file>', '--role <role>']],
     ['evict', ['--nats-url <url>', '--operator-key <file>']],
-    ['experiment', ['--out <dir>', '--mode <mode>']],
+    ['experiment', ['--out <dir>', '--mode <mode>', '--dry-run']],
     ['keygen', ['--out <file>']],
   ] as const)('%s lists %j and none of the run fields', (name, flags) => {
     const text = help(name)
