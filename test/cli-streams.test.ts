@@ -124,6 +124,30 @@ describe('phalanx streams', () => {
     expect(logLines(result.stderr).some((line) => line.msg === 'training started')).toBe(true)
   })
 
+  it.each([
+    { kind: 'no-attack', label: 'no attack, same seed (simulated)' },
+    { kind: 'simulate', label: 'same config (simulated)' },
+  ])('simulate --baseline $kind: the report overlays the baseline it ran', async ({ kind, label }) => {
+    const out = tempDir()
+    const result = await runCli(
+      ['simulate', ...simulateSmall, '--rounds', '3', '--baseline', kind, '--out', out],
+      { timeoutMs: 120_000 },
+    )
+    expect(result.code, result.stderr).toBe(0)
+    const html = readFileSync(join(out, 'report.html'), 'utf8')
+    expect(html).toContain(`baseline: ${label}`)
+  })
+
+  it('simulate --baseline with a kind it does not know: a usage error, nothing run', async () => {
+    const out = tempDir()
+    const result = await runCli(['simulate', ...simulateSmall, '--baseline', 'nope', '--out', out], {
+      timeoutMs: 60_000,
+    })
+    expect(result.code).toBe(EXIT.usage)
+    expect(result.stderr).toMatch(/no-attack/)
+    expect(existsSync(join(out, 'summary.json'))).toBe(false)
+  })
+
   it('SIGINT at about half the rounds of simulate: exit 130, and a summary, rounds and report of the rounds done', async () => {
     const out = tempDir()
     const rounds = 300
