@@ -155,6 +155,8 @@ describe('phalanx local --nats-url', () => {
       expect(killed.stdout).toContain('server-0 acknowledged kill')
       const result = await run
       expect(result.code, result.stderr).toBe(0)
+      // The report marks the command on the round axis: the node reported it before it died.
+      expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('server-0: kill')
     } finally {
       watch.stop()
       const nc = await conn.connected()

@@ -210,7 +210,13 @@ export function createProgram(init: ProgramInit): Command {
           { level: process.env.PHALANX_LOG_LEVEL ?? 'info', base: { pid: process.pid } },
           pino.destination(2),
         )
-        const report = process.send ? (message: NodeReport) => process.send?.(message) : undefined
+        // Settles once the message is handed to the channel: a chaos kill waits for it.
+        const report = process.send
+          ? (message: NodeReport) =>
+              new Promise<void>((resolve) => {
+                process.send?.(message, undefined, undefined, () => resolve())
+              })
+          : undefined
         const stop = stopOnSignals()
         // With --out, the node writes its own summary and report there (lab's node-run.ts).
         await runNodeWithOutputs({ config, log, signal: stop.signal, ...(report ? { report } : {}) })

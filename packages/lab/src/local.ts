@@ -273,6 +273,9 @@ export async function runLocalCluster(init: LocalClusterInit): Promise<LocalClus
           case 'done':
             if (role === 'server' && !entry.byzantine) doneServers.set(nodeId, message)
             break
+          case 'chaos':
+            events.push({ round: message.round, kind: 'chaos', label: `${nodeId}: ${message.command}` })
+            break
         }
       })
       child.on('exit', (code, signal) => {

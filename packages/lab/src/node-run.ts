@@ -145,7 +145,7 @@ export async function runNodeWithOutputs(init: NodeProcessInit): Promise<void> {
             log.error({ err: error, out }, 'could not write the node report')
           }
         }
-        init.report?.(message)
+        return init.report?.(message)
       },
     })
   } finally {

@@ -22,6 +22,11 @@ export type NodeReport =
           'roundDurationSeconds' | 'quorumWaitByInputSeconds' | 'cpuSeconds' | 'rejectedSinceStart'
         >
       >)
+  /**
+   * A chaos command this node accepted (signed by the operator), sent before it is carried out
+   * (a kill ends the process): `round` is the one the node was working on, `command` one line.
+   */
+  | { type: 'chaos'; nodeId: string; round: number; command: string }
   | {
       type: 'done'
       nodeId: string

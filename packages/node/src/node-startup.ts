@@ -11,6 +11,8 @@
  * cluster (`joinListenMs`), which it does anyway. The start-up still fails on a backend that
  * cannot start: `startingPoint` awaits them before the node reports `started` and runs a round.
  */
+
+import type { ChaosCommand } from '@phalanx/control'
 import {
   type BackendInfo,
   createModel,
@@ -47,7 +49,12 @@ import type { RoundTransport } from './transport.js'
 export interface NodeProcessInit {
   config: ClusterConfig
   log: Logger
-  report?: (message: NodeReport) => void
+  /**
+   * Where the node's reports go (the `phalanx local` parent, over IPC). It may return a promise
+   * that settles once the message is on its way: a chaos kill waits for it before it ends the
+   * process.
+   */
+  report?: (message: NodeReport) => void | Promise<void>
   signal: AbortSignal
 }
 
@@ -125,8 +132,12 @@ export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
     heartbeat: mode.heartbeat,
     paused: () => chaos.paused(),
   })
+  // The round the node works on, for what it reports outside a round (a chaos command).
+  let currentRound = 0
   const report = (message: NodeReport) => {
-    init.report?.(message)
+    if (message.type === 'started') currentRound = message.round
+    else if (message.type === 'round') currentRound = message.round + 1
+    void init.report?.(message)
     if (message.type === 'round') health.roundCompleted(message.round)
     else if (message.type === 'started') health.started()
     else if (message.type === 'done') health.finished()
@@ -227,7 +238,11 @@ export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
       log,
       nodeId,
       role,
-      onChaos: (command) => chaos.execute(command),
+      onChaos: async (command) => {
+        // Reported before it runs, so the run's report marks it at its round (a kill ends the process).
+        await init.report?.({ type: 'chaos', nodeId, round: currentRound, command: chaosLabel(command) })
+        return chaos.execute(command)
+      },
       membership,
       self: { peerId: node.peerId, multiaddrs: node.multiaddrs(), sign: (statement) => node.sign(statement) },
       netCounters: () => node.counters,
@@ -300,4 +315,11 @@ export async function startNode(init: NodeProcessInit): Promise<StartedNode> {
     await close()
     throw error
   }
+}
+
+/** A chaos command in one line: its kind, and what it was given (`corrupt reversed`, `partition 5000 ms`). */
+function chaosLabel(command: ChaosCommand): string {
+  if (command.kind === 'corrupt') return `corrupt ${command.attack}`
+  if (command.kind === 'partition') return `partition ${command.durationMs} ms`
+  return command.kind
 }
