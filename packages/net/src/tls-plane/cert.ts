@@ -42,12 +42,22 @@ const pem = (label: string, der: Buffer) =>
     .replace(/(.{64})/g, '$1\n')
     .trim()}\n-----END ${label}-----\n`
 
+/**
+ * A certificate serial from random bytes, as DER's INTEGER content: positive (top bit clear) and
+ * minimal (the first byte never 0x00). Clearing the top bit alone left a leading 0x00 before a
+ * byte under 0x80 once in 256 certificates, which OpenSSL refuses ("illegal padding"): with the
+ * TLS plane the default, one node start in 256 failed.
+ */
+export function serialNumber(random: Uint8Array): Buffer {
+  const serial = Buffer.from(random)
+  serial[0] = (serial[0]! & 0x7f) | 0x40
+  return serial
+}
+
 /** A fresh key pair and a certificate over it, valid from a day ago for a year. */
 export function selfSignedCertificate(now = new Date()): SelfSignedCertificate {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  // A positive serial: the top bit cleared.
-  const serial = randomBytes(16)
-  serial[0] = serial[0]! & 0x7f
+  const serial = serialNumber(randomBytes(16))
   const day = 24 * 60 * 60 * 1000
   const tbs = sequence(
     tlv(0xa0, tlv(0x02, Buffer.of(2))),
