@@ -148,7 +148,12 @@ export function hiddenShift(honest: readonly Float32Array[], options: HiddenShif
       expected: '1 or -1',
     })
   }
-  const sign = options.sign ?? (mean[coordinate]! > 0 ? -1 : 1)
+  // Away from the mean's sign; a mean that is zero but for rounding (its float64 sum depends on
+  // the order of the honest vectors) counts as zero, so the direction does not hang on the order.
+  let magnitude = 0
+  for (const vector of honest) magnitude += Math.abs(vector[coordinate]!)
+  const tolerance = (1e-12 * magnitude) / honest.length
+  const sign = options.sign ?? (mean[coordinate]! > tolerance ? -1 : 1)
   const out = Float32Array.from(mean)
   out[coordinate] = mean[coordinate]! + sign * scale * Math.sqrt(spread)
   return out

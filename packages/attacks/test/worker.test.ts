@@ -89,6 +89,21 @@ describe('worker attacks on hand-computed cases', () => {
   })
 })
 
+describe('hiddenShift: the direction does not hang on the order of the honest vectors', () => {
+  // Coordinate 0 sums to zero exactly, but a float64 sum of 1e30 and 1 rounds: in one order
+  // the computed mean is −0.25, in the other +0.25. Both are zero for the attack's sign.
+  const big = 1e30
+  it.each([
+    ['1e30, 1, −1e30, −1', [big, 1, -big, -1]],
+    ['1e30, −1, −1e30, 1', [big, -1, -big, 1]],
+    ['1, 1e30, −1, −1e30', [1, big, -1, -big]],
+  ])('%s: shifted up, by √(Σ Var)', (_, column) => {
+    const honest = column.map((x) => Float32Array.of(x, 0))
+    const out = hiddenShift(honest, { coordinate: 0 })
+    expect(out[0]).toBeGreaterThan(big / 2)
+  })
+})
+
 describe("ALIE's z = Φ⁻¹((n−s)/n), s = ⌊n/2+1⌋−f", () => {
   it.each([
     // The ALIE paper's worked example: n = 50, f = 24 → s = 2, z = Φ⁻¹(0.96) ≈ 1.75.
