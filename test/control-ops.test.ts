@@ -6,7 +6,13 @@
 import { randomUUID } from 'node:crypto'
 import { connect } from '@nats-io/transport-node'
 import type { OpsServer } from '@phalanx/control'
-import { connectControl, createMetrics, startOpsServer, watchTelemetry } from '@phalanx/control'
+import {
+  connectControl,
+  createMetrics,
+  startOpsServer,
+  unitlessMetricNames,
+  watchTelemetry,
+} from '@phalanx/control'
 import { Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
 import { captureLogger } from './support/log.js'
@@ -69,7 +75,12 @@ describe('operations endpoints', () => {
     const families = parsePrometheusText(await response.text())
     const phalanxNames = [...families.keys()].filter((name) => name.startsWith('phalanx_'))
     expect(phalanxNames.length).toBeGreaterThanOrEqual(10)
-    expect(phalanxNames.filter((name) => !UNIT_SUFFIXES.some((suffix) => name.endsWith(suffix)))).toEqual([])
+    expect(
+      phalanxNames.filter(
+        (name) =>
+          !unitlessMetricNames.includes(name) && !UNIT_SUFFIXES.some((suffix) => name.endsWith(suffix)),
+      ),
+    ).toEqual([])
     expect(families.get('phalanx_rounds_total')?.samples).toEqual([
       { name: 'phalanx_rounds_total', labels: {}, value: 3 },
     ])

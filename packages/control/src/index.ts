@@ -170,7 +170,13 @@ export {
   writeOperatorKey,
 } from './operator.js'
 export type { CreateMetricsOptions, MetricDefinition, NodeMetrics, OpsServer, OpsServerInit } from './ops.js'
-export { createMetrics, nodeMetricDefinitions, observeRound, startOpsServer } from './ops.js'
+export {
+  createMetrics,
+  nodeMetricDefinitions,
+  observeRound,
+  startOpsServer,
+  unitlessMetricNames,
+} from './ops.js'
 export type {
   NatsPermissions,
   NatsPrincipal,

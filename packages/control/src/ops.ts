@@ -38,6 +38,13 @@ const servers: readonly Role[] = ['server']
  * Every node metric family. Counters the data plane and the state files keep (NetCounters, the
  * server's refusals) are copied in as deltas whenever `/metrics` is read and at every round.
  */
+/**
+ * The node metrics whose names carry no unit suffix, as the Prometheus conventions have it: an
+ * info metric (its facts are labels, its value 1) and a round index (dimensionless). Every other
+ * name ends in its unit (`_total`, `_seconds`, `_bytes`, `_ratio`).
+ */
+export const unitlessMetricNames: readonly string[] = ['phalanx_build_info', 'phalanx_round_current']
+
 export const nodeMetricDefinitions = {
   buildInfo: {
     name: 'phalanx_build_info',
