@@ -187,12 +187,16 @@ export function reportHtml(
     notes.push('No chaos event was recorded in this run.')
   }
   // Accuracy on 0–1; every other measure is non-negative, so its axis starts at 0.
+  // A measure no round has (rejections in one process, drift with one honest server) is said,
+  // not drawn as an empty chart.
   const chart = (chartTitle: string, series: ChartSeries[], yLabel: string, yDomain?: [number, number]) =>
-    svgLineChart(chartTitle, series, {
-      yLabel,
-      events: markers,
-      ...(yDomain === undefined ? { yFromZero: true } : { yDomain }),
-    })
+    series.every((s) => s.points.length === 0)
+      ? `<p class="note">${escapeHtml(chartTitle)}: not measured in this run.</p>`
+      : svgLineChart(chartTitle, series, {
+          yLabel,
+          events: markers,
+          ...(yDomain === undefined ? { yFromZero: true } : { yDomain }),
+        })
   const baselineRows = detail.baseline?.rows
   const single = (key: keyof RoundRow, label: string): ChartSeries[] => [
     { label, points: pointsOf(rows, key), colour: palette[0]! },
